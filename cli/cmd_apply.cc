@@ -1,0 +1,256 @@
+// `ropekit apply CONFIG --input X.npy --positions P --output Y.npy ...` (transformers
+// semantics) and `ropekit apply --initialize-rope KWARGS.json --input X.npy --offset N ...`
+// (mlx-lm semantics end to end: x of shape [batch, ..., seq, dims] as mx.fast.rope takes it).
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <fmt/core.h>
+
+#include "commands.h"
+#include "model_source.h"
+#include "npy.h"
+#include "ropekit/apply.h"
+#include "ropekit/error.h"
+#include "ropekit/mlx_rope.h"
+#include "support_common.h"
+
+namespace ropekit::cli {
+namespace {
+
+struct ApplyArgs {
+  std::string config, kwargs, input, positions, output, layer;
+  std::optional<std::int64_t> seq_len, offset;
+  std::string offsets;
+  std::string angles;  // default: hf for --initialize-rope, else exact
+  std::string dtype = "f32";
+  std::string rounding;  // default: transformers with --angles hf, else single
+  std::string layout;    // override
+  std::string policy = "hf";
+  std::string backend = "auto";
+  bool inverse = false;
+  bool no_fold = false;
+};
+
+std::vector<std::int64_t> parse_int_list(const std::string& s, const std::string& what) {
+  std::vector<std::int64_t> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    try {
+      std::size_t used = 0;
+      const long long v = std::stoll(item, &used);
+      if (used != item.size()) throw std::invalid_argument(item);
+      out.push_back(v);
+    } catch (const std::logic_error&) {
+      throw ArgumentError(what + ": expected integers separated by commas, got \"" + item + "\"");
+    }
+  }
+  if (out.empty()) throw ArgumentError(what + ": expected at least one integer");
+  return out;
+}
+
+bool looks_like_list(const std::string& s) {
+  return !s.empty() && s.find_first_not_of("-0123456789, ") == std::string::npos;
+}
+
+// Converts f32 values to the working dtype's storage (RNE), and back to f32.
+std::vector<std::uint16_t> to16(DType t, const std::vector<float>& x) {
+  std::vector<std::uint16_t> out(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i)
+    out[i] = t == DType::kBF16 ? f32_to_bf16(x[i]).bits : f32_to_f16(x[i]).bits;
+  return out;
+}
+std::vector<float> from16(DType t, const std::vector<std::uint16_t>& x) {
+  std::vector<float> out(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i)
+    out[i] = t == DType::kBF16 ? bf16_to_f32(BF16{x[i]}) : f16_to_f32(F16{x[i]});
+  return out;
+}
+
+Backend parse_backend(const std::string& s) {
+  if (s == "auto") return Backend::kAuto;
+  if (s == "reference" || s == "ref") return Backend::kReference;
+  if (s == "simd") return Backend::kSimd;
+  throw ArgumentError("--backend: expected auto, reference or simd, got " + s);
+}
+
+// Rotates `x` ([tokens, heads, head_dim] with the given strides, f32) in the chosen dtype.
+void rotate(const FrequencyPlan& plan, std::vector<float>& x, DType dt, std::int64_t tokens,
+            std::int64_t heads, std::int64_t hd, std::int64_t st, std::int64_t sh,
+            const Positions& pos, const ApplyOptions& o) {
+  if (dt == DType::kF32) {
+    std::vector<float> out(x.size());
+    const ConstTensorView in(x.data(), dt, tokens, heads, hd, st, sh, 1);
+    const TensorView ov{out.data(), dt, tokens, heads, hd, st, sh, 1};
+    apply_rope(plan, in, ov, ConstTensorView{}, TensorView{}, pos, o);
+    x.swap(out);
+    return;
+  }
+  auto buf = to16(dt, x);
+  TensorView v{buf.data(), dt, tokens, heads, hd, st, sh, 1};
+  apply_rope(plan, v, TensorView{}, pos, o);  // in place
+  x = from16(dt, buf);
+}
+
+ApplyOptions options_from(const ApplyArgs& a, bool mlx_default_angles) {
+  ApplyOptions o;
+  const std::string angles = a.angles.empty() ? (mlx_default_angles ? "hf" : "exact") : a.angles;
+  o.angles = parse_angles(angles);
+  const std::string rounding = a.rounding.empty() ? (o.angles == AngleMode::kHf && !mlx_default_angles ? "transformers" : "single") : a.rounding;
+  if (rounding == "transformers" || rounding == "hf") o.rounding = Rounding::kTransformers;
+  else if (rounding == "single") o.rounding = Rounding::kSingle;
+  else throw ArgumentError("--rounding: expected single or transformers, got " + rounding);
+  o.direction = a.inverse ? Direction::kInverse : Direction::kForward;
+  o.fold_attention_factor = !a.no_fold;
+  o.backend = parse_backend(a.backend);
+  if (!a.layout.empty()) {
+    if (a.layout == "half") o.layout = PairLayout::kHalf;
+    else if (a.layout == "interleaved") o.layout = PairLayout::kInterleaved;
+    else if (a.layout == "interleaved_to_half" || a.layout == "deepseek") o.layout = PairLayout::kInterleavedToHalf;
+    else throw ArgumentError("--layout: expected half, interleaved or interleaved_to_half, got " + a.layout);
+  }
+  return o;
+}
+
+void run_hf(const ApplyArgs& a) {
+  const ModelRope m = load_model_or_config(a.config);
+  const RopeConfig* cfg = nullptr;
+  if (!a.layer.empty()) cfg = &m.layer(a.layer);
+  else if (m.layers.size() == 1) cfg = &m.layers.front();
+  else {
+    std::string names;
+    for (const auto& l : m.layers) names += (names.empty() ? "" : ", ") + l.layer_type;
+    throw ArgumentError("--layer: this config has several layer types (" + names + "); choose one");
+  }
+  const NpyArray xa = read_npy(a.input);
+  if (xa.shape.size() != 3)
+    throw ArgumentError("--input " + a.input + ": expected shape [tokens, heads, head_dim], got " +
+                        std::to_string(xa.shape.size()) + " dimensions");
+  const std::int64_t tokens = xa.shape[0], heads = xa.shape[1], hd = xa.shape[2];
+  if (hd != cfg->head_dim)
+    throw ArgumentError("--input " + a.input + ": head_dim " + std::to_string(hd) +
+                        " is not the config's head_dim " + std::to_string(cfg->head_dim));
+  std::vector<float> x = xa.as_float32();
+
+  // Positions: comma list or .npy; [tokens] or, for M-RoPE configs, [3, tokens].
+  std::vector<std::int64_t> ids;
+  bool rows3 = false;
+  if (looks_like_list(a.positions)) {
+    ids = parse_int_list(a.positions, "--positions");
+  } else {
+    const NpyArray pa = read_npy(a.positions);
+    ids = pa.as_int64();
+    if (pa.shape.size() == 2 && pa.shape[0] == 3) rows3 = true;
+    else if (pa.shape.size() != 1)
+      throw ArgumentError("--positions " + a.positions + ": expected shape [tokens] or [3, tokens]");
+  }
+  if (rows3 && !cfg->mrope)
+    throw ArgumentError("--positions: [3, tokens] rows need an M-RoPE config (mrope_section)");
+  const std::int64_t n_pos = rows3 ? static_cast<std::int64_t>(ids.size()) / 3 : static_cast<std::int64_t>(ids.size());
+  if (n_pos != tokens)
+    throw ArgumentError("--positions: expected " + std::to_string(tokens) + " positions (one per token), got " +
+                        std::to_string(n_pos));
+  const std::int64_t max_pos = ids.empty() ? 0 : *std::max_element(ids.begin(), ids.end());
+  const std::int64_t seq_len = a.seq_len.value_or(std::max<std::int64_t>(1, max_pos + 1));
+  const FrequencyPlan plan = build_frequency_plan(*cfg, seq_len, parse_policy(a.policy));
+  const Positions pos = rows3 ? Positions::mrope(std::span<const std::int64_t>(ids), tokens)
+                              : Positions::per_token(std::span<const std::int64_t>(ids));
+  const ApplyOptions o = options_from(a, false);
+  rotate(plan, x, parse_dtype(a.dtype), tokens, heads, hd, heads * hd, hd, pos, o);
+  write_npy_f32(a.output, xa.shape, x.data());
+}
+
+void run_mlx(const ApplyArgs& a) {
+  const MlxRope r = initialize_rope_from_kwargs(read_text_file(a.kwargs));
+  const NpyArray xa = read_npy(a.input);
+  if (xa.shape.size() < 3)
+    throw ArgumentError("--input " + a.input + ": expected at least 3 dimensions [batch, ..., seq, dims] (mx.fast.rope)");
+  const std::int64_t batch = xa.shape.front();
+  const std::int64_t seq = xa.shape[xa.shape.size() - 2];
+  const std::int64_t d = xa.shape.back();
+  std::int64_t heads = 1;
+  for (std::size_t i = 1; i + 2 < xa.shape.size(); ++i) heads *= xa.shape[i];
+  if (r.dims > d)
+    throw ArgumentError("dims " + std::to_string(r.dims) + " must be <= the last axis of --input (" + std::to_string(d) + ")");
+  std::vector<std::int64_t> offsets;
+  if (a.offset) offsets = {*a.offset};
+  else if (!a.offsets.empty()) offsets = parse_int_list(a.offsets, "--offsets");
+  else offsets = {0};
+  const bool vector_offset = !a.offsets.empty();
+  if (vector_offset && static_cast<std::int64_t>(offsets.size()) != batch)
+    throw ArgumentError("--offsets: expected one offset per batch entry (" + std::to_string(batch) + "), got " +
+                        std::to_string(offsets.size()));
+  if (vector_offset && r.dynamic)
+    throw ArgumentError("--offsets: DynamicNTKScalingRoPE takes a scalar offset (mlx-lm raises ValueError)");
+  std::vector<float> x = xa.as_float32();
+  const ApplyOptions base_opts = options_from(a, true);
+  const std::int64_t per_batch = heads * seq * d;
+  for (std::int64_t b = 0; b < batch; ++b) {
+    const std::int64_t off = offsets[vector_offset ? static_cast<std::size_t>(b) : 0];
+    FrequencyPlan plan = r.plan_for_call(seq, off, static_cast<int>(d));
+    ApplyOptions o = base_opts;
+    o.position_scale = r.scale;
+    std::vector<float> slice(x.begin() + b * per_batch, x.begin() + (b + 1) * per_batch);
+    // [heads, seq, d] as [tokens = seq, heads, d]: token stride d, head stride seq·d.
+    rotate(plan, slice, parse_dtype(a.dtype), seq, heads, d, d, seq * d, Positions::offset(off), o);
+    std::copy(slice.begin(), slice.end(), x.begin() + b * per_batch);
+  }
+  write_npy_f32(a.output, xa.shape, x.data());
+}
+
+}  // namespace
+
+void register_apply(CLI::App& app) {
+  auto a = std::make_shared<ApplyArgs>();
+  CLI::App* c = app.add_subcommand("apply", "Rotate a .npy tensor with a model's RoPE");
+  c->footer(
+      "Examples:\n"
+      "  ropekit apply llama-3.1-8b-instruct --input q.npy --positions 0,1,2,3 --output y.npy\n"
+      "  ropekit apply qwen2-vl.json --input q.npy --positions pos3xT.npy --output y.npy --angles hf\n"
+      "  ropekit apply --initialize-rope kwargs.json --input x.npy --offsets 0,4093 --output y.npy\n"
+      "Input: float32 [tokens, heads, head_dim] ([batch, ..., seq, dims] with --initialize-rope).\n"
+      "Output: float32 of the same shape holding the values of the computed dtype.");
+  auto* cfg = c->add_option("config", a->config, "Built-in model name or path to a config.json");
+  auto* kw = c->add_option("--initialize-rope", a->kwargs, "mlx-lm initialize_rope kwargs (JSON file)");
+  cfg->excludes(kw);
+  c->add_option("--input", a->input, "float32 .npy input")->required();
+  c->add_option("--output", a->output, "float32 .npy output")->required();
+  auto* p = c->add_option("--positions", a->positions, "Comma list or int .npy ([tokens] or [3, tokens])");
+  auto* off = c->add_option("--offset", a->offset, "mlx: one offset for all batch entries");
+  auto* offs = c->add_option("--offsets", a->offsets, "mlx: one offset per batch entry, comma separated");
+  off->excludes(offs);
+  p->excludes(off)->excludes(offs);
+  c->add_option("--layer", a->layer, "Layer type for per-layer configs");
+  c->add_option("--seq-len", a->seq_len, "Sequence length for dynamic NTK / LongRoPE (default max(position)+1)")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40));
+  c->add_option("--angles", a->angles, "hf (float32 angles, parity) or exact (default; hf with --initialize-rope)")
+      ->check(CLI::IsMember({"hf", "exact"}));
+  c->add_option("--dtype", a->dtype, "Computed dtype: f32, f16 or bf16")->check(CLI::IsMember({"f32", "f16", "bf16"}));
+  c->add_option("--rounding", a->rounding, "single, or transformers (replays transformers' roundings; default with --angles hf)")
+      ->check(CLI::IsMember({"single", "transformers"}));
+  c->add_option("--layout", a->layout, "Override the pair layout: half, interleaved, interleaved_to_half")
+      ->check(CLI::IsMember({"half", "interleaved", "interleaved_to_half", "deepseek"}));
+  c->add_option("--policy", a->policy, "Sequence-length policy: hf or mlx-lm")->check(CLI::IsMember({"hf", "transformers", "mlx-lm", "mlx"}));
+  c->add_option("--backend", a->backend, "auto (SIMD when available), reference or simd")
+      ->check(CLI::IsMember({"auto", "reference", "ref", "simd"}));
+  c->add_flag("--inverse", a->inverse, "Apply the inverse rotation (backward pass)");
+  c->add_flag("--no-fold", a->no_fold, "Leave the attention factor out of cos/sin (printed on stderr)");
+  c->callback([a] {
+    if (a->kwargs.empty()) {
+      if (a->config.empty()) throw CLI::RequiredError("CONFIG or --initialize-rope");
+      if (a->positions.empty()) throw CLI::RequiredError("--positions");
+      run_hf(*a);
+    } else {
+      run_mlx(*a);
+    }
+  });
+}
+
+}  // namespace ropekit::cli
+
+ROPEKIT_CLI_COMMAND(20, register_apply)

@@ -1,0 +1,46 @@
+#include "support_common.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "ropekit/error.h"
+
+namespace ropekit::cli {
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError("cannot open " + path);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string_view layout_name(PairLayout l) {
+  switch (l) {
+    case PairLayout::kHalf: return "half";
+    case PairLayout::kInterleaved: return "interleaved";
+    case PairLayout::kInterleavedToHalf: return "interleaved_to_half";
+  }
+  return "?";
+}
+
+SeqLenPolicy parse_policy(const std::string& s) {
+  if (s == "mlx-lm" || s == "mlx") return SeqLenPolicy::kMlxLm;
+  if (s == "hf" || s == "transformers" || s.empty()) return SeqLenPolicy::kTransformers;
+  throw ArgumentError("--policy: expected hf or mlx-lm, got " + s);
+}
+
+AngleMode parse_angles(const std::string& s) {
+  if (s == "hf") return AngleMode::kHf;
+  if (s == "exact") return AngleMode::kExact;
+  throw ArgumentError("--angles: expected hf or exact, got " + s);
+}
+
+DType parse_dtype(const std::string& s) {
+  if (s == "f32" || s == "float32") return DType::kF32;
+  if (s == "f16" || s == "float16") return DType::kF16;
+  if (s == "bf16" || s == "bfloat16") return DType::kBF16;
+  throw ArgumentError("--dtype: expected f32, f16 or bf16, got " + s);
+}
+
+}  // namespace ropekit::cli

@@ -1,0 +1,198 @@
+// ropekit/apply.h — rotate queries and keys.
+//
+// For each token t with position p(t), each head h and each rotated pair i (PairLayout in
+// ropekit/config.h says which two features (a, b) form pair i):
+//
+//     θ = p(t) · inv_freq[i]            c = A·cos θ,  s = A·sin θ   (A = attention factor)
+//     forward:  y[a] = x[a]·c − x[b]·s        inverse:  y[a] =  x[a]·c + x[b]·s
+//               y[b] = x[b]·c + x[a]·s                  y[b] =  x[b]·c − x[a]·s
+//
+// Features past rotary_dim are passed through bit-identical (copied out of place, untouched in
+// place). The inverse is the transpose R(p)ᵀ: the backward pass of the forward rotation
+// (dx = R(p)ᵀ dy); with A = 1 it undoes the forward rotation.
+//
+// Tensors are views over caller memory, shape [tokens, heads, head_dim], any element strides:
+//
+//     element (t, h, d) is at  data + t·stride_token + h·stride_head + d·stride_dim   (elements)
+//
+// so q and k can be slices of a fused qkv buffer, or laid out [heads, tokens, head_dim].
+// q and k have their own head counts (grouped-query attention) and share positions.
+//
+// Positions (one convention per call):
+//   offset(p0)                    token t has position p0 + t
+//   per_sequence(indptr, offsets) ragged batch (FlashInfer): tokens indptr[s] .. indptr[s+1]−1
+//                                 belong to sequence s and have positions offsets[s] + (t − indptr[s])
+//   per_token(ids)                one int32/int64 position per token; negative allowed
+//                                 (left-padded batches)
+//   mrope(rows)                   [3, tokens] int32/int64 rows T, H, W (plan.mrope required);
+//                                 pair i uses row plan.pair_axis[i]
+// Supported positions: |p| <= 2^31 − 1.
+//
+// Angle modes:
+//   kExact (default)  θ = p · inv_freq in exact arithmetic, reduced modulo 2π in double
+//                     precision; results stay within a few float32 ulp of true math at every
+//                     supported position. Why the default: it is the true rotation the model
+//                     was defined with, and it does not drift with the position.
+//   kHf               θ = float32(float32(p) · inv_freq) as transformers and MLX compute it,
+//                     then accurate cos/sin of that float: parity with their outputs (which at
+//                     p = 131071 differ from true math by up to ~5e-3).
+// Rounding (16-bit outputs):
+//   kSingle (default) the result is computed in f64 (reference) or f32 (SIMD) and rounded once.
+//   kTransformers     emulate transformers' sequence for bf16/f16 tensors: cos/sin rounded to the
+//                     dtype, then each product and the sum rounded (three roundings), except
+//                     for families that round once (plan.hf_rounds_once). Bit parity with HF.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+
+#include "ropekit/config.h"
+#include "ropekit/dtype.h"
+#include "ropekit/frequencies.h"
+
+namespace ropekit {
+
+class CosSinCache;
+class ThreadPool;
+
+struct TensorView {
+  void* data = nullptr;
+  DType dtype = DType::kF32;
+  std::int64_t tokens = 0, heads = 0, head_dim = 0;
+  std::int64_t stride_token = 0, stride_head = 0, stride_dim = 1;  // in elements
+
+  static TensorView contiguous(void* data, DType dtype, std::int64_t tokens, std::int64_t heads,
+                               std::int64_t head_dim) {
+    return TensorView{data, dtype, tokens, heads, head_dim, heads * head_dim, head_dim, 1};
+  }
+};
+
+struct ConstTensorView {
+  const void* data = nullptr;
+  DType dtype = DType::kF32;
+  std::int64_t tokens = 0, heads = 0, head_dim = 0;
+  std::int64_t stride_token = 0, stride_head = 0, stride_dim = 1;
+
+  ConstTensorView() = default;
+  ConstTensorView(const void* d, DType t, std::int64_t nt, std::int64_t nh, std::int64_t hd,
+                  std::int64_t st, std::int64_t sh, std::int64_t sd)
+      : data(d), dtype(t), tokens(nt), heads(nh), head_dim(hd), stride_token(st),
+        stride_head(sh), stride_dim(sd) {}
+  ConstTensorView(const TensorView& v)  // NOLINT(google-explicit-constructor): views convert
+      : ConstTensorView(v.data, v.dtype, v.tokens, v.heads, v.head_dim, v.stride_token,
+                        v.stride_head, v.stride_dim) {}
+  static ConstTensorView contiguous(const void* data, DType dtype, std::int64_t tokens,
+                                    std::int64_t heads, std::int64_t head_dim) {
+    return ConstTensorView{data, dtype, tokens, heads, head_dim, heads * head_dim, head_dim, 1};
+  }
+};
+
+class Positions {
+ public:
+  enum class Kind { kOffset, kPerSequence, kPerToken, kMRope };
+
+  static Positions offset(std::int64_t start) {
+    Positions p;
+    p.kind_ = Kind::kOffset;
+    p.start_ = start;
+    return p;
+  }
+  // indptr has n_seq + 1 non-decreasing entries from 0 to tokens; offsets has n_seq entries.
+  static Positions per_sequence(std::span<const std::int64_t> indptr,
+                                std::span<const std::int64_t> offsets) {
+    Positions p;
+    p.kind_ = Kind::kPerSequence;
+    p.indptr_ = indptr;
+    p.offsets_ = offsets;
+    return p;
+  }
+  static Positions per_token(std::span<const std::int32_t> ids) {
+    Positions p;
+    p.kind_ = Kind::kPerToken;
+    p.ids32_ = ids;
+    return p;
+  }
+  static Positions per_token(std::span<const std::int64_t> ids) {
+    Positions p;
+    p.kind_ = Kind::kPerToken;
+    p.ids64_ = ids;
+    return p;
+  }
+  // rows: 3 rows of `tokens` ids each, row r at rows.data() + r * tokens.
+  static Positions mrope(std::span<const std::int32_t> rows, std::int64_t tokens) {
+    Positions p;
+    p.kind_ = Kind::kMRope;
+    p.ids32_ = rows;
+    p.mrope_tokens_ = tokens;
+    return p;
+  }
+  static Positions mrope(std::span<const std::int64_t> rows, std::int64_t tokens) {
+    Positions p;
+    p.kind_ = Kind::kMRope;
+    p.ids64_ = rows;
+    p.mrope_tokens_ = tokens;
+    return p;
+  }
+
+  Kind kind() const noexcept { return kind_; }
+  std::int64_t start() const noexcept { return start_; }
+  std::span<const std::int64_t> indptr() const noexcept { return indptr_; }
+  std::span<const std::int64_t> offsets() const noexcept { return offsets_; }
+  std::span<const std::int32_t> ids32() const noexcept { return ids32_; }
+  std::span<const std::int64_t> ids64() const noexcept { return ids64_; }
+  std::int64_t mrope_tokens() const noexcept { return mrope_tokens_; }
+
+ private:
+  Kind kind_ = Kind::kOffset;
+  std::int64_t start_ = 0;
+  std::span<const std::int64_t> indptr_, offsets_;
+  std::span<const std::int32_t> ids32_;
+  std::span<const std::int64_t> ids64_;
+  std::int64_t mrope_tokens_ = 0;
+};
+
+constexpr std::int64_t kMaxAbsPosition = 2147483647;  // 2^31 − 1
+
+enum class AngleMode { kExact, kHf };
+enum class Direction { kForward, kInverse };
+enum class Rounding { kSingle, kTransformers };
+// kAuto: the SIMD kernels when compiled in (ropekit/targets.h), else the reference.
+// kReference: the scalar double-precision reference (the oracle of every fast path).
+enum class Backend { kAuto, kReference, kSimd };
+
+struct ApplyOptions {
+  AngleMode angles = AngleMode::kExact;
+  Direction direction = Direction::kForward;
+  Rounding rounding = Rounding::kSingle;
+  Backend backend = Backend::kAuto;
+  // true: cos/sin carry the attention factor (transformers). false: the rotation is pure and
+  // the factor is returned in ApplyResult for the caller to fold into the softmax scale.
+  bool fold_attention_factor = true;
+  std::optional<PairLayout> layout;  // overrides plan.layout (e.g. kInterleavedToHalf)
+  // Positions are multiplied by this first (mlx-lm's linear scaling, fast.rope `scale`);
+  // kHf: float32(scale · float32(p)); kExact: exact p · scale. Finite and > 0.
+  double position_scale = 1.0;
+  const CosSinCache* cache = nullptr;  // precomputed cos/sin (must match plan, angles, folding)
+  ThreadPool* pool = nullptr;          // nullptr: the library's pool (ropekit/thread_pool.h)
+  int max_threads = 0;                 // 0: the pool's size
+};
+
+struct ApplyResult {
+  // The attention factor NOT applied to the outputs (1 when folded into cos/sin).
+  double unapplied_attention_factor = 1.0;
+};
+
+// In place: q and k are rotated where they are. k may be empty (data == nullptr, heads == 0).
+ApplyResult apply_rope(const FrequencyPlan& plan, const TensorView& q, const TensorView& k,
+                       const Positions& positions, const ApplyOptions& options = {});
+
+// Out of place: q_out/k_out receive the rotated q_in/k_in (same shapes; dtypes may differ from
+// the inputs'). An output may be exactly its input (same data and strides: in place) but must
+// not otherwise overlap any input or the other output.
+ApplyResult apply_rope(const FrequencyPlan& plan, const ConstTensorView& q_in,
+                       const TensorView& q_out, const ConstTensorView& k_in,
+                       const TensorView& k_out, const Positions& positions,
+                       const ApplyOptions& options = {});
+
+}  // namespace ropekit

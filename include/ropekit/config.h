@@ -1,0 +1,125 @@
+// ropekit/config.h — the typed RoPE configuration of one attention layer type.
+//
+// A model's config.json is parsed (ropekit/hf_config.h) into one RopeConfig per layer type:
+// "default" for models with a single RoPE, else the layer type names of the config
+// (Gemma 3: "full_attention" and "sliding_attention"). A RopeConfig is validated: every
+// field below holds a value that gives a correct rotation.
+//
+// RoPE rotates pairs of features of each query/key head by the angle  θ_i(p) = p · inv_freq_i,
+// for the token's position p and pair index i < rotary_dim/2. The scaling types below only
+// change inv_freq_i (and a magnitude, the attention factor); see ropekit/frequencies.h.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace ropekit {
+
+// Which two features of a head form the pair rotated by angle θ_i (d = rotary_dim):
+//
+//   kHalf ("neox", transformers' rotate_half, mlx traditional=False):
+//       pair i = (x[i], x[i + d/2])
+//       x:  [ x0 x1 ... x(d/2-1) | x(d/2) ... x(d-1) | pass-through ... ]
+//             └──── first ────┘   └──── second ───┘
+//   kInterleaved ("GPT-J", Meta's complex form, mlx traditional=True, DeepSeek/Llama 4):
+//       pair i = (x[2i], x[2i+1])
+//       x:  [ x0 x1 | x2 x3 | ... | x(d-2) x(d-1) | pass-through ... ]
+//   kInterleavedToHalf (transformers' DeepSeek `apply_rotary_pos_emb_interleave`):
+//       reads pairs (x[2i], x[2i+1]) and writes them de-interleaved:
+//       y = [ y(0) y(2) ... y(d-2) | y(1) y(3) ... y(d-1) | pass-through ]
+//       (a permutation of kInterleaved's output: q·k is unchanged)
+enum class PairLayout { kHalf, kInterleaved, kInterleavedToHalf };
+
+// How multimodal RoPE (M-RoPE) assigns each frequency pair to a position row (T, H, W).
+// This is independent of PairLayout. `section` holds the config's `mrope_section` as written.
+//   kSections      (Qwen2-VL, Qwen2.5-VL, GLM-4.1V): section = [t, h, w]; pairs [0,t) use T,
+//                  [t, t+h) use H, [t+h, t+h+w) use W.
+//   kInterleavedThw (Qwen3-VL, Qwen3.5): pair k uses H if k%3==1 and k < 3h, W if k%3==2 and
+//                  k < 3w, else T (section = [t, h, w]; t is not read).
+//   kErnieHw       (ERNIE-4.5-VL): section = [h, w, t]; pair k < h+w uses H for even k and W for
+//                  odd k; the last t pairs use T.
+enum class MRopeAssignment { kSections, kInterleavedThw, kErnieHw };
+
+struct MRopeSpec {
+  std::array<int, 3> section{};  // as the config writes `mrope_section`
+  MRopeAssignment assignment = MRopeAssignment::kSections;
+};
+
+// ---- scaling types ---------------------------------------------------------------------------
+// Plain RoPE (RoFormer): inv_freq_i = theta^(-2i/d).
+struct DefaultScaling {};
+
+// Position interpolation (Chen et al. 2023): inv_freq_i / factor.
+struct LinearScaling {
+  double factor = 1.0;  // > 0; context extension ratio
+};
+
+// Dynamic NTK: theta grows with the sequence length once it exceeds max_position_embeddings.
+struct DynamicNtkScaling {
+  double factor = 1.0;  // > 0
+};
+
+// YaRN (Peng et al. 2023): per-pair blend of interpolation and extrapolation + a magnitude.
+struct YarnScaling {
+  double factor = 1.0;                              // > 0
+  std::int64_t original_max_position_embeddings = 0;  // > 0: the pre-training context
+  double beta_fast = 32.0;  // pairs completing >= beta_fast turns in the original context: kept
+  double beta_slow = 1.0;   // pairs completing <= beta_slow turns: fully interpolated
+  std::optional<double> mscale;          // DeepSeek: numerator of the magnitude ratio
+  std::optional<double> mscale_all_dim;  // DeepSeek: denominator (and softmax-scale correction)
+  std::optional<double> attention_factor;  // explicit magnitude; overrides the mscale rules
+  bool truncate = true;  // floor/ceil the correction range (false: gpt-oss)
+};
+
+// LongRoPE / "su" (Ding et al. 2024; Phi-3): per-pair rescale factors, short and long.
+struct LongRopeScaling {
+  std::vector<double> short_factor;  // rotary_dim/2 values > 0
+  std::vector<double> long_factor;   // rotary_dim/2 values > 0
+  std::optional<double> factor;      // default max_position_embeddings / original
+  std::optional<double> attention_factor;
+  std::int64_t original_max_position_embeddings = 0;
+};
+
+// Llama 3 band smoothing (Meta, Llama 3.1): low frequencies / factor, high kept, band blended.
+struct Llama3Scaling {
+  double factor = 8.0;
+  double low_freq_factor = 1.0;
+  double high_freq_factor = 4.0;
+  std::int64_t original_max_position_embeddings = 8192;
+};
+
+// Gemma 4 "proportional": the exponent divides by head_dim, pairs past the rotated ones get
+// inv_freq 0 (identity), then everything / factor.
+struct ProportionalScaling {
+  double factor = 1.0;
+};
+
+using Scaling = std::variant<DefaultScaling, LinearScaling, DynamicNtkScaling, YarnScaling,
+                             LongRopeScaling, Llama3Scaling, ProportionalScaling>;
+
+// The canonical rope_type name of a scaling ("default", "linear", "dynamic", "yarn",
+// "longrope", "llama3", "proportional").
+std::string scaling_type_name(const Scaling& s);
+
+// ---- the config ------------------------------------------------------------------------------
+struct RopeConfig {
+  std::string layer_type = "default";  // "default", or the per-layer key ("full_attention", ...)
+  std::string model_type;              // as in config.json (may be empty)
+  double rope_theta = 10000.0;         // base; finite, > 0
+  int head_dim = 0;                    // features per head; even, > 0
+  int rotary_dim = 0;                  // rotated features (partial rotary); even, 0 < r <= head_dim
+  double partial_rotary_factor = 1.0;  // as resolved (rotary_dim = int(head_dim * prf))
+  std::int64_t max_position_embeddings = 0;  // > 0
+  PairLayout layout = PairLayout::kHalf;
+  Scaling scaling = DefaultScaling{};
+  std::optional<MRopeSpec> mrope;  // multimodal position rows, when the model has them
+  // transformers rounds bf16 outputs in three steps for most families (q*cos, rot*sin, sum);
+  // Llama 4 and ERNIE-4.5-VL compute in f32 and round once. Used by the `hf` rounding mode.
+  bool hf_rounds_once = false;
+};
+
+}  // namespace ropekit

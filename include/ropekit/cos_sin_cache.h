@@ -1,0 +1,55 @@
+// ropekit/cos_sin_cache.h — a table of cos/sin for positions 0..N-1 of one plan.
+//
+// Row p holds, for the plan's n = rotary_dim/2 pairs, float32 values
+//
+//     cos_row(p) = [ A·cos θ_0(p) … A·cos θ_(n−1)(p) ]     sin_row(p) = [ A·sin θ_0(p) … ]
+//
+// with θ_i(p) = p · inv_freq[i] computed in the cache's AngleMode and A the attention factor
+// when `fold_attention_factor` (else 1). Each value is the correctly rounded float of the
+// double-precision result. The table grows on demand (`reserve`) in blocks that never move,
+// so row pointers stay valid for the cache's lifetime; reads are safe from many threads,
+// concurrently with growth. Positions outside [0, size()) are computed on the fly by the
+// kernels (negative positions, or a cache that was not reserved far enough).
+//
+// For M-RoPE plans the table is indexed by each pair's own position row: pair i of a token
+// reads cos_row(p_axis(i))[i], which equals cos(p_axis(i) · inv_freq[i]).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "ropekit/apply.h"
+#include "ropekit/frequencies.h"
+
+namespace ropekit {
+
+class CosSinCache {
+ public:
+  CosSinCache(const FrequencyPlan& plan, AngleMode angles, bool fold_attention_factor = true,
+              std::int64_t initial_positions = 0);
+  ~CosSinCache();
+  CosSinCache(const CosSinCache&) = delete;
+  CosSinCache& operator=(const CosSinCache&) = delete;
+
+  // Makes positions [0, n) available. Thread-safe. n <= kMaxAbsPosition + 1.
+  void reserve(std::int64_t n);
+  std::int64_t size() const noexcept;  // positions available now
+  int pairs() const noexcept;
+  AngleMode angles() const noexcept;
+  bool folds_attention_factor() const noexcept;
+  const std::vector<float>& inv_freq() const noexcept;
+  double attention_factor() const noexcept;
+
+  // Rows of `pairs()` floats; p must be in [0, size()).
+  const float* cos_row(std::int64_t p) const noexcept;
+  const float* sin_row(std::int64_t p) const noexcept;
+
+  // True when this cache was built for the same frequencies, angle mode and folding.
+  bool matches(const FrequencyPlan& plan, AngleMode angles, bool fold) const noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ropekit

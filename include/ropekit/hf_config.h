@@ -1,0 +1,59 @@
+// ropekit/hf_config.h — read a Hugging Face config.json into typed RoPE configs.
+//
+// Accepts what released models ship and what transformers reads:
+//   * legacy `rope_scaling` (type in "rope_type" or "type"; transformers' precedence: rope_type)
+//     with `rope_theta` at top level, and the newer `rope_parameters` (flat, or one dict per
+//     layer type, e.g. {"full_attention": {...}, "sliding_attention": {...}});
+//   * head_dim from `head_dim`, else hidden_size / num_attention_heads;
+//   * family conventions (see docs/variants.md, "Model families"): GPT-NeoX rotary_pct /
+//     rotary_emb_base, Phi partial_rotary_factor (default 0.5), Phi-3 "su" and top-level
+//     original_max_position_embeddings, Gemma 3 rope_local_base_freq (sliding layers, no
+//     scaling), DeepSeek-V2/V3 qk_rope_head_dim and rope_interleave (default true), Llama 4
+//     interleaved pairs, gpt-oss YaRN truncate, GLM partial rotary, and the multimodal
+//     mrope_section of Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3.5, GLM-4.1V and ERNIE-4.5-VL;
+//   * a `text_config` sub-object (multimodal checkpoints) is read when present.
+//
+// Anything that cannot give a correct rotation throws ConfigError naming the JSON path,
+// the expectation and the value. What transformers only warns about and is still
+// computable is returned in `warnings` (or thrown, with ParseOptions::strict).
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ropekit/config.h"
+
+namespace ropekit {
+
+struct ConfigWarning {
+  std::string path;     // JSON path of the key concerned
+  std::string message;  // what transformers would say, and what ropekit does
+};
+
+struct ModelRope {
+  std::string model_type;
+  std::vector<RopeConfig> layers;  // one per layer type; "default" when there is only one
+  std::vector<ConfigWarning> warnings;
+
+  // The config of a layer type; throws ArgumentError listing the available names.
+  const RopeConfig& layer(std::string_view name) const;
+};
+
+struct ParseOptions {
+  bool strict = false;  // warnings become ConfigError
+  // Inputs larger than this are refused before parsing (a config.json is a few KiB).
+  std::size_t max_bytes = 16u << 20;
+  int max_depth = 64;  // JSON nesting deeper than this is refused
+};
+
+// Parses config.json text. Throws ConfigError.
+ModelRope parse_hf_config(std::string_view json_text, const ParseOptions& options = {});
+// Reads and parses a file. Throws IoError (unreadable) or ConfigError.
+ModelRope load_hf_config(const std::filesystem::path& path, const ParseOptions& options = {});
+
+// The rope types ropekit understands (canonical names and aliases), for messages and docs.
+const std::vector<std::string>& supported_rope_types();
+
+}  // namespace ropekit

@@ -1,0 +1,28 @@
+// Internal: the two angle conventions, shared by the reference and the cos/sin cache.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+namespace ropekit::detail {
+
+// cos and sin of p·m with the product kept exact: p·m = hi + lo exactly (FMA), then
+// cos(hi + lo) = cos(hi) − lo·sin(hi), sin(hi + lo) = sin(hi) + lo·cos(hi) (|lo| <= ulp(hi)/2,
+// so the dropped lo² terms are below 2^-100). libm reduces hi modulo 2π exactly.
+inline void exact_cos_sin(std::int64_t p, double m, double& c, double& s) {
+  const double pd = static_cast<double>(p);  // exact: |p| < 2^53
+  const double hi = pd * m;
+  const double lo = std::fma(pd, m, -hi);
+  const double sh = std::sin(hi), ch = std::cos(hi);
+  c = ch - lo * sh;
+  s = sh + lo * ch;
+}
+
+// transformers / MLX: float32(float32(p) · inv_freq), positions optionally scaled in float32.
+inline float hf_angle(std::int64_t p, float inv, bool has_scale, float scale) {
+  float pf = static_cast<float>(p);
+  if (has_scale) pf = scale * pf;
+  return pf * inv;
+}
+
+}  // namespace ropekit::detail

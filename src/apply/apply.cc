@@ -1,0 +1,336 @@
+// apply_rope: the API boundary. Everything is validated here (shapes, strides, pointers,
+// overlap, positions, dtypes, cache), then an ApplyJob is handed to a backend that trusts it.
+// Messages: "[ropekit.apply] <what>: expected <expectation>, got <value>".
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include "apply/job.h"
+#include "ropekit/apply.h"
+#include "ropekit/error.h"
+#include "ropekit/thread_pool.h"
+
+namespace ropekit {
+namespace {
+
+using detail::ApplyJob;
+using detail::JobTensor;
+
+[[noreturn]] void bad(const std::string& what, const std::string& expected, const std::string& got) {
+  throw ArgumentError("[ropekit.apply] " + what + ": expected " + expected + ", got " + got);
+}
+
+std::string str(std::int64_t v) { return std::to_string(v); }
+
+// Byte extent of a view: [lo, hi) relative to data, over all its elements.
+struct Extent {
+  std::intptr_t lo = 0, hi = 0;
+  bool empty = true;
+};
+
+Extent extent_of(const void* data, DType dt, std::int64_t nt, std::int64_t nh, std::int64_t nd,
+                 std::int64_t st, std::int64_t sh, std::int64_t sd) {
+  Extent e;
+  if (nt == 0 || nh == 0 || nd == 0) return e;
+  const std::int64_t es = dtype_size(dt);
+  std::int64_t lo = 0, hi = 0;
+  for (const auto& [n, s] : {std::pair{nt, st}, std::pair{nh, sh}, std::pair{nd, sd}}) {
+    const std::int64_t span = (n - 1) * s;
+    if (span < 0) lo += span; else hi += span;
+  }
+  e.lo = reinterpret_cast<std::intptr_t>(data) + static_cast<std::intptr_t>(lo * es);
+  e.hi = reinterpret_cast<std::intptr_t>(data) + static_cast<std::intptr_t>((hi + 1) * es);
+  e.empty = false;
+  return e;
+}
+
+struct ViewInfo {
+  const void* data;
+  DType dtype;
+  std::int64_t nt, nh, nd, st, sh, sd;
+  std::string name;
+  Extent ext() const { return extent_of(data, dtype, nt, nh, nd, st, sh, sd); }
+};
+
+ViewInfo info(const ConstTensorView& v, std::string name) {
+  return {v.data, v.dtype, v.tokens, v.heads, v.head_dim, v.stride_token, v.stride_head, v.stride_dim, std::move(name)};
+}
+ViewInfo info(const TensorView& v, std::string name) {
+  return {v.data, v.dtype, v.tokens, v.heads, v.head_dim, v.stride_token, v.stride_head, v.stride_dim, std::move(name)};
+}
+
+constexpr std::int64_t kMaxExtent = std::int64_t{1} << 46;  // elements; guards index overflow
+
+void check_view(const ViewInfo& v, bool is_output) {
+  if (v.nt < 0 || v.nh < 0 || v.nd < 0)
+    bad(v.name + " shape", "non-negative sizes", "[" + str(v.nt) + ", " + str(v.nh) + ", " + str(v.nd) + "]");
+  if (v.nt == 0 || v.nh == 0 || v.nd == 0) return;
+  if (v.data == nullptr) bad(v.name + ".data", "a non-null pointer for a non-empty view", "nullptr");
+  if (reinterpret_cast<std::uintptr_t>(v.data) % static_cast<std::uintptr_t>(dtype_size(v.dtype)) != 0)
+    bad(v.name + ".data", std::to_string(dtype_size(v.dtype)) + "-byte alignment for " +
+                              std::string(dtype_name(v.dtype)),
+        "an address misaligned by " +
+            str(static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(v.data) %
+                                          static_cast<std::uintptr_t>(dtype_size(v.dtype)))));
+  for (const auto& [n, s, axis] : {std::tuple{v.nt, v.st, "stride_token"}, std::tuple{v.nh, v.sh, "stride_head"},
+                                  std::tuple{v.nd, v.sd, "stride_dim"}}) {
+    if (std::abs(s) > kMaxExtent || n > kMaxExtent || std::abs(s) * (n - 1) > kMaxExtent)
+      bad(v.name + "." + axis, "|stride × (size − 1)| below 2^46 elements", str(s));
+  }
+  if (is_output) {
+    // An output must not write one element twice: sorted by |stride|, each axis must step
+    // past the whole span of the smaller ones (a sufficient test for non-overlap).
+    std::array<std::pair<std::int64_t, std::int64_t>, 3> ax = {
+        std::pair{std::abs(v.sd), v.nd}, std::pair{std::abs(v.sh), v.nh}, std::pair{std::abs(v.st), v.nt}};
+    std::sort(ax.begin(), ax.end());
+    std::int64_t span = 1;
+    for (const auto& [s, n] : ax) {
+      if (n == 1) continue;
+      if (s < span)
+        bad(v.name + " strides", "strides that give every element its own address (no self-overlap)",
+            "[" + str(v.st) + ", " + str(v.sh) + ", " + str(v.sd) + "]");
+      span = s * (n - 1) + span;
+    }
+  }
+}
+
+bool same_view(const ViewInfo& a, const ViewInfo& b) {
+  return a.data == b.data && a.dtype == b.dtype && a.st == b.st && a.sh == b.sh && a.sd == b.sd;
+}
+
+// True if a and b touch no common byte. Exact for disjoint extents; for views interleaved
+// token by token in one buffer (fused qkv: equal stride_token) compares the per-token footprints.
+bool disjoint(const ViewInfo& a, const ViewInfo& b) {
+  const Extent ea = a.ext(), eb = b.ext();
+  if (ea.empty || eb.empty) return true;
+  if (ea.hi <= eb.lo || eb.hi <= ea.lo) return true;
+  const std::int64_t esa = dtype_size(a.dtype), esb = dtype_size(b.dtype);
+  if (a.st * esa == b.st * esb && a.st > 0 && a.sh >= 0 && a.sd >= 0 && b.sh >= 0 && b.sd >= 0) {
+    const std::int64_t row = a.st * esa;  // bytes per token in both
+    const std::int64_t fa = ((a.nh - 1) * a.sh + (a.nd - 1) * a.sd + 1) * esa;  // footprint per token
+    const std::int64_t fb = ((b.nh - 1) * b.sh + (b.nd - 1) * b.sd + 1) * esb;
+    if (fa > row || fb > row) return false;
+    const std::int64_t delta = static_cast<std::int64_t>(reinterpret_cast<std::intptr_t>(b.data) -
+                                                         reinterpret_cast<std::intptr_t>(a.data));
+    const std::int64_t m = ((delta % row) + row) % row;  // b's token start within a's token row
+    return m >= fa && m + fb <= row;
+  }
+  return false;
+}
+
+void check_positions(const Positions& pos, std::int64_t tokens, const FrequencyPlan& plan,
+                     ApplyJob& job) {
+  auto in_range = [](std::int64_t p) { return p >= -kMaxAbsPosition && p <= kMaxAbsPosition; };
+  job.pos_kind = pos.kind();
+  switch (pos.kind()) {
+    case Positions::Kind::kOffset: {
+      const std::int64_t first = pos.start();
+      if (!in_range(first) || (tokens > 0 && (first > kMaxAbsPosition - (tokens - 1))))
+        bad("positions (offset)", "positions within ±(2^31 − 1)",
+            "offset " + str(first) + " with " + str(tokens) + " tokens");
+      job.pos_start = first;
+      return;
+    }
+    case Positions::Kind::kPerSequence: {
+      const auto indptr = pos.indptr();
+      const auto offs = pos.offsets();
+      if (indptr.size() != offs.size() + 1)
+        bad("positions.indptr", "offsets.size() + 1 = " + str(static_cast<std::int64_t>(offs.size() + 1)) + " entries",
+            str(static_cast<std::int64_t>(indptr.size())));
+      if (indptr.empty() || indptr.front() != 0)
+        bad("positions.indptr[0]", "0", indptr.empty() ? "an empty indptr" : str(indptr.front()));
+      if (indptr.back() != tokens)
+        bad("positions.indptr[last]", "the token count " + str(tokens), str(indptr.back()));
+      for (std::size_t s = 0; s + 1 < indptr.size(); ++s) {
+        if (indptr[s + 1] < indptr[s])
+          bad("positions.indptr[" + std::to_string(s + 1) + "]", "non-decreasing boundaries",
+              str(indptr[s + 1]) + " after " + str(indptr[s]));
+        const std::int64_t len = indptr[s + 1] - indptr[s];
+        if (!in_range(offs[s]) || (len > 0 && offs[s] > kMaxAbsPosition - (len - 1)))
+          bad("positions.offsets[" + std::to_string(s) + "]", "positions within ±(2^31 − 1)",
+              str(offs[s]) + " with " + str(len) + " tokens");
+      }
+      job.indptr = indptr.data();
+      job.seq_offsets = offs.data();
+      job.n_seq = static_cast<std::int64_t>(offs.size());
+      return;
+    }
+    case Positions::Kind::kPerToken:
+    case Positions::Kind::kMRope: {
+      const bool mrope = pos.kind() == Positions::Kind::kMRope;
+      if (mrope && !plan.mrope)
+        bad("positions", "1-D positions (this plan has no mrope_section)", "[3, tokens] M-RoPE rows");
+      if (mrope && pos.mrope_tokens() != tokens)
+        bad("positions (M-RoPE)", "rows of " + str(tokens) + " tokens", str(pos.mrope_tokens()));
+      const std::int64_t want = mrope ? 3 * tokens : tokens;
+      const std::int64_t have = static_cast<std::int64_t>(pos.ids32().empty() ? pos.ids64().size() : pos.ids32().size());
+      if (have != want)
+        bad("positions", str(want) + (mrope ? " ids (3 rows × tokens)" : " ids (one per token)"), str(have));
+      if (!pos.ids64().empty()) {
+        for (std::size_t i = 0; i < pos.ids64().size(); ++i)
+          if (!in_range(pos.ids64()[i]))
+            bad("positions[" + std::to_string(i) + "]", "a position within ±(2^31 − 1)", str(pos.ids64()[i]));
+        job.ids64 = pos.ids64().data();
+      } else {
+        for (std::size_t i = 0; i < pos.ids32().size(); ++i)
+          if (!in_range(pos.ids32()[i]))
+            bad("positions[" + std::to_string(i) + "]", "a position within ±(2^31 − 1)", str(pos.ids32()[i]));
+        job.ids32 = pos.ids32().data();
+      }
+      return;
+    }
+  }
+}
+
+void check_plan(const FrequencyPlan& plan) {
+  if (plan.head_dim <= 0 || plan.head_dim % 2 != 0)
+    bad("plan.head_dim", "an even number > 0", str(plan.head_dim));
+  if (plan.rotary_dim <= 0 || plan.rotary_dim > plan.head_dim || plan.rotary_dim % 2 != 0)
+    bad("plan.rotary_dim", "an even number in [2, head_dim]", str(plan.rotary_dim));
+  if (static_cast<std::int64_t>(plan.inv_freq.size()) * 2 != plan.rotary_dim)
+    bad("plan.inv_freq", str(plan.rotary_dim / 2) + " entries (rotary_dim / 2)",
+        str(static_cast<std::int64_t>(plan.inv_freq.size())));
+  for (std::size_t i = 0; i < plan.inv_freq.size(); ++i)
+    if (!std::isfinite(plan.inv_freq[i]))
+      bad("plan.inv_freq[" + std::to_string(i) + "]", "a finite value", std::to_string(plan.inv_freq[i]));
+  if (!(std::isfinite(plan.attention_factor) && plan.attention_factor > 0))
+    bad("plan.attention_factor", "a finite number > 0", std::to_string(plan.attention_factor));
+  if (plan.mrope && plan.pair_axis.size() != plan.inv_freq.size())
+    bad("plan.pair_axis", str(static_cast<std::int64_t>(plan.inv_freq.size())) + " entries",
+        str(static_cast<std::int64_t>(plan.pair_axis.size())));
+  for (const auto a : plan.pair_axis)
+    if (a > 2) bad("plan.pair_axis", "entries 0, 1 or 2", str(a));
+}
+
+JobTensor make_tensor(const ViewInfo& in, const ViewInfo& out, const FrequencyPlan& plan,
+                      std::int64_t tokens) {
+  JobTensor t;
+  if (in.nh == 0 && out.nh == 0) return t;
+  if (in.nd != plan.head_dim)
+    bad(in.name + ".head_dim", str(plan.head_dim) + " (the plan's head_dim)", str(in.nd));
+  if (in.nt != tokens) bad(in.name + ".tokens", str(tokens) + " (q's token count)", str(in.nt));
+  if (out.nt != in.nt || out.nh != in.nh || out.nd != in.nd)
+    bad(out.name + " shape", "[" + str(in.nt) + ", " + str(in.nh) + ", " + str(in.nd) + "] (as " + in.name + ")",
+        "[" + str(out.nt) + ", " + str(out.nh) + ", " + str(out.nd) + "]");
+  t.in = in.data;
+  t.in_type = in.dtype;
+  t.in_stride_token = in.st;
+  t.in_stride_head = in.sh;
+  t.in_stride_dim = in.sd;
+  t.out = const_cast<void*>(out.data);
+  t.out_type = out.dtype;
+  t.out_stride_token = out.st;
+  t.out_stride_head = out.sh;
+  t.out_stride_dim = out.sd;
+  t.heads = in.nh;
+  t.in_place = in.data == out.data;
+  if (tokens == 0 || in.nh == 0) t.heads = 0;
+  return t;
+}
+
+ApplyResult run(const FrequencyPlan& plan, const ViewInfo& qi, const ViewInfo& qo,
+                const ViewInfo& ki, const ViewInfo& ko, const Positions& positions,
+                const ApplyOptions& o) {
+  check_plan(plan);
+  for (const ViewInfo* v : {&qi, &ki}) check_view(*v, false);
+  for (const ViewInfo* v : {&qo, &ko}) check_view(*v, true);
+  const bool has_k = ki.nh > 0 || ko.nh > 0;
+  const std::int64_t tokens = qi.nt;
+  // In place, or disjoint.
+  for (const auto& [in, out] : {std::pair{&qi, &qo}, std::pair{&ki, &ko}}) {
+    if (in->data == out->data && in->ext().lo == out->ext().lo && !in->ext().empty) {
+      if (!same_view(*in, *out))
+        bad(out->name, "the same dtype and strides as " + in->name + " when writing in place",
+            std::string(dtype_name(out->dtype)) + " [" + str(out->st) + ", " + str(out->sh) + ", " + str(out->sd) + "]");
+    } else if (!disjoint(*in, *out)) {
+      bad(out->name, "memory that is exactly " + in->name + " (in place) or disjoint from it", "a partial overlap");
+    }
+  }
+  if (has_k) {
+    if (!disjoint(qo, ko)) bad("k_out", "memory disjoint from q_out", "an overlap");
+    if (!disjoint(qo, ki)) bad("q_out", "memory disjoint from k_in", "an overlap");
+    if (!disjoint(ko, qi)) bad("k_out", "memory disjoint from q_in", "an overlap");
+  }
+  if (!(std::isfinite(o.position_scale) && o.position_scale > 0))
+    bad("options.position_scale", "a finite number > 0", std::to_string(o.position_scale));
+  if (o.max_threads < 0) bad("options.max_threads", "0 (all) or a positive count", str(o.max_threads));
+
+  ApplyJob job;
+  job.tokens = tokens;
+  job.head_dim = plan.head_dim;
+  job.rotary_dim = plan.rotary_dim;
+  job.pairs = plan.rotary_dim / 2;
+  job.layout = o.layout.value_or(plan.layout);
+  job.inverse = o.direction == Direction::kInverse;
+  job.inv_freq = plan.inv_freq.data();
+  job.pair_axis = plan.pair_axis.empty() ? nullptr : plan.pair_axis.data();
+  job.amplitude = o.fold_attention_factor ? plan.attention_factor : 1.0;
+  job.angles = o.angles;
+  job.rounding = o.rounding;
+  job.hf_rounds_once = plan.hf_rounds_once;
+  job.has_position_scale = o.position_scale != 1.0;
+  job.position_scale = static_cast<float>(o.position_scale);
+  if (o.cache) {
+    if (!o.cache->matches(plan, o.angles, o.fold_attention_factor))
+      bad("options.cache", "a cache built for this plan, angle mode and attention-factor folding",
+          "a cache for other frequencies or settings");
+    if (job.has_position_scale) bad("options.cache", "no cache when position_scale != 1", "a cache");
+    if (o.rounding != Rounding::kTransformers) job.cache = o.cache;  // parity replays float ops
+  }
+  check_positions(positions, tokens, plan, job);
+  job.q = make_tensor(qi, qo, plan, tokens);
+  if (has_k) job.k = make_tensor(ki, ko, plan, tokens);
+  ApplyResult result;
+  result.unapplied_attention_factor = o.fold_attention_factor ? 1.0 : plan.attention_factor;
+  if (tokens == 0 || (job.q.heads == 0 && job.k.heads == 0)) return result;  // nothing to do
+
+  detail::RangeKernel kernel = &detail::reference_range;
+  if (o.backend != Backend::kReference) {
+    if (detail::RangeKernel simd = detail::simd_kernel_for(job)) kernel = simd;
+    else if (o.backend == Backend::kSimd)
+      throw ArgumentError("[ropekit.apply] backend: the SIMD kernels do not support this job "
+                          "(see ropekit/targets.h); use Backend::kAuto or kReference");
+  }
+  // Split tokens over threads; small work runs here with no fork-join.
+  const std::int64_t bytes_per_token =
+      (job.q.heads * (dtype_size(qi.dtype) + dtype_size(qo.dtype)) +
+       job.k.heads * (dtype_size(ki.dtype) + dtype_size(ko.dtype))) * plan.head_dim;
+  constexpr std::int64_t kMinBytesPerChunk = 256 * 1024;
+  ThreadPool& pool = o.pool ? *o.pool : default_pool();
+  const int threads = o.max_threads > 0 ? std::min(o.max_threads, pool.size()) : pool.size();
+  const std::int64_t total = bytes_per_token * tokens;
+  if (threads <= 1 || total < 2 * kMinBytesPerChunk || tokens < 2) {
+    kernel(job, 0, tokens);
+    return result;
+  }
+  const std::int64_t chunks = std::min<std::int64_t>(tokens, std::max<std::int64_t>(threads, std::min<std::int64_t>(
+      4 * threads, total / kMinBytesPerChunk)));
+  pool.parallel_for(
+      chunks,
+      [&](std::int64_t c) {
+        const std::int64_t t0 = tokens * c / chunks, t1 = tokens * (c + 1) / chunks;
+        if (t1 > t0) kernel(job, t0, t1);
+      },
+      threads);
+  return result;
+}
+
+}  // namespace
+
+ApplyResult apply_rope(const FrequencyPlan& plan, const TensorView& q, const TensorView& k,
+                       const Positions& positions, const ApplyOptions& options) {
+  return run(plan, info(ConstTensorView(q), "q"), info(q, "q"), info(ConstTensorView(k), "k"),
+             info(k, "k"), positions, options);
+}
+
+ApplyResult apply_rope(const FrequencyPlan& plan, const ConstTensorView& q_in,
+                       const TensorView& q_out, const ConstTensorView& k_in,
+                       const TensorView& k_out, const Positions& positions,
+                       const ApplyOptions& options) {
+  return run(plan, info(q_in, "q_in"), info(q_out, "q_out"), info(k_in, "k_in"), info(k_out, "k_out"),
+             positions, options);
+}
+
+}  // namespace ropekit

@@ -1,0 +1,127 @@
+// The cos/sin table: blocks of kBlockRows positions that never move once built, so row
+// pointers handed out stay valid while the table grows. Growth takes a mutex; readers go
+// through a two-level directory of block pointers (16 KiB top level for 2^31 positions,
+// second levels allocated on demand) published with release/acquire atomics.
+#include <atomic>
+#include <cmath>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "apply/angles.h"
+#include "ropekit/cos_sin_cache.h"
+#include "ropekit/error.h"
+
+namespace ropekit {
+
+namespace {
+constexpr std::int64_t kBlockRows = 1024;
+constexpr std::int64_t kMaxRows = kMaxAbsPosition + 1;  // positions 0 .. 2^31 − 1
+constexpr std::int64_t kBlocksPerDir = 1024;
+constexpr std::int64_t kMaxDirs = (kMaxRows + kBlockRows * kBlocksPerDir - 1) / (kBlockRows * kBlocksPerDir);
+struct Directory {
+  std::atomic<float*> e[kBlocksPerDir];
+};
+}  // namespace
+
+struct CosSinCache::Impl {
+  std::vector<float> inv_freq;
+  double amplitude = 1.0;
+  double attention_factor = 1.0;
+  AngleMode angles = AngleMode::kExact;
+  bool fold = true;
+  int pairs = 0;
+  std::atomic<Directory*> dirs[kMaxDirs] = {};  // null until a block in its range is built
+  std::vector<std::unique_ptr<float[]>> owned;
+  std::vector<std::unique_ptr<Directory>> owned_dirs;
+
+  float* block(std::int64_t b) const {
+    const Directory* d = dirs[b / kBlocksPerDir].load(std::memory_order_acquire);
+    return d->e[b % kBlocksPerDir].load(std::memory_order_acquire);
+  }
+  std::atomic<std::int64_t> size{0};
+  std::mutex grow;
+
+  void build_block(std::int64_t b) {
+    const auto row = static_cast<std::size_t>(2 * pairs);
+    auto data = std::make_unique<float[]>(row * static_cast<std::size_t>(kBlockRows));
+    for (std::int64_t r = 0; r < kBlockRows; ++r) {
+      const std::int64_t p = b * kBlockRows + r;
+      float* c = data.get() + static_cast<std::size_t>(r) * row;
+      float* s = c + pairs;
+      for (int i = 0; i < pairs; ++i) {
+        double cd = 0, sd = 0;
+        if (angles == AngleMode::kHf) {
+          const double th = detail::hf_angle(p, inv_freq[static_cast<std::size_t>(i)], false, 1.0f);
+          cd = std::cos(th);
+          sd = std::sin(th);
+        } else {
+          detail::exact_cos_sin(p, inv_freq[static_cast<std::size_t>(i)], cd, sd);
+        }
+        c[i] = static_cast<float>(cd * amplitude);
+        s[i] = static_cast<float>(sd * amplitude);
+      }
+    }
+    Directory* d = dirs[b / kBlocksPerDir].load(std::memory_order_relaxed);
+    if (!d) {
+      auto fresh = std::make_unique<Directory>();
+      for (auto& e : fresh->e) e.store(nullptr, std::memory_order_relaxed);
+      d = fresh.get();
+      owned_dirs.push_back(std::move(fresh));
+      dirs[b / kBlocksPerDir].store(d, std::memory_order_release);
+    }
+    d->e[b % kBlocksPerDir].store(data.get(), std::memory_order_release);
+    owned.push_back(std::move(data));
+  }
+};
+
+CosSinCache::CosSinCache(const FrequencyPlan& plan, AngleMode angles, bool fold,
+                         std::int64_t initial_positions)
+    : impl_(std::make_unique<Impl>()) {
+  if (plan.inv_freq.empty())
+    throw ArgumentError("[ropekit.cache] plan.inv_freq: expected at least one frequency, got none");
+  for (const float f : plan.inv_freq)
+    if (!std::isfinite(f))
+      throw ArgumentError("[ropekit.cache] plan.inv_freq: expected finite values, got " + std::to_string(f));
+  impl_->inv_freq = plan.inv_freq;
+  impl_->attention_factor = plan.attention_factor;
+  impl_->amplitude = fold ? plan.attention_factor : 1.0;
+  impl_->angles = angles;
+  impl_->fold = fold;
+  impl_->pairs = static_cast<int>(plan.inv_freq.size());
+  if (initial_positions > 0) reserve(initial_positions);
+}
+
+CosSinCache::~CosSinCache() = default;
+
+void CosSinCache::reserve(std::int64_t n) {
+  if (n < 0 || n > kMaxRows)
+    throw ArgumentError("[ropekit.cache] reserve: expected 0 <= n <= 2^31, got " + std::to_string(n));
+  if (n <= impl_->size.load(std::memory_order_acquire)) return;
+  std::lock_guard<std::mutex> lock(impl_->grow);
+  const std::int64_t have = impl_->size.load(std::memory_order_relaxed);
+  if (n <= have) return;
+  const std::int64_t first = have / kBlockRows;  // `have` is always a block multiple
+  const std::int64_t last = (n + kBlockRows - 1) / kBlockRows;
+  for (std::int64_t b = first; b < last; ++b) impl_->build_block(b);
+  impl_->size.store(std::min(last * kBlockRows, kMaxRows), std::memory_order_release);
+}
+
+std::int64_t CosSinCache::size() const noexcept { return impl_->size.load(std::memory_order_acquire); }
+int CosSinCache::pairs() const noexcept { return impl_->pairs; }
+AngleMode CosSinCache::angles() const noexcept { return impl_->angles; }
+bool CosSinCache::folds_attention_factor() const noexcept { return impl_->fold; }
+const std::vector<float>& CosSinCache::inv_freq() const noexcept { return impl_->inv_freq; }
+double CosSinCache::attention_factor() const noexcept { return impl_->attention_factor; }
+
+const float* CosSinCache::cos_row(std::int64_t p) const noexcept {
+  return impl_->block(p / kBlockRows) + static_cast<std::size_t>(p % kBlockRows) * static_cast<std::size_t>(2 * impl_->pairs);
+}
+const float* CosSinCache::sin_row(std::int64_t p) const noexcept { return cos_row(p) + impl_->pairs; }
+
+bool CosSinCache::matches(const FrequencyPlan& plan, AngleMode angles, bool fold) const noexcept {
+  return plan.inv_freq == impl_->inv_freq && angles == impl_->angles && fold == impl_->fold &&
+         (!fold || plan.attention_factor == impl_->attention_factor);
+}
+
+}  // namespace ropekit

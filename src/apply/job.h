@@ -1,0 +1,118 @@
+// Internal: a validated apply_rope call, as the backends (reference, SIMD) receive it.
+//
+// src/apply/apply.cc validates everything at the API boundary and fills an ApplyJob; backends
+// trust it (no checks) and process a contiguous token range [t_begin, t_end). The driver splits
+// the tokens over threads. Per token, a backend computes (or reads from the cache) cos/sin once
+// and rotates every head of q and k with them.
+#pragma once
+
+#include <cstdint>
+
+#include "ropekit/apply.h"
+#include "ropekit/cos_sin_cache.h"
+#include "ropekit/dtype.h"
+
+namespace ropekit::detail {
+
+// One tensor (q or k) of the job. in == out with equal strides means in place.
+struct JobTensor {
+  const void* in = nullptr;
+  DType in_type = DType::kF32;
+  std::int64_t in_stride_token = 0, in_stride_head = 0, in_stride_dim = 1;
+  void* out = nullptr;
+  DType out_type = DType::kF32;
+  std::int64_t out_stride_token = 0, out_stride_head = 0, out_stride_dim = 1;
+  std::int64_t heads = 0;  // 0: absent
+  bool in_place = false;
+};
+
+struct ApplyJob {
+  // geometry
+  std::int64_t tokens = 0;
+  int head_dim = 0;
+  int rotary_dim = 0;
+  int pairs = 0;  // rotary_dim / 2
+  PairLayout layout = PairLayout::kHalf;
+  bool inverse = false;
+  // frequencies
+  const float* inv_freq = nullptr;       // [pairs]
+  const std::uint8_t* pair_axis = nullptr;  // [pairs] for M-RoPE, else nullptr
+  double amplitude = 1.0;                // attention factor folded into cos/sin (or 1)
+  AngleMode angles = AngleMode::kExact;
+  Rounding rounding = Rounding::kSingle;
+  bool hf_rounds_once = false;
+  float position_scale = 1.0f;  // mlx-lm linear: positions × scale (hf: in float32)
+  bool has_position_scale = false;
+  const CosSinCache* cache = nullptr;  // matches the job when set
+  // positions
+  Positions::Kind pos_kind = Positions::Kind::kOffset;
+  std::int64_t pos_start = 0;
+  const std::int64_t* indptr = nullptr;  // [n_seq + 1]
+  const std::int64_t* seq_offsets = nullptr;
+  std::int64_t n_seq = 0;
+  const std::int32_t* ids32 = nullptr;  // per token, or [3][tokens] for M-RoPE
+  const std::int64_t* ids64 = nullptr;
+  // tensors
+  JobTensor q, k;
+};
+
+// Position of token t on row `axis` (0 for 1-D positions). For kPerSequence, `seq_hint` is
+// the sequence index of a nearby token (updated; start from seq_for_token()).
+inline std::int64_t seq_for_token(const ApplyJob& job, std::int64_t t) {
+  // last s with indptr[s] <= t (binary search; empty sequences are skipped naturally)
+  std::int64_t lo = 0, hi = job.n_seq - 1;
+  while (lo < hi) {
+    const std::int64_t mid = (lo + hi + 1) / 2;
+    if (job.indptr[mid] <= t) lo = mid; else hi = mid - 1;
+  }
+  return lo;
+}
+
+inline std::int64_t token_position(const ApplyJob& job, std::int64_t t, int axis,
+                                   std::int64_t& seq_hint) {
+  switch (job.pos_kind) {
+    case Positions::Kind::kOffset: return job.pos_start + t;
+    case Positions::Kind::kPerSequence:
+      while (job.indptr[seq_hint + 1] <= t) ++seq_hint;
+      return job.seq_offsets[seq_hint] + (t - job.indptr[seq_hint]);
+    case Positions::Kind::kPerToken:
+      return job.ids32 ? job.ids32[t] : job.ids64[t];
+    case Positions::Kind::kMRope: {
+      const std::int64_t i = static_cast<std::int64_t>(axis) * job.tokens + t;
+      return job.ids32 ? job.ids32[i] : job.ids64[i];
+    }
+  }
+  return 0;
+}
+
+// Feature index pair (a, b) of pair i, for reading (input) and writing (output).
+inline void pair_features(PairLayout layout, int pairs, int i, int& in_a, int& in_b, int& out_a,
+                          int& out_b) {
+  switch (layout) {
+    case PairLayout::kHalf:
+      in_a = out_a = i;
+      in_b = out_b = i + pairs;
+      return;
+    case PairLayout::kInterleaved:
+      in_a = out_a = 2 * i;
+      in_b = out_b = 2 * i + 1;
+      return;
+    case PairLayout::kInterleavedToHalf:
+      in_a = 2 * i;
+      in_b = 2 * i + 1;
+      out_a = i;
+      out_b = i + pairs;
+      return;
+  }
+}
+
+using RangeKernel = void (*)(const ApplyJob& job, std::int64_t t_begin, std::int64_t t_end);
+
+// The scalar double-precision reference (src/reference/reference_kernel.cc).
+void reference_range(const ApplyJob& job, std::int64_t t_begin, std::int64_t t_end);
+
+// The SIMD backend (src/simd/): returns nullptr when it cannot run this job (then the
+// reference runs). Defined in src/simd/simd_dispatch.cc.
+RangeKernel simd_kernel_for(const ApplyJob& job);
+
+}  // namespace ropekit::detail

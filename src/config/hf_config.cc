@@ -1,0 +1,442 @@
+// Reads a Hugging Face config.json into one RopeConfig per layer type.
+//
+// The order of resolution follows transformers (commit decba1d2, see
+// ../shared/design/reference-semantics.md §2 "Config plumbing"):
+//   1. rope dicts: `rope_parameters` (flat, or one dict per layer type) else legacy
+//      `rope_scaling`; the type is `rope_type`, then `type`, then "default".
+//   2. rope_theta: the dict's, else the top-level `rope_theta`, else family conventions
+//      (GPT-NeoX `rotary_emb_base`, Gemma 3 defaults), else 10000.
+//   3. head_dim: `head_dim`, else hidden_size / num_attention_heads; DeepSeek-V2/V3 rotate only
+//      `qk_rope_head_dim` features, which is the head as far as RoPE is concerned.
+//   4. rotary_dim = int(head_dim · partial_rotary_factor) (Phi default 0.5, GPT-NeoX rotary_pct).
+//   5. family conventions that change the math (layout, mrope assignment, Gemma 3 local theta).
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "config/json_access.h"
+#include "config/scaling_parse.h"
+#include "ropekit/hf_config.h"
+
+namespace ropekit {
+
+using detail::fail;
+using detail::get_bool;
+using detail::get_integer;
+using detail::get_number;
+using detail::get_string;
+using detail::join_path;
+using detail::Json;
+
+const std::vector<std::string>& supported_rope_types() {
+  static const std::vector<std::string> types = {
+      "default", "linear", "dynamic", "yarn", "longrope", "llama3", "proportional",
+      "su (= longrope)", "mrope (= default + position rows)", "deepseek_yarn (= yarn)",
+      "telechat3-yarn (= yarn)"};
+  return types;
+}
+
+const RopeConfig& ModelRope::layer(std::string_view name) const {
+  for (const auto& l : layers)
+    if (l.layer_type == name) return l;
+  std::string names;
+  for (const auto& l : layers) names += (names.empty() ? "" : ", ") + l.layer_type;
+  throw ArgumentError("layer \"" + std::string(name) + "\" not in this config; available: " + names);
+}
+
+namespace {
+
+bool starts_with(const std::string& s, std::string_view p) { return s.rfind(p, 0) == 0; }
+
+// Families (model_type prefixes) whose conventions change the math.
+struct Family {
+  bool deepseek = false;      // qk_rope_head_dim, rope_interleave (default true)
+  bool llama4 = false;        // interleaved pairs (complex form), rounds once in bf16
+  bool gemma3 = false;        // sliding layers: rope_local_base_freq, no scaling
+  bool phi = false;           // partial_rotary_factor default 0.5
+  bool phi3 = false;          // top-level original_max_position_embeddings wins
+  bool gpt_neox = false;      // rotary_pct, rotary_emb_base
+  bool glm_interleaved = false;  // GLM / GLM-4 / GLM-4.1V: interleaved pairs, prf default 0.5
+  bool glm_half_prf = false;     // GLM-4.5 (glm4_moe): prf default 0.5, half-split pairs
+  bool qwen3_mrope = false;   // interleaved T/H/W assignment
+  bool ernie_vl = false;      // H/W alternating + T tail, interleaved pairs, rounds once
+};
+
+Family family_of(const std::string& mt) {
+  Family f;
+  f.deepseek = starts_with(mt, "deepseek_v2") || starts_with(mt, "deepseek_v3") ||
+               mt == "kimi_k2" || mt == "glm4_moe_lite";
+  f.llama4 = starts_with(mt, "llama4");
+  f.gemma3 = mt == "gemma3" || mt == "gemma3_text";
+  f.phi = mt == "phi" || mt == "phi-msft";
+  f.phi3 = mt == "phi3" || mt == "phimoe";
+  f.gpt_neox = mt == "gpt_neox" || mt == "gpt_neox_japanese";
+  f.glm_interleaved = mt == "glm" || mt == "glm4" || mt == "glm4v" || mt == "glm4v_text" ||
+                      mt == "chatglm";
+  f.glm_half_prf = mt == "glm4_moe" || mt == "glm4v_moe" || mt == "glm4v_moe_text";
+  f.qwen3_mrope = starts_with(mt, "qwen3_vl") || starts_with(mt, "qwen3_5") ||
+                  starts_with(mt, "qwen3_omni");
+  f.ernie_vl = starts_with(mt, "ernie4_5_vl");
+  return f;
+}
+
+void check_depth_and_size(std::string_view text, const ParseOptions& o) {
+  if (text.size() > o.max_bytes)
+    throw ConfigError("", "config is " + std::to_string(text.size()) + " bytes; expected at most " +
+                              std::to_string(o.max_bytes) + " (a config.json is a few KiB)");
+  // Refuse deep nesting before handing the text to a parser (a bracket scan that skips strings).
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (const char c : text) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') in_string = true;
+    else if (c == '{' || c == '[') {
+      if (++depth > o.max_depth)
+        throw ConfigError("", "JSON nesting deeper than " + std::to_string(o.max_depth) +
+                                  " levels; expected a config.json");
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+}
+
+Json parse_json(std::string_view text, const ParseOptions& o) {
+  check_depth_and_size(text, o);
+  if (text.find_first_not_of(" \t\r\n") == std::string_view::npos)
+    throw ConfigError("", "empty input; expected a JSON object (a config.json)");
+  try {
+    return Json::parse(text.begin(), text.end());
+  } catch (const Json::exception& e) {
+    std::string msg = e.what();
+    throw ConfigError("", "malformed JSON: " + msg);
+  }
+}
+
+// The rope dicts to read, one per layer type, with their JSON paths.
+struct RopeDict {
+  std::string layer_type;
+  Json dict;  // object (possibly empty)
+  std::string path;
+  std::optional<double> theta_override;  // Gemma 3 sliding layers
+  bool no_scaling = false;
+};
+
+bool all_values_are_objects(const Json& j) {
+  if (!j.is_object() || j.empty()) return false;
+  return std::all_of(j.begin(), j.end(), [](const Json& v) { return v.is_object(); });
+}
+
+std::vector<RopeDict> rope_dicts(const Json& root, const std::string& base, const Family& fam,
+                                 std::vector<ConfigWarning>& warnings) {
+  const Json* params = detail::find(root, "rope_parameters");
+  const Json* scaling = detail::find(root, "rope_scaling");
+  if (params && scaling)
+    warnings.push_back({join_path(base, "rope_scaling"),
+                        "both rope_parameters and rope_scaling are set; rope_parameters wins "
+                        "(transformers v5 reads rope_scaling only as a legacy alias)"});
+  std::vector<RopeDict> out;
+  if (params) {
+    const std::string ppath = join_path(base, "rope_parameters");
+    if (!params->is_object()) fail(ppath, "an object (one rope dict, or one per layer type)", *params);
+    if (all_values_are_objects(*params)) {
+      // Per layer type. Names must be layer types of the model when the config lists them.
+      std::set<std::string> known;
+      if (const Json* lt = detail::find(root, "layer_types"); lt && lt->is_array())
+        for (const auto& v : *lt)
+          if (v.is_string()) known.insert(v.get<std::string>());
+      for (const auto& [name, d] : params->items()) {
+        if (!known.empty() && !known.count(name)) {
+          std::string list;
+          for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+          throw ConfigError(join_path(ppath, name),
+                            "expected a layer type listed in layer_types (" + list + "), got \"" +
+                                name + "\"");
+        }
+        out.push_back({name, d, join_path(ppath, name), std::nullopt, false});
+      }
+      return out;
+    }
+    out.push_back({"default", *params, ppath, std::nullopt, false});
+  } else if (scaling) {
+    const std::string spath = join_path(base, "rope_scaling");
+    if (!scaling->is_object()) fail(spath, "an object or null", *scaling);
+    out.push_back({"default", *scaling, spath, std::nullopt, false});
+  } else {
+    out.push_back({"default", Json::object(), join_path(base, "rope_scaling"), std::nullopt, false});
+  }
+  if (fam.gemma3 && out.size() == 1) {
+    // Gemma 3 (legacy layout): the scaling applies to full-attention layers; sliding-window
+    // layers use rope_local_base_freq and no scaling (transformers' Gemma3Config).
+    RopeDict full = out[0];
+    full.layer_type = "full_attention";
+    RopeDict sliding{"sliding_attention", Json::object(), join_path(base, "rope_local_base_freq"),
+                     get_number(root, "rope_local_base_freq", base).value_or(10000.0), true};
+    out = {full, sliding};
+  }
+  return out;
+}
+
+std::string resolve_type(const Json& d, const std::string& path, std::vector<ConfigWarning>& w) {
+  const auto rt = get_string(d, "rope_type", path);
+  const auto t = get_string(d, "type", path);
+  if (rt && t && *rt != *t)
+    w.push_back({join_path(path, "type"), "rope_type \"" + *rt + "\" and type \"" + *t +
+                                              "\" disagree; rope_type wins (transformers)"});
+  if (rt) return detail::canonical_rope_type(*rt, join_path(path, "rope_type"));
+  if (t) return detail::canonical_rope_type(*t, join_path(path, "type"));
+  return "default";
+}
+
+int resolve_head_dim(const Json& root, const std::string& base, const Family& fam) {
+  if (fam.deepseek || detail::find(root, "qk_rope_head_dim")) {
+    if (const auto r = get_integer(root, "qk_rope_head_dim", base)) {
+      detail::check_positive(*r, join_path(base, "qk_rope_head_dim"));
+      if (*r > (1 << 20)) fail(join_path(base, "qk_rope_head_dim"), "at most 2^20", Json(*r));
+      return static_cast<int>(*r);
+    }
+  }
+  if (const auto h = get_integer(root, "head_dim", base)) {
+    if (*h <= 0 || *h > (1 << 20)) fail(join_path(base, "head_dim"), "an integer in [1, 2^20]", Json(*h));
+    return static_cast<int>(*h);
+  }
+  auto hidden = get_integer(root, "hidden_size", base);
+  auto heads = get_integer(root, "num_attention_heads", base);
+  std::string hidden_key = "hidden_size", heads_key = "num_attention_heads";
+  if (!hidden) { hidden = get_integer(root, "n_embd", base); hidden_key = "n_embd"; }
+  if (!heads) { heads = get_integer(root, "n_head", base); heads_key = "n_head"; }
+  if (!hidden || !heads)
+    throw ConfigError(join_path(base, "head_dim"),
+                      "head_dim is not derivable: expected `head_dim`, or `hidden_size` and "
+                      "`num_attention_heads`");
+  if (*heads <= 0) fail(join_path(base, heads_key), "an integer > 0", Json(*heads));
+  if (*hidden <= 0) fail(join_path(base, hidden_key), "an integer > 0", Json(*hidden));
+  if (*hidden % *heads != 0)
+    throw ConfigError(join_path(base, hidden_key),
+                      "head_dim is not derivable: " + hidden_key + " " + std::to_string(*hidden) +
+                          " is not a multiple of " + heads_key + " " + std::to_string(*heads));
+  const std::int64_t hd = *hidden / *heads;
+  if (hd > (1 << 20)) fail(join_path(base, hidden_key), "head_dim at most 2^20", Json(hd));
+  return static_cast<int>(hd);
+}
+
+std::optional<MRopeSpec> resolve_mrope(const Json& d, const std::string& dpath, const Json& root,
+                                       const std::string& base, const Family& fam,
+                                       int rotary_dim) {
+  const Json* sec = detail::find(d, "mrope_section");
+  std::string spath = join_path(dpath, "mrope_section");
+  if (!sec) {
+    sec = detail::find(root, "mrope_section");
+    spath = join_path(base, "mrope_section");
+  }
+  if (!sec) return std::nullopt;
+  if (!sec->is_array() || sec->size() != 3) fail(spath, "a list of 3 integers (T, H, W pairs)", *sec);
+  MRopeSpec m;
+  int sum = 0;
+  for (std::size_t i = 0; i < 3; ++i) {
+    const Json& e = (*sec)[i];
+    const std::string p = detail::join_index(spath, i);
+    if (!e.is_number_integer() || e.get<std::int64_t>() < 0 || e.get<std::int64_t>() > (1 << 20))
+      fail(p, "an integer >= 0", e);
+    m.section[i] = static_cast<int>(e.get<std::int64_t>());
+    sum += m.section[i];
+  }
+  bool interleaved_flag = false;
+  if (const auto f = get_bool(d, "mrope_interleaved", dpath)) interleaved_flag = *f;
+  if (fam.ernie_vl) m.assignment = MRopeAssignment::kErnieHw;
+  else if (fam.qwen3_mrope || interleaved_flag) m.assignment = MRopeAssignment::kInterleavedThw;
+  else m.assignment = MRopeAssignment::kSections;
+  const int pairs = rotary_dim / 2;
+  if (m.assignment == MRopeAssignment::kInterleavedThw) {
+    // Every pair is T unless claimed by H (k%3==1, k<3h) or W (k%3==2, k<3w); transformers
+    // requires the sections to sum to the pair count too.
+    if (sum != pairs || 3 * m.section[1] > pairs + 1 || 3 * m.section[2] > pairs + 2)
+      throw ConfigError(spath, "expected sections summing to rotary_dim/2 = " + std::to_string(pairs) +
+                                   " with 3·h and 3·w within the pairs, got [" +
+                                   std::to_string(m.section[0]) + ", " + std::to_string(m.section[1]) +
+                                   ", " + std::to_string(m.section[2]) + "]");
+  } else if (sum != pairs) {
+    throw ConfigError(spath, "expected sections summing to rotary_dim/2 = " + std::to_string(pairs) +
+                                 ", got [" + std::to_string(m.section[0]) + ", " +
+                                 std::to_string(m.section[1]) + ", " + std::to_string(m.section[2]) +
+                                 "] (sum " + std::to_string(sum) + ")");
+  }
+  return m;
+}
+
+RopeConfig build_layer(const Json& root, const std::string& base, const std::string& model_type,
+                       const Family& fam, const RopeDict& rd, std::vector<ConfigWarning>& warnings,
+                       int head_dim, std::int64_t max_pos) {
+  RopeConfig c;
+  c.layer_type = rd.layer_type;
+  c.model_type = model_type;
+  c.head_dim = head_dim;
+  c.max_position_embeddings = max_pos;
+  if (!rd.dict.is_object()) fail(rd.path, "an object", rd.dict);
+  std::string type = rd.no_scaling ? "default" : resolve_type(rd.dict, rd.path, warnings);
+
+  // rope_theta: the dict's value wins over the top-level one (transformers' setdefault).
+  std::optional<double> theta;
+  std::string theta_path = join_path(rd.path, "rope_theta");
+  if (rd.theta_override) {
+    theta = rd.theta_override;
+    theta_path = rd.path;
+  } else if (const auto t = get_number(rd.dict, "rope_theta", rd.path)) {
+    theta = t;
+    if (const auto top = get_number(root, "rope_theta", base); top && *top != *t)
+      warnings.push_back({theta_path, "rope_theta differs from the top-level rope_theta; the "
+                                      "rope dict's value wins"});
+  } else if (fam.gemma3 && c.layer_type == "sliding_attention" &&
+             get_number(root, "rope_local_base_freq", base)) {
+    // Gemma 3: local (sliding-window) layers use their own base.
+    theta = get_number(root, "rope_local_base_freq", base);
+    theta_path = join_path(base, "rope_local_base_freq");
+  } else if (const auto top = get_number(root, "rope_theta", base)) {
+    theta = top;
+    theta_path = join_path(base, "rope_theta");
+  } else if (const auto neox = get_number(root, "rotary_emb_base", base)) {
+    theta = neox;
+    theta_path = join_path(base, "rotary_emb_base");
+  } else if (fam.gemma3 && c.layer_type == "full_attention") {
+    theta = 1000000.0;  // Gemma3TextConfig default
+  } else if (fam.gemma3 && c.layer_type == "sliding_attention") {
+    theta = get_number(root, "rope_local_base_freq", base).value_or(10000.0);
+  }
+  c.rope_theta = detail::check_positive_finite(theta.value_or(10000.0), theta_path);
+
+  // partial rotary: dict → top level → GPT-NeoX rotary_pct → family default → 1.
+  std::optional<double> prf = get_number(rd.dict, "partial_rotary_factor", rd.path);
+  std::string prf_path = join_path(rd.path, "partial_rotary_factor");
+  if (!prf) {
+    prf = get_number(root, "partial_rotary_factor", base);
+    prf_path = join_path(base, "partial_rotary_factor");
+  }
+  if (!prf && fam.gpt_neox) {
+    prf = get_number(root, "rotary_pct", base);
+    prf_path = join_path(base, "rotary_pct");
+  }
+  if (!prf && (fam.phi || fam.glm_interleaved || fam.glm_half_prf)) prf = 0.5;
+  c.partial_rotary_factor = prf.value_or(1.0);
+  if (!(c.partial_rotary_factor > 0.0 && c.partial_rotary_factor <= 1.0))
+    fail(prf_path, "a number in (0, 1]", Json(c.partial_rotary_factor));
+  // int() truncation, as transformers computes the rotated width.
+  c.rotary_dim = static_cast<int>(static_cast<double>(head_dim) * c.partial_rotary_factor);
+  if (const auto explicit_rd = get_integer(root, "rotary_dim", base)) {  // phi-msft, ChatGLM
+    if (*explicit_rd <= 0 || *explicit_rd > head_dim)
+      fail(join_path(base, "rotary_dim"), "an integer in [2, head_dim = " + std::to_string(head_dim) + "]",
+           Json(*explicit_rd));
+    c.rotary_dim = static_cast<int>(*explicit_rd);
+    c.partial_rotary_factor = static_cast<double>(c.rotary_dim) / head_dim;
+  }
+  if (type == "proportional") {
+    // Gemma 4: the exponent uses head_dim; int(prf·head_dim/2) pairs rotate, the rest get
+    // inv_freq 0. The kernel rotates the whole head.
+    if (static_cast<int>(c.partial_rotary_factor * head_dim) / 2 < 1)
+      fail(prf_path, "a factor leaving at least one rotated pair", Json(c.partial_rotary_factor));
+    c.rotary_dim = head_dim;
+  }
+  if (c.rotary_dim <= 0 || c.rotary_dim % 2 != 0)
+    throw ConfigError(prf_path, "rotary width int(head_dim × partial_rotary_factor) = " +
+                                    std::to_string(c.rotary_dim) + " (head_dim " +
+                                    std::to_string(head_dim) + "); expected an even number > 0");
+
+  // Layout.
+  c.layout = PairLayout::kHalf;
+  if (fam.llama4 || fam.glm_interleaved || fam.ernie_vl) c.layout = PairLayout::kInterleaved;
+  if (fam.deepseek) c.layout = PairLayout::kInterleaved;  // rope_interleave defaults to true
+  if (const auto ri = get_bool(root, "rope_interleave", base))
+    c.layout = *ri ? PairLayout::kInterleaved : PairLayout::kHalf;
+  if (const auto rt = get_bool(root, "rope_traditional", base))  // mlx-lm's key
+    c.layout = *rt ? PairLayout::kInterleaved : PairLayout::kHalf;
+  c.hf_rounds_once = fam.llama4 || fam.ernie_vl;
+
+  // Unknown keys in the rope dict: transformers warns, we do too.
+  for (const auto& [key, v] : rd.dict.items())
+    if (!detail::is_known_rope_key(type, key))
+      warnings.push_back({join_path(rd.path, key),
+                          "unrecognized key for rope type \"" + type + "\"; ignored"});
+
+  detail::ScalingContext ctx;
+  ctx.path = rd.path;
+  ctx.rope_type = type;
+  ctx.rotary_dim = c.rotary_dim;
+  ctx.max_position_embeddings = max_pos;
+  if (fam.phi3) ctx.top_level_original_max = get_integer(root, "original_max_position_embeddings", base);
+  if (ctx.top_level_original_max)
+    detail::check_positive(*ctx.top_level_original_max,
+                           join_path(base, "original_max_position_embeddings"));
+  ctx.warnings = &warnings;
+  c.scaling = detail::parse_scaling(rd.dict, ctx);
+  c.mrope = resolve_mrope(rd.dict, rd.path, root, base, fam, c.rotary_dim);
+  return c;
+}
+
+}  // namespace
+
+ModelRope parse_hf_config(std::string_view json_text, const ParseOptions& options) {
+  const Json doc = parse_json(json_text, options);
+  if (!doc.is_object()) fail("", "a JSON object (a config.json)", doc);
+  ModelRope m;
+  m.model_type = get_string(doc, "model_type", "").value_or("");
+
+  // Multimodal checkpoints keep the language model's fields in text_config.
+  const Json* root = &doc;
+  std::string base;
+  Json merged;
+  if (const Json* tc = detail::find(doc, "text_config")) {
+    if (!tc->is_object()) fail("text_config", "an object", *tc);
+    const bool top_has_rope = detail::find(doc, "rope_scaling") || detail::find(doc, "rope_parameters") ||
+                              detail::find(doc, "rope_theta");
+    if (!top_has_rope) {
+      merged = *tc;
+      root = &merged;
+      base = "text_config";
+      if (const auto mt = get_string(*tc, "model_type", base); mt && !mt->empty() && m.model_type.empty())
+        m.model_type = *mt;
+    }
+  }
+  const Family fam = family_of(m.model_type);
+  const int head_dim = resolve_head_dim(*root, base, fam);
+  if (head_dim % 2 != 0)
+    throw ConfigError(join_path(base, "head_dim"),
+                      "expected an even head_dim (features rotate in pairs), got " + std::to_string(head_dim));
+  std::int64_t max_pos = 0;
+  if (const auto mp = get_integer(*root, "max_position_embeddings", base)) {
+    max_pos = detail::check_positive(*mp, join_path(base, "max_position_embeddings"));
+  } else {
+    max_pos = fam.gemma3 ? 131072 : 2048;  // the config classes' defaults
+    m.warnings.push_back({join_path(base, "max_position_embeddings"),
+                          "absent; using " + std::to_string(max_pos) +
+                              " (the transformers config class default)"});
+  }
+  for (const RopeDict& rd : rope_dicts(*root, base, fam, m.warnings))
+    m.layers.push_back(build_layer(*root, base, m.model_type, fam, rd, m.warnings, head_dim, max_pos));
+  if (options.strict && !m.warnings.empty()) {
+    const auto& w = m.warnings.front();
+    throw ConfigError(w.path, w.message + " (strict: warnings are errors)");
+  }
+  return m;
+}
+
+ModelRope load_hf_config(const std::filesystem::path& path, const ParseOptions& options) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw IoError("cannot read config " + path.string() + ": is a directory");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError("cannot open config " + path.string());
+  const auto size = std::filesystem::file_size(path, ec);
+  if (!ec && size > options.max_bytes)
+    throw ConfigError("", "config file " + path.string() + " is " + std::to_string(size) +
+                              " bytes; expected at most " + std::to_string(options.max_bytes));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return parse_hf_config(ss.str(), options);
+}
+
+}  // namespace ropekit

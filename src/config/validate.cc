@@ -1,0 +1,174 @@
+// Per-type parsing and validation of a rope parameter dict (transformers' `rope_parameters`
+// or legacy `rope_scaling`). Follows transformers' `validate_rope` rules: a missing required
+// key is an error; what transformers only warns about and is still computable is a warning.
+// Beyond transformers, anything that cannot give a correct rotation (non-finite or
+// non-positive factors, factor lists of the wrong length, high_freq_factor < low_freq_factor)
+// is an error: a silently wrong rotation is worse than a refusal.
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "config/scaling_parse.h"
+
+namespace ropekit::detail {
+namespace {
+
+void warn(const ScalingContext& ctx, const std::string& key, const std::string& message) {
+  if (ctx.warnings) ctx.warnings->push_back({join_path(ctx.path, key), message});
+}
+
+double required_factor(const Json& d, const ScalingContext& ctx) {
+  const auto f = get_number(d, "factor", ctx.path);
+  if (!f) fail_missing(join_path(ctx.path, "factor"), "a number >= 1 (the scaling factor)");
+  check_positive_finite(*f, join_path(ctx.path, "factor"));
+  if (*f < 1.0)
+    warn(ctx, "factor", "factor " + std::to_string(*f) + " is below 1 (transformers warns: it shrinks the context)");
+  return *f;
+}
+
+std::int64_t original_max(const Json& d, const ScalingContext& ctx, bool top_level_wins) {
+  const std::string path = join_path(ctx.path, "original_max_position_embeddings");
+  if (top_level_wins && ctx.top_level_original_max) return *ctx.top_level_original_max;
+  if (const auto v = get_integer(d, "original_max_position_embeddings", ctx.path))
+    return check_positive(*v, path);
+  if (ctx.top_level_original_max) return *ctx.top_level_original_max;
+  // transformers' standardize_rope_params: setdefault(max_position_embeddings)
+  return ctx.max_position_embeddings;
+}
+
+std::optional<double> optional_positive(const Json& d, const char* key, const ScalingContext& ctx) {
+  const auto v = get_number(d, key, ctx.path);
+  if (v) check_positive_finite(*v, join_path(ctx.path, key));
+  return v;
+}
+
+Scaling parse_yarn(const Json& d, const ScalingContext& ctx) {
+  YarnScaling y;
+  const std::string fpath = join_path(ctx.path, "factor");
+  if (!d.contains("factor")) fail_missing(fpath, "a number >= 1 (the YaRN scaling factor)");
+  y.original_max_position_embeddings = original_max(d, ctx, false);
+  if (const auto f = get_number(d, "factor", ctx.path)) {
+    y.factor = check_positive_finite(*f, fpath);
+  } else {  // "factor": null → max_position_embeddings / original (transformers)
+    y.factor = static_cast<double>(ctx.max_position_embeddings) /
+               static_cast<double>(y.original_max_position_embeddings);
+  }
+  if (y.factor < 1.0) warn(ctx, "factor", "YaRN factor below 1");
+  // transformers: `beta_fast or 32`, `beta_slow or 1` — 0 and null take the defaults.
+  if (const auto b = get_number(d, "beta_fast", ctx.path); b && *b != 0.0) y.beta_fast = *b;
+  if (const auto b = get_number(d, "beta_slow", ctx.path); b && *b != 0.0) y.beta_slow = *b;
+  check_positive_finite(y.beta_fast, join_path(ctx.path, "beta_fast"));
+  check_positive_finite(y.beta_slow, join_path(ctx.path, "beta_slow"));
+  if (y.beta_fast < y.beta_slow)
+    warn(ctx, "beta_fast", "beta_fast < beta_slow: the correction range is reversed");
+  y.mscale = get_number(d, "mscale", ctx.path);
+  y.mscale_all_dim = get_number(d, "mscale_all_dim", ctx.path);
+  y.attention_factor = optional_positive(d, "attention_factor", ctx);
+  if (const auto t = get_bool(d, "truncate", ctx.path)) y.truncate = *t;
+  const double implied = static_cast<double>(ctx.max_position_embeddings) /
+                         static_cast<double>(y.original_max_position_embeddings);
+  if (d.contains("original_max_position_embeddings") && implied != 1.0 && implied != y.factor)
+    warn(ctx, "factor",
+         "max_position_embeddings / original_max_position_embeddings = " + std::to_string(implied) +
+             " differs from factor " + std::to_string(y.factor) + "; using the explicit factor");
+  return y;
+}
+
+Scaling parse_longrope(const Json& d, const ScalingContext& ctx) {
+  LongRopeScaling l;
+  const auto pairs = static_cast<std::size_t>(ctx.rotary_dim / 2);
+  l.short_factor = get_factor_list(d, "short_factor", ctx.path, pairs);
+  l.long_factor = get_factor_list(d, "long_factor", ctx.path, pairs);
+  // Phi-3's config class: the top-level attribute wins over the dict.
+  l.original_max_position_embeddings = original_max(d, ctx, true);
+  l.factor = optional_positive(d, "factor", ctx);
+  l.attention_factor = optional_positive(d, "attention_factor", ctx);
+  if (!l.factor && l.original_max_position_embeddings != ctx.max_position_embeddings)
+    warn(ctx, "original_max_position_embeddings",
+         "no `factor`: using max_position_embeddings / original_max_position_embeddings = " +
+             std::to_string(static_cast<double>(ctx.max_position_embeddings) /
+                            static_cast<double>(l.original_max_position_embeddings)) +
+             " as the scaling factor (transformers recommends setting `factor`)");
+  if (l.factor && *l.factor < 1.0) warn(ctx, "factor", "longrope factor below 1");
+  return l;
+}
+
+Scaling parse_llama3(const Json& d, const ScalingContext& ctx) {
+  Llama3Scaling l;
+  l.factor = required_factor(d, ctx);
+  const auto low = get_number(d, "low_freq_factor", ctx.path);
+  const auto high = get_number(d, "high_freq_factor", ctx.path);
+  if (!low) fail_missing(join_path(ctx.path, "low_freq_factor"), "a number > 0");
+  if (!high) fail_missing(join_path(ctx.path, "high_freq_factor"), "a number > 0");
+  l.low_freq_factor = check_positive_finite(*low, join_path(ctx.path, "low_freq_factor"));
+  l.high_freq_factor = check_positive_finite(*high, join_path(ctx.path, "high_freq_factor"));
+  if (l.high_freq_factor < l.low_freq_factor)
+    throw ConfigError(join_path(ctx.path, "high_freq_factor"),
+                      "expected high_freq_factor >= low_freq_factor (" +
+                          std::to_string(l.low_freq_factor) + "), got " +
+                          std::to_string(l.high_freq_factor));
+  if (l.high_freq_factor == l.low_freq_factor)
+    warn(ctx, "high_freq_factor",
+         "high_freq_factor == low_freq_factor: no blended band (Llama 4 ships this; harmless)");
+  if (!d.contains("original_max_position_embeddings") || d["original_max_position_embeddings"].is_null())
+    fail_missing(join_path(ctx.path, "original_max_position_embeddings"), "an integer > 0");
+  l.original_max_position_embeddings = original_max(d, ctx, false);
+  if (l.original_max_position_embeddings >= ctx.max_position_embeddings)
+    warn(ctx, "original_max_position_embeddings",
+         "original_max_position_embeddings >= max_position_embeddings: no context extension");
+  return l;
+}
+
+}  // namespace
+
+std::string canonical_rope_type(const std::string& type, const std::string& path) {
+  // transformers' names, Phi-3's legacy "su", the multimodal "mrope" (plain frequencies plus
+  // position rows) and mlx-lm's YaRN aliases.
+  if (type == "default" || type == "mrope") return "default";
+  if (type == "linear" || type == "dynamic" || type == "yarn" || type == "longrope" ||
+      type == "llama3" || type == "proportional")
+    return type;
+  if (type == "su") return "longrope";
+  if (type == "deepseek_yarn" || type == "telechat3-yarn") return "yarn";
+  std::string list;
+  for (const auto& t : supported_rope_types()) list += (list.empty() ? "" : ", ") + t;
+  throw ConfigError(path, "unknown rope type \"" + type + "\"; supported: " + list);
+}
+
+bool is_known_rope_key(const std::string& t, const std::string& key) {
+  static const std::set<std::string> common = {"rope_type", "type", "rope_theta",
+                                               "partial_rotary_factor", "mrope_section",
+                                               "mrope_interleaved", "factor"};
+  if (common.count(key)) return true;
+  if (t == "yarn")
+    return key == "original_max_position_embeddings" || key == "beta_fast" ||
+           key == "beta_slow" || key == "mscale" || key == "mscale_all_dim" ||
+           key == "attention_factor" || key == "truncate";
+  if (t == "longrope")
+    return key == "short_factor" || key == "long_factor" || key == "attention_factor" ||
+           key == "original_max_position_embeddings" || key == "short_mscale" ||
+           key == "long_mscale";
+  if (t == "llama3")
+    return key == "low_freq_factor" || key == "high_freq_factor" ||
+           key == "original_max_position_embeddings";
+  return false;
+}
+
+Scaling parse_scaling(const Json& d, const ScalingContext& ctx) {
+  const std::string& t = ctx.rope_type;
+  if (t == "default") return DefaultScaling{};
+  if (t == "linear") return LinearScaling{required_factor(d, ctx)};
+  if (t == "dynamic") return DynamicNtkScaling{required_factor(d, ctx)};
+  if (t == "yarn") return parse_yarn(d, ctx);
+  if (t == "longrope") return parse_longrope(d, ctx);
+  if (t == "llama3") return parse_llama3(d, ctx);
+  if (t == "proportional") {
+    ProportionalScaling p;
+    if (const auto f = get_number(d, "factor", ctx.path))
+      p.factor = check_positive_finite(*f, join_path(ctx.path, "factor"));
+    return p;
+  }
+  throw ConfigError(ctx.path, "unhandled rope type " + t);
+}
+
+}  // namespace ropekit::detail

@@ -1,0 +1,243 @@
+// mlx-lm's `initialize_rope` (mlx_lm/models/rope_utils.py at d78bf58e, v0.32.0), with its
+// semantics. The formulas are the same papers as the transformers builders (see the files
+// beside this one); what differs is listed in docs/variants.md and
+// ../shared/design/reference-semantics.md ("mlx-lm vs HF"):
+//   * type precedence: "type" first, then "rope_type" (transformers: the reverse);
+//   * linear scales positions (scale = 1/factor) instead of inv_freq;
+//   * llama3 defaults low 1, high 4, original 8192; strict band edges; works on periods;
+//   * yarn always floors/ceils (ignores truncate), ignores attention_factor, defaults
+//     original_max_position_embeddings to 4096, puts mscale on x instead of cos/sin;
+//   * longrope always uses long_factor, prescale sqrt(1 + ln(max/orig)/ln(orig)), ignores
+//     `traditional`;
+//   * dynamic NTK recomputes the base from every call's length + offset.
+#include <cmath>
+#include <limits>
+#include <numbers>
+
+#include "config/json_access.h"
+#include "freq/freq_math.h"
+#include "ropekit/error.h"
+#include "ropekit/mlx_rope.h"
+
+namespace ropekit {
+
+using detail::get_number;
+using detail::Json;
+
+namespace {
+
+// mlx-lm computes `base ** (arange(0, d, 2) / d)` in float32 (MLX arrays); we compute the
+// period in double and round once (differences ~1 ulp).
+std::vector<double> periods(double base, int dims, int count_dims) {
+  std::vector<double> f(static_cast<std::size_t>((count_dims + 1) / 2));
+  for (std::size_t i = 0; i < f.size(); ++i)
+    f[i] = std::pow(base, (2.0 * static_cast<double>(i)) / static_cast<double>(dims));
+  return f;
+}
+
+double required(const Json& cfg, const char* key, const std::string& type) {
+  const auto v = get_number(cfg, key, "scaling_config");
+  if (!v)
+    throw ConfigError(std::string("scaling_config.") + key,
+                      "required key is missing for mlx-lm rope type \"" + type +
+                          "\" (mlx-lm raises KeyError)");
+  return *v;
+}
+
+double optional_or(const Json& cfg, const char* key, double dflt) {
+  return get_number(cfg, key, "scaling_config").value_or(dflt);
+}
+
+}  // namespace
+
+double MlxRope::base_for_call(std::int64_t seq, std::int64_t offset) const {
+  if (!dynamic) return base.value_or(0.0);
+  const double max_pos = static_cast<double>(*max_position_embeddings);
+  const double s = std::max(static_cast<double>(seq + offset), max_pos);
+  const double d = dims;
+  return *base * std::pow(dynamic_factor * s / max_pos - (dynamic_factor - 1.0), d / (d - 2.0));
+}
+
+FrequencyPlan MlxRope::plan_for_call(std::int64_t seq, std::int64_t offset, int head_dim) const {
+  FrequencyPlan p;
+  p.rope_type = rope_type;
+  p.head_dim = head_dim;
+  p.rotary_dim = dims;
+  p.layout = traditional ? PairLayout::kInterleaved : PairLayout::kHalf;
+  p.attention_factor = input_prescale;
+  const int pairs = dims / 2;
+  p.inv_freq.resize(static_cast<std::size_t>(pairs));
+  if (!freqs.empty()) {
+    for (int i = 0; i < pairs; ++i) {
+      const double f = freqs[static_cast<std::size_t>(i)];
+      p.inv_freq[static_cast<std::size_t>(i)] = std::isinf(f) ? 0.0f : static_cast<float>(1.0 / f);
+    }
+  } else {
+    // fast.rope with a base: inv_i = base^(−i/(d/2)); MLX rounds the base to float32 first.
+    const double b = static_cast<float>(base_for_call(seq, offset));
+    p.effective_theta = b;
+    for (int i = 0; i < pairs; ++i)
+      p.inv_freq[static_cast<std::size_t>(i)] =
+          static_cast<float>(std::exp(-std::log(b) * static_cast<double>(i) / pairs));
+  }
+  return p;
+}
+
+MlxRope initialize_rope(int dims, double base, bool traditional, std::string_view scaling_json,
+                        std::optional<std::int64_t> max_position_embeddings) {
+  if (dims <= 0 || dims % 2 != 0 || dims > (1 << 20))
+    throw ConfigError("dims", "expected an even number > 0 (mx.fast.rope), got " + std::to_string(dims));
+  if (!(std::isfinite(base) && base > 1.0))
+    throw ConfigError("base", "expected a finite number > 1, got " + std::to_string(base));
+  Json cfg;
+  try {
+    cfg = Json::parse(scaling_json.begin(), scaling_json.end());
+  } catch (const Json::exception& e) {
+    throw ConfigError("scaling_config", std::string("malformed JSON: ") + e.what());
+  }
+  if (!cfg.is_null() && !cfg.is_object()) detail::fail("scaling_config", "an object or null", cfg);
+
+  MlxRope r;
+  r.dims = dims;
+  r.traditional = traditional;
+  r.max_position_embeddings = max_position_embeddings;
+  // rope_type = scaling_config.get("type") or scaling_config.get("rope_type", "default")
+  std::string type = "default";
+  if (cfg.is_object()) {
+    const Json* t = detail::find(cfg, "type");
+    if (t && t->is_string() && !t->get<std::string>().empty()) {
+      type = t->get<std::string>();
+    } else if (const Json* rt = detail::find(cfg, "rope_type")) {
+      if (!rt->is_string()) detail::fail("scaling_config.rope_type", "a string", *rt);
+      type = rt->get<std::string>();
+    }
+  }
+  r.rope_type = type;
+  const Json empty = Json::object();
+  const Json& c = cfg.is_object() ? cfg : empty;
+
+  if (type == "default" || type == "linear") {
+    r.class_name = "RoPE";
+    r.base = base;
+    if (type == "linear") r.scale = 1.0 / detail::check_positive_finite(required(c, "factor", type), "scaling_config.factor");
+    return r;
+  }
+  if (type == "mrope") {
+    const Json* sec = detail::find(c, "mrope_section");
+    if (!sec || !sec->is_array() || sec->size() != 3)
+      throw ConfigError("scaling_config.mrope_section",
+                        "MRoPE currently only supports 3 sections, got " +
+                            (sec && sec->is_array() ? std::to_string(sec->size()) : detail::describe(sec ? *sec : Json())));
+    r.class_name = "RoPE";
+    r.base = base;
+    return r;
+  }
+  if (type == "dynamic") {
+    r.class_name = "DynamicNTKScalingRoPE";
+    r.dynamic = true;
+    r.dynamic_factor = detail::check_positive_finite(required(c, "factor", type), "scaling_config.factor");
+    r.base = base;
+    if (!max_position_embeddings)
+      throw ConfigError("max_position_embeddings",
+                        "DynamicNTKScalingRoPE needs max_position_embeddings (mlx-lm: TypeError at call)");
+    if (dims <= 2) throw ConfigError("dims", "dynamic NTK needs dims > 2, got " + std::to_string(dims));
+    return r;
+  }
+  if (type == "llama3") {
+    r.class_name = "Llama3RoPE";
+    const double factor = detail::check_positive_finite(required(c, "factor", type), "scaling_config.factor");
+    const double low = optional_or(c, "low_freq_factor", 1.0);
+    const double high = optional_or(c, "high_freq_factor", 4.0);
+    const double old = optional_or(c, "original_max_position_embeddings", 8192.0);
+    const double lw = old / low, hw = old / high;
+    for (double f : periods(base, dims, dims)) {
+      const double wavelen = 2.0 * std::numbers::pi * f;
+      double out = wavelen > lw ? f * factor : f;
+      // mlx-lm: strict comparisons for the medium band
+      if (wavelen > hw && wavelen < lw) {
+        const double s = (old / wavelen - low) / (high - low);
+        out = out / ((1.0 - s) / factor + s);
+      }
+      r.freqs.push_back(static_cast<float>(out));
+    }
+    return r;
+  }
+  if (type == "yarn" || type == "deepseek_yarn" || type == "telechat3-yarn") {
+    r.class_name = "YarnRoPE";
+    const double factor = detail::check_positive_finite(required(c, "factor", type), "scaling_config.factor");
+    const double orig = optional_or(c, "original_max_position_embeddings", 4096.0);
+    const double beta_fast = optional_or(c, "beta_fast", 32.0);
+    const double beta_slow = optional_or(c, "beta_slow", 1.0);
+    const double mscale = optional_or(c, "mscale", 1.0);
+    const double mscale_all_dim = optional_or(c, "mscale_all_dim", 0.0);
+    auto corr = [&](double n) {
+      return dims * std::log(orig / (n * 2.0 * std::numbers::pi)) / (2.0 * std::log(base));
+    };
+    double low = std::max(std::floor(corr(beta_fast)), 0.0);
+    double high = std::min(std::ceil(corr(beta_slow)), static_cast<double>(dims - 1));
+    if (low == high) high += 0.001;
+    const auto fe = periods(base, dims, dims);
+    for (std::size_t j = 0; j < fe.size(); ++j) {
+      const double ramp = std::clamp((static_cast<double>(j) - low) / (high - low), 0.0, 1.0);
+      const double mask = 1.0 - ramp;
+      const double fi = factor * fe[j];
+      r.freqs.push_back(static_cast<float>(fi * fe[j] / (fi * mask + fe[j] * (1.0 - mask))));
+    }
+    r.input_prescale = yarn_mscale(factor, mscale) / yarn_mscale(factor, mscale_all_dim);
+    return r;
+  }
+  if (type == "longrope") {
+    r.class_name = "SuScaledRoPE";
+    r.traditional = false;  // SuScaledRoPE hard-codes traditional=False
+    const double orig = required(c, "original_max_position_embeddings", type);
+    detail::check_positive_finite(orig, "scaling_config.original_max_position_embeddings");
+    if (!max_position_embeddings)
+      throw ConfigError("max_position_embeddings", "SuScaledRoPE needs max_position_embeddings (mlx-lm: TypeError)");
+    const auto pairs = static_cast<std::size_t>(dims / 2);
+    if (!detail::find(c, "short_factor"))
+      throw ConfigError("scaling_config.short_factor", "required key is missing (mlx-lm raises KeyError)");
+    (void)detail::get_factor_list(c, "short_factor", "scaling_config", pairs);
+    const auto long_factor = detail::get_factor_list(c, "long_factor", "scaling_config", pairs);
+    const auto fe = periods(base, dims, dims);
+    for (std::size_t i = 0; i < pairs; ++i) r.freqs.push_back(static_cast<float>(long_factor[i] * fe[i]));
+    const double factor = static_cast<double>(*max_position_embeddings) / orig;
+    r.input_prescale = factor <= 1.0 ? 1.0 : std::sqrt(1.0 + std::log(factor) / std::log(orig));
+    return r;
+  }
+  if (type == "proportional") {
+    r.class_name = "ProportionalRoPE";
+    const double prf = optional_or(c, "partial_rotary_factor", 1.0);
+    const double factor = optional_or(c, "factor", 1.0);
+    const int rotated = static_cast<int>(dims * prf);
+    if (rotated > dims) throw ConfigError("scaling_config.partial_rotary_factor", "rotated_dims should be smaller than dims");
+    if (rotated < 0) throw ConfigError("scaling_config.partial_rotary_factor", "expected a factor >= 0");
+    for (double f : periods(base, dims, rotated)) r.freqs.push_back(static_cast<float>(factor * f));
+    while (static_cast<int>(r.freqs.size()) < dims / 2) r.freqs.push_back(std::numeric_limits<float>::infinity());
+    return r;
+  }
+  throw ConfigError("scaling_config.type", "Unsupported RoPE type " + type +
+                                               " (mlx-lm supports default, linear, dynamic, llama3, "
+                                               "yarn, deepseek_yarn, telechat3-yarn, longrope, "
+                                               "proportional, mrope)");
+}
+
+MlxRope initialize_rope_from_kwargs(std::string_view kwargs_json) {
+  Json k;
+  try {
+    k = Json::parse(kwargs_json.begin(), kwargs_json.end());
+  } catch (const Json::exception& e) {
+    throw ConfigError("", std::string("malformed JSON: ") + e.what());
+  }
+  if (!k.is_object()) detail::fail("", "an object of initialize_rope keyword arguments", k);
+  const auto dims = detail::get_integer(k, "dims", "");
+  if (!dims) detail::fail_missing("dims", "an even integer > 0");
+  if (*dims <= 0 || *dims > (1 << 20)) detail::fail("dims", "an even integer > 0", Json(*dims));
+  const double base = get_number(k, "base", "").value_or(10000.0);
+  const bool traditional = detail::get_bool(k, "traditional", "").value_or(false);
+  const std::string scaling = k.contains("scaling_config") ? k["scaling_config"].dump() : "null";
+  const auto max_pos = detail::get_integer(k, "max_position_embeddings", "");
+  if (max_pos) detail::check_positive(*max_pos, "max_position_embeddings");
+  return initialize_rope(static_cast<int>(*dims), base, traditional, scaling, max_pos);
+}
+
+}  // namespace ropekit

@@ -1,0 +1,101 @@
+// Config → FrequencyPlan: dispatch on the scaling type (the only place that knows them all,
+// like transformers' ROPE_INIT_FUNCTIONS), round each inverse frequency to float32 once.
+#include <cmath>
+#include <variant>
+
+#include "freq/freq_math.h"
+#include "ropekit/error.h"
+
+namespace ropekit {
+
+namespace {
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+template <class... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
+
+void check_config(const RopeConfig& c) {
+  if (c.head_dim <= 0 || c.head_dim % 2 != 0)
+    throw ConfigError("head_dim", "expected an even number > 0, got " + std::to_string(c.head_dim));
+  if (c.rotary_dim <= 0 || c.rotary_dim % 2 != 0 || c.rotary_dim > c.head_dim)
+    throw ConfigError("rotary_dim", "expected an even number in [2, head_dim = " +
+                                        std::to_string(c.head_dim) + "], got " +
+                                        std::to_string(c.rotary_dim));
+  if (!(std::isfinite(c.rope_theta) && c.rope_theta > 1.0))
+    throw ConfigError("rope_theta", "expected a finite number > 1, got " + std::to_string(c.rope_theta));
+  if (c.max_position_embeddings <= 0)
+    throw ConfigError("max_position_embeddings",
+                      "expected an integer > 0, got " + std::to_string(c.max_position_embeddings));
+}
+}  // namespace
+
+std::vector<double> unscaled_inv_freq(const RopeConfig& config) {
+  check_config(config);
+  if (std::holds_alternative<ProportionalScaling>(config.scaling))
+    return detail::base_inv_freq(config.rope_theta, config.head_dim);
+  return detail::base_inv_freq(config.rope_theta, config.rotary_dim);
+}
+
+FrequencyPlan build_frequency_plan(const RopeConfig& c, std::optional<std::int64_t> seq_len,
+                                   SeqLenPolicy policy, FrequencyArithmetic arithmetic) {
+  check_config(c);
+  if (seq_len && *seq_len <= 0)
+    throw ArgumentError("seq_len: expected a length > 0, got " + std::to_string(*seq_len));
+  using namespace detail;
+  const PairFrequencies f = std::visit(
+      Overloaded{
+          [&](const DefaultScaling&) { return default_frequencies(c); },
+          [&](const LinearScaling& s) { return linear_frequencies(c, s); },
+          [&](const DynamicNtkScaling& s) { return dynamic_ntk_frequencies(c, s, seq_len); },
+          [&](const YarnScaling& s) { return yarn_frequencies(c, s); },
+          [&](const LongRopeScaling& s) {
+            const bool use_long =
+                policy == SeqLenPolicy::kMlxLm ||
+                (seq_len && *seq_len > s.original_max_position_embeddings);
+            return longrope_frequencies(c, s, use_long);
+          },
+          [&](const Llama3Scaling& s) { return llama3_frequencies(c, s); },
+          [&](const ProportionalScaling& s) { return proportional_frequencies(c, s); },
+      },
+      c.scaling);
+
+  FrequencyPlan p;
+  p.rope_type = scaling_type_name(c.scaling);
+  p.head_dim = c.head_dim;
+  p.rotary_dim = 2 * static_cast<int>(f.inv_freq.size());
+  p.layout = c.layout;
+  p.inv_freq.reserve(f.inv_freq.size());
+  const std::vector<float> hf = arithmetic == FrequencyArithmetic::kTransformers
+                                    ? transformers_float32_inv_freq(c, f.effective_theta, f.uses_long_factor)
+                                    : std::vector<float>{};
+  for (std::size_t i = 0; i < f.inv_freq.size(); ++i) {
+    if (!hf.empty()) {
+      if (!std::isfinite(hf[i]) || hf[i] < 0)
+        throw ConfigError("rope_parameters", "frequency " + std::to_string(i) + " is not finite and >= 0");
+      p.inv_freq.push_back(hf[i]);
+      continue;
+    }
+    const double v = f.inv_freq[i];
+    if (!std::isfinite(v) || v < 0)
+      throw ConfigError("rope_parameters", "frequency " + std::to_string(i) +
+                                               " is not finite and >= 0 (" + std::to_string(v) +
+                                               "); the parameters cannot give a rotation");
+    p.inv_freq.push_back(static_cast<float>(v));
+  }
+  if (!(std::isfinite(f.attention_factor) && f.attention_factor > 0))
+    throw ConfigError("attention_factor", "expected a finite number > 0, got " +
+                                              std::to_string(f.attention_factor));
+  p.attention_factor = f.attention_factor;
+  p.softmax_scale_multiplier = f.softmax_scale_multiplier;
+  p.mrope = c.mrope;
+  if (c.mrope) p.pair_axis = mrope_pair_axes(*c.mrope, p.rotary_dim / 2);
+  p.hf_rounds_once = c.hf_rounds_once;
+  p.seq_len_used = seq_len.value_or(0);
+  p.effective_theta = f.effective_theta;
+  p.uses_long_factor = f.uses_long_factor;
+  return p;
+}
+
+}  // namespace ropekit
