@@ -32,6 +32,7 @@ struct ApplyArgs {
   std::string layout;    // override
   std::string policy = "hf";
   std::string backend = "auto";
+  std::string arithmetic = "transformers";
   bool inverse = false;
   bool no_fold = false;
 };
@@ -157,7 +158,7 @@ void run_hf(const ApplyArgs& a) {
                         std::to_string(n_pos));
   const std::int64_t max_pos = ids.empty() ? 0 : *std::max_element(ids.begin(), ids.end());
   const std::int64_t seq_len = a.seq_len.value_or(std::max<std::int64_t>(1, max_pos + 1));
-  const FrequencyPlan plan = build_frequency_plan(*cfg, seq_len, parse_policy(a.policy));
+  const FrequencyPlan plan = build_frequency_plan(*cfg, seq_len, parse_policy(a.policy), parse_arithmetic(a.arithmetic));
   const Positions pos = rows3 ? Positions::mrope(std::span<const std::int64_t>(ids), tokens)
                               : Positions::per_token(std::span<const std::int64_t>(ids));
   const ApplyOptions o = options_from(a, false);
@@ -238,6 +239,10 @@ void register_apply(CLI::App& app) {
   c->add_option("--policy", a->policy, "Sequence-length policy: hf or mlx-lm")->check(CLI::IsMember({"hf", "transformers", "mlx-lm", "mlx"}));
   c->add_option("--backend", a->backend, "auto (SIMD when available), reference or simd")
       ->check(CLI::IsMember({"auto", "reference", "ref", "simd"}));
+  c->add_option("--freq-arithmetic", a->arithmetic,
+                "transformers (default: transformers' float32 inv_freq table, so outputs compare with it) "
+                "or exact (each inv_freq rounded once from double)")
+      ->check(CLI::IsMember({"transformers", "exact"}));
   c->add_flag("--inverse", a->inverse, "Apply the inverse rotation (backward pass)");
   c->add_flag("--no-fold", a->no_fold, "Leave the attention factor out of cos/sin (printed on stderr)");
   c->callback([a] {

@@ -26,6 +26,7 @@ struct FreqsArgs {
   std::optional<std::int64_t> seq_len;
   std::string policy = "hf";
   std::string kwargs;
+  std::string arithmetic = "transformers";
   bool json = false;
   bool strict = false;
 };
@@ -96,7 +97,7 @@ void run_freqs(const FreqsArgs& a) {
   out["layers"] = nlohmann::json::object();
   for (const auto& layer : m.layers) {
     if (!a.layer.empty() && layer.layer_type != a.layer) continue;
-    out["layers"][layer.layer_type] = plan_json(build_frequency_plan(layer, a.seq_len, policy));
+    out["layers"][layer.layer_type] = plan_json(build_frequency_plan(layer, a.seq_len, policy, parse_arithmetic(a.arithmetic)));
   }
   if (!a.layer.empty() && out["layers"].empty()) (void)m.layer(a.layer);  // throws, listing names
   nlohmann::json w = nlohmann::json::array();
@@ -109,7 +110,7 @@ void run_freqs(const FreqsArgs& a) {
   fmt::print("model_type: {}\n", m.model_type);
   for (const auto& layer : m.layers)
     if (a.layer.empty() || layer.layer_type == a.layer)
-      print_plan_text(layer.layer_type, build_frequency_plan(layer, a.seq_len, policy));
+      print_plan_text(layer.layer_type, build_frequency_plan(layer, a.seq_len, policy, parse_arithmetic(a.arithmetic)));
   for (const auto& x : m.warnings) std::fprintf(stderr, "warning: %s: %s\n", x.path.c_str(), x.message.c_str());
 }
 
@@ -127,6 +128,10 @@ void register_freqs(CLI::App& app) {
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40));
   c->add_option("--policy", args->policy, "Sequence-length policy: hf (transformers) or mlx-lm")
       ->check(CLI::IsMember({"hf", "transformers", "mlx-lm", "mlx"}));
+  c->add_option("--freq-arithmetic", args->arithmetic,
+                "transformers (default: the float32 table transformers builds, as `apply` uses) or exact "
+                "(each value rounded once from double)")
+      ->check(CLI::IsMember({"transformers", "exact"}));
   c->add_flag("--json", args->json, "Machine-readable output");
   c->add_flag("--strict", args->strict, "Treat config warnings as errors");
   c->callback([args, c] {

@@ -43,4 +43,10 @@ DType parse_dtype(const std::string& s) {
   throw ArgumentError("--dtype: expected f32, f16 or bf16, got " + s);
 }
 
+FrequencyArithmetic parse_arithmetic(const std::string& s) {
+  if (s == "exact") return FrequencyArithmetic::kExact;
+  if (s == "transformers" || s == "hf") return FrequencyArithmetic::kTransformers;
+  throw ArgumentError("--freq-arithmetic: expected exact or transformers, got " + s);
+}
+
 }  // namespace ropekit::cli

@@ -15,5 +15,6 @@ std::string_view layout_name(PairLayout l);                 // "half", "interlea
 SeqLenPolicy parse_policy(const std::string& s);            // "hf"/"transformers" or "mlx-lm"/"mlx"
 AngleMode parse_angles(const std::string& s);               // "hf" or "exact"
 DType parse_dtype(const std::string& s);                    // "f32", "f16", "bf16"
+FrequencyArithmetic parse_arithmetic(const std::string& s); // "exact" or "transformers"
 
 }  // namespace ropekit::cli
