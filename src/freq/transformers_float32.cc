@@ -31,13 +31,15 @@ std::vector<float> pos_freqs(double theta, int n, int denom) {
 
 std::vector<float> reciprocal(const std::vector<float>& p) {
   std::vector<float> r(p.size());
-  for (std::size_t i = 0; i < p.size(); ++i) r[i] = f32(1.0 / static_cast<double>(p[i]));
+  for (std::size_t i = 0; i < p.size(); ++i) r[i] = 1.0f / p[i];
   return r;
 }
 
 }  // namespace
 
 std::vector<float> transformers_float32_inv_freq(const RopeConfig& c, double effective_theta, bool use_long) {
+  // Every step below is one float32 operation, written as its own statement so no compiler
+  // fuses two of them (no -ffp-contract surprises).
   const int d = c.rotary_dim;
   const int n = d / 2;
   if (const auto* s = std::get_if<LinearScaling>(&c.scaling)) {
@@ -46,20 +48,24 @@ std::vector<float> transformers_float32_inv_freq(const RopeConfig& c, double eff
     for (float& v : inv) v = v / f;
     return inv;
   }
-  if (std::holds_alternative<DynamicNtkScaling>(c.scaling))
-    return reciprocal(pos_freqs(effective_theta, n, d));
+  if (std::holds_alternative<DynamicNtkScaling>(c.scaling)) return reciprocal(pos_freqs(effective_theta, n, d));
   if (const auto* s = std::get_if<LongRopeScaling>(&c.scaling)) {
     const std::vector<float> p = pos_freqs(c.rope_theta, n, d);
     const std::vector<double>& ext = use_long ? s->long_factor : s->short_factor;
     std::vector<float> inv(p.size());
-    for (std::size_t i = 0; i < p.size(); ++i) inv[i] = f32(1.0 / static_cast<double>(f32(static_cast<double>(f32(ext[i])) * p[i])));
+    for (std::size_t i = 0; i < p.size(); ++i) {
+      const float scaled = f32(ext[i]) * p[i];
+      inv[i] = 1.0f / scaled;
+    }
     return inv;
   }
   if (const auto* s = std::get_if<YarnScaling>(&c.scaling)) {
     const std::vector<float> p = pos_freqs(c.rope_theta, n, d);
     // correction range in Python double, as transformers computes it
     const double l0 = static_cast<double>(s->original_max_position_embeddings);
-    auto corr = [&](double turns) { return d * std::log(l0 / (turns * 2.0 * std::numbers::pi)) / (2.0 * std::log(c.rope_theta)); };
+    auto corr = [&](double turns) {
+      return d * std::log(l0 / (turns * 2.0 * std::numbers::pi)) / (2.0 * std::log(c.rope_theta));
+    };
     double low = corr(s->beta_fast), high = corr(s->beta_slow);
     if (s->truncate) {
       low = std::floor(low);
@@ -71,13 +77,17 @@ std::vector<float> transformers_float32_inv_freq(const RopeConfig& c, double eff
     const float span = f32(high - low), lowf = f32(low), factor = f32(s->factor);
     std::vector<float> inv(p.size());
     for (std::size_t i = 0; i < p.size(); ++i) {
-      const float extrap = f32(1.0 / static_cast<double>(p[i]));
-      const float interp = f32(1.0 / static_cast<double>(f32(static_cast<double>(factor) * p[i])));
-      const float linear = f32(static_cast<double>(f32(static_cast<double>(static_cast<float>(i)) - lowf)) / span);
+      const float extrap = 1.0f / p[i];
+      const float scaled = factor * p[i];
+      const float interp = 1.0f / scaled;
+      const float shifted = static_cast<float>(i) - lowf;
+      const float linear = shifted / span;
       const float ramp = std::clamp(linear, 0.0f, 1.0f);
-      const float ef = 1.0f - ramp;
-      inv[i] = f32(static_cast<double>(f32(static_cast<double>(interp) * f32(1.0 - static_cast<double>(ef)))) +
-                   static_cast<double>(f32(static_cast<double>(extrap) * ef)));
+      const float ef = 1.0f - ramp;  // inv_freq_extrapolation_factor
+      const float keep = 1.0f - ef;
+      const float a = interp * keep;
+      const float b = extrap * ef;
+      inv[i] = a + b;
     }
     return inv;
   }
@@ -86,16 +96,21 @@ std::vector<float> transformers_float32_inv_freq(const RopeConfig& c, double eff
     const double l0 = static_cast<double>(s->original_max_position_embeddings);
     const double low_wl = l0 / s->low_freq_factor, high_wl = l0 / s->high_freq_factor;
     const float two_pi = f32(2.0 * std::numbers::pi), factor = f32(s->factor);
+    const float l0f = f32(l0), lowf = f32(s->low_freq_factor), spanf = f32(s->high_freq_factor - s->low_freq_factor);
     for (float& v : inv) {
-      const float wl = f32(static_cast<double>(two_pi) / v);
-      float llama = static_cast<double>(wl) > low_wl ? v / factor : v;
-      const bool medium = !(static_cast<double>(wl) < high_wl) && !(static_cast<double>(wl) > low_wl);
+      const float wl = two_pi / v;
+      const double wld = static_cast<double>(wl);
+      float llama = wld > low_wl ? v / factor : v;
+      const bool medium = !(wld < high_wl) && !(wld > low_wl);
       if (medium) {
-        const float ratio = f32(static_cast<double>(f32(l0)) / static_cast<double>(wl));
-        const float sm = f32(static_cast<double>(f32(static_cast<double>(ratio) - static_cast<double>(f32(s->low_freq_factor)))) /
-                             static_cast<double>(f32(s->high_freq_factor - s->low_freq_factor)));
-        llama = f32(static_cast<double>(f32(static_cast<double>(f32(1.0 - static_cast<double>(sm)) * llama)) / factor) +
-                    static_cast<double>(f32(static_cast<double>(sm) * llama)));
+        const float ratio = l0f / wl;
+        const float shifted = ratio - lowf;
+        const float sm = shifted / spanf;
+        const float one_minus = 1.0f - sm;
+        const float a0 = one_minus * llama;
+        const float a = a0 / factor;
+        const float b = sm * llama;
+        llama = a + b;
       }
       v = llama;
     }
