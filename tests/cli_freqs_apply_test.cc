@@ -1,0 +1,187 @@
+// `ropekit freqs` and `ropekit apply` end to end: the command's output equals the library's
+// (same plan, same rotation), for transformers configs, M-RoPE rows and mlx-lm's factory.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ropekit/ropekit.h"
+#include "test_util.h"
+
+#ifndef ROPEKIT_CLI
+#error "ROPEKIT_CLI (path of the ropekit binary) is required"
+#endif
+
+namespace ropekit {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct CmdResult {
+  int rc;
+  std::string out;
+};
+
+CmdResult run(const std::string& args) {
+  const std::string cmd = std::string(ROPEKIT_CLI) + " " + args + " 2>/dev/null";
+  FILE* p = popen(cmd.c_str(), "r");
+  CmdResult r{-1, ""};
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  const int status = pclose(p);
+  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+void write_npy(const fs::path& path, const char* descr, const std::vector<std::int64_t>& shape, const void* data,
+               std::size_t bytes) {
+  std::string dims;
+  for (auto d : shape) dims += std::to_string(d) + ",";
+  if (shape.size() > 1) dims.pop_back();
+  std::string header = std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': (" + dims + "), }";
+  header.append((64 - (10 + header.size() + 1) % 64) % 64, ' ');
+  header.push_back('\n');
+  std::ofstream out(path, std::ios::binary);
+  out.write("\x93NUMPY\x01\x00", 8);
+  const char len[2] = {static_cast<char>(header.size() & 0xFF), static_cast<char>(header.size() >> 8)};
+  out.write(len, 2);
+  out.write(header.data(), static_cast<std::streamsize>(header.size()));
+  out.write(static_cast<const char*>(data), static_cast<std::streamsize>(bytes));
+}
+
+std::vector<float> read_npy_f32(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::size_t hlen = static_cast<unsigned char>(s[8]) | (static_cast<std::size_t>(static_cast<unsigned char>(s[9])) << 8);
+  const std::size_t at = 10 + hlen;
+  std::vector<float> v((s.size() - at) / 4);
+  std::memcpy(v.data(), s.data() + at, v.size() * 4);
+  return v;
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("ropekit_cli_test_" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path dir_;
+};
+
+TEST_F(CliTest, FreqsJsonEqualsLibraryPlan) {
+  for (const std::string name : {"llama-3.1-8b-instruct", "gemma-3-4b-text", "phi-3.5-mini-instruct", "deepseek-v3"}) {
+    const std::string cfg = test::data_path("data/configs/" + name + ".json");
+    const CmdResult r = run("freqs " + cfg + " --json --seq-len 8192");
+    ASSERT_EQ(r.rc, 0) << name;
+    const auto j = nlohmann::json::parse(r.out);
+    const ModelRope m = load_hf_config(cfg);
+    EXPECT_EQ(j["model_type"], m.model_type);
+    for (const auto& layer : m.layers) {
+      const auto plan = build_frequency_plan(layer, 8192, SeqLenPolicy::kTransformers, FrequencyArithmetic::kTransformers);
+      const auto& L = j["layers"][layer.layer_type];
+      EXPECT_EQ(L["rotary_dim"].get<int>(), plan.rotary_dim);
+      EXPECT_EQ(L["head_dim"].get<int>(), plan.head_dim);
+      EXPECT_EQ(L["rope_type"].get<std::string>(), plan.rope_type);
+      EXPECT_DOUBLE_EQ(L["attention_factor"].get<double>(), plan.attention_factor);
+      ASSERT_EQ(L["inv_freq"].size(), plan.inv_freq.size());
+      for (std::size_t i = 0; i < plan.inv_freq.size(); ++i)
+        EXPECT_EQ(static_cast<float>(L["inv_freq"][i].get<double>()), plan.inv_freq[i]) << name << " " << i;
+    }
+  }
+}
+
+TEST_F(CliTest, ApplyEqualsLibraryForEveryDtypeAndMode) {
+  const std::string cfg = test::data_path("data/configs/qwen2.5-7b-instruct-yarn.json");
+  const int tokens = 5, heads = 3, hd = 128;
+  const auto x = test::hf_q(heads, tokens, hd);
+  const std::vector<std::int64_t> pos = {0, 7, 4095, 131071, -3};
+  write_npy(dir_ / "x.npy", "<f4", {tokens, heads, hd}, x.data(), x.size() * 4);
+  write_npy(dir_ / "p.npy", "<i8", {tokens}, pos.data(), pos.size() * 8);
+  const ModelRope m = load_hf_config(cfg);
+  for (const std::string dtype : {"f32", "bf16", "f16"})
+    for (const std::string angles : {"exact", "hf"}) {
+      SCOPED_TRACE(dtype + " " + angles);
+      const CmdResult r = run("apply " + cfg + " --input " + (dir_ / "x.npy").string() + " --positions " + (dir_ / "p.npy").string() +
+                        " --output " + (dir_ / "y.npy").string() + " --dtype " + dtype + " --angles " + angles);
+      ASSERT_EQ(r.rc, 0);
+      const auto got = read_npy_f32(dir_ / "y.npy");
+      // the library, same choices as the command's defaults
+      const auto plan = build_frequency_plan(m.layers[0], 131072, SeqLenPolicy::kTransformers, FrequencyArithmetic::kTransformers);
+      ApplyOptions o;
+      o.angles = angles == "hf" ? AngleMode::kHf : AngleMode::kExact;
+      o.rounding = angles == "hf" ? Rounding::kTransformers : Rounding::kSingle;
+      const DType dt = dtype == "f32" ? DType::kF32 : dtype == "bf16" ? DType::kBF16 : DType::kF16;
+      std::vector<std::uint16_t> buf(x.size());
+      std::vector<float> want(x.size());
+      if (dt == DType::kF32) {
+        apply_rope(plan, ConstTensorView::contiguous(x.data(), dt, tokens, heads, hd),
+                   TensorView::contiguous(want.data(), dt, tokens, heads, hd), {}, {},
+                   Positions::per_token(std::span<const std::int64_t>(pos)), o);
+      } else {
+        for (std::size_t i = 0; i < x.size(); ++i) buf[i] = dt == DType::kBF16 ? f32_to_bf16(x[i]).bits : f32_to_f16(x[i]).bits;
+        auto v = TensorView::contiguous(buf.data(), dt, tokens, heads, hd);
+        apply_rope(plan, v, TensorView{}, Positions::per_token(std::span<const std::int64_t>(pos)), o);
+        for (std::size_t i = 0; i < x.size(); ++i) want[i] = dt == DType::kBF16 ? bf16_to_f32(BF16{buf[i]}) : f16_to_f32(F16{buf[i]});
+      }
+      ASSERT_EQ(got.size(), want.size());
+      for (std::size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], want[i]) << i;
+    }
+}
+
+TEST_F(CliTest, ApplyCommaPositionsInverseRoundTrip) {
+  const std::string cfg = test::data_path("data/configs/llama-3.1-8b-instruct.json");
+  const int tokens = 3, heads = 2, hd = 128;
+  const auto x = test::hf_k(heads, tokens, hd);
+  write_npy(dir_ / "x.npy", "<f4", {tokens, heads, hd}, x.data(), x.size() * 4);
+  const std::string io = " --positions 5,100000,-7 --seq-len 8192 ";
+  ASSERT_EQ(run("apply " + cfg + " --input " + (dir_ / "x.npy").string() + io + "--output " + (dir_ / "y.npy").string()).rc, 0);
+  ASSERT_EQ(run("apply " + cfg + " --input " + (dir_ / "y.npy").string() + io + "--inverse --output " + (dir_ / "z.npy").string()).rc, 0);
+  const auto z = read_npy_f32(dir_ / "z.npy");
+  for (std::size_t i = 0; i < x.size(); ++i) EXPECT_NEAR(z[i], x[i], 4e-6) << i;
+}
+
+TEST_F(CliTest, ApplyMRopeRowsAndMlxFactory) {
+  // M-RoPE: [3, tokens] int32 rows
+  const std::string cfg = test::data_path("data/configs/qwen2-vl-7b-instruct.json");
+  const int tokens = 4, heads = 2, hd = 128;
+  const auto x = test::hf_q(heads, tokens, hd);
+  const std::vector<std::int32_t> rows = {0, 1, 2, 2, 0, 1, 1, 2, 0, 1, 2, 1};
+  write_npy(dir_ / "x.npy", "<f4", {tokens, heads, hd}, x.data(), x.size() * 4);
+  write_npy(dir_ / "p.npy", "<i4", {3, tokens}, rows.data(), rows.size() * 4);
+  ASSERT_EQ(run("apply " + cfg + " --input " + (dir_ / "x.npy").string() + " --positions " + (dir_ / "p.npy").string() +
+                " --output " + (dir_ / "y.npy").string()).rc, 0);
+  const auto plan = build_frequency_plan(load_hf_config(cfg).layers[0], 3, SeqLenPolicy::kTransformers, FrequencyArithmetic::kTransformers);
+  std::vector<float> want(x.size());
+  apply_rope(plan, ConstTensorView::contiguous(x.data(), DType::kF32, tokens, heads, hd),
+             TensorView::contiguous(want.data(), DType::kF32, tokens, heads, hd), {}, {},
+             Positions::mrope(std::span<const std::int32_t>(rows), tokens));
+  EXPECT_EQ(read_npy_f32(dir_ / "y.npy"), want);
+
+  // mlx-lm: x [batch=2, heads=1, seq=3, dims=64] with per-batch offsets
+  std::ofstream(dir_ / "kw.json") << R"({"dims": 64, "base": 10000.0, "traditional": true,
+      "scaling_config": {"type": "linear", "factor": 4.0}, "max_position_embeddings": 4096})";
+  std::vector<float> xm(2 * 3 * 64);
+  for (std::size_t i = 0; i < xm.size(); ++i) xm[i] = static_cast<float>(std::sin(0.37 * static_cast<double>(i)));
+  write_npy(dir_ / "xm.npy", "<f4", {2, 1, 3, 64}, xm.data(), xm.size() * 4);
+  ASSERT_EQ(run("apply --initialize-rope " + (dir_ / "kw.json").string() + " --input " + (dir_ / "xm.npy").string() +
+                " --offsets 10,20 --output " + (dir_ / "ym.npy").string()).rc, 0);
+  const auto ym = read_npy_f32(dir_ / "ym.npy");
+  // positions (offset + t) / 4 in float32, interleaved pairs: check one pair by hand
+  const double theta = static_cast<double>(static_cast<float>(static_cast<float>(0.25) * static_cast<float>(20 + 2)));
+  const std::size_t at = (1 * 3 + 2) * 64;  // batch 1, t = 2, pair 0
+  EXPECT_NEAR(ym[at], xm[at] * std::cos(theta) - xm[at + 1] * std::sin(theta), 2e-6);
+  EXPECT_NEAR(ym[at + 1], xm[at + 1] * std::cos(theta) + xm[at] * std::sin(theta), 2e-6);
+  EXPECT_EQ(run("apply --initialize-rope " + (dir_ / "kw.json").string() + " --input " + (dir_ / "xm.npy").string() +
+                " --offsets 1,2,3 --output " + (dir_ / "ym.npy").string()).rc, 2);  // 3 offsets for batch 2
+}
+
+}  // namespace
+}  // namespace ropekit
