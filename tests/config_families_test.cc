@@ -231,3 +231,26 @@ TEST(ConfigFamilies, DynamicNtkGrowsOnlyPastMaxPosition) {
 
 }  // namespace
 }  // namespace ropekit
+
+namespace ropekit {
+namespace {
+
+TEST(ConfigFamilies, PerLayerMapsGemma3PatternAndLlama4NoPE) {
+  const auto g = parse_hf_config(R"({"model_type":"gemma3_text","hidden_size":2560,"num_attention_heads":8,
+    "head_dim":256,"num_hidden_layers":12,"rope_theta":1000000.0,"rope_local_base_freq":10000.0,
+    "max_position_embeddings":131072})");
+  ASSERT_EQ(g.layer_types.size(), 12u);
+  EXPECT_EQ(g.layer_types[4], "sliding_attention");
+  EXPECT_EQ(g.layer_types[5], "full_attention");
+  EXPECT_EQ(g.layer_types[11], "full_attention");
+  const auto l4 = parse_hf_config(R"({"model_type":"llama4_text","hidden_size":5120,"num_attention_heads":40,
+    "head_dim":128,"num_hidden_layers":4,"max_position_embeddings":10485760,"no_rope_layers":[1,1,1,0]})");
+  EXPECT_EQ(l4.layer_uses_rope, (std::vector<bool>{true, true, true, false}));
+  EXPECT_THROW(parse_hf_config(R"({"model_type":"llama","hidden_size":64,"num_attention_heads":1,
+    "no_rope_layers":[1,2]})"), ConfigError);
+  EXPECT_THROW(parse_hf_config(R"({"model_type":"gemma3_text","hidden_size":64,"num_attention_heads":1,
+    "layer_types":["sliding_attention","bogus"]})"), ConfigError);
+}
+
+}  // namespace
+}  // namespace ropekit

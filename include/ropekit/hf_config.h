@@ -36,6 +36,12 @@ struct ModelRope {
   std::string model_type;
   std::vector<RopeConfig> layers;  // one per layer type; "default" when there is only one
   std::vector<ConfigWarning> warnings;
+  // Per decoder layer (index = layer number), when the config says: the layer type of each
+  // layer (`layer_types`, or Gemma 3's sliding_window_pattern: every pattern-th layer is
+  // full_attention), and whether it applies RoPE at all (`no_rope_layers`: 1 = RoPE, 0 = NoPE,
+  // as Llama 4 and SmolLM3 ship it). Empty when the config does not describe its layers.
+  std::vector<std::string> layer_types;
+  std::vector<bool> layer_uses_rope;
 
   // The config of a layer type; throws ArgumentError listing the available names.
   const RopeConfig& layer(std::string_view name) const;

@@ -377,6 +377,47 @@ RopeConfig build_layer(const Json& root, const std::string& base, const std::str
   return c;
 }
 
+// layer_types / sliding_window_pattern / no_rope_layers → per-layer maps.
+void read_layer_map(const Json& root, const std::string& base, const Family& fam, ModelRope& m) {
+  const auto n_layers = get_integer(root, "num_hidden_layers", base);
+  if (const Json* lt = detail::find(root, "layer_types")) {
+    const std::string path = join_path(base, "layer_types");
+    if (!lt->is_array()) fail(path, "a list of layer type names", *lt);
+    if (lt->size() > (1u << 20)) fail(path, "at most 2^20 layers", Json(lt->size()));
+    for (std::size_t i = 0; i < lt->size(); ++i) {
+      const Json& e = (*lt)[i];
+      if (!e.is_string()) fail(detail::join_index(path, i), "a layer type name", e);
+      m.layer_types.push_back(e.get<std::string>());
+    }
+    if (m.layers.size() > 1)
+      for (std::size_t i = 0; i < m.layer_types.size(); ++i) {
+        bool known = false;
+        for (const auto& l : m.layers) known = known || l.layer_type == m.layer_types[i];
+        if (!known)
+          throw ConfigError(detail::join_index(path, i), "expected one of the rope layer types, got \"" +
+                                                             m.layer_types[i] + "\"");
+      }
+  } else if (fam.gemma3 && n_layers && *n_layers > 0 && *n_layers <= (1 << 20)) {
+    // Gemma 3: every sliding_window_pattern-th layer (default 6) is global.
+    const std::int64_t pattern = get_integer(root, "sliding_window_pattern", base).value_or(6);
+    if (pattern <= 0) fail(join_path(base, "sliding_window_pattern"), "an integer > 0", Json(pattern));
+    for (std::int64_t i = 0; i < *n_layers; ++i)
+      m.layer_types.push_back((i + 1) % pattern == 0 ? "full_attention" : "sliding_attention");
+  }
+  if (const Json* nr = detail::find(root, "no_rope_layers")) {
+    const std::string path = join_path(base, "no_rope_layers");
+    if (!nr->is_array()) fail(path, "a list of 0/1 flags per layer (1 = RoPE)", *nr);
+    if (nr->size() > (1u << 20)) fail(path, "at most 2^20 layers", Json(nr->size()));
+    for (std::size_t i = 0; i < nr->size(); ++i) {
+      const Json& e = (*nr)[i];
+      if (!(e.is_number_integer() || e.is_boolean()) || (e.is_number_integer() && e.get<std::int64_t>() != 0 &&
+                                                         e.get<std::int64_t>() != 1))
+        fail(detail::join_index(path, i), "0 (NoPE) or 1 (RoPE)", e);
+      m.layer_uses_rope.push_back(e.is_boolean() ? e.get<bool>() : e.get<std::int64_t>() == 1);
+    }
+  }
+}
+
 }  // namespace
 
 ModelRope parse_hf_config(std::string_view json_text, const ParseOptions& options) {
@@ -417,6 +458,7 @@ ModelRope parse_hf_config(std::string_view json_text, const ParseOptions& option
   }
   for (const RopeDict& rd : rope_dicts(*root, base, fam, m.warnings))
     m.layers.push_back(build_layer(*root, base, m.model_type, fam, rd, m.warnings, head_dim, max_pos));
+  read_layer_map(*root, base, fam, m);
   if (options.strict && !m.warnings.empty()) {
     const auto& w = m.warnings.front();
     throw ConfigError(w.path, w.message + " (strict: warnings are errors)");
