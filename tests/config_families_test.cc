@@ -254,3 +254,20 @@ TEST(ConfigFamilies, PerLayerMapsGemma3PatternAndLlama4NoPE) {
 
 }  // namespace
 }  // namespace ropekit
+
+namespace ropekit {
+namespace {
+
+TEST(ConfigFamilies, GptOssDefaultYarnBlock) {
+  const auto m = parse_hf_config(R"({"model_type":"gpt_oss","hidden_size":2880,"num_attention_heads":64,
+    "head_dim":64,"max_position_embeddings":131072,"rope_theta":150000})");
+  const auto* y = std::get_if<YarnScaling>(&m.layers.at(0).scaling);
+  ASSERT_NE(y, nullptr);
+  EXPECT_FALSE(y->truncate);
+  EXPECT_EQ(y->factor, 32.0);
+  EXPECT_EQ(y->original_max_position_embeddings, 4096);
+  EXPECT_TRUE(has_warning(m, "gpt-oss's default YaRN block"));
+}
+
+}  // namespace
+}  // namespace ropekit

@@ -62,6 +62,7 @@ struct Family {
   bool glm_half_prf = false;     // GLM-4.5 (glm4_moe): prf default 0.5, half-split pairs
   bool qwen3_mrope = false;   // interleaved T/H/W assignment
   bool ernie_vl = false;      // H/W alternating + T tail, interleaved pairs, rounds once
+  bool gpt_oss = false;       // default YaRN block with truncate=false
 };
 
 Family family_of(const std::string& mt) {
@@ -79,6 +80,7 @@ Family family_of(const std::string& mt) {
   f.qwen3_mrope = starts_with(mt, "qwen3_vl") || starts_with(mt, "qwen3_5") ||
                   starts_with(mt, "qwen3_omni");
   f.ernie_vl = starts_with(mt, "ernie4_5_vl");
+  f.gpt_oss = mt == "gpt_oss";
   return f;
 }
 
@@ -168,6 +170,15 @@ std::vector<RopeDict> rope_dicts(const Json& root, const std::string& base, cons
     const std::string spath = join_path(base, "rope_scaling");
     if (!scaling->is_object()) fail(spath, "an object or null", *scaling);
     out.push_back({"default", *scaling, spath, std::nullopt, false});
+  } else if (fam.gpt_oss) {
+    // transformers' GptOssConfig default: YaRN ×32 over 4096 tokens, untruncated ramp.
+    warnings.push_back({join_path(base, "rope_scaling"),
+                        "absent; using gpt-oss's default YaRN block (factor 32, original 4096, "
+                        "beta 32/1, truncate false) as transformers' GptOssConfig does"});
+    out.push_back({"default",
+                   Json{{"rope_type", "yarn"}, {"factor", 32.0}, {"beta_fast", 32.0}, {"beta_slow", 1.0},
+                        {"truncate", false}, {"original_max_position_embeddings", 4096}},
+                   join_path(base, "rope_scaling"), std::nullopt, false});
   } else {
     out.push_back({"default", Json::object(), join_path(base, "rope_scaling"), std::nullopt, false});
   }
