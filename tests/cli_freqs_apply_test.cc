@@ -58,7 +58,10 @@ void write_npy(const fs::path& path, const char* descr, const std::vector<std::i
 
 std::vector<float> read_npy_f32(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
-  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  in.seekg(0, std::ios::end);
+  std::string s(static_cast<std::size_t>(in.tellg()), '\0');
+  in.seekg(0);
+  in.read(s.data(), static_cast<std::streamsize>(s.size()));
   const std::size_t hlen = static_cast<unsigned char>(s[8]) | (static_cast<std::size_t>(static_cast<unsigned char>(s[9])) << 8);
   const std::size_t at = 10 + hlen;
   std::vector<float> v((s.size() - at) / 4);

@@ -62,15 +62,17 @@ TEST_P(HfFrequencies, MatchTransformers) {
     }
     EXPECT_GE(same + 1, static_cast<int>(bits.inv_freq.size()));
     EXPECT_LE(rel_err(init.attention_factor, L["attention_factor"].get<double>()), 1e-6);
-    if (L.contains("init_function_direct_calls"))
+    if (L.contains("init_function_direct_calls")) {
       for (const auto& call : L["init_function_direct_calls"]) {
         std::optional<std::int64_t> seq;
         if (!call["seq_len"].is_null()) seq = call["seq_len"].get<std::int64_t>();
         const FrequencyPlan p = build_frequency_plan(c, seq);
         expect_inv_freq(p.inv_freq, call["inv_freq"], "direct call seq_len=" + call["seq_len"].dump());
-        if (call.contains("attention_factor"))
+        if (call.contains("attention_factor")) {
           EXPECT_LE(rel_err(p.attention_factor, call["attention_factor"].get<double>()), 1e-6);
+        }
       }
+    }
     for (const auto& [sname, S] : L["scenarios"].items()) {
       if (!S.contains("inv_freq_used")) continue;
       const FrequencyPlan p = build_frequency_plan(c, S["seq_len_seen_by_hf"].get<std::int64_t>());
@@ -90,8 +92,8 @@ TEST_P(HfFrequencies, MatchTransformers) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Goldens, HfFrequencies, ::testing::ValuesIn(golden_names("hf")),
-                         [](const auto& info) {
-                           std::string n = info.param;
+                         [](const auto& param_info) {
+                           std::string n = param_info.param;
                            for (char& ch : n) if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
                            return n;
                          });
@@ -136,8 +138,11 @@ TEST_P(MlxFrequencies, MatchInitializeRope) {
       ASSERT_EQ(rope.freqs.size(), r["freqs"].size());
       for (std::size_t i = 0; i < rope.freqs.size(); ++i) {
         const auto& w = r["freqs"][i];
-        if (w.is_string()) EXPECT_TRUE(std::isinf(rope.freqs[i])) << i;
-        else EXPECT_LE(rel_err(rope.freqs[i], w.get<double>()), 1e-6) << i;
+        if (w.is_string()) {
+          EXPECT_TRUE(std::isinf(rope.freqs[i])) << i;
+        } else {
+          EXPECT_LE(rel_err(rope.freqs[i], w.get<double>()), 1e-6) << i;
+        }
       }
     }
     for (const auto& res : r["results"]) {
@@ -169,8 +174,8 @@ std::vector<std::string> mlx_with_factory() {
 }
 
 INSTANTIATE_TEST_SUITE_P(Goldens, MlxFrequencies, ::testing::ValuesIn(mlx_with_factory()),
-                         [](const auto& info) {
-                           std::string n = info.param;
+                         [](const auto& param_info) {
+                           std::string n = param_info.param;
                            for (char& ch : n) if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
                            return n;
                          });

@@ -1,0 +1,37 @@
+// Internal to the ropekit command: options and small helpers that several subcommands share,
+// so `--layer`, `--seq-len` and `--policy` mean the same thing in show, compare and plot.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "ropekit/apply.h"
+#include "ropekit/config.h"
+#include "ropekit/frequencies.h"
+#include "ropekit/hf_config.h"
+#include "support_common.h"  // parse_policy, parse_angles, layout_name
+
+namespace ropekit::cli {
+
+struct PlanOptions {
+  std::string layer;                    // "" = every layer of the model
+  std::optional<std::int64_t> seq_len;  // none = the plan at initialisation
+  std::string policy = "hf";            // "hf" (transformers) or "mlx-lm"
+};
+
+// Adds --layer NAME, --seq-len N and --policy hf|mlx-lm to `sub`, bound to `o`.
+// `suffix` names a second set (compare's "-b" options for its B side).
+void add_plan_options(CLI::App& sub, PlanOptions& o, const std::string& suffix = "");
+
+// The layers to report: all of them, or the one named (ArgumentError lists the names).
+std::vector<const RopeConfig*> select_layers(const ModelRope& model, const std::string& layer);
+
+// A short label for a MODEL|CONFIG argument: a built-in name as is, a path by its file name
+// (its folder's name for a ".../config.json").
+std::string display_name(const std::string& name_or_path);
+
+}  // namespace ropekit::cli

@@ -1,0 +1,223 @@
+// ropekit show MODEL|CONFIG: the resolved parameters, warnings and per-frequency table.
+#include <cmath>
+#include <memory>
+#include <variant>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cli_options.h"
+#include "commands.h"
+#include "freq_report.h"
+#include "model_source.h"
+#include "number_format.h"
+#include "text_table.h"
+
+namespace ropekit::cli {
+namespace {
+
+struct ShowOptions {
+  std::string model;
+  PlanOptions plan;
+  bool json = false;
+  bool csv = false;
+};
+
+// JSON numbers must be finite; NaN/inf (no unscaled value, inv_freq 0) become null.
+nlohmann::ordered_json number(double v) { return std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(); }
+
+std::string rotary_text(const RopeConfig& c) {
+  if (c.rotary_dim == c.head_dim) return fmt::format("{} (all features)", c.rotary_dim);
+  return fmt::format("{} of {} features (partial_rotary_factor {})", c.rotary_dim, c.head_dim,
+                     format_general(c.partial_rotary_factor));
+}
+
+std::string layout_text(const RopeConfig& c) {
+  const int half = c.rotary_dim / 2;
+  switch (c.layout) {
+    case PairLayout::kHalf:
+      return fmt::format("half (neox: pair i = x[i], x[i+{}])", half);
+    case PairLayout::kInterleaved:
+      return "interleaved (GPT-J: pair i = x[2i], x[2i+1])";
+    case PairLayout::kInterleavedToHalf:
+      return "interleaved_to_half (reads x[2i], x[2i+1], writes them de-interleaved)";
+  }
+  return "?";
+}
+
+std::string mrope_text(const MRopeSpec& m) {
+  const char* kind = m.assignment == MRopeAssignment::kSections         ? "sections"
+                     : m.assignment == MRopeAssignment::kInterleavedThw ? "interleaved T/H/W"
+                                                                        : "ERNIE H/W then T";
+  return fmt::format("[{}, {}, {}] ({})", m.section[0], m.section[1], m.section[2], kind);
+}
+
+TextTable frequency_table(const LayerReport& r, bool with_layer_column) {
+  TextTable t;
+  if (with_layer_column) t.add_column("layer", TextTable::Align::kLeft);
+  t.add_column("index");
+  t.add_column("inv_freq");
+  t.add_column("unscaled_inv_freq");
+  t.add_column("wavelength");
+  t.add_column("ratio");
+  if (has_bands(*r.config)) t.add_column("band", TextTable::Align::kLeft);
+  t.add_column(fmt::format("turns_in_{}", r.original_context));
+  for (const FrequencyRow& row : r.rows) {
+    std::vector<std::string> cells;
+    if (with_layer_column) cells.push_back(r.config->layer_type);
+    cells.push_back(std::to_string(row.index));
+    cells.push_back(format_sci(row.inv_freq));
+    cells.push_back(format_sci(row.unscaled_inv_freq));
+    cells.push_back(format_fixed(row.wavelength, 1));
+    cells.push_back(format_fixed(row.ratio, 6));
+    if (has_bands(*r.config)) cells.emplace_back(band_name(row.band));
+    cells.push_back(format_fixed(row.turns, 1));
+    t.add_row(std::move(cells));
+  }
+  return t;
+}
+
+void print_text(const ShowOptions& o, const ModelRope& model, const std::vector<LayerReport>& reports) {
+  fmt::print("{}\n", key_value("model", fmt::format("{} (model_type {})", display_name(o.model),
+                                                    model.model_type.empty() ? "?" : model.model_type)));
+  if (model.warnings.empty()) {
+    fmt::print("{}\n", key_value("warnings", "none"));
+  } else {
+    for (const ConfigWarning& w : model.warnings) {
+      fmt::print("{}\n", key_value("warning", w.path.empty() ? w.message : w.path + ": " + w.message));
+    }
+  }
+  for (const LayerReport& r : reports) {
+    const RopeConfig& c = *r.config;
+    const FrequencyPlan& p = r.plan;
+    fmt::print("\n{}\n", key_value("layer", c.layer_type));
+    fmt::print("{}\n", key_value("rope_type", p.rope_type));
+    fmt::print("{}\n", key_value("rope_theta", format_general(c.rope_theta)));
+    if (p.effective_theta != 0 && p.effective_theta != c.rope_theta) {
+      fmt::print("{}\n", key_value("effective_theta", format_general(p.effective_theta)));
+    }
+    fmt::print("{}\n", key_value("head_dim", std::to_string(c.head_dim)));
+    fmt::print("{}\n", key_value("rotary_dim", rotary_text(c)));
+    fmt::print("{}\n", key_value("layout", layout_text(c)));
+    if (c.mrope) fmt::print("{}\n", key_value("mrope_section", mrope_text(*c.mrope)));
+    fmt::print("{}\n", key_value("attention_factor", format_general(p.attention_factor)));
+    if (p.softmax_scale_multiplier != 1.0) {
+      fmt::print("{}\n", key_value("softmax_scale_x", format_general(p.softmax_scale_multiplier)));
+    }
+    if (r.factor) fmt::print("{}\n", key_value("factor", format_general(*r.factor)));
+    fmt::print("{}\n", key_value("context", fmt::format("original {}, extended {}, max_position_embeddings {}",
+                                                        r.original_context, r.extended_context,
+                                                        c.max_position_embeddings)));
+    fmt::print("{}\n", key_value("seq_len", o.plan.seq_len ? fmt::format("{} (policy {})", *o.plan.seq_len, o.plan.policy)
+                                                           : std::string("none (values at initialisation)")));
+    if (std::holds_alternative<LongRopeScaling>(c.scaling)) {
+      fmt::print("{}\n", key_value("factor_set", p.uses_long_factor ? "long_factor" : "short_factor"));
+    }
+    fmt::print("\n{}", frequency_table(r, false).render("  "));
+  }
+}
+
+void print_json(const ShowOptions& o, const ModelRope& model, const std::vector<LayerReport>& reports) {
+  nlohmann::ordered_json j;
+  j["model"] = display_name(o.model);
+  j["model_type"] = model.model_type;
+  j["warnings"] = nlohmann::ordered_json::array();
+  for (const ConfigWarning& w : model.warnings) j["warnings"].push_back({{"path", w.path}, {"message", w.message}});
+  j["seq_len"] = o.plan.seq_len ? nlohmann::ordered_json(*o.plan.seq_len) : nlohmann::ordered_json();
+  j["policy"] = o.plan.policy;
+  j["layers"] = nlohmann::ordered_json::array();
+  for (const LayerReport& r : reports) {
+    const RopeConfig& c = *r.config;
+    const FrequencyPlan& p = r.plan;
+    nlohmann::ordered_json l;
+    l["layer"] = c.layer_type;
+    l["rope_type"] = p.rope_type;
+    l["rope_theta"] = c.rope_theta;
+    l["effective_theta"] = p.effective_theta;
+    l["head_dim"] = c.head_dim;
+    l["rotary_dim"] = c.rotary_dim;
+    l["layout"] = std::string(layout_name(c.layout));
+    l["attention_factor"] = p.attention_factor;
+    l["softmax_scale_multiplier"] = p.softmax_scale_multiplier;
+    l["factor"] = r.factor ? nlohmann::ordered_json(*r.factor) : nlohmann::ordered_json();
+    l["original_context"] = r.original_context;
+    l["extended_context"] = r.extended_context;
+    l["max_position_embeddings"] = c.max_position_embeddings;
+    if (c.mrope) l["mrope_section"] = c.mrope->section;
+    l["frequencies"] = nlohmann::ordered_json::array();
+    for (const FrequencyRow& row : r.rows) {
+      nlohmann::ordered_json f{{"index", row.index},
+                       {"inv_freq", row.inv_freq},
+                       {"unscaled_inv_freq", number(row.unscaled_inv_freq)},
+                       {"wavelength", number(row.wavelength)},
+                       {"ratio", number(row.ratio)},
+                       {"band", row.band == Band::kNone ? nlohmann::ordered_json() : nlohmann::ordered_json(band_name(row.band))},
+                       {"turns_in_original_context", number(row.turns)}};
+      l["frequencies"].push_back(std::move(f));
+    }
+    j["layers"].push_back(std::move(l));
+  }
+  fmt::print("{}\n", j.dump(2));
+}
+
+void print_csv(const std::vector<LayerReport>& reports) {
+  // One table for all layers, with a layer column, so a spreadsheet gets a single sheet. The
+  // turns header names no length there (layers may differ); the layer's JSON gives it.
+  TextTable t;
+  t.add_column("layer", TextTable::Align::kLeft);
+  for (const char* h : {"index", "inv_freq", "unscaled_inv_freq", "wavelength", "ratio", "band",
+                        "original_context", "turns_in_original_context"}) {
+    t.add_column(h);
+  }
+  for (const LayerReport& r : reports) {
+    for (const FrequencyRow& row : r.rows) {
+      t.add_row({r.config->layer_type, std::to_string(row.index), fmt::format("{}", row.inv_freq),
+                 format_general(row.unscaled_inv_freq), format_general(row.wavelength),
+                 format_general(row.ratio), std::string(band_name(row.band)),
+                 std::to_string(r.original_context), format_general(row.turns)});
+    }
+  }
+  fmt::print("{}", t.render_csv());
+}
+
+void run_show(const ShowOptions& o) {
+  const ModelRope model = load_model_or_config(o.model);
+  std::vector<LayerReport> reports;
+  for (const RopeConfig* c : select_layers(model, o.plan.layer)) {
+    reports.push_back(build_layer_report(*c, o.plan.seq_len, parse_policy(o.plan.policy)));
+  }
+  if (o.json) {
+    print_json(o, model, reports);
+  } else if (o.csv) {
+    print_csv(reports);
+  } else {
+    print_text(o, model, reports);
+  }
+}
+
+}  // namespace
+
+void register_show(CLI::App& app) {
+  auto o = std::make_shared<ShowOptions>();
+  CLI::App* sub = app.add_subcommand(
+      "show", "Resolved RoPE parameters, warnings and the per-frequency table of a model");
+  sub->add_option("model", o->model, "Built-in model name (ropekit models) or config.json path")
+      ->required();
+  add_plan_options(*sub, o->plan);
+  CLI::Option* json = sub->add_flag("--json", o->json, "Print JSON for scripts");
+  sub->add_flag("--csv", o->csv, "Print CSV for spreadsheets")->excludes(json);
+  sub->footer(
+      "Columns: inv_freq (radians per token, as apply_rope uses it), unscaled_inv_freq\n"
+      "(theta^(-2i/rotary_dim)), wavelength (tokens per turn), ratio (scaled / unscaled),\n"
+      "band (YaRN / Llama 3: kept, interpolated or blended) and the full turns the unscaled\n"
+      "frequency completes within the original training context.\n\n"
+      "Examples:\n"
+      "  ropekit show llama-3.1-8b-instruct\n"
+      "  ropekit show gemma-3-4b-text --layer full_attention --json\n"
+      "  ropekit show phi-3.5-mini-instruct --seq-len 8192 --csv > phi.csv");
+  sub->callback([o] { run_show(*o); });
+}
+
+}  // namespace ropekit::cli
+
+ROPEKIT_CLI_COMMAND(30, register_show)
