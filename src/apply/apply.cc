@@ -272,6 +272,7 @@ ApplyResult run(const FrequencyPlan& plan, const ViewInfo& qi, const ViewInfo& q
   job.hf_rounds_once = plan.hf_rounds_once;
   job.has_position_scale = o.position_scale != 1.0;
   job.position_scale = static_cast<float>(o.position_scale);
+  job.position_scale_exact = o.position_scale;
   if (o.cache) {
     if (!o.cache->matches(plan, o.angles, o.fold_attention_factor))
       bad("options.cache", "a cache built for this plan, angle mode and attention-factor folding",

@@ -41,7 +41,8 @@ struct ApplyJob {
   AngleMode angles = AngleMode::kExact;
   Rounding rounding = Rounding::kSingle;
   bool hf_rounds_once = false;
-  float position_scale = 1.0f;  // mlx-lm linear: positions × scale (hf: in float32)
+  float position_scale = 1.0f;          // mlx-lm linear, hf angles: float32(scale · float32(p))
+  double position_scale_exact = 1.0;    // exact angles: p · scale with the scale in double
   bool has_position_scale = false;
   const CosSinCache* cache = nullptr;  // matches the job when set
   // positions

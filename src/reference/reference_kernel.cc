@@ -48,7 +48,9 @@ void token_trig(const ApplyJob& job, std::int64_t t, std::int64_t& seq_hint, boo
         s = static_cast<float>(s);
       }
     } else {
-      const double m = job.has_position_scale ? static_cast<double>(inv) * static_cast<double>(scale)
+      // inv · scale in double (exact for a float inv and a float-representable scale; otherwise
+      // rounded once, far below float32 resolution of the angle)
+      const double m = job.has_position_scale ? static_cast<double>(inv) * job.position_scale_exact
                                               : static_cast<double>(inv);
       exact_cos_sin(p, m, c, s);
     }
