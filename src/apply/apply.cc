@@ -66,6 +66,8 @@ constexpr std::int64_t kMaxExtent = std::int64_t{1} << 46;  // elements; guards 
 void check_view(const ViewInfo& v, bool is_output) {
   if (v.nt < 0 || v.nh < 0 || v.nd < 0)
     bad(v.name + " shape", "non-negative sizes", "[" + str(v.nt) + ", " + str(v.nh) + ", " + str(v.nd) + "]");
+  if (v.dtype != DType::kF32 && v.dtype != DType::kF16 && v.dtype != DType::kBF16)
+    bad(v.name + ".dtype", "f32, f16 or bf16", "the value " + str(static_cast<std::int64_t>(v.dtype)));
   if (v.nt == 0 || v.nh == 0 || v.nd == 0) return;
   if (v.data == nullptr) bad(v.name + ".data", "a non-null pointer for a non-empty view", "nullptr");
   if (reinterpret_cast<std::uintptr_t>(v.data) % static_cast<std::uintptr_t>(dtype_size(v.dtype)) != 0)
@@ -242,8 +244,10 @@ ApplyResult run(const FrequencyPlan& plan, const ViewInfo& qi, const ViewInfo& q
   for (const auto& [in, out] : {std::pair{&qi, &qo}, std::pair{&ki, &ko}}) {
     if (in->data == out->data && in->ext().lo == out->ext().lo && !in->ext().empty) {
       if (!same_view(*in, *out))
-        bad(out->name, "the same dtype and strides as " + in->name + " when writing in place",
-            std::string(dtype_name(out->dtype)) + " [" + str(out->st) + ", " + str(out->sh) + ", " + str(out->sd) + "]");
+        bad(out->name, "the same dtype and strides as " + in->name + " when writing in place (or memory disjoint from it)",
+            "a partial overlap (same address, " + std::string(dtype_name(out->dtype)) + " strides [" + str(out->st) +
+                ", " + str(out->sh) + ", " + str(out->sd) + "] vs " + std::string(dtype_name(in->dtype)) + " [" +
+                str(in->st) + ", " + str(in->sh) + ", " + str(in->sd) + "])");
     } else if (!disjoint(*in, *out)) {
       bad(out->name, "memory that is exactly " + in->name + " (in place) or disjoint from it", "a partial overlap");
     }

@@ -84,11 +84,12 @@ Family family_of(const std::string& mt) {
   return f;
 }
 
-void check_depth_and_size(std::string_view text, const ParseOptions& o) {
+Json parse_json(std::string_view text, const ParseOptions& o) {
   if (text.size() > o.max_bytes)
     throw ConfigError("", "config is " + std::to_string(text.size()) + " bytes; expected at most " +
                               std::to_string(o.max_bytes) + " (a config.json is a few KiB)");
-  // Refuse deep nesting before handing the text to a parser (a bracket scan that skips strings).
+  // Refuse deep nesting before handing the text to the parser (a bracket scan that skips
+  // strings), whatever else is wrong with it.
   int depth = 0;
   bool in_string = false, escaped = false;
   for (const char c : text) {
@@ -98,8 +99,9 @@ void check_depth_and_size(std::string_view text, const ParseOptions& o) {
       else if (c == '"') in_string = false;
       continue;
     }
-    if (c == '"') in_string = true;
-    else if (c == '{' || c == '[') {
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
       if (++depth > o.max_depth)
         throw ConfigError("", "JSON nesting deeper than " + std::to_string(o.max_depth) +
                                   " levels; expected a config.json");
@@ -107,18 +109,7 @@ void check_depth_and_size(std::string_view text, const ParseOptions& o) {
       --depth;
     }
   }
-}
-
-Json parse_json(std::string_view text, const ParseOptions& o) {
-  check_depth_and_size(text, o);
-  if (text.find_first_not_of(" \t\r\n") == std::string_view::npos)
-    throw ConfigError("", "empty input; expected a JSON object (a config.json)");
-  try {
-    return Json::parse(text.begin(), text.end());
-  } catch (const Json::exception& e) {
-    std::string msg = e.what();
-    throw ConfigError("", "malformed JSON: " + msg);
-  }
+  return detail::parse_json_document(text, o.max_depth);
 }
 
 // The rope dicts to read, one per layer type, with their JSON paths.
@@ -342,6 +333,8 @@ RopeConfig build_layer(const Json& root, const std::string& base, const std::str
     if (*explicit_rd <= 0 || *explicit_rd > head_dim)
       fail(join_path(base, "rotary_dim"), "an integer in [2, head_dim = " + std::to_string(head_dim) + "]",
            Json(*explicit_rd));
+    if (*explicit_rd % 2 != 0)
+      fail(join_path(base, "rotary_dim"), "an even number (features rotate in pairs)", Json(*explicit_rd));
     c.rotary_dim = static_cast<int>(*explicit_rd);
     c.partial_rotary_factor = static_cast<double>(c.rotary_dim) / head_dim;
   }

@@ -16,6 +16,11 @@ namespace ropekit::detail {
 
 using Json = nlohmann::json;
 
+// Parses JSON text: nesting deeper than max_depth, malformed text and numbers too large for a
+// double are ConfigErrors (the last naming the JSON path of the number). `what` names the
+// document in messages ("config", "scaling_config", ...).
+Json parse_json_document(std::string_view text, int max_depth, const std::string& base_path = "");
+
 // "a.b", "a[3]", or "b" when base is empty.
 std::string join_path(const std::string& base, std::string_view key);
 std::string join_index(const std::string& base, std::size_t index);

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "config/scaling_parse.h"
+#include "ropekit/frequencies.h"
 
 namespace ropekit::detail {
 namespace {
@@ -64,6 +65,22 @@ Scaling parse_yarn(const Json& d, const ScalingContext& ctx) {
   y.mscale = get_number(d, "mscale", ctx.path);
   y.mscale_all_dim = get_number(d, "mscale_all_dim", ctx.path);
   y.attention_factor = optional_positive(d, "attention_factor", ctx);
+  if (!y.attention_factor && y.mscale.value_or(0.0) != 0.0 && y.mscale_all_dim.value_or(0.0) != 0.0) {
+    // g(s, m) = 0.1·m·ln(s) + 1 must stay positive for the ratio to be a magnitude.
+    const double num = yarn_mscale(y.factor, *y.mscale), den = yarn_mscale(y.factor, *y.mscale_all_dim);
+    if (!(std::isfinite(num) && num > 0))
+      throw ConfigError(join_path(ctx.path, "mscale"),
+                        "expected an mscale giving a positive magnitude 0.1·mscale·ln(factor) + 1, got " +
+                            std::to_string(*y.mscale) + " (magnitude " + std::to_string(num) + ")");
+    if (!(std::isfinite(den) && den > 0))
+      throw ConfigError(join_path(ctx.path, "mscale_all_dim"),
+                        "expected an mscale_all_dim giving a positive magnitude 0.1·mscale_all_dim·ln(factor) + 1, got " +
+                            std::to_string(*y.mscale_all_dim) + " (magnitude " + std::to_string(den) + ")");
+  }
+  if (y.mscale_all_dim.value_or(0.0) != 0.0 && !(yarn_mscale(y.factor, *y.mscale_all_dim) > 0))
+    throw ConfigError(join_path(ctx.path, "mscale_all_dim"),
+                      "expected a value giving a positive softmax-scale correction, got " +
+                          std::to_string(*y.mscale_all_dim));
   if (const auto t = get_bool(d, "truncate", ctx.path)) y.truncate = *t;
   const double implied = static_cast<double>(ctx.max_position_embeddings) /
                          static_cast<double>(y.original_max_position_embeddings);

@@ -89,12 +89,8 @@ MlxRope initialize_rope(int dims, double base, bool traditional, std::string_vie
     throw ConfigError("dims", "expected an even number > 0 (mx.fast.rope), got " + std::to_string(dims));
   if (!(std::isfinite(base) && base > 1.0))
     throw ConfigError("base", "expected a finite number > 1, got " + std::to_string(base));
-  Json cfg;
-  try {
-    cfg = Json::parse(scaling_json.begin(), scaling_json.end());
-  } catch (const Json::exception& e) {
-    throw ConfigError("scaling_config", std::string("malformed JSON: ") + e.what());
-  }
+  constexpr int kMaxDepth = 64;
+  const Json cfg = detail::parse_json_document(scaling_json, kMaxDepth, "scaling_config");
   if (!cfg.is_null() && !cfg.is_object()) detail::fail("scaling_config", "an object or null", cfg);
 
   MlxRope r;
@@ -170,6 +166,10 @@ MlxRope initialize_rope(int dims, double base, bool traditional, std::string_vie
     const double beta_slow = optional_or(c, "beta_slow", 1.0);
     const double mscale = optional_or(c, "mscale", 1.0);
     const double mscale_all_dim = optional_or(c, "mscale_all_dim", 0.0);
+    // mlx-lm divides by the betas (ZeroDivisionError for 0) and takes their logarithm.
+    detail::check_positive_finite(beta_fast, "scaling_config.beta_fast");
+    detail::check_positive_finite(beta_slow, "scaling_config.beta_slow");
+    detail::check_positive_finite(orig, "scaling_config.original_max_position_embeddings");
     auto corr = [&](double n) {
       return dims * std::log(orig / (n * 2.0 * std::numbers::pi)) / (2.0 * std::log(base));
     };
@@ -184,6 +184,13 @@ MlxRope initialize_rope(int dims, double base, bool traditional, std::string_vie
       r.freqs.push_back(static_cast<float>(fi * fe[j] / (fi * mask + fe[j] * (1.0 - mask))));
     }
     r.input_prescale = yarn_mscale(factor, mscale) / yarn_mscale(factor, mscale_all_dim);
+    if (!(std::isfinite(r.input_prescale) && r.input_prescale > 0))
+      throw ConfigError("scaling_config.mscale",
+                        "expected mscale and mscale_all_dim giving a positive magnitude "
+                        "(0.1·m·ln(factor) + 1 > 0), got a prescale of " + std::to_string(r.input_prescale));
+    for (const float f : r.freqs)
+      if (!(std::isfinite(f) && f > 0))
+        throw ConfigError("scaling_config", "the YaRN parameters give a non-finite period; check factor and betas");
     return r;
   }
   if (type == "longrope") {
@@ -222,12 +229,8 @@ MlxRope initialize_rope(int dims, double base, bool traditional, std::string_vie
 }
 
 MlxRope initialize_rope_from_kwargs(std::string_view kwargs_json) {
-  Json k;
-  try {
-    k = Json::parse(kwargs_json.begin(), kwargs_json.end());
-  } catch (const Json::exception& e) {
-    throw ConfigError("", std::string("malformed JSON: ") + e.what());
-  }
+  constexpr int kMaxDepth = 64;
+  const Json k = detail::parse_json_document(kwargs_json, kMaxDepth);
   if (!k.is_object()) detail::fail("", "an object of initialize_rope keyword arguments", k);
   const auto dims = detail::get_integer(k, "dims", "");
   if (!dims) detail::fail_missing("dims", "an even integer > 0");
