@@ -30,7 +30,8 @@ case "$mode" in
   run)
     echo "== ropekit show llama-3.1-8b-instruct"
     "$build/ropekit" show llama-3.1-8b-instruct
-    "$build/ropekit" plot llama-3.1-8b-instruct qwen2.5-7b-instruct-yarn -o "$build/rope-wavelengths.svg"
+    "$build/ropekit" plot llama-3.1-8b-instruct qwen2.5-7b-instruct-yarn gpt-oss-20b gemma-3-4b-text \
+      -o "$build/rope-wavelengths.svg"
     echo "== wrote $build/rope-wavelengths.svg"
     ;;
   test)
