@@ -56,7 +56,7 @@ std::vector<float> NpyArray::as_float32() const {
       out[i] = static_cast<float>(d);
     }
   } else {
-    throw IoError("expected a float32 array, got dtype " + dtype);
+    throw IoError(path + ": expected a float32 array, got dtype " + dtype);
   }
   return out;
 }
@@ -71,7 +71,7 @@ std::vector<std::int64_t> NpyArray::as_int64() const {
       std::memcpy(&v, bytes.data() + i * 4, 4);
       out[i] = v;
     } else {
-      throw IoError("expected an integer array (int32 or int64), got dtype " + dtype);
+      throw IoError(path + ": expected an integer array (int32 or int64), got dtype " + dtype);
     }
   }
   return out;
@@ -101,6 +101,7 @@ NpyArray read_npy(const std::string& path) {
   if (file.size() < start + header_len) fail(path, "truncated header");
   const std::string header = file.substr(start, header_len);
   NpyArray a;
+  a.path = path;
   a.dtype = header_value(header, "descr", path);
   if (a.dtype == "|i1" || a.dtype == "|u1") fail(path, "unsupported dtype " + a.dtype);
   if (a.dtype != "<f4" && a.dtype != "<f8" && a.dtype != "<i4" && a.dtype != "<i8")

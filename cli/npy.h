@@ -11,6 +11,7 @@
 namespace ropekit::cli {
 
 struct NpyArray {
+  std::string path;   // the file it came from (for messages)
   std::string dtype;  // "<f4", "<f8", "<i4", "<i8"
   std::vector<std::int64_t> shape;
   std::vector<char> bytes;  // raw little-endian data, C order

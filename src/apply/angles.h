@@ -6,16 +6,23 @@
 
 namespace ropekit::detail {
 
-// cos and sin of p·m with the product kept exact: p·m = hi + lo exactly (FMA), then
-// cos(hi + lo) = cos(hi) − lo·sin(hi), sin(hi + lo) = sin(hi) + lo·cos(hi) (|lo| <= ulp(hi)/2,
-// so the dropped lo² terms are below 2^-100). libm reduces hi modulo 2π exactly.
+// cos and sin of p·m with the product kept exact: p·m = hi + lo exactly (FMA), then the
+// angle-addition formulas cos(hi + lo) = cos(hi)·cos(lo) − sin(hi)·sin(lo) (and likewise sin).
+// libm reduces hi modulo 2π exactly; lo is tiny (|lo| <= ulp(hi)/2, up to ~1e-3 rad when
+// |p·m| reaches 1e13), so its cos/sin are evaluated too rather than approximated.
 inline void exact_cos_sin(std::int64_t p, double m, double& c, double& s) {
   const double pd = static_cast<double>(p);  // exact: |p| < 2^53
   const double hi = pd * m;
   const double lo = std::fma(pd, m, -hi);
   const double sh = std::sin(hi), ch = std::cos(hi);
-  c = ch - lo * sh;
-  s = sh + lo * ch;
+  if (lo == 0.0) {
+    c = ch;
+    s = sh;
+    return;
+  }
+  const double sl = std::sin(lo), cl = std::cos(lo);
+  c = ch * cl - sh * sl;
+  s = sh * cl + ch * sl;
 }
 
 // transformers / MLX: float32(float32(p) · inv_freq), positions optionally scaled in float32.

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "apply/angles.h"
+#include "simd/simd_api.h"
 #include "ropekit/cos_sin_cache.h"
 #include "ropekit/error.h"
 
@@ -45,6 +46,10 @@ struct CosSinCache::Impl {
   void build_block(std::int64_t b) {
     const auto row = static_cast<std::size_t>(2 * pairs);
     auto data = std::make_unique<float[]>(row * static_cast<std::size_t>(kBlockRows));
+    if (pairs <= detail::kMaxPairs) {  // vectorised fill (angles reduced in double)
+      detail::simd_fill_cos_sin(inv_freq.data(), pairs, angles, amplitude, b * kBlockRows, kBlockRows,
+                                data.get(), data.get() + pairs, 2 * pairs);
+    } else {
     for (std::int64_t r = 0; r < kBlockRows; ++r) {
       const std::int64_t p = b * kBlockRows + r;
       float* c = data.get() + static_cast<std::size_t>(r) * row;
@@ -61,6 +66,7 @@ struct CosSinCache::Impl {
         c[i] = static_cast<float>(cd * amplitude);
         s[i] = static_cast<float>(sd * amplitude);
       }
+    }
     }
     Directory* d = dirs[b / kBlocksPerDir].load(std::memory_order_relaxed);
     if (!d) {

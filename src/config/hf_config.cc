@@ -311,6 +311,8 @@ RopeConfig build_layer(const Json& root, const std::string& base, const std::str
     theta = get_number(root, "rope_local_base_freq", base).value_or(10000.0);
   }
   c.rope_theta = detail::check_positive_finite(theta.value_or(10000.0), theta_path);
+  if (c.rope_theta <= 1.0)  // theta^(-2i/d) must decrease: a base <= 1 gives no rotation spectrum
+    fail(theta_path, "a finite number > 1", Json(c.rope_theta));
 
   // partial rotary: dict → top level → GPT-NeoX rotary_pct → family default → 1.
   std::optional<double> prf = get_number(rd.dict, "partial_rotary_factor", rd.path);

@@ -1,6 +1,95 @@
-// Stub until the Highway kernels land: no SIMD backend, the reference runs.
+// The SIMD backend's entry point: picks the range kernel of the dispatched Highway target for a
+// validated job, once per apply_rope call (never per row), or declines (nullptr) so that the
+// reference runs.
+//
+// Declined jobs (the reference handles them; docs/numerics.md):
+//   * Rounding::kTransformers — bit-exact emulation of transformers' three bf16/f16 roundings is
+//     the reference's job; the SIMD kernels round once.
+//   * rotary_dim / 2 > kMaxPairs (per-token cos/sin buffers are on the stack).
+//   * |inv_freq · position_scale| > 4 or non-finite: the angle reduction is exact only for
+//     |θ| < 2^33 (see sincos-inl.h); no released model comes near.
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
 #include "apply/job.h"
+#include "simd/simd_api.h"
 
 namespace ropekit::detail {
-RangeKernel simd_kernel_for(const ApplyJob&) { return nullptr; }
+
+namespace {
+bool cpu_has_avx512_bf16() {
+#if defined(__x86_64__) || defined(__i386__)
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  // CPUID.(EAX=7, ECX=1):EAX[5] = AVX512_BF16. The AVX-512 register state itself is checked by
+  // Highway before it dispatches to AVX3, the only target that uses it.
+  if (__get_cpuid_count(7, 1, &a, &b, &c, &d) == 0) return false;
+  return (a & (1u << 5)) != 0;
+#else
+  return false;
+#endif
+}
+std::atomic<bool>& avx512_bf16_flag() {
+  static std::atomic<bool> flag{cpu_has_avx512_bf16()};
+  return flag;
+}
+}  // namespace
+
+bool avx512_bf16_enabled() { return avx512_bf16_flag().load(std::memory_order_relaxed); }
+void set_avx512_bf16_enabled(bool on) {
+  avx512_bf16_flag().store(on && cpu_has_avx512_bf16(), std::memory_order_relaxed);
+}
+
+RangeKernel simd_range_kernel(DType in) {
+  switch (in) {
+    case DType::kF32: return simd_range_kernel_f32();
+    case DType::kF16: return simd_range_kernel_f16();
+    case DType::kBF16: return simd_range_kernel_bf16();
+  }
+  return nullptr;
+}
+
+namespace {
+
+// q and k with different input dtypes: each tensor goes through its own dtype's kernel (cos/sin
+// are then computed twice per token; a rare case).
+void mixed_input_range(const ApplyJob& job, std::int64_t t_begin, std::int64_t t_end) {
+  ApplyJob only_q = job;
+  only_q.k = JobTensor{};
+  simd_range_kernel(job.q.in_type)(only_q, t_begin, t_end);
+  ApplyJob only_k = job;
+  only_k.q = JobTensor{};
+  simd_range_kernel(job.k.in_type)(only_k, t_begin, t_end);
+}
+
+bool frequencies_supported(const ApplyJob& job) {
+  const double scale =
+      job.has_position_scale
+          ? std::max(std::fabs(static_cast<double>(job.position_scale)), std::fabs(job.position_scale_exact))
+          : 1.0;
+  if (!std::isfinite(scale)) return false;
+  for (int i = 0; i < job.pairs; ++i) {
+    const double w = std::fabs(static_cast<double>(job.inv_freq[i])) * scale;
+    if (!(w <= 4.0)) return false;  // also rejects NaN
+  }
+  return std::isfinite(job.amplitude);
+}
+
+}  // namespace
+
+RangeKernel simd_kernel_for(const ApplyJob& job) {
+  init_simd_targets();
+  if (job.rounding == Rounding::kTransformers) return nullptr;
+  if (job.pairs <= 0 || job.pairs > kMaxPairs) return nullptr;
+  if (!frequencies_supported(job)) return nullptr;
+  const bool has_q = job.q.heads > 0 && job.q.in != nullptr;
+  const bool has_k = job.k.heads > 0 && job.k.in != nullptr;
+  if (has_q && has_k && job.q.in_type != job.k.in_type) return &mixed_input_range;
+  return simd_range_kernel(has_q ? job.q.in_type : job.k.in_type);
+}
+
 }  // namespace ropekit::detail

@@ -1,0 +1,515 @@
+// ropekit bench: apply_rope's speed against the memory-bandwidth floor of this machine.
+//
+// Method (docs/benchmarks.md):
+//   * floor  = time of copying the same bytes (read + written) with regular (write-allocating)
+//              vector stores, split over the same number of threads the same way, measured in
+//              the same run and ALTERNATING with the kernel (copy, kernel, copy, kernel, ...) so
+//              that both see the same machine state; x_floor = median(kernel) / median(copy).
+//   * timing = median of repeated calls after warm-up calls; decode-sized calls are timed in
+//              batches (one sample = a batch / its size) because one call takes microseconds.
+//   * reference_ms = the scalar double-precision reference backend on the same case (one call,
+//              or the median of three for decode), for the speed-up column.
+//   * the cos/sin table build for 32768 positions × 64 frequencies (exact angles, CosSinCache)
+//              against a loop of libm sincosf over the float angles float(p·inv_freq).
+// Progress goes to stderr, only when stderr is a terminal.
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "ropekit/ropekit.h"
+#include "simd/simd_api.h"
+#include "text_table.h"
+
+namespace ropekit::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct BenchOptions {
+  bool json = false;
+  int threads = 0;  // 0: 1 and hardware_concurrency
+  bool quick = false;
+  bool no_reference = false;
+  std::string filter;
+};
+
+struct BenchCase {
+  std::string name;  // prefill | long | decode | prefill_qk
+  std::int64_t tokens = 0, q_heads = 0, k_heads = 0;
+  int head_dim = 128;
+  DType dtype = DType::kF32;
+  PairLayout layout = PairLayout::kHalf;
+  std::string scaling = "plain";  // plain | yarn
+  bool table = false;
+  bool inplace = false;
+  int threads = 1;
+  bool decode = false;  // per-sequence positions spread to 32767, cache-hot, batched timing
+
+  std::string layout_name() const { return layout == PairLayout::kHalf ? "half" : "interleaved"; }
+  std::string label() const {
+    return fmt::format("{} {} {} {} {} {} t{}", name, dtype_name(dtype), layout_name(), scaling,
+                       table ? "table" : "on_the_fly", inplace ? "inplace" : "out", threads);
+  }
+};
+
+struct Measured {
+  double median_ms = 0, floor_ms = 0;
+  double x_floor = 0;  // median over samples of kernel / the copy timed just before it
+  std::optional<double> reference_ms;
+  double bytes = 0;  // read + written
+};
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+template <class F>
+double time_ms(F&& f) {
+  const auto t0 = Clock::now();
+  f();
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+// 64-byte aligned, zero-filled (pages touched) buffer.
+struct Buffer {
+  struct Free {
+    void operator()(void* p) const { std::free(p); }
+  };
+  std::unique_ptr<std::uint8_t, Free> ptr;
+  std::size_t size = 0;
+  void ensure(std::size_t n) {
+    if (n <= size) return;
+    const std::size_t rounded = (n + 63) / 64 * 64;
+    ptr.reset(static_cast<std::uint8_t*>(std::aligned_alloc(64, rounded)));
+    if (!ptr) throw IoError("[ropekit.bench] out of memory allocating " + std::to_string(rounded) + " bytes");
+    std::memset(ptr.get(), 0, rounded);
+    size = rounded;
+  }
+  std::uint8_t* data() { return ptr.get(); }
+};
+
+// Cheap deterministic values in [-1, 1) (the data does not change the speed; NaN-free).
+void fill_input(std::uint8_t* p, DType t, std::int64_t n) {
+  std::uint64_t s = 0x9E3779B97F4A7C15ull;
+  for (std::int64_t i = 0; i < n; ++i) {
+    s = s * 6364136223846793005ull + 1442695040888963407ull;
+    const float v = static_cast<float>(static_cast<std::int32_t>(s >> 32)) * (1.0f / 2147483648.0f);
+    switch (t) {
+      case DType::kF32: reinterpret_cast<float*>(p)[i] = v; break;
+      case DType::kF16: reinterpret_cast<F16*>(p)[i] = f32_to_f16(v); break;
+      case DType::kBF16: reinterpret_cast<BF16*>(p)[i] = f32_to_bf16(v); break;
+    }
+  }
+}
+
+// The copy floor: split as apply_rope splits its work (same chunk count for the same bytes).
+void copy_split(ThreadPool& pool, int threads, std::uint8_t* dst, const std::uint8_t* src,
+                std::size_t n) {
+  const std::int64_t total = 2 * static_cast<std::int64_t>(n);
+  constexpr std::int64_t kMinBytesPerChunk = 256 * 1024;
+  if (threads <= 1 || total < 2 * kMinBytesPerChunk) {
+    detail::simd_copy(dst, src, n);
+    return;
+  }
+  const std::int64_t chunks =
+      std::max<std::int64_t>(threads, std::min<std::int64_t>(4 * threads, total / kMinBytesPerChunk));
+  pool.parallel_for(
+      chunks,
+      [&](std::int64_t c) {
+        const std::size_t lo = n * static_cast<std::size_t>(c) / static_cast<std::size_t>(chunks) / 64 * 64;
+        const std::size_t hi = c + 1 == chunks ? n
+                                               : n * static_cast<std::size_t>(c + 1) /
+                                                     static_cast<std::size_t>(chunks) / 64 * 64;
+        detail::simd_copy(dst + lo, src + lo, hi - lo);
+      },
+      threads);
+}
+
+FrequencyPlan make_plan(const std::string& scaling, int head_dim, PairLayout layout) {
+  RopeConfig c;
+  c.head_dim = head_dim;
+  c.rotary_dim = head_dim;
+  c.layout = layout;
+  c.max_position_embeddings = 131072;
+  if (scaling == "yarn") {  // Qwen2.5-style YaRN: factor 4 over a 32K original context
+    c.rope_theta = 1000000.0;
+    YarnScaling y;
+    y.factor = 4.0;
+    y.original_max_position_embeddings = 32768;
+    c.scaling = y;
+  } else {  // Llama 3 base
+    c.rope_theta = 500000.0;
+  }
+  return build_frequency_plan(c);
+}
+
+class Runner {
+ public:
+  Runner(const BenchOptions& o, int reps) : o_(o), reps_(reps) {}
+
+  Measured run(const BenchCase& bc) {
+    ThreadPool& pool = pool_for(bc.threads);
+    const FrequencyPlan plan = make_plan(bc.scaling, bc.head_dim, bc.layout);
+    const int es = dtype_size(bc.dtype);
+    const std::int64_t q_elems = bc.tokens * bc.q_heads * bc.head_dim;
+    const std::int64_t k_elems = bc.tokens * bc.k_heads * bc.head_dim;
+    const std::int64_t elems = q_elems + k_elems;
+    const auto nbytes = static_cast<std::size_t>(elems * es);
+    in_.ensure(nbytes);
+    out_.ensure(nbytes);
+    if (fill_key_ != std::make_tuple(static_cast<int>(bc.dtype), elems) || bc.inplace) {
+      fill_input(in_.data(), bc.dtype, elems);
+      fill_key_ = std::make_tuple(static_cast<int>(bc.dtype), elems);
+      if (bc.inplace) fill_key_ = {};  // rotated in place: refill next time
+    }
+
+    // Positions.
+    std::vector<std::int64_t> indptr, offsets;
+    Positions pos = Positions::offset(0);
+    std::int64_t max_pos = bc.tokens;
+    if (bc.decode) {
+      for (std::int64_t s = 0; s <= bc.tokens; ++s) indptr.push_back(s);
+      for (std::int64_t s = 0; s < bc.tokens; ++s) offsets.push_back(s * 32767 / std::max<std::int64_t>(1, bc.tokens - 1));
+      pos = Positions::per_sequence(indptr, offsets);
+      max_pos = 32768;
+    }
+    std::unique_ptr<CosSinCache> cache;
+    if (bc.table) cache = std::make_unique<CosSinCache>(plan, AngleMode::kExact, true, max_pos);
+
+    ApplyOptions opt;
+    opt.cache = cache.get();
+    opt.pool = &pool;
+    opt.max_threads = bc.threads;
+    // q then k, back to back in one buffer ([T, Hq, D] then [T, Hk, D]).
+    std::uint8_t* qin = in_.data();
+    std::uint8_t* kin = in_.data() + q_elems * es;
+    std::uint8_t* qout = bc.inplace ? qin : out_.data();
+    std::uint8_t* kout = bc.inplace ? kin : out_.data() + q_elems * es;
+    const auto qi = ConstTensorView::contiguous(qin, bc.dtype, bc.tokens, bc.q_heads, bc.head_dim);
+    const auto qo = TensorView::contiguous(qout, bc.dtype, bc.tokens, bc.q_heads, bc.head_dim);
+    ConstTensorView ki;
+    TensorView ko;
+    if (bc.k_heads > 0) {
+      ki = ConstTensorView::contiguous(kin, bc.dtype, bc.tokens, bc.k_heads, bc.head_dim);
+      ko = TensorView::contiguous(kout, bc.dtype, bc.tokens, bc.k_heads, bc.head_dim);
+    }
+    auto kernel = [&](const ApplyOptions& oo) { apply_rope(plan, qi, qo, ki, ko, pos, oo); };
+    // The floor copies the input to a distinct buffer of the same size (for in-place cases the
+    // output buffer is unused by the kernel, so it serves).
+    std::uint8_t* copy_dst = out_.data();
+    auto copy = [&] { copy_split(pool, bc.threads, copy_dst, in_.data(), nbytes); };
+
+    const int batch = bc.decode ? 64 : 1;
+    auto timed = [&](auto&& f) {
+      return time_ms([&] {
+               for (int b = 0; b < batch; ++b) f();
+             }) /
+             batch;
+    };
+    for (int w = 0; w < 3; ++w) {  // warm-up: page faults, caches, spinning workers
+      copy();
+      kernel(opt);
+    }
+    std::vector<double> kt, ct;
+    for (int r = 0; r < reps_; ++r) {
+      ct.push_back(timed(copy));
+      kt.push_back(timed([&] { kernel(opt); }));
+    }
+    Measured m;
+    m.median_ms = median(kt);
+    m.floor_ms = median(ct);
+    // The ratio is taken per adjacent (copy, kernel) pair, then the median: a burst of load from
+    // other processes then slows both sides of the pairs it hits instead of skewing one median.
+    std::vector<double> ratios;
+    for (std::size_t r = 0; r < kt.size(); ++r) ratios.push_back(kt[r] / ct[r]);
+    m.x_floor = median(ratios);
+    m.bytes = 2.0 * static_cast<double>(nbytes);
+
+    if (!o_.no_reference) {
+      const auto key = std::make_tuple(bc.name, static_cast<int>(bc.dtype), static_cast<int>(bc.layout),
+                                       bc.scaling, bc.table, bc.threads);
+      if (const auto it = ref_cache_.find(key); it != ref_cache_.end()) {
+        m.reference_ms = it->second;  // the in-place twin reuses the out-of-place measurement
+      } else {
+        ApplyOptions ro = opt;
+        ro.backend = Backend::kReference;
+        std::vector<double> rt;
+        const int calls = bc.decode ? 3 : 1;
+        for (int r = 0; r < calls; ++r) rt.push_back(time_ms([&] { kernel(ro); }));
+        m.reference_ms = median(rt);
+        ref_cache_[key] = *m.reference_ms;
+      }
+    }
+    return m;
+  }
+
+ private:
+  ThreadPool& pool_for(int threads) {
+    auto& p = pools_[threads];
+    if (!p) p = std::make_unique<ThreadPool>(threads);
+    return *p;
+  }
+
+  const BenchOptions& o_;
+  int reps_;
+  Buffer in_, out_;
+  std::tuple<int, std::int64_t> fill_key_{-1, 0};
+  std::map<int, std::unique_ptr<ThreadPool>> pools_;
+  std::map<std::tuple<std::string, int, int, std::string, bool, int>, double> ref_cache_;
+};
+
+struct TableBuild {
+  double cache_ms = 0, fill_ms = 0, libm_ms = 0;
+};
+
+// CosSinCache for 32768 positions × 64 frequencies (exact angles) vs libm sincosf over the float
+// angles float(p·inv_freq): medians of a few builds.
+TableBuild bench_table_build(int reps) {
+  const FrequencyPlan plan = make_plan("plain", 128, PairLayout::kHalf);
+  const std::int64_t n = 32768;
+  const int pairs = static_cast<int>(plan.inv_freq.size());
+  std::vector<float> c(static_cast<std::size_t>(n * pairs)), s(c.size());
+  volatile float sink = 0;
+  std::vector<double> cache_t, fill_t, libm_t;
+  for (int r = 0; r < reps + 1; ++r) {
+    const double tc = time_ms([&] {
+      CosSinCache cache(plan, AngleMode::kExact, true, n);
+      sink = sink + cache.cos_row(n - 1)[pairs - 1];
+    });
+    // The vectorised fill itself (what CosSinCache uses when built with it), into one table.
+    const double tf = time_ms([&] {
+      detail::simd_fill_cos_sin(plan.inv_freq.data(), pairs, AngleMode::kExact, plan.attention_factor, 0, n,
+                                c.data(), s.data(), pairs);
+      sink = sink + c.back() + s.back();
+    });
+    const double tl = time_ms([&] {
+      for (std::int64_t p = 0; p < n; ++p) {
+        for (int i = 0; i < pairs; ++i) {
+          const float th = static_cast<float>(p) * plan.inv_freq[static_cast<std::size_t>(i)];
+          float sv = 0, cv = 0;
+          ::sincosf(th, &sv, &cv);
+          c[static_cast<std::size_t>(p * pairs + i)] = cv;
+          s[static_cast<std::size_t>(p * pairs + i)] = sv;
+        }
+      }
+      sink = sink + c.back() + s.back();
+    });
+    if (r == 0) continue;  // warm-up
+    cache_t.push_back(tc);
+    fill_t.push_back(tf);
+    libm_t.push_back(tl);
+  }
+  return {median(cache_t), median(fill_t), median(libm_t)};
+}
+
+std::vector<BenchCase> make_cases(const BenchOptions& o) {
+  std::vector<int> thread_list;
+  if (o.threads > 0) {
+    thread_list = {o.threads};
+  } else {
+    const int hc = std::max(1u, std::thread::hardware_concurrency());
+    thread_list = {1};
+    if (hc > 1) thread_list.push_back(hc);
+  }
+  std::vector<BenchCase> cases;
+  const std::vector<DType> dtypes =
+      o.quick ? std::vector<DType>{DType::kF32, DType::kBF16} : std::vector<DType>{DType::kF32, DType::kBF16, DType::kF16};
+  const std::vector<PairLayout> layouts =
+      o.quick ? std::vector<PairLayout>{PairLayout::kHalf} : std::vector<PairLayout>{PairLayout::kHalf, PairLayout::kInterleaved};
+  const std::vector<std::string> scalings = o.quick ? std::vector<std::string>{"plain"} : std::vector<std::string>{"plain", "yarn"};
+  const std::vector<bool> places = o.quick ? std::vector<bool>{false} : std::vector<bool>{false, true};
+  for (const auto& [name, tokens, heads] : {std::tuple{"prefill", 4096, 32}, std::tuple{"long", 32768, 8}}) {
+    for (const DType dt : dtypes)
+      for (const PairLayout l : layouts)
+        for (const std::string& sc : scalings)
+          for (const bool table : {true, false})
+            for (const bool inplace : places)
+              for (const int th : thread_list) {
+                BenchCase c;
+                c.name = name;
+                c.tokens = tokens;
+                c.q_heads = heads;
+                c.dtype = dt;
+                c.layout = l;
+                c.scaling = sc;
+                c.table = table;
+                c.inplace = inplace;
+                c.threads = th;
+                cases.push_back(c);
+              }
+  }
+  for (const DType dt : dtypes)
+    for (const PairLayout l : layouts)
+      for (const bool table : {true, false})
+        for (const int th : thread_list) {
+          BenchCase c;
+          c.name = "decode";
+          c.tokens = 64;
+          c.q_heads = 32;
+          c.dtype = dt;
+          c.layout = l;
+          c.table = table;
+          c.threads = th;
+          c.decode = true;
+          cases.push_back(c);
+        }
+  for (const DType dt : {DType::kF32, DType::kBF16})
+    for (const bool table : {true, false})
+      for (const int th : thread_list) {
+        if (o.quick && (dt != DType::kF32 || table)) continue;
+        BenchCase c;
+        c.name = "prefill_qk";
+        c.tokens = 4096;
+        c.q_heads = 32;
+        c.k_heads = 8;
+        c.dtype = dt;
+        c.table = table;
+        c.threads = th;
+        cases.push_back(c);
+      }
+  if (!o.filter.empty()) {
+    std::vector<BenchCase> kept;
+    for (const BenchCase& c : cases)
+      if (c.label().find(o.filter) != std::string::npos) kept.push_back(c);
+    cases.swap(kept);
+  }
+  return cases;
+}
+
+std::string fixed(double v, int digits) { return fmt::format("{:.{}f}", v, digits); }
+
+void run_bench(const BenchOptions& o) {
+  const bool progress = ::isatty(STDERR_FILENO) != 0;
+  const int reps = o.quick ? 7 : 15;
+  const std::vector<BenchCase> cases = make_cases(o);
+  Runner runner(o, reps);
+  nlohmann::json list = nlohmann::json::array();
+  TextTable table;
+  for (const char* h : {"case", "dtype", "layout", "scaling", "cos/sin", "place", "thr", "ms",
+                        "GB/s", "floor ms", "x floor", "ref ms", "speed-up"})
+    table.add_column(h, std::string(h) == "case" || std::string(h) == "dtype" || std::string(h) == "layout" ||
+                                std::string(h) == "scaling" || std::string(h) == "cos/sin" || std::string(h) == "place"
+                            ? TextTable::Align::kLeft
+                            : TextTable::Align::kRight);
+  std::size_t done = 0;
+  for (const BenchCase& bc : cases) {
+    if (progress) std::fprintf(stderr, "\r[%zu/%zu] %-60s", ++done, cases.size(), bc.label().c_str());
+    const Measured m = runner.run(bc);
+    const double x_floor = m.x_floor;
+    nlohmann::json j = {{"case", bc.name},
+                        {"tokens", bc.tokens},
+                        {"heads", bc.q_heads + bc.k_heads},
+                        {"head_dim", bc.head_dim},
+                        {"dtype", std::string(dtype_name(bc.dtype))},
+                        {"layout", bc.layout_name()},
+                        {"scaling", bc.scaling},
+                        {"angles", "exact"},
+                        {"cos_sin", bc.table ? "table" : "on_the_fly"},
+                        {"inplace", bc.inplace},
+                        {"threads", bc.threads},
+                        {"median_ms", m.median_ms},
+                        {"floor_ms", m.floor_ms},
+                        {"x_floor", x_floor},
+                        {"reference_ms", m.reference_ms ? nlohmann::json(*m.reference_ms) : nlohmann::json(nullptr)}};
+    if (bc.k_heads > 0) {
+      j["q_heads"] = bc.q_heads;
+      j["k_heads"] = bc.k_heads;
+    }
+    list.push_back(j);
+    const std::string heads = bc.k_heads > 0 ? fmt::format("{}+{}", bc.q_heads, bc.k_heads) : std::to_string(bc.q_heads);
+    table.add_row({fmt::format("{} {}x{}x{}", bc.name, bc.tokens, heads, bc.head_dim), std::string(dtype_name(bc.dtype)),
+                   bc.layout_name(), bc.scaling, bc.table ? "table" : "on_the_fly", bc.inplace ? "inplace" : "out",
+                   std::to_string(bc.threads), fixed(m.median_ms, bc.decode ? 4 : 3),
+                   fixed(m.bytes / (m.median_ms * 1e6), 1), fixed(m.floor_ms, bc.decode ? 4 : 3), fixed(x_floor, 2),
+                   m.reference_ms ? fixed(*m.reference_ms, 2) : "-",
+                   m.reference_ms ? fixed(*m.reference_ms / m.median_ms, 1) + "x" : "-"});
+  }
+  std::optional<TableBuild> tb;
+  if (o.filter.empty() || std::string("cos_sin_table_build").find(o.filter) != std::string::npos) {
+    if (progress) std::fprintf(stderr, "\r[%zu/%zu] %-60s", cases.size(), cases.size(), "cos/sin table build");
+    tb = bench_table_build(o.quick ? 3 : 5);
+    list.push_back({{"case", "cos_sin_table_build"},
+                    {"tokens", 32768},
+                    {"heads", 0},
+                    {"head_dim", 128},
+                    {"dtype", "f32"},
+                    {"layout", "half"},
+                    {"scaling", "plain"},
+                    {"angles", "exact"},
+                    {"cos_sin", "table"},
+                    {"inplace", false},
+                    {"threads", 1},
+                    {"median_ms", tb->cache_ms},
+                    {"floor_ms", nullptr},
+                    {"x_floor", nullptr},
+                    {"reference_ms", tb->libm_ms},
+                    {"baseline", "loop of libm sincosf over float angles"},
+                    {"speedup_vs_libm", tb->libm_ms / tb->cache_ms},
+                    {"simd_fill_ms", tb->fill_ms},
+                    {"simd_fill_speedup_vs_libm", tb->libm_ms / tb->fill_ms}});
+  }
+  if (progress) std::fprintf(stderr, "\r%-80s\r", "");
+  if (o.json) {
+    fmt::print("{}\n", list.dump(2));
+    return;
+  }
+  fmt::print("ropekit bench — SIMD target {}, {} hardware threads; floor = regular-store copy of the same bytes,\n"
+             "same threads, alternating with the kernel; medians of {} calls after warm-up\n\n",
+             active_target(), std::thread::hardware_concurrency(), reps);
+  fmt::print("{}", table.render());
+  if (tb) {
+    fmt::print("\ncos/sin table, 32768 positions x 64 frequencies, exact angles, 1 thread:\n"
+               "  loop of libm sincosf over float angles  {:8.2f} ms\n"
+               "  CosSinCache construction                {:8.2f} ms  ({:.1f}x faster than libm)\n"
+               "  vectorised fill (simd_fill_cos_sin)     {:8.2f} ms  ({:.1f}x faster than libm)\n",
+               tb->libm_ms, tb->cache_ms, tb->libm_ms / tb->cache_ms, tb->fill_ms, tb->libm_ms / tb->fill_ms);
+  }
+}
+
+}  // namespace
+
+void register_bench(CLI::App& app) {
+  auto o = std::make_shared<BenchOptions>();
+  CLI::App* sub = app.add_subcommand("bench", "Time apply_rope against this machine's copy bandwidth (the floor)");
+  sub->add_flag("--json", o->json,
+                "Print a JSON list of cases {case, tokens, heads, head_dim, dtype, layout, scaling, angles, cos_sin, "
+                "inplace, threads, median_ms, floor_ms, x_floor, reference_ms}");
+  sub->add_option("--threads", o->threads, "Run every case on N threads only (default: 1 and all hardware threads)")
+      ->check(CLI::Range(1, 4096));
+  sub->add_flag("--quick", o->quick, "A small subset with fewer repetitions (about 15 s)");
+  sub->add_option("--filter", o->filter, "Only cases whose label contains this text (e.g. 'decode', 'bf16', 't2')");
+  sub->add_flag("--no-reference", o->no_reference, "Skip timing the scalar reference (faster)");
+  sub->footer(
+      "Cases: prefill 4096x32x128 and long 32768x8x128 (f32/bf16/f16, half and interleaved pairs, plain and YaRN,\n"
+      "cos/sin from a table or on the fly, out of place and in place), decode 64 sequences x 1 token x 32 heads\n"
+      "(cache-hot, positions spread to 32767), q and k fused (32 + 8 heads), and the exact cos/sin table build.\n"
+      "x floor = kernel time / time of copying the same bytes. See docs/benchmarks.md.\n\n"
+      "Examples:\n"
+      "  ropekit bench --quick\n"
+      "  ropekit bench --json --threads 2 > bench.json\n"
+      "  ROPEKIT_TARGET=AVX2 ropekit bench --filter decode");
+  sub->callback([o] { run_bench(*o); });
+}
+
+}  // namespace ropekit::cli
+
+ROPEKIT_CLI_COMMAND(90, register_bench)

@@ -1,0 +1,691 @@
+// The per-target RoPE range kernel, instantiated once per input dtype (rope_f32.cc, rope_f16.cc,
+// rope_bf16.cc each instantiate RopeRange<their dtype>).
+//
+// Per token: cos/sin are obtained ONCE (a CosSinCache row copied to an aligned buffer, or
+// computed on the fly by sincos-inl.h), rearranged once if a row kernel wants another order
+// (TokenTrig), then every head of q and of k is rotated with them. Rows with stride_dim == 1 take
+// a vector kernel (full vectors, then halving CappedTag tails: Highway 1.0.3 has no
+// LoadN/StoreN, and MaskedLoad reads past the row on SSE4/SCALAR); other strides take a scalar
+// path with the same f32 formulas. Math is f32; stores round once (RNE), bit-identical to
+// dtype.h's conversions on every target.
+//
+//   forward  y_a = x_a·c − x_b·s,  y_b = x_b·c + x_a·s       (inverse: s → −s, once per token)
+//
+// Row kernels (SelectRowsOut): generic (any in/out dtype and layout); bf16 -> bf16 half-split
+// with an even/odd lane split (no permutes) or, on AVX3 CPUs with AVX512_BF16, hardware RNE
+// conversion; interleaved f32 / F16C f16 / AVX512_BF16 bf16 as x·C + swap(x)·S without
+// de-interleaving; kInterleavedToHalf in place through a copy of the row.
+
+#if defined(ROPEKIT_SIMD_ROPE_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef ROPEKIT_SIMD_ROPE_INL_H_
+#undef ROPEKIT_SIMD_ROPE_INL_H_
+#else
+#define ROPEKIT_SIMD_ROPE_INL_H_
+#endif
+
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include "apply/job.h"
+#include "hwy/highway.h"
+#include "ropekit/cos_sin_cache.h"
+#include "simd/hwy_compat-inl.h"
+#include "simd/simd_api.h"
+#include "simd/sincos-inl.h"
+
+#ifdef ROPEKIT_HAVE_AVX512BF16_KERNELS
+#undef ROPEKIT_HAVE_AVX512BF16_KERNELS
+#endif
+
+HWY_BEFORE_NAMESPACE();
+namespace ropekit {
+namespace simd {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// Geometry shared by every row of one tensor.
+struct RowGeom {
+  int pairs = 0;
+  int rotary_dim = 0;
+  int head_dim = 0;
+  std::int64_t in_sd = 1, out_sd = 1;  // element strides along head_dim
+  std::int64_t in_sh = 0, out_sh = 0;  // element strides between heads
+  std::int64_t heads = 0;
+  bool in_place = false;
+};
+
+// cos/sin of one token in the arrangements the row kernels read (built once per token, only
+// those some tensor of the job needs).
+struct TokenTrig {
+  const float* c = nullptr;  // [pairs] natural order
+  const float* s = nullptr;
+  // bf16 half-split rows: per block of 2N pairs, the N even pairs' values then the N odd ones
+  // (a 2N-element bf16 load splits into even/odd f32 lanes with one shift / one AND).
+  const float* c_eo = nullptr;
+  const float* s_eo = nullptr;
+  // interleaved rows: [c0 c0 c1 c1 ...] and [-s0 s0 -s1 s1 ...], so that
+  // y = x·C + swap_pairs(x)·S rotates interleaved pairs without de-interleaving.
+  const float* c_dup = nullptr;
+  const float* s_dup = nullptr;
+};
+
+enum TrigNeeds : unsigned { kNeedEvenOdd = 1, kNeedDup = 2 };
+
+// Rotates all heads of one token: in/out point at head 0 of the token.
+using RowsFn = void (*)(const void* in, void* out, const TokenTrig& tt, const RowGeom& g);
+
+// ---- contiguous rows, generic (any in/out dtype, any layout) -----------------------------------
+template <PairLayout L, class DF, typename TIn, typename TOut>
+HWY_INLINE void RotateStep(DF df, const TIn* in, TOut* out, const float* c,
+                           const float* s, std::size_t i, std::size_t pairs) {
+  const auto vc = hn::LoadU(df, c + i);
+  const auto vs = hn::LoadU(df, s + i);
+  VF<DF> a, b;
+  if constexpr (L == PairLayout::kHalf) {
+    a = LoadRow(df, in + i);
+    b = LoadRow(df, in + pairs + i);
+  } else {
+    LoadPairs(df, in + 2 * i, a, b);
+  }
+  const auto ya = hn::MulSub(a, vc, hn::Mul(b, vs));
+  const auto yb = hn::MulAdd(b, vc, hn::Mul(a, vs));
+  if constexpr (L == PairLayout::kInterleaved) {
+    StorePairs(df, ya, yb, out + 2 * i);
+  } else {  // kHalf, kInterleavedToHalf
+    StoreRow(df, ya, out + i);
+    StoreRow(df, yb, out + pairs + i);
+  }
+}
+
+// Pairs [i, pairs) with full vectors then halving capped vectors (each used at most once).
+template <std::size_t kLanes, PairLayout L, typename TIn, typename TOut>
+HWY_INLINE void RotateTail(const TIn* in, TOut* out, const float* c, const float* s,
+                           std::size_t i, std::size_t pairs) {
+  if constexpr (kLanes >= 1) {
+    const hn::CappedTag<float, kLanes> d;
+    if (pairs - i >= kLanes) {
+      RotateStep<L>(d, in, out, c, s, i, pairs);
+      i += kLanes;
+    }
+    RotateTail<kLanes / 2, L>(in, out, c, s, i, pairs);
+  }
+}
+
+template <PairLayout L, typename TIn, typename TOut>
+HWY_INLINE void RotatePairsFrom(const TIn* in, TOut* out, const float* c,
+                                const float* s, std::size_t i, std::size_t pairs) {
+  const hn::ScalableTag<float> df;
+  const std::size_t N = hn::Lanes(df);
+  for (; i + N <= pairs; i += N) RotateStep<L>(df, in, out, c, s, i, pairs);
+  RotateTail<HWY_LANES(float) / 2, L>(in, out, c, s, i, pairs);
+}
+
+template <class DF, typename TIn, typename TOut>
+HWY_INLINE void ConvertStep(DF df, const TIn* HWY_RESTRICT in, TOut* out, std::size_t i) {
+  StoreRow(df, LoadRow(df, in + i), out + i);
+}
+template <std::size_t kLanes, typename TIn, typename TOut>
+HWY_INLINE void ConvertTail(const TIn* HWY_RESTRICT in, TOut* out, std::size_t i, std::size_t n) {
+  if constexpr (kLanes >= 1) {
+    const hn::CappedTag<float, kLanes> d;
+    if (n - i >= kLanes) {
+      ConvertStep(d, in, out, i);
+      i += kLanes;
+    }
+    ConvertTail<kLanes / 2>(in, out, i, n);
+  }
+}
+
+// Pass-through features [rotary_dim, head_dim) out of place: bit copy for equal types, else one
+// RNE conversion (as the reference's store_from_double(load_as_double(x)) does).
+template <typename TIn, typename TOut>
+HWY_INLINE void PassThrough(const TIn* HWY_RESTRICT in, TOut* out, std::size_t n) {
+  if constexpr (std::is_same_v<TIn, TOut>) {
+    std::memcpy(out, in, n * sizeof(TIn));
+  } else {
+    const hn::ScalableTag<float> df;
+    const std::size_t N = hn::Lanes(df);
+    std::size_t i = 0;
+    for (; i + N <= n; i += N) ConvertStep(df, in, out, i);
+    ConvertTail<HWY_LANES(float) / 2>(in, out, i, n);
+  }
+}
+
+// Per-row loop structure shared by the kernels: the decisions that are the same for every row
+// (is there a tail, is there a pass-through part) are taken once per token, and the row
+// geometry is copied to locals so that stores through `out` cannot force reloads.
+struct RowLoop {
+  std::size_t pairs, rot, rest;
+  std::int64_t heads, in_sh, out_sh;
+  bool pass;
+  explicit RowLoop(const RowGeom& g)
+      : pairs(static_cast<std::size_t>(g.pairs)),
+        rot(static_cast<std::size_t>(g.rotary_dim)),
+        rest(static_cast<std::size_t>(g.head_dim - g.rotary_dim)),
+        heads(g.heads),
+        in_sh(g.in_sh),
+        out_sh(g.out_sh),
+        pass(g.head_dim != g.rotary_dim && !g.in_place) {}
+};
+
+template <PairLayout L, typename TIn, typename TOut>
+HWY_NOINLINE void RotateRowsContig(const void* in_v, void* out_v, const TokenTrig& tt,
+                                   const RowGeom& g) {
+  const hn::ScalableTag<float> df;
+  const std::size_t N = hn::Lanes(df);
+  const RowLoop lp(g);
+  const std::size_t full = lp.pairs - lp.pairs % N;
+  const float* HWY_RESTRICT c = tt.c;
+  const float* HWY_RESTRICT s = tt.s;
+  const TIn* in = static_cast<const TIn*>(in_v);
+  TOut* out = static_cast<TOut*>(out_v);
+  if constexpr (L == PairLayout::kInterleavedToHalf) {
+    if (g.in_place) {
+      // De-interleaving in place writes y(i) over x(i) before pair i's odd partner is read:
+      // rotate from a copy of the row's rotated part.
+      HWY_ALIGN TIn row[2 * kMaxPairsPadded];
+      for (std::int64_t h = 0; h < lp.heads; ++h, in += lp.in_sh, out += lp.out_sh) {
+        std::memcpy(row, in, lp.rot * sizeof(TIn));
+        RotatePairsFrom<L>(row, out, c, s, 0, lp.pairs);
+      }
+      return;
+    }
+  }
+  for (std::int64_t h = 0; h < lp.heads; ++h, in += lp.in_sh, out += lp.out_sh) {
+    for (std::size_t i = 0; i < full; i += N) RotateStep<L>(df, in, out, c, s, i, lp.pairs);
+    if (HWY_UNLIKELY(full != lp.pairs)) {
+      RotateTail<HWY_LANES(float) / 2, L>(in, out, c, s, full, lp.pairs);
+    }
+    if (HWY_UNLIKELY(lp.pass)) PassThrough(in + lp.rot, out + lp.rot, lp.rest);
+  }
+}
+
+// ---- bf16 -> bf16, half-split rows --------------------------------------------------------------
+// 2N pairs per step: one u32 load holds pairs (2j, 2j+1) of the half; bf16 -> f32 is a shift
+// (even) or an AND (odd), and the two rounded results recombine into one u32 store, so no lane
+// permutation is needed anywhere (cos/sin come in the matching even/odd order, tt.c_eo).
+template <class DF>
+HWY_INLINE void RotateBF16HalfBlock(DF df, const BF16* in, BF16* out,
+                                    const float* c_eo, const float* s_eo, std::size_t i,
+                                    std::size_t pairs) {
+  const hn::RebindToUnsigned<DF> du;
+  const std::size_t N = hn::Lanes(df);
+  const auto hi = hn::Set(du, 0xFFFF0000u);
+  const auto wa = hn::LoadU(du, reinterpret_cast<const std::uint32_t*>(in + i));
+  const auto wb = hn::LoadU(du, reinterpret_cast<const std::uint32_t*>(in + pairs + i));
+  const auto ae = hn::BitCast(df, hn::ShiftLeft<16>(wa));
+  const auto ao = hn::BitCast(df, hn::And(wa, hi));
+  const auto be = hn::BitCast(df, hn::ShiftLeft<16>(wb));
+  const auto bo = hn::BitCast(df, hn::And(wb, hi));
+  const auto ce = hn::LoadU(df, c_eo + i), co = hn::LoadU(df, c_eo + i + N);
+  const auto se = hn::LoadU(df, s_eo + i), so = hn::LoadU(df, s_eo + i + N);
+  const auto yae = hn::MulSub(ae, ce, hn::Mul(be, se));
+  const auto yao = hn::MulSub(ao, co, hn::Mul(bo, so));
+  const auto ybe = hn::MulAdd(be, ce, hn::Mul(ae, se));
+  const auto ybo = hn::MulAdd(bo, co, hn::Mul(ao, so));
+  const auto ra = hn::Or(hn::ShiftRight<16>(BF16RneHigh(df, yae)), hn::And(BF16RneHigh(df, yao), hi));
+  const auto rb = hn::Or(hn::ShiftRight<16>(BF16RneHigh(df, ybe)), hn::And(BF16RneHigh(df, ybo), hi));
+  hn::StoreU(ra, du, reinterpret_cast<std::uint32_t*>(out + i));
+  hn::StoreU(rb, du, reinterpret_cast<std::uint32_t*>(out + pairs + i));
+}
+
+template <typename T = BF16>  // a template so that every dtype TU may instantiate it (ODR)
+HWY_NOINLINE void RotateRowsBF16Half(const void* in_v, void* out_v, const TokenTrig& tt,
+                                     const RowGeom& g) {
+  const hn::ScalableTag<float> df;
+  const std::size_t N2 = 2 * hn::Lanes(df);
+  const RowLoop lp(g);
+  const std::size_t full = lp.pairs - lp.pairs % N2;
+  const BF16* in = static_cast<const BF16*>(in_v);
+  BF16* out = static_cast<BF16*>(out_v);
+  for (std::int64_t h = 0; h < lp.heads; ++h, in += lp.in_sh, out += lp.out_sh) {
+    for (std::size_t i = 0; i < full; i += N2) RotateBF16HalfBlock(df, in, out, tt.c_eo, tt.s_eo, i, lp.pairs);
+    if (HWY_UNLIKELY(full != lp.pairs)) {
+      RotatePairsFrom<PairLayout::kHalf>(in, out, tt.c, tt.s, full, lp.pairs);
+    }
+    if (HWY_UNLIKELY(lp.pass)) PassThrough(in + lp.rot, out + lp.rot, lp.rest);
+  }
+}
+
+// ---- interleaved rows without de-interleaving (x86 targets: needs a pair swap) -----------------
+#if HWY_TARGET != HWY_SCALAR
+// N elements = N/2 pairs per step: y = x·C + swap(x)·S, C = [c c], S = [-s s] per pair.
+template <typename T>
+HWY_NOINLINE void RotateRowsInterleavedSwap(const void* in_v, void* out_v, const TokenTrig& tt,
+                                            const RowGeom& g) {
+  const hn::ScalableTag<float> df;
+  const std::size_t N = hn::Lanes(df);
+  const RowLoop lp(g);
+  const std::size_t full = lp.rot - lp.rot % (2 * N);  // elements, two vectors per step
+  const float* HWY_RESTRICT cd = tt.c_dup;
+  const float* HWY_RESTRICT sd = tt.s_dup;
+  const T* in = static_cast<const T*>(in_v);
+  T* out = static_cast<T*>(out_v);
+  for (std::int64_t h = 0; h < lp.heads; ++h, in += lp.in_sh, out += lp.out_sh) {
+    for (std::size_t e = 0; e < full; e += 2 * N) {
+      const auto x0 = LoadRow(df, in + e);
+      const auto x1 = LoadRow(df, in + e + N);
+      const auto y0 = hn::MulAdd(x0, hn::LoadU(df, cd + e), hn::Mul(hn::Shuffle2301(x0), hn::LoadU(df, sd + e)));
+      const auto y1 = hn::MulAdd(x1, hn::LoadU(df, cd + e + N),
+                                 hn::Mul(hn::Shuffle2301(x1), hn::LoadU(df, sd + e + N)));
+      StoreRow(df, y0, out + e);
+      StoreRow(df, y1, out + e + N);
+    }
+    if (HWY_UNLIKELY(full != lp.rot)) {
+      RotatePairsFrom<PairLayout::kInterleaved>(in, out, tt.c, tt.s, full / 2, lp.pairs);
+    }
+    if (HWY_UNLIKELY(lp.pass)) PassThrough(in + lp.rot, out + lp.rot, lp.rest);
+  }
+}
+#endif
+
+// ---- AVX3 with AVX512_BF16 (Zen 4/5, Sapphire Rapids): hardware RNE bf16 stores ----------------
+// vcvtne2ps2bf16 rounds two f32 vectors to 32 bf16 RNE in one instruction (NaN made quiet like
+// dtype.h), but treats subnormal inputs as zero. A lane whose f32 result is subnormal (only
+// possible for inputs below ~2^-60) therefore falls back to the software rounding for its
+// block: results stay bit-identical to the other targets. Highway 1.0.3 has no target with
+// this extension, so these functions add it to the AVX3 target's attributes and run only when
+// CPUID reports it (detail::avx512_bf16_enabled()).
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+#ifndef ROPEKIT_AVX512BF16_ATTR
+#define ROPEKIT_AVX512BF16_ATTR __attribute__((target(HWY_TARGET_STR ",avx512bf16")))
+#endif
+#define ROPEKIT_HAVE_AVX512BF16_KERNELS 1
+
+// 32 bf16: lanes 0-15 from lo, 16-31 from hi; false if a subnormal lane was flushed to zero.
+ROPEKIT_AVX512BF16_ATTR HWY_INLINE bool CvtBF16x32(hn::Vec512<float> lo, hn::Vec512<float> hi,
+                                                   __m512i& out) {
+  out = __builtin_bit_cast(__m512i, _mm512_cvtne2ps_pbh(hi.raw, lo.raw));
+  // Cheap test first: only a ±0 result can be a flushed subnormal.
+  if (HWY_LIKELY(_mm512_testn_epi16_mask(out, _mm512_set1_epi16(0x7FFF)) == 0)) return true;
+  return (_mm512_fpclass_ps_mask(lo.raw, 0x20) | _mm512_fpclass_ps_mask(hi.raw, 0x20)) == 0;
+}
+
+template <typename T = BF16>
+ROPEKIT_AVX512BF16_ATTR HWY_NOINLINE void RotateRowsBF16HalfNative(const void* in_v, void* out_v,
+                                                                   const TokenTrig& tt,
+                                                                   const RowGeom& g) {
+  const hn::ScalableTag<float> df;  // 16 lanes
+  const RowLoop lp(g);
+  const std::size_t pairs = lp.pairs;
+  const std::size_t full = pairs - pairs % 32;
+  const float* HWY_RESTRICT c = tt.c;
+  const float* HWY_RESTRICT s = tt.s;
+  const BF16* in = static_cast<const BF16*>(in_v);
+  BF16* out = static_cast<BF16*>(out_v);
+  for (std::int64_t h = 0; h < lp.heads; ++h, in += lp.in_sh, out += lp.out_sh) {
+    for (std::size_t i = 0; i < full; i += 32) {
+      const auto a0 = LoadRow(df, in + i), a1 = LoadRow(df, in + i + 16);
+      const auto b0 = LoadRow(df, in + pairs + i), b1 = LoadRow(df, in + pairs + i + 16);
+      const auto c0 = hn::LoadU(df, c + i), c1 = hn::LoadU(df, c + i + 16);
+      const auto s0 = hn::LoadU(df, s + i), s1 = hn::LoadU(df, s + i + 16);
+      const auto ya0 = hn::MulSub(a0, c0, hn::Mul(b0, s0));
+      const auto ya1 = hn::MulSub(a1, c1, hn::Mul(b1, s1));
+      const auto yb0 = hn::MulAdd(b0, c0, hn::Mul(a0, s0));
+      const auto yb1 = hn::MulAdd(b1, c1, hn::Mul(a1, s1));
+      __m512i ra, rb;
+      const bool ok_a = CvtBF16x32(ya0, ya1, ra);
+      const bool ok_b = CvtBF16x32(yb0, yb1, rb);
+      if (HWY_LIKELY(ok_a && ok_b)) {
+        _mm512_storeu_si512(out + i, ra);
+        _mm512_storeu_si512(out + pairs + i, rb);
+      } else {
+        StoreRow(df, ya0, out + i);
+        StoreRow(df, ya1, out + i + 16);
+        StoreRow(df, yb0, out + pairs + i);
+        StoreRow(df, yb1, out + pairs + i + 16);
+      }
+    }
+    if (HWY_UNLIKELY(full != pairs)) RotatePairsFrom<PairLayout::kHalf>(in, out, c, s, full, pairs);
+    if (HWY_UNLIKELY(lp.pass)) PassThrough(in + lp.rot, out + lp.rot, lp.rest);
+  }
+}
+
+template <typename T = BF16>
+ROPEKIT_AVX512BF16_ATTR HWY_NOINLINE void RotateRowsBF16InterleavedNative(const void* in_v,
+                                                                          void* out_v,
+                                                                          const TokenTrig& tt,
+                                                                          const RowGeom& g) {
+  const hn::ScalableTag<float> df;  // 16 lanes
+  const RowLoop lp(g);
+  const std::size_t full = lp.rot - lp.rot % 32;
+  const float* HWY_RESTRICT cd = tt.c_dup;
+  const float* HWY_RESTRICT sd = tt.s_dup;
+  const BF16* in = static_cast<const BF16*>(in_v);
+  BF16* out = static_cast<BF16*>(out_v);
+  for (std::int64_t h = 0; h < lp.heads; ++h, in += lp.in_sh, out += lp.out_sh) {
+    for (std::size_t e = 0; e < full; e += 32) {
+      const auto x0 = LoadRow(df, in + e), x1 = LoadRow(df, in + e + 16);
+      const auto y0 = hn::MulAdd(x0, hn::LoadU(df, cd + e), hn::Mul(hn::Shuffle2301(x0), hn::LoadU(df, sd + e)));
+      const auto y1 = hn::MulAdd(x1, hn::LoadU(df, cd + e + 16),
+                                 hn::Mul(hn::Shuffle2301(x1), hn::LoadU(df, sd + e + 16)));
+      __m512i r;
+      if (HWY_LIKELY(CvtBF16x32(y0, y1, r))) {
+        _mm512_storeu_si512(out + e, r);
+      } else {
+        StoreRow(df, y0, out + e);
+        StoreRow(df, y1, out + e + 16);
+      }
+    }
+    if (HWY_UNLIKELY(full != lp.rot)) {
+      RotatePairsFrom<PairLayout::kInterleaved>(in, out, tt.c, tt.s, full / 2, lp.pairs);
+    }
+    if (HWY_UNLIKELY(lp.pass)) PassThrough(in + lp.rot, out + lp.rot, lp.rest);
+  }
+}
+#else
+#define ROPEKIT_HAVE_AVX512BF16_KERNELS 0
+#endif
+
+// ---- any strides ------------------------------------------------------------------------------
+template <PairLayout L, typename TIn, typename TOut>
+HWY_NOINLINE void RotateRowsStrided(const void* in_v, void* out_v, const TokenTrig& tt,
+                                    const RowGeom& g) {
+  const TIn* in = static_cast<const TIn*>(in_v);
+  TOut* out = static_cast<TOut*>(out_v);
+  const float* c = tt.c;
+  const float* s = tt.s;
+  // In place, kInterleavedToHalf writes over inputs not read yet: read the row first.
+  const bool stage = L == PairLayout::kInterleavedToHalf && g.in_place;
+  HWY_ALIGN float row[2 * kMaxPairsPadded];
+  for (std::int64_t h = 0; h < g.heads; ++h, in += g.in_sh, out += g.out_sh) {
+    if (stage) {
+      for (int d = 0; d < g.rotary_dim; ++d) row[d] = LoadScalar(in + d * g.in_sd);
+    }
+    for (int i = 0; i < g.pairs; ++i) {
+      int ia = 0, ib = 0, oa = 0, ob = 0;
+      detail::pair_features(L, g.pairs, i, ia, ib, oa, ob);
+      const float a = stage ? row[ia] : LoadScalar(in + ia * g.in_sd);
+      const float b = stage ? row[ib] : LoadScalar(in + ib * g.in_sd);
+      const float ya = a * c[i] - b * s[i];
+      const float yb = b * c[i] + a * s[i];
+      StoreScalar(ya, out + oa * g.out_sd);
+      StoreScalar(yb, out + ob * g.out_sd);
+    }
+    if (!g.in_place) {
+      for (int d = g.rotary_dim; d < g.head_dim; ++d) {
+        if constexpr (std::is_same_v<TIn, TOut>) {
+          out[d * g.out_sd] = in[d * g.in_sd];  // bit copy
+        } else {
+          StoreScalar(LoadScalar(in + d * g.in_sd), out + d * g.out_sd);
+        }
+      }
+    }
+  }
+}
+
+struct RowsChoice {
+  RowsFn fn = nullptr;
+  unsigned needs = 0;  // TrigNeeds
+};
+
+template <typename TIn, typename TOut>
+HWY_INLINE RowsChoice SelectRowsOut(PairLayout layout, bool contiguous) {
+  if (!contiguous) {
+    switch (layout) {
+      case PairLayout::kHalf: return {&RotateRowsStrided<PairLayout::kHalf, TIn, TOut>, 0};
+      case PairLayout::kInterleaved: return {&RotateRowsStrided<PairLayout::kInterleaved, TIn, TOut>, 0};
+      case PairLayout::kInterleavedToHalf:
+        return {&RotateRowsStrided<PairLayout::kInterleavedToHalf, TIn, TOut>, 0};
+    }
+  }
+  if constexpr (std::is_same_v<TIn, BF16> && std::is_same_v<TOut, BF16>) {
+#if ROPEKIT_HAVE_AVX512BF16_KERNELS
+    if (detail::avx512_bf16_enabled()) {
+      if (layout == PairLayout::kHalf) return {&RotateRowsBF16HalfNative<BF16>, 0};
+      if (layout == PairLayout::kInterleaved) return {&RotateRowsBF16InterleavedNative<BF16>, kNeedDup};
+    }
+#endif
+    if (layout == PairLayout::kHalf) return {&RotateRowsBF16Half<BF16>, kNeedEvenOdd};
+  }
+#if HWY_TARGET != HWY_SCALAR
+  // f32 and (F16C) f16: the swap kernel beats de-interleaving permutes. bf16 pairs split with a
+  // shift/AND already (LoadPairs), so they stay on the generic path.
+  if constexpr (std::is_same_v<TIn, TOut> &&
+                (std::is_same_v<TIn, float> || (std::is_same_v<TIn, F16> && ROPEKIT_HWY_NATIVE_F16))) {
+    if (layout == PairLayout::kInterleaved) return {&RotateRowsInterleavedSwap<TIn>, kNeedDup};
+  }
+#endif
+  switch (layout) {
+    case PairLayout::kHalf: return {&RotateRowsContig<PairLayout::kHalf, TIn, TOut>, 0};
+    case PairLayout::kInterleaved: return {&RotateRowsContig<PairLayout::kInterleaved, TIn, TOut>, 0};
+    case PairLayout::kInterleavedToHalf:
+      return {&RotateRowsContig<PairLayout::kInterleavedToHalf, TIn, TOut>, 0};
+  }
+  return {};
+}
+
+template <typename TIn>
+HWY_INLINE RowsChoice SelectRows(DType out, PairLayout layout, bool contiguous) {
+  switch (out) {
+    case DType::kF32: return SelectRowsOut<TIn, float>(layout, contiguous);
+    case DType::kF16: return SelectRowsOut<TIn, F16>(layout, contiguous);
+    case DType::kBF16: return SelectRowsOut<TIn, BF16>(layout, contiguous);
+  }
+  return {};
+}
+
+// Builds the arrangements of tt.c / tt.s that `needs` asks for into the given buffers.
+HWY_INLINE void PrepareTrig(unsigned needs, int pairs_i, TokenTrig& tt, float* c_eo, float* s_eo,
+                            float* c_dup, float* s_dup) {
+  const hn::ScalableTag<float> df;
+  const std::size_t N = hn::Lanes(df);
+  const auto pairs = static_cast<std::size_t>(pairs_i);
+  if (needs & kNeedEvenOdd) {
+    for (std::size_t i = 0; i + 2 * N <= pairs; i += 2 * N) {
+      hn::Vec<decltype(df)> e, o;
+      hn::LoadInterleaved2(df, tt.c + i, e, o);
+      hn::StoreU(e, df, c_eo + i);
+      hn::StoreU(o, df, c_eo + i + N);
+      hn::LoadInterleaved2(df, tt.s + i, e, o);
+      hn::StoreU(e, df, s_eo + i);
+      hn::StoreU(o, df, s_eo + i + N);
+    }
+    tt.c_eo = c_eo;
+    tt.s_eo = s_eo;
+  }
+  if (needs & kNeedDup) {
+    std::size_t i = 0;
+    for (; i + N <= pairs; i += N) {
+      const auto c = hn::LoadU(df, tt.c + i);
+      const auto s = hn::LoadU(df, tt.s + i);
+      hn::StoreInterleaved2(c, c, df, c_dup + 2 * i);
+      hn::StoreInterleaved2(hn::Neg(s), s, df, s_dup + 2 * i);
+    }
+    for (; i < pairs; ++i) {
+      c_dup[2 * i] = c_dup[2 * i + 1] = tt.c[i];
+      s_dup[2 * i] = -tt.s[i];
+      s_dup[2 * i + 1] = tt.s[i];
+    }
+    tt.c_dup = c_dup;
+    tt.s_dup = s_dup;
+  }
+}
+
+struct TensorWork {
+  RowsFn fn = nullptr;
+  const char* in = nullptr;  // bytes
+  char* out = nullptr;
+  std::int64_t in_st = 0, out_st = 0;  // token strides in bytes
+  RowGeom g;
+};
+
+template <typename TIn>
+HWY_INLINE bool MakeWork(const detail::ApplyJob& job, const detail::JobTensor& t, TensorWork& w,
+                         unsigned& needs) {
+  if (t.heads <= 0 || t.in == nullptr) return false;
+  const bool contiguous = t.in_stride_dim == 1 && t.out_stride_dim == 1;
+  const RowsChoice choice = SelectRows<TIn>(t.out_type, job.layout, contiguous);
+  w.fn = choice.fn;
+  needs |= choice.needs;
+  w.in = static_cast<const char*>(t.in);
+  w.out = static_cast<char*>(t.out);
+  w.in_st = t.in_stride_token * static_cast<std::int64_t>(dtype_size(t.in_type));
+  w.out_st = t.out_stride_token * static_cast<std::int64_t>(dtype_size(t.out_type));
+  w.g.pairs = job.pairs;
+  w.g.rotary_dim = job.rotary_dim;
+  w.g.head_dim = job.head_dim;
+  w.g.in_sd = t.in_stride_dim;
+  w.g.out_sd = t.out_stride_dim;
+  w.g.in_sh = t.in_stride_head;
+  w.g.out_sh = t.out_stride_head;
+  w.g.heads = t.heads;
+  w.g.in_place = t.in_place;
+  return true;
+}
+
+using CosSinFn = void (*)(const AngleParams&, const TokenAngles&, float*, float*);
+
+HWY_INLINE CosSinFn SelectCosSin(bool hf, bool scale, bool per_pair) {
+  if (hf) {
+    // hf mode: the scale is folded into the float position, kScale is unused.
+    return per_pair ? &CosSinRowF32<true, false, true> : &CosSinRowF32<true, false, false>;
+  }
+  if (scale) return per_pair ? &CosSinRowF32<false, true, true> : &CosSinRowF32<false, true, false>;
+  return per_pair ? &CosSinRowF32<false, false, true> : &CosSinRowF32<false, false, false>;
+}
+
+// The range kernel for input dtype TIn (q and k share it; see simd_dispatch.cc for mixed inputs).
+template <typename TIn>
+HWY_INLINE void RopeRange(const detail::ApplyJob& job, std::int64_t t_begin, std::int64_t t_end) {
+  TensorWork work[2];
+  int n_work = 0;
+  unsigned needs = 0;
+  if (MakeWork<TIn>(job, job.q, work[n_work], needs)) ++n_work;
+  if (MakeWork<TIn>(job, job.k, work[n_work], needs)) ++n_work;
+  if (n_work == 0 || t_begin >= t_end) return;
+
+  const int pairs = job.pairs;
+  const bool hf = job.angles == AngleMode::kHf;
+  const bool scaled = job.has_position_scale;
+  const bool per_pair = job.pos_kind == Positions::Kind::kMRope;
+
+  // Frequencies, padded with zeros to a multiple of any vector length (θ = 0 there; the padded
+  // cos/sin lanes are computed but never read).
+  HWY_ALIGN float inv_hi[kMaxPairsPadded];
+  HWY_ALIGN double inv_lo[kMaxPairsPadded];
+  HWY_ALIGN float cos_buf[kMaxPairsPadded];
+  HWY_ALIGN float sin_buf[kMaxPairsPadded];
+  HWY_ALIGN float c_eo[kMaxPairsPadded];
+  HWY_ALIGN float s_eo[kMaxPairsPadded];
+  HWY_ALIGN float c_dup[2 * kMaxPairsPadded];
+  HWY_ALIGN float s_dup[2 * kMaxPairsPadded];
+  const int padded = (pairs + kPairPad - 1) / kPairPad * kPairPad;
+  for (int i = 0; i < padded; ++i) {
+    const float inv = i < pairs ? job.inv_freq[i] : 0.0f;
+    if (scaled && !hf) {
+      // m = inv·scale in double, as the reference forms it; m − float(m) is exact in double.
+      const double m = static_cast<double>(inv) * job.position_scale_exact;
+      inv_hi[i] = static_cast<float>(m);
+      inv_lo[i] = m - static_cast<double>(inv_hi[i]);
+    } else {
+      inv_hi[i] = inv;
+      inv_lo[i] = 0.0;
+    }
+  }
+  AngleParams ap;
+  ap.inv_hi = inv_hi;
+  ap.inv_lo = inv_lo;
+  ap.pairs = pairs;
+  ap.position_scale = job.position_scale;
+  ap.amplitude = static_cast<float>(job.amplitude);
+  ap.negate_sin = job.inverse;
+  const CosSinFn cos_sin = SelectCosSin(hf, scaled, per_pair);
+
+  // Per-pair positions for M-RoPE.
+  HWY_ALIGN double pp_hi[kMaxPairsPadded];
+  HWY_ALIGN double pp_lo[kMaxPairsPadded];
+  HWY_ALIGN double pp_full[kMaxPairsPadded];
+  HWY_ALIGN float pp_f[kMaxPairsPadded];
+  TokenAngles ta;
+  if (per_pair) {
+    for (int i = pairs; i < padded; ++i) pp_hi[i] = pp_lo[i] = pp_full[i] = 0, pp_f[i] = 0;
+    ta.pp_hi = pp_hi;
+    ta.pp_lo = pp_lo;
+    ta.pp_full = pp_full;
+    ta.pp_f = pp_f;
+  }
+
+  // A cache row is used when the position is inside it; the position scale is not in the
+  // cache, so scaled jobs always compute.
+  const CosSinCache* cache = scaled ? nullptr : job.cache;
+  const std::int64_t cache_n = cache ? cache->size() : 0;
+
+  std::int64_t seq_hint =
+      job.pos_kind == Positions::Kind::kPerSequence ? detail::seq_for_token(job, t_begin) : 0;
+
+  for (std::int64_t t = t_begin; t < t_end; ++t) {
+    const float* c = cos_buf;
+    const float* s = sin_buf;
+    if (!per_pair) {
+      const std::int64_t p = detail::token_position(job, t, 0, seq_hint);
+      if (p >= 0 && p < cache_n) {
+        // Copied to the aligned buffers: cache rows are only 16-byte aligned, and every head
+        // would otherwise load them with cache-line-splitting vector loads (measured: 10-30%
+        // slower than on the fly at DRAM sizes; with the copy the table path is as fast).
+        const float* cr = cache->cos_row(p);
+        const float* sr = cache->sin_row(p);
+        std::memcpy(cos_buf, cr, static_cast<std::size_t>(pairs) * sizeof(float));
+        if (job.inverse) {
+          for (int i = 0; i < pairs; ++i) sin_buf[i] = -sr[i];
+        } else {
+          std::memcpy(sin_buf, sr, static_cast<std::size_t>(pairs) * sizeof(float));
+        }
+      } else {
+        if (hf) {
+          ta.p_f = HfPosition(p, scaled, job.position_scale);
+        } else {
+          SplitPosition(p, ta.p_hi, ta.p_lo);
+          ta.p_full = static_cast<double>(p);
+        }
+        cos_sin(ap, ta, cos_buf, sin_buf);
+      }
+    } else {
+      std::int64_t pos[3];
+      for (int axis = 0; axis < 3; ++axis) pos[axis] = detail::token_position(job, t, axis, seq_hint);
+      bool in_cache = cache_n > 0;
+      for (int axis = 0; axis < 3; ++axis) in_cache = in_cache && pos[axis] >= 0 && pos[axis] < cache_n;
+      if (in_cache) {
+        const float* crow[3] = {cache->cos_row(pos[0]), cache->cos_row(pos[1]), cache->cos_row(pos[2])};
+        const float* srow[3] = {cache->sin_row(pos[0]), cache->sin_row(pos[1]), cache->sin_row(pos[2])};
+        for (int i = 0; i < pairs; ++i) {
+          const int axis = job.pair_axis[i];
+          cos_buf[i] = crow[axis][i];
+          sin_buf[i] = job.inverse ? -srow[axis][i] : srow[axis][i];
+        }
+      } else {
+        if (hf) {
+          float pf[3];
+          for (int axis = 0; axis < 3; ++axis) pf[axis] = HfPosition(pos[axis], scaled, job.position_scale);
+          for (int i = 0; i < pairs; ++i) pp_f[i] = pf[job.pair_axis[i]];
+        } else {
+          double hi[3], lo[3];
+          for (int axis = 0; axis < 3; ++axis) SplitPosition(pos[axis], hi[axis], lo[axis]);
+          for (int i = 0; i < pairs; ++i) {
+            const int axis = job.pair_axis[i];
+            pp_hi[i] = hi[axis];
+            pp_lo[i] = lo[axis];
+            pp_full[i] = static_cast<double>(pos[axis]);
+          }
+        }
+        cos_sin(ap, ta, cos_buf, sin_buf);
+      }
+    }
+    TokenTrig tt;
+    tt.c = c;
+    tt.s = s;
+    if (needs != 0) PrepareTrig(needs, pairs, tt, c_eo, s_eo, c_dup, s_dup);
+    for (int w = 0; w < n_work; ++w) {
+      const TensorWork& tw = work[w];
+      tw.fn(tw.in + t * tw.in_st, tw.out + t * tw.out_st, tt, tw.g);
+    }
+  }
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace simd
+}  // namespace ropekit
+HWY_AFTER_NAMESPACE();
+
+#endif  // toggle guard

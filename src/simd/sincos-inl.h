@@ -1,0 +1,263 @@
+// Vectorised cos/sin of RoPE angles, with the angle reduced in double precision.
+//
+// Why not hn::Sin/hn::Cos on θ: they reduce in float and are documented for |x| < 39000
+// (without FMA they are off by 3e-2 at 1e6); RoPE angles reach the position itself
+// (inv_freq_0 = 1), i.e. up to 2^31. Here the angle arrives as an exact pair of doubles
+// (a, b) with θ = a + b, is reduced to r ∈ [-π/4, π/4] and a quadrant in double, and only then
+// goes to a polynomial:
+//
+//   k = round((a + b)·2/π)
+//   r = (((a − k·C1) + b) − k·C2) − k·C3      C1, C2: 20-bit pieces of π/2 (k·C1, k·C2 exact for
+//                                              |k| < 2^33), C3 = the double rest (Cody–Waite)
+//   q = k mod 4
+//
+// The absolute error of r is below 2^-38 for |θ| < 2^33 (the only rounding steps act on values
+// below 2^15), i.e. far below a float ulp of the result.
+//
+// Where (a, b) come from (exact products, no FMA needed, so every target gives the same r):
+//   exact mode  θ = p·inv: p = p_hi + p_lo with p_hi = p & ~4095 (≤ 20 significant bits) and
+//               p_lo ∈ [0, 4096); inv has 24 bits, so a = p_hi·inv and b = p_lo·inv are exact
+//               in double. With a position scale (mlx-lm linear) m = scale·inv in double (as the
+//               reference forms it) is split into float hi + double lo (exact); b also gets
+//               p·lo (a term 2^-24 smaller than θ whose rounding, 2^-77·θ, is negligible).
+//   hf mode     θ_f = float32(float32(p)·inv) is one float: a = θ_f, b = 0.
+//
+// Two polynomial back ends:
+//   CosSinRowF32  (apply_rope on the fly): r rounded to float, Cephes sinf/cosf minimax
+//                 polynomials (|r| ≤ π/4, ≤ 1 ulp). cos/sin abs error ≤ ~1.2e-7 (r's rounding
+//                 2.3e-8 + polynomial + result rounding).
+//   CosSinRowF64  (CosSinCache tables): fdlibm __kernel_sin/__kernel_cos polynomials in double,
+//                 A·cos and A·sin in double, rounded once to float: the correctly rounded float
+//                 of the double result except within ~1e-12 of a float tie.
+//
+// Sources of the coefficients: Cephes Math Library (S. L. Moshier) sinf.c/cosf.c, and fdlibm
+// k_sin.c/k_cos.c (Sun Microsystems, "Permission to use, copy, modify, and distribute this
+// software is freely granted, provided that this notice is preserved").
+
+#if defined(ROPEKIT_SIMD_SINCOS_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef ROPEKIT_SIMD_SINCOS_INL_H_
+#undef ROPEKIT_SIMD_SINCOS_INL_H_
+#else
+#define ROPEKIT_SIMD_SINCOS_INL_H_
+#endif
+
+#include <cstdint>
+
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace ropekit {
+namespace simd {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// π/2 = kPio2_1 + kPio2_2 + kPio2_3 (Cody–Waite); the first two have ≤ 20 significant bits.
+constexpr double kPio2_1 = 0x1.921fap+0;
+constexpr double kPio2_2 = 0x1.54442p-20;
+constexpr double kPio2_3 = 0x1.a308d313198a3p-41;
+constexpr double kTwoOverPi = 0.63661977236758134308;
+
+// Reduces θ = a + b. Returns r (|r| ≲ π/4) and q = k mod 4 in {0, 1, 2, 3}.
+template <class DD>
+HWY_INLINE void ReduceQuarterPi(DD dd, hn::Vec<DD> a, hn::Vec<DD> b, hn::Vec<DD>& r,
+                                hn::Vec<DD>& q) {
+  const auto k = hn::Round(hn::Mul(hn::Add(a, b), hn::Set(dd, kTwoOverPi)));
+  // k·C1 and k·C2 are exact, so fused or not these two steps give the same bits.
+  auto t = hn::NegMulAdd(k, hn::Set(dd, kPio2_1), a);  // exact
+  t = hn::Add(t, b);
+  t = hn::NegMulAdd(k, hn::Set(dd, kPio2_2), t);
+  r = hn::NegMulAdd(k, hn::Set(dd, kPio2_3), t);
+  // k - 4·floor(k/4): exact for |k| < 2^52.
+  q = hn::NegMulAdd(hn::Floor(hn::Mul(k, hn::Set(dd, 0.25))), hn::Set(dd, 4.0), k);
+}
+
+// sin and cos of r (|r| ≤ π/4) by the quadrant q: (s, c) -> per quadrant
+//   q=0: ( s,  c)   q=1: ( c, -s)   q=2: (-s, -c)   q=3: (-c,  s)
+template <class D>
+HWY_INLINE void ApplyQuadrant(D d, hn::Vec<D> q, hn::Vec<D> s, hn::Vec<D> c, hn::Vec<D>& sin_out,
+                              hn::Vec<D>& cos_out) {
+  const auto m1 = hn::Eq(q, hn::Set(d, 1));
+  const auto m2 = hn::Eq(q, hn::Set(d, 2));
+  const auto m3 = hn::Eq(q, hn::Set(d, 3));
+  const auto odd = hn::Or(m1, m3);
+  const auto sv = hn::IfThenElse(odd, c, s);
+  const auto cv = hn::IfThenElse(odd, s, c);
+  sin_out = hn::IfThenElse(hn::Or(m2, m3), hn::Neg(sv), sv);
+  cos_out = hn::IfThenElse(hn::Or(m1, m2), hn::Neg(cv), cv);
+}
+
+// Cephes sinf/cosf kernels on [-π/4, π/4].
+template <class DF>
+HWY_INLINE void SinCosPolyF32(DF df, hn::Vec<DF> r, hn::Vec<DF>& s, hn::Vec<DF>& c) {
+  const auto z = hn::Mul(r, r);
+  auto ps = hn::MulAdd(z, hn::Set(df, -1.9515295891e-4f), hn::Set(df, 8.3321608736e-3f));
+  ps = hn::MulAdd(z, ps, hn::Set(df, -1.6666654611e-1f));
+  s = hn::MulAdd(hn::Mul(r, z), ps, r);
+  auto pc = hn::MulAdd(z, hn::Set(df, 2.443315711809948e-5f), hn::Set(df, -1.388731625493765e-3f));
+  pc = hn::MulAdd(z, pc, hn::Set(df, 4.166664568298827e-2f));
+  // 1 - z/2 + z²·P(z): the small terms first, 1 last (keeps the rounding at the end).
+  const auto small = hn::MulAdd(hn::Mul(z, z), pc, hn::Mul(z, hn::Set(df, -0.5f)));
+  c = hn::Add(small, hn::Set(df, 1.0f));
+}
+
+// fdlibm __kernel_sin / __kernel_cos (y = 0) on [-π/4, π/4], in double.
+template <class DD>
+HWY_INLINE void SinCosPolyF64(DD dd, hn::Vec<DD> r, hn::Vec<DD>& s, hn::Vec<DD>& c) {
+  const auto z = hn::Mul(r, r);
+  auto ps = hn::MulAdd(z, hn::Set(dd, 1.58969099521155010221e-10), hn::Set(dd, -2.50507602534068634195e-08));
+  ps = hn::MulAdd(z, ps, hn::Set(dd, 2.75573137070700676789e-06));
+  ps = hn::MulAdd(z, ps, hn::Set(dd, -1.98412698298579493134e-04));
+  ps = hn::MulAdd(z, ps, hn::Set(dd, 8.33333333332248946124e-03));
+  ps = hn::MulAdd(z, ps, hn::Set(dd, -1.66666666666666324348e-01));
+  s = hn::MulAdd(hn::Mul(r, z), ps, r);
+  auto pc = hn::MulAdd(z, hn::Set(dd, -1.13596475577881948265e-11), hn::Set(dd, 2.08757232129817482790e-09));
+  pc = hn::MulAdd(z, pc, hn::Set(dd, -2.75573143513906633035e-07));
+  pc = hn::MulAdd(z, pc, hn::Set(dd, 2.48015872894767294178e-05));
+  pc = hn::MulAdd(z, pc, hn::Set(dd, -1.38888888888741095749e-03));
+  pc = hn::MulAdd(z, pc, hn::Set(dd, 4.16666666666666019037e-02));
+  // fdlibm: w = 1 - hz computed with its own rounding error recovered, for |cos - 1| accuracy.
+  const auto hz = hn::Mul(z, hn::Set(dd, 0.5));
+  const auto one = hn::Set(dd, 1.0);
+  const auto w = hn::Sub(one, hz);
+  const auto rest = hn::Sub(hn::Sub(one, w), hz);  // exact rounding error of 1 - hz
+  c = hn::Add(w, hn::Add(rest, hn::Mul(hn::Mul(z, z), pc)));
+}
+
+// Per-call constants of the angle computation (see the file comment).
+struct AngleParams {
+  const float* inv_hi = nullptr;   // [padded pairs]: inv (or float(m), m = scale·inv in double)
+  const double* inv_lo = nullptr;  // [padded pairs]: m − inv_hi (exact in double), scale only
+  int pairs = 0;
+  float position_scale = 1.0f;  // hf mode: float32(scale·float32(p))
+  float amplitude = 1.0f;
+  bool negate_sin = false;  // inverse rotation: R(p)ᵀ = R(−θ)
+};
+
+// Per-token positions: either one position for all pairs, or one per pair (M-RoPE).
+struct TokenAngles {
+  // exact mode
+  double p_hi = 0, p_lo = 0, p_full = 0;
+  const double* pp_hi = nullptr;  // per pair (M-RoPE), padded
+  const double* pp_lo = nullptr;
+  const double* pp_full = nullptr;
+  // hf mode
+  float p_f = 0;
+  const float* pp_f = nullptr;  // per pair (M-RoPE), padded
+};
+
+// Exact split of an integer position (|p| ≤ 2^31) for the exact mode.
+HWY_INLINE void SplitPosition(std::int64_t p, double& hi, double& lo) {
+  const std::int64_t h = p & ~std::int64_t{4095};  // floor to a multiple of 4096 (also p < 0)
+  hi = static_cast<double>(h);
+  lo = static_cast<double>(p - h);
+}
+
+// hf-mode position: float32(p), then float32(scale·that) when scaled.
+HWY_INLINE float HfPosition(std::int64_t p, bool has_scale, float scale) {
+  float pf = static_cast<float>(p);
+  if (has_scale) pf = pf * scale;
+  return pf;
+}
+
+// Computes θ = a + b for the pairs [i, i + Lanes(dd)).
+template <bool kHf, bool kScale, bool kPerPair, class DD>
+HWY_INLINE void AnglesAt(DD dd, const AngleParams& ap, const TokenAngles& ta, std::size_t i,
+                         hn::Vec<DD>& a, hn::Vec<DD>& b) {
+  const hn::Rebind<float, DD> dfh;
+  if constexpr (kHf) {
+    const auto pf = kPerPair ? hn::LoadU(dfh, ta.pp_f + i) : hn::Set(dfh, ta.p_f);
+    const auto theta = hn::Mul(pf, hn::LoadU(dfh, ap.inv_hi + i));  // float32 product (RNE)
+    a = hn::PromoteTo(dd, theta);
+    b = hn::Zero(dd);
+  } else {
+    const auto inv = hn::PromoteTo(dd, hn::LoadU(dfh, ap.inv_hi + i));
+    const auto ph = kPerPair ? hn::LoadU(dd, ta.pp_hi + i) : hn::Set(dd, ta.p_hi);
+    const auto pl = kPerPair ? hn::LoadU(dd, ta.pp_lo + i) : hn::Set(dd, ta.p_lo);
+    a = hn::Mul(ph, inv);
+    b = hn::Mul(pl, inv);
+    if constexpr (kScale) {
+      const auto pfull = kPerPair ? hn::LoadU(dd, ta.pp_full + i) : hn::Set(dd, ta.p_full);
+      b = hn::Add(b, hn::Mul(pfull, hn::LoadU(dd, ap.inv_lo + i)));
+    }
+  }
+}
+
+// r and q of the pairs [i, i + Lanes(dd)) as floats.
+template <bool kHf, bool kScale, bool kPerPair, class DD>
+HWY_INLINE void ReducedAt(DD dd, const AngleParams& ap, const TokenAngles& ta, std::size_t i,
+                          hn::Vec<hn::Rebind<float, DD>>& rf, hn::Vec<hn::Rebind<float, DD>>& qf) {
+  const hn::Rebind<float, DD> dfh;
+  hn::Vec<DD> a, b, r, q;
+  AnglesAt<kHf, kScale, kPerPair>(dd, ap, ta, i, a, b);
+  ReduceQuarterPi(dd, a, b, r, q);
+  rf = hn::DemoteTo(dfh, r);
+  qf = hn::DemoteTo(dfh, q);
+}
+
+template <class DF>
+HWY_INLINE void FinishCosSin(DF df, hn::Vec<DF> rf, hn::Vec<DF> qf, const AngleParams& ap,
+                             float* HWY_RESTRICT cos_out, float* HWY_RESTRICT sin_out) {
+  hn::Vec<DF> s, c, so, co;
+  SinCosPolyF32(df, rf, s, c);
+  ApplyQuadrant(df, qf, s, c, so, co);
+  if (ap.amplitude != 1.0f) {
+    const auto amp = hn::Set(df, ap.amplitude);
+    co = hn::Mul(co, amp);
+    so = hn::Mul(so, amp);
+  }
+  if (ap.negate_sin) so = hn::Neg(so);
+  hn::StoreU(co, df, cos_out);
+  hn::StoreU(so, df, sin_out);
+}
+
+// cos/sin for one token, all pairs, float polynomial. Writes round_up(pairs, 2·Lanes(dd))
+// values (buffers and inputs are padded to kPairPad).
+template <bool kHf, bool kScale, bool kPerPair>
+HWY_NOINLINE void CosSinRowF32(const AngleParams& ap, const TokenAngles& ta, float* HWY_RESTRICT cos_out,
+                               float* HWY_RESTRICT sin_out) {
+  const hn::ScalableTag<double> dd;
+  const hn::Rebind<float, decltype(dd)> dfh;
+  const std::size_t n = hn::Lanes(dd);
+#if HWY_TARGET != HWY_SCALAR
+  // The reduction needs double lanes (half as many per vector); the polynomials run on full
+  // float vectors made of two reduced halves.
+  const hn::Twice<decltype(dfh)> df;
+  for (std::size_t i = 0; i < static_cast<std::size_t>(ap.pairs); i += 2 * n) {
+    hn::Vec<decltype(dfh)> r0, q0, r1, q1;
+    ReducedAt<kHf, kScale, kPerPair>(dd, ap, ta, i, r0, q0);
+    ReducedAt<kHf, kScale, kPerPair>(dd, ap, ta, i + n, r1, q1);
+    FinishCosSin(df, hn::Combine(df, r1, r0), hn::Combine(df, q1, q0), ap, cos_out + i, sin_out + i);
+  }
+#else
+  for (std::size_t i = 0; i < static_cast<std::size_t>(ap.pairs); i += n) {
+    hn::Vec<decltype(dfh)> r0, q0;
+    ReducedAt<kHf, kScale, kPerPair>(dd, ap, ta, i, r0, q0);
+    FinishCosSin(dfh, r0, q0, ap, cos_out + i, sin_out + i);
+  }
+#endif
+}
+
+// cos/sin for one position, all pairs, double polynomial (table rows). Same padding contract.
+template <bool kHf, class DD>
+HWY_INLINE void CosSinRowF64(DD dd, const AngleParams& ap, const TokenAngles& ta, double amplitude,
+                             float* HWY_RESTRICT cos_out, float* HWY_RESTRICT sin_out) {
+  const hn::Rebind<float, DD> dfh;
+  const std::size_t n = hn::Lanes(dd);
+  const auto amp = hn::Set(dd, amplitude);
+  for (std::size_t i = 0; i < static_cast<std::size_t>(ap.pairs); i += n) {
+    hn::Vec<DD> a, b, r, q, s, c, so, co;
+    AnglesAt<kHf, false, false>(dd, ap, ta, i, a, b);
+    ReduceQuarterPi(dd, a, b, r, q);
+    SinCosPolyF64(dd, r, s, c);
+    ApplyQuadrant(dd, q, s, c, so, co);
+    hn::StoreU(hn::DemoteTo(dfh, hn::Mul(co, amp)), dfh, cos_out + i);
+    hn::StoreU(hn::DemoteTo(dfh, hn::Mul(so, amp)), dfh, sin_out + i);
+  }
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace simd
+}  // namespace ropekit
+HWY_AFTER_NAMESPACE();
+
+#endif  // toggle guard
