@@ -157,7 +157,9 @@ void run_hf(const ApplyArgs& a) {
     throw ArgumentError("--positions: expected " + std::to_string(tokens) + " positions (one per token), got " +
                         std::to_string(n_pos));
   const std::int64_t max_pos = ids.empty() ? 0 : *std::max_element(ids.begin(), ids.end());
-  const std::int64_t seq_len = a.seq_len.value_or(std::max<std::int64_t>(1, max_pos + 1));
+  // max(position) + 1, saturated: out-of-range positions are refused by apply_rope itself
+  const std::int64_t seq_len =
+      a.seq_len.value_or(std::clamp<std::int64_t>(max_pos, 0, kMaxAbsPosition) + 1);
   const FrequencyPlan plan = build_frequency_plan(*cfg, seq_len, parse_policy(a.policy), parse_arithmetic(a.arithmetic));
   const Positions pos = rows3 ? Positions::mrope(std::span<const std::int64_t>(ids), tokens)
                               : Positions::per_token(std::span<const std::int64_t>(ids));
