@@ -773,11 +773,6 @@ void compare(const Call& c, const View& v, const Outcome& ref, const Outcome& ot
         double ya_x = 0, yb_x = 0;
         if (vs_oracle) {
           const std::int64_t p = c.pos_kind >= 4 && !c.plan.pair_axis.empty() ? pos[c.plan.pair_axis[static_cast<std::size_t>(i)]] : pos[0];
-          // known "large-angle": the reference's first-order expansion of cos(hi + lo) loses
-          // accuracy once |p·inv_freq·scale| >= ~2^36 (only synthetic frequencies reach that).
-          const double angle = std::fabs(static_cast<double>(p) * c.plan.inv_freq[static_cast<std::size_t>(i)] *
-                                         c.options.position_scale);
-          if (c.options.angles == AngleMode::kExact && angle >= 0x1p36 && known("large-angle")) continue;
           long double cs = 0, sn = 0;
           oracle_cos_sin(c, p, c.plan.inv_freq[static_cast<std::size_t>(i)], cs, sn);
           cs *= amp;

@@ -198,7 +198,17 @@ void check_kwargs(std::string_view text) {
     finding("input_prescale " + std::to_string(r.input_prescale) + " from " + where);
   if (!(std::isfinite(r.scale) && r.scale > 0)) finding("scale " + std::to_string(r.scale) + " from " + where);
   for (const auto& [seq, offset] : {std::pair<std::int64_t, std::int64_t>{1, 0}, {4096, 0}, {7, 1000000}}) {
-    const FrequencyPlan p = r.plan_for_call(seq, offset, r.dims);
+    // Dynamic NTK grows the base with each call's length; beyond float32's range (where MLX
+    // would get NaN frequencies) plan_for_call must refuse the call, and only then.
+    const bool base_overflows = r.dynamic && !(r.base_for_call(seq, offset) <= std::numeric_limits<float>::max());
+    FrequencyPlan p;
+    try {
+      p = r.plan_for_call(seq, offset, r.dims);
+      if (base_overflows) finding("plan_for_call accepted a dynamic base beyond float32 from " + where);
+    } catch (const ArgumentError& e) {
+      if (!base_overflows) finding(std::string("plan_for_call refused a valid call: ") + e.what() + " from " + where);
+      continue;
+    }
     for (float f : p.inv_freq)
       if (!(std::isfinite(f) && f >= 0)) finding("plan_for_call inv_freq " + std::to_string(f) + " from " + where);
     std::vector<float> x(static_cast<std::size_t>(r.dims), 0.5f);

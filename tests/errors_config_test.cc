@@ -750,6 +750,29 @@ TEST(MlxFactoryErrors, YarnBetasThatGiveNaNAreRefused) {
   }
 }
 
+// MLX rounds fast.rope's base to float32: a base beyond 3.4e38 (finite as a double) would become
+// inf there and the first frequency NaN. The factory refuses it at "base"; dynamic NTK, whose base
+// grows with each call's length, refuses the call that would push it beyond float32.
+TEST(MlxFactoryErrors, BaseBeyondFloat32IsRefused) {
+  const ConfigError refused = kwargs_error(R"({"dims": 128, "base": 5e38})");
+  EXPECT_EQ(refused.path(), "base");
+  EXPECT_TRUE(contains(refused.what(), "float32")) << refused.what();
+  const MlxRope fits = initialize_rope_from_kwargs(R"({"dims": 128, "base": 3e38})");
+  const FrequencyPlan p = fits.plan_for_call(1, 0, 128);
+  EXPECT_TRUE(std::all_of(p.inv_freq.begin(), p.inv_freq.end(), [](float f) { return std::isfinite(f) && f > 0; }));
+
+  const MlxRope dyn = initialize_rope_from_kwargs(
+      R"({"dims": 64, "base": 1e38, "max_position_embeddings": 4096, "scaling_config": {"type": "dynamic", "factor": 2}})");
+  EXPECT_NO_THROW((void)dyn.plan_for_call(4096, 0, 64));  // no growth within max_position_embeddings
+  try {
+    (void)dyn.plan_for_call(1, 1000000, 64);
+    ADD_FAILURE() << "a dynamic base grown beyond float32 was accepted";
+  } catch (const ArgumentError& e) {
+    EXPECT_NE(std::string(e.what()).find("1000001"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("float32"), std::string::npos) << e.what();
+  }
+}
+
 // Deeply nested kwargs must be a ConfigError, not a stack overflow (the message renders the value;
 // scaling_config is re-serialized): see the report.
 TEST(MlxFactoryErrors, DeepNestingIsAnErrorNotACrash) {

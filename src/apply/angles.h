@@ -10,10 +10,13 @@ namespace ropekit::detail {
 // angle-addition formulas cos(hi + lo) = cos(hi)·cos(lo) − sin(hi)·sin(lo) (and likewise sin).
 // libm reduces hi modulo 2π exactly; lo is tiny (|lo| <= ulp(hi)/2, up to ~1e-3 rad when
 // |p·m| reaches 1e13), so its cos/sin are evaluated too rather than approximated.
-inline void exact_cos_sin(std::int64_t p, double m, double& c, double& s) {
+//
+// m_lo extends m when the multiplier is itself a rounded product (inv_freq · position scale):
+// the angle is then p·(m + m_lo), with p·m_lo folded into the low part.
+inline void exact_cos_sin(std::int64_t p, double m, double m_lo, double& c, double& s) {
   const double pd = static_cast<double>(p);  // exact: |p| < 2^53
   const double hi = pd * m;
-  const double lo = std::fma(pd, m, -hi);
+  const double lo = std::fma(pd, m, -hi) + pd * m_lo;
   const double sh = std::sin(hi), ch = std::cos(hi);
   if (lo == 0.0) {
     c = ch;
@@ -23,6 +26,14 @@ inline void exact_cos_sin(std::int64_t p, double m, double& c, double& s) {
   const double sl = std::sin(lo), cl = std::cos(lo);
   c = ch * cl - sh * sl;
   s = sh * cl + ch * sl;
+}
+
+inline void exact_cos_sin(std::int64_t p, double m, double& c, double& s) { exact_cos_sin(p, m, 0.0, c, s); }
+
+// inv · scale as an unevaluated sum m + m_lo, exact for a float inv and a double scale (FMA).
+inline void exact_multiplier(float inv, double scale, double& m, double& m_lo) {
+  m = static_cast<double>(inv) * scale;
+  m_lo = std::fma(static_cast<double>(inv), scale, -m);
 }
 
 // transformers / MLX: float32(float32(p) · inv_freq), positions optionally scaled in float32.

@@ -74,7 +74,14 @@ FrequencyPlan MlxRope::plan_for_call(std::int64_t seq, std::int64_t offset, int 
     }
   } else {
     // fast.rope with a base: inv_i = base^(−i/(d/2)); MLX rounds the base to float32 first.
-    const double b = static_cast<float>(base_for_call(seq, offset));
+    // A base beyond float32's range would become inf there (and the first frequency NaN);
+    // initialize_rope refuses such a base, but dynamic NTK grows it with every call's length.
+    const double wide = base_for_call(seq, offset);
+    if (!(wide <= std::numeric_limits<float>::max()))
+      throw ArgumentError("seq_len + offset = " + std::to_string(seq + offset) +
+                          ": the dynamic NTK base grows to " + std::to_string(wide) +
+                          ", beyond float32's range (MLX would produce NaN frequencies)");
+    const double b = static_cast<float>(wide);
     p.effective_theta = b;
     for (int i = 0; i < pairs; ++i)
       p.inv_freq[static_cast<std::size_t>(i)] =
@@ -89,6 +96,10 @@ MlxRope initialize_rope(int dims, double base, bool traditional, std::string_vie
     throw ConfigError("dims", "expected an even number > 0 (mx.fast.rope), got " + std::to_string(dims));
   if (!(std::isfinite(base) && base > 1.0))
     throw ConfigError("base", "expected a finite number > 1, got " + std::to_string(base));
+  // MLX rounds fast.rope's base to float32: a larger base would become inf there.
+  if (base > std::numeric_limits<float>::max())
+    throw ConfigError("base", "expected at most float32's maximum 3.4028235e38 (MLX rounds the base to float32), got " +
+                                  std::to_string(base));
   constexpr int kMaxDepth = 64;
   const Json cfg = detail::parse_json_document(scaling_json, kMaxDepth, "scaling_config");
   if (!cfg.is_null() && !cfg.is_object()) detail::fail("scaling_config", "an object or null", cfg);

@@ -48,11 +48,10 @@ void token_trig(const ApplyJob& job, std::int64_t t, std::int64_t& seq_hint, boo
         s = static_cast<float>(s);
       }
     } else {
-      // inv · scale in double (exact for a float inv and a float-representable scale; otherwise
-      // rounded once, far below float32 resolution of the angle)
-      const double m = job.has_position_scale ? static_cast<double>(inv) * job.position_scale_exact
-                                              : static_cast<double>(inv);
-      exact_cos_sin(p, m, c, s);
+      // p · inv · scale kept exact: inv · scale as m + m_lo (FMA), then p · m split again.
+      double m = inv, m_lo = 0.0;
+      if (job.has_position_scale) exact_multiplier(inv, job.position_scale_exact, m, m_lo);
+      exact_cos_sin(p, m, m_lo, c, s);
     }
     if (!emulate) {
       c *= job.amplitude;
