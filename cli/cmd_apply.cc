@@ -3,6 +3,7 @@
 // (mlx-lm semantics end to end: x of shape [batch, ..., seq, dims] as mx.fast.rope takes it).
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <numeric>
 #include <optional>
 #include <sstream>
@@ -14,6 +15,7 @@
 #include "commands.h"
 #include "model_source.h"
 #include "npy.h"
+#include "progress.h"
 #include "ropekit/apply.h"
 #include "ropekit/error.h"
 #include "ropekit/mlx_rope.h"
@@ -80,22 +82,39 @@ Backend parse_backend(const std::string& s) {
   throw ArgumentError("--backend: expected auto, reference or simd, got " + s);
 }
 
-// Rotates `x` ([tokens, heads, head_dim] with the given strides, f32) in the chosen dtype.
+// Positions of tokens [start, start + count): a sub-range of the call's positions.
+using PositionSlice = std::function<Positions(std::int64_t start, std::int64_t count, std::vector<std::int64_t>& scratch)>;
+
+// Rotates `x` ([tokens, heads, head_dim] with the given strides, f32) in the chosen dtype. Large
+// tensors go in token chunks so that a terminal shows progress (Progress stays silent when
+// stderr is not a terminal, and small tensors take one call).
 void rotate(const FrequencyPlan& plan, std::vector<float>& x, DType dt, std::int64_t tokens,
             std::int64_t heads, std::int64_t hd, std::int64_t st, std::int64_t sh,
-            const Positions& pos, const ApplyOptions& o) {
-  if (dt == DType::kF32) {
-    std::vector<float> out(x.size());
-    const ConstTensorView in(x.data(), dt, tokens, heads, hd, st, sh, 1);
-    const TensorView ov{out.data(), dt, tokens, heads, hd, st, sh, 1};
-    apply_rope(plan, in, ov, ConstTensorView{}, TensorView{}, pos, o);
-    x.swap(out);
-    return;
+            const PositionSlice& positions, const ApplyOptions& o, Progress* progress = nullptr,
+            std::int64_t progress_base = 0) {
+  constexpr std::int64_t kElementsForProgress = std::int64_t{1} << 22;  // ~0.1 s and more
+  constexpr std::int64_t kChunks = 100;
+  std::int64_t chunk = tokens;
+  if (progress && progress->enabled() && tokens * heads * hd >= kElementsForProgress)
+    chunk = std::max<std::int64_t>(1, (tokens + kChunks - 1) / kChunks);
+  std::vector<std::int64_t> scratch;
+  std::vector<float> out(dt == DType::kF32 ? x.size() : 0);
+  std::vector<std::uint16_t> buf = dt == DType::kF32 ? std::vector<std::uint16_t>{} : to16(dt, x);
+  for (std::int64_t t0 = 0; t0 < tokens; t0 += chunk) {
+    const std::int64_t n = std::min(chunk, tokens - t0);
+    const Positions pos = positions(t0, n, scratch);
+    if (dt == DType::kF32) {
+      const ConstTensorView in(x.data() + t0 * st, dt, n, heads, hd, st, sh, 1);
+      const TensorView ov{out.data() + t0 * st, dt, n, heads, hd, st, sh, 1};
+      apply_rope(plan, in, ov, ConstTensorView{}, TensorView{}, pos, o);
+    } else {
+      TensorView v{buf.data() + t0 * st, dt, n, heads, hd, st, sh, 1};
+      apply_rope(plan, v, TensorView{}, pos, o);  // in place
+    }
+    if (progress) progress->update(progress_base + t0 + n);
   }
-  auto buf = to16(dt, x);
-  TensorView v{buf.data(), dt, tokens, heads, hd, st, sh, 1};
-  apply_rope(plan, v, TensorView{}, pos, o);  // in place
-  x = from16(dt, buf);
+  if (dt == DType::kF32) x.swap(out);
+  else x = from16(dt, buf);
 }
 
 ApplyOptions options_from(const ApplyArgs& a, bool mlx_default_angles) {
@@ -161,10 +180,17 @@ void run_hf(const ApplyArgs& a) {
   const std::int64_t seq_len =
       a.seq_len.value_or(std::clamp<std::int64_t>(max_pos, 0, kMaxAbsPosition) + 1);
   const FrequencyPlan plan = build_frequency_plan(*cfg, seq_len, parse_policy(a.policy), parse_arithmetic(a.arithmetic));
-  const Positions pos = rows3 ? Positions::mrope(std::span<const std::int64_t>(ids), tokens)
-                              : Positions::per_token(std::span<const std::int64_t>(ids));
+  const PositionSlice slice = [&](std::int64_t start, std::int64_t n, std::vector<std::int64_t>& scratch) {
+    if (!rows3) return Positions::per_token(std::span<const std::int64_t>(ids).subspan(static_cast<std::size_t>(start),
+                                                                                        static_cast<std::size_t>(n)));
+    scratch.clear();  // rows T, H, W of the chunk, each contiguous
+    for (std::int64_t r = 0; r < 3; ++r)
+      scratch.insert(scratch.end(), ids.begin() + r * tokens + start, ids.begin() + r * tokens + start + n);
+    return Positions::mrope(std::span<const std::int64_t>(scratch), n);
+  };
   const ApplyOptions o = options_from(a, false);
-  rotate(plan, x, parse_dtype(a.dtype), tokens, heads, hd, heads * hd, hd, pos, o);
+  Progress progress("apply", tokens, "tokens");
+  rotate(plan, x, parse_dtype(a.dtype), tokens, heads, hd, heads * hd, hd, slice, o, &progress);
   write_npy_f32(a.output, xa.shape, x.data());
 }
 
@@ -193,6 +219,7 @@ void run_mlx(const ApplyArgs& a) {
   std::vector<float> x = xa.as_float32();
   const ApplyOptions base_opts = options_from(a, true);
   const std::int64_t per_batch = heads * seq * d;
+  Progress progress("apply", batch * seq, "positions");
   for (std::int64_t b = 0; b < batch; ++b) {
     const std::int64_t off = offsets[vector_offset ? static_cast<std::size_t>(b) : 0];
     FrequencyPlan plan = r.plan_for_call(seq, off, static_cast<int>(d));
@@ -200,7 +227,10 @@ void run_mlx(const ApplyArgs& a) {
     o.position_scale = r.scale;
     std::vector<float> slice(x.begin() + b * per_batch, x.begin() + (b + 1) * per_batch);
     // [heads, seq, d] as [tokens = seq, heads, d]: token stride d, head stride seq·d.
-    rotate(plan, slice, parse_dtype(a.dtype), seq, heads, d, d, seq * d, Positions::offset(off), o);
+    const PositionSlice at = [off](std::int64_t start, std::int64_t, std::vector<std::int64_t>&) {
+      return Positions::offset(off + start);
+    };
+    rotate(plan, slice, parse_dtype(a.dtype), seq, heads, d, d, seq * d, at, o, &progress, b * seq);
     std::copy(slice.begin(), slice.end(), x.begin() + b * per_batch);
   }
   write_npy_f32(a.output, xa.shape, x.data());

@@ -11,8 +11,7 @@
 //              or the median of three for decode), for the speed-up column.
 //   * the cos/sin table build for 32768 positions × 64 frequencies (exact angles, CosSinCache)
 //              against a loop of libm sincosf over the float angles float(p·inv_freq).
-// Progress goes to stderr, only when stderr is a terminal.
-#include <unistd.h>
+// Progress goes to stderr, only when stderr is a terminal (cli/progress.h).
 
 #include <algorithm>
 #include <chrono>
@@ -33,6 +32,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "progress.h"
 #include "ropekit/ropekit.h"
 #include "simd/simd_api.h"
 #include "text_table.h"
@@ -398,7 +398,6 @@ std::vector<BenchCase> make_cases(const BenchOptions& o) {
 std::string fixed(double v, int digits) { return fmt::format("{:.{}f}", v, digits); }
 
 void run_bench(const BenchOptions& o) {
-  const bool progress = ::isatty(STDERR_FILENO) != 0;
   const int reps = o.quick ? 7 : 15;
   const std::vector<BenchCase> cases = make_cases(o);
   Runner runner(o, reps);
@@ -410,9 +409,10 @@ void run_bench(const BenchOptions& o) {
                                 std::string(h) == "scaling" || std::string(h) == "cos/sin" || std::string(h) == "place"
                             ? TextTable::Align::kLeft
                             : TextTable::Align::kRight);
-  std::size_t done = 0;
+  Progress progress("bench", static_cast<std::int64_t>(cases.size()) + 1, "cases");
+  std::int64_t done = 0;
   for (const BenchCase& bc : cases) {
-    if (progress) std::fprintf(stderr, "\r[%zu/%zu] %-60s", ++done, cases.size(), bc.label().c_str());
+    progress.update(done++, bc.label());
     const Measured m = runner.run(bc);
     const double x_floor = m.x_floor;
     nlohmann::json j = {{"case", bc.name},
@@ -445,7 +445,7 @@ void run_bench(const BenchOptions& o) {
   }
   std::optional<TableBuild> tb;
   if (o.filter.empty() || std::string("cos_sin_table_build").find(o.filter) != std::string::npos) {
-    if (progress) std::fprintf(stderr, "\r[%zu/%zu] %-60s", cases.size(), cases.size(), "cos/sin table build");
+    progress.update(done, "cos/sin table build");
     tb = bench_table_build(o.quick ? 3 : 5);
     list.push_back({{"case", "cos_sin_table_build"},
                     {"tokens", 32768},
@@ -467,7 +467,7 @@ void run_bench(const BenchOptions& o) {
                     {"simd_fill_ms", tb->fill_ms},
                     {"simd_fill_speedup_vs_libm", tb->libm_ms / tb->fill_ms}});
   }
-  if (progress) std::fprintf(stderr, "\r%-80s\r", "");
+  progress.finish();
   if (o.json) {
     fmt::print("{}\n", list.dump(2));
     return;

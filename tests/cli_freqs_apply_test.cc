@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -67,6 +68,13 @@ std::vector<float> read_npy_f32(const fs::path& path) {
   std::vector<float> v((s.size() - at) / 4);
   std::memcpy(v.data(), s.data() + at, v.size() * 4);
   return v;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
 }
 
 class CliTest : public ::testing::Test {
@@ -184,6 +192,85 @@ TEST_F(CliTest, ApplyMRopeRowsAndMlxFactory) {
   EXPECT_NEAR(ym[at + 1], xm[at + 1] * std::cos(theta) + xm[at] * std::sin(theta), 2e-6);
   EXPECT_EQ(run("apply --initialize-rope " + (dir_ / "kw.json").string() + " --input " + (dir_ / "xm.npy").string() +
                 " --offsets 1,2,3 --output " + (dir_ / "ym.npy").string()).rc, 2);  // 3 offsets for batch 2
+}
+
+// Large applies go in token chunks when progress is shown (ROPEKIT_PROGRESS=always stands in for
+// a terminal): the chunked result must equal one library call, per-token ids and M-RoPE rows,
+// f32 and bf16, and stderr carries the progress line only when asked (piped: silent).
+TEST_F(CliTest, LargeApplyShowsProgressOnlyWhenAskedAndChunksExactly) {
+  const int tokens = 4099, heads = 8, hd = 128;  // 4.2M elements: above the progress threshold
+  std::vector<float> x(static_cast<std::size_t>(tokens) * heads * hd);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(std::sin(0.001 * static_cast<double>(i) + 0.3));
+  write_npy(dir_ / "x.npy", "<f4", {tokens, heads, hd}, x.data(), x.size() * 4);
+  std::vector<std::int64_t> ids(tokens), rows(3 * static_cast<std::size_t>(tokens));
+  for (int t = 0; t < tokens; ++t) {
+    ids[static_cast<std::size_t>(t)] = (static_cast<std::int64_t>(t) * 7919) % 200000 - 5;
+    for (int r = 0; r < 3; ++r) rows[static_cast<std::size_t>(r * tokens + t)] = (t * (r + 3)) % 997 + r;
+  }
+  write_npy(dir_ / "ids.npy", "<i8", {tokens}, ids.data(), ids.size() * 8);
+  write_npy(dir_ / "rows.npy", "<i8", {3, tokens}, rows.data(), rows.size() * 8);
+  struct Case {
+    std::string model, positions, dtype;
+  };
+  for (const Case& c : {Case{"llama-3.1-8b-instruct.json", "ids.npy", "f32"}, Case{"llama-3.1-8b-instruct.json", "ids.npy", "bf16"},
+                        Case{"qwen2-vl-7b-instruct.json", "rows.npy", "f32"}}) {
+    SCOPED_TRACE(c.model + " " + c.dtype);
+    const std::string cfg = test::data_path("data/configs/" + c.model);
+    const std::string args = "apply " + cfg + " --input " + (dir_ / "x.npy").string() + " --positions " +
+                             (dir_ / c.positions).string() + " --output " + (dir_ / "y.npy").string() + " --dtype " + c.dtype;
+    const std::string err = (dir_ / "err.txt").string();
+    ASSERT_EQ(std::system(("ROPEKIT_PROGRESS=always " + std::string(ROPEKIT_CLI) + " " + args + " 2>" + err).c_str()), 0);
+    const std::string shown = slurp(err);
+    EXPECT_NE(shown.find("\rapply 100% (4099/4099 tokens)"), std::string::npos) << shown;
+    EXPECT_NE(shown.find("\rapply  "), std::string::npos) << "no intermediate progress: " << shown;
+    EXPECT_EQ(shown.back(), '\r') << "the line is cleared at the end";
+
+    const ModelRope m = load_hf_config(cfg);
+    const bool mrope = c.positions == "rows.npy";
+    const std::int64_t seq = mrope ? 997 + 2 : 200000 - 5;  // the command's default: max(position) + 1
+    const FrequencyPlan plan = build_frequency_plan(m.layers[0], seq, SeqLenPolicy::kTransformers, FrequencyArithmetic::kTransformers);
+    const Positions pos = mrope ? Positions::mrope(std::span<const std::int64_t>(rows), tokens)
+                                : Positions::per_token(std::span<const std::int64_t>(ids));
+    std::vector<float> want(x.size());
+    if (c.dtype == "f32") {
+      apply_rope(plan, ConstTensorView::contiguous(x.data(), DType::kF32, tokens, heads, hd),
+                 TensorView::contiguous(want.data(), DType::kF32, tokens, heads, hd), {}, {}, pos);
+    } else {
+      std::vector<std::uint16_t> buf(x.size());
+      for (std::size_t i = 0; i < x.size(); ++i) buf[i] = f32_to_bf16(x[i]).bits;
+      apply_rope(plan, TensorView::contiguous(buf.data(), DType::kBF16, tokens, heads, hd), TensorView{}, pos);
+      for (std::size_t i = 0; i < x.size(); ++i) want[i] = bf16_to_f32(BF16{buf[i]});
+    }
+    const auto got = read_npy_f32(dir_ / "y.npy");
+    ASSERT_EQ(got.size(), want.size());
+    std::size_t differ = 0;
+    for (std::size_t i = 0; i < got.size(); ++i) differ += got[i] != want[i];
+    EXPECT_EQ(differ, 0u);
+
+    // Piped stderr (not a terminal) and no override: nothing at all on stderr.
+    ASSERT_EQ(std::system(("ROPEKIT_PROGRESS= " + std::string(ROPEKIT_CLI) + " " + args + " 2>" + err).c_str()), 0);
+    EXPECT_EQ(slurp(err), "");
+    ASSERT_EQ(std::system(("ROPEKIT_PROGRESS=never " + std::string(ROPEKIT_CLI) + " " + args + " 2>" + err).c_str()), 0);
+    EXPECT_EQ(slurp(err), "");
+  }
+
+  // mlx-lm semantics: [batch, heads, seq, dims] with an offset; progress counts batch × seq.
+  std::ofstream(dir_ / "kw.json") << R"({"dims": 128, "base": 500000.0})";
+  const std::string args = "apply --initialize-rope " + (dir_ / "kw.json").string() + " --input " +
+                           (dir_ / "xm.npy").string() + " --offset 77 --output " + (dir_ / "ym.npy").string();
+  write_npy(dir_ / "xm.npy", "<f4", {1, heads, tokens, hd}, x.data(), x.size() * 4);
+  const std::string err = (dir_ / "err.txt").string();
+  ASSERT_EQ(std::system(("ROPEKIT_PROGRESS=always " + std::string(ROPEKIT_CLI) + " " + args + " 2>" + err).c_str()), 0);
+  EXPECT_NE(slurp(err).find("apply 100% (4099/4099 positions)"), std::string::npos) << slurp(err);
+  const MlxRope r = initialize_rope_from_kwargs(R"({"dims": 128, "base": 500000.0})");
+  ApplyOptions o;
+  o.angles = AngleMode::kHf;
+  std::vector<float> want(x.size());
+  // [heads, seq, dims] as [tokens = seq, heads, dims]: token stride dims, head stride seq·dims
+  apply_rope(r.plan_for_call(tokens, 77, hd), ConstTensorView(x.data(), DType::kF32, tokens, heads, hd, hd, tokens * hd, 1),
+             TensorView{want.data(), DType::kF32, tokens, heads, hd, hd, std::int64_t{tokens} * hd, 1}, {}, {},
+             Positions::offset(77), o);
+  EXPECT_EQ(read_npy_f32(dir_ / "ym.npy"), want);
 }
 
 }  // namespace

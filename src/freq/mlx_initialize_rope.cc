@@ -53,7 +53,7 @@ double optional_or(const Json& cfg, const char* key, double dflt) {
 double MlxRope::base_for_call(std::int64_t seq, std::int64_t offset) const {
   if (!dynamic) return base.value_or(0.0);
   const double max_pos = static_cast<double>(*max_position_embeddings);
-  const double s = std::max(static_cast<double>(seq + offset), max_pos);
+  const double s = std::max(static_cast<double>(seq) + static_cast<double>(offset), max_pos);  // no int overflow
   const double d = dims;
   return *base * std::pow(dynamic_factor * s / max_pos - (dynamic_factor - 1.0), d / (d - 2.0));
 }
@@ -78,7 +78,7 @@ FrequencyPlan MlxRope::plan_for_call(std::int64_t seq, std::int64_t offset, int 
     // initialize_rope refuses such a base, but dynamic NTK grows it with every call's length.
     const double wide = base_for_call(seq, offset);
     if (!(wide <= std::numeric_limits<float>::max()))
-      throw ArgumentError("seq_len + offset = " + std::to_string(seq + offset) +
+      throw ArgumentError("seq_len + offset = " + std::to_string(seq) + " + " + std::to_string(offset) +
                           ": the dynamic NTK base grows to " + std::to_string(wide) +
                           ", beyond float32's range (MLX would produce NaN frequencies)");
     const double b = static_cast<float>(wide);
