@@ -77,6 +77,18 @@ TextTable frequency_table(const LayerReport& r, bool with_layer_column) {
   return t;
 }
 
+// "12 of 48 layers skip RoPE (NoPE): 3, 7, 11, ..." (0-based layer indices).
+std::string nope_text(const ModelRope& model) {
+  std::vector<std::size_t> nope;
+  for (std::size_t i = 0; i < model.layer_uses_rope.size(); ++i)
+    if (!model.layer_uses_rope[i]) nope.push_back(i);
+  if (nope.empty()) return fmt::format("none of {} layers (all rotate)", model.layer_uses_rope.size());
+  std::string list;
+  for (std::size_t k = 0; k < nope.size() && k < 8; ++k) list += (k ? ", " : "") + std::to_string(nope[k]);
+  if (nope.size() > 8) list += ", ...";
+  return fmt::format("{} of {} layers skip RoPE: {} (0-based)", nope.size(), model.layer_uses_rope.size(), list);
+}
+
 void print_text(const ShowOptions& o, const ModelRope& model, const std::vector<LayerReport>& reports) {
   fmt::print("{}\n", key_value("model", fmt::format("{} (model_type {})", display_name(o.model),
                                                     model.model_type.empty() ? "?" : model.model_type)));
@@ -87,6 +99,7 @@ void print_text(const ShowOptions& o, const ModelRope& model, const std::vector<
       fmt::print("{}\n", key_value("warning", w.path.empty() ? w.message : w.path + ": " + w.message));
     }
   }
+  if (!model.layer_uses_rope.empty()) fmt::print("{}\n", key_value("nope_layers", nope_text(model)));
   for (const LayerReport& r : reports) {
     const RopeConfig& c = *r.config;
     const FrequencyPlan& p = r.plan;
@@ -123,6 +136,10 @@ void print_json(const ShowOptions& o, const ModelRope& model, const std::vector<
   j["model_type"] = model.model_type;
   j["warnings"] = nlohmann::ordered_json::array();
   for (const ConfigWarning& w : model.warnings) j["warnings"].push_back({{"path", w.path}, {"message", w.message}});
+  // Decoder layers that apply no rotation at all (Llama 4 / SmolLM3 NoPE), by layer index.
+  j["nope_layers"] = nlohmann::ordered_json::array();
+  for (std::size_t i = 0; i < model.layer_uses_rope.size(); ++i)
+    if (!model.layer_uses_rope[i]) j["nope_layers"].push_back(i);
   j["seq_len"] = o.plan.seq_len ? nlohmann::ordered_json(*o.plan.seq_len) : nlohmann::ordered_json();
   j["policy"] = o.plan.policy;
   j["layers"] = nlohmann::ordered_json::array();

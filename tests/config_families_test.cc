@@ -246,6 +246,27 @@ TEST(ConfigFamilies, PerLayerMapsGemma3PatternAndLlama4NoPE) {
   const auto l4 = parse_hf_config(R"({"model_type":"llama4_text","hidden_size":5120,"num_attention_heads":40,
     "head_dim":128,"num_hidden_layers":4,"max_position_embeddings":10485760,"no_rope_layers":[1,1,1,0]})");
   EXPECT_EQ(l4.layer_uses_rope, (std::vector<bool>{true, true, true, false}));
+  // Missing or empty no_rope_layers: transformers generates (i + 1) % no_rope_layer_interval != 0
+  // (interval default 4) for Llama 4 and SmolLM3; other families keep "not described".
+  for (const char* list : {"", R"("no_rope_layers":[],)", R"("no_rope_layers":null,)"}) {
+    SCOPED_TRACE(list);
+    const auto d = parse_hf_config(std::string(R"({"model_type":"llama4_text","hidden_size":5120,"num_attention_heads":40,)") +
+                                   list + R"("head_dim":128,"num_hidden_layers":9,"max_position_embeddings":1048576})");
+    EXPECT_EQ(d.layer_uses_rope, (std::vector<bool>{true, true, true, false, true, true, true, false, true}));
+  }
+  const auto s3 = parse_hf_config(R"({"model_type":"smollm3","hidden_size":2048,"num_attention_heads":16,
+    "num_hidden_layers":6,"no_rope_layer_interval":3,"rope_theta":5000000.0,"max_position_embeddings":65536})");
+  EXPECT_EQ(s3.layer_uses_rope, (std::vector<bool>{true, true, false, true, true, false}));
+  const auto plain = parse_hf_config(R"({"model_type":"llama","hidden_size":4096,"num_attention_heads":32,
+    "num_hidden_layers":32,"max_position_embeddings":4096})");
+  EXPECT_TRUE(plain.layer_uses_rope.empty());
+  try {
+    (void)parse_hf_config(R"({"model_type":"llama4_text","hidden_size":64,"num_attention_heads":1,
+      "num_hidden_layers":4,"no_rope_layer_interval":0})");
+    ADD_FAILURE() << "interval 0 accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.path(), "no_rope_layer_interval") << e.what();
+  }
   EXPECT_THROW(parse_hf_config(R"({"model_type":"llama","hidden_size":64,"num_attention_heads":1,
     "no_rope_layers":[1,2]})"), ConfigError);
   EXPECT_THROW(parse_hf_config(R"({"model_type":"gemma3_text","hidden_size":64,"num_attention_heads":1,

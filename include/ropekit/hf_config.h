@@ -39,7 +39,9 @@ struct ModelRope {
   // Per decoder layer (index = layer number), when the config says: the layer type of each
   // layer (`layer_types`, or Gemma 3's sliding_window_pattern: every pattern-th layer is
   // full_attention), and whether it applies RoPE at all (`no_rope_layers`: 1 = RoPE, 0 = NoPE,
-  // as Llama 4 and SmolLM3 ship it). Empty when the config does not describe its layers.
+  // as Llama 4 and SmolLM3 ship it; for those families a missing or empty list is generated as
+  // transformers does: every no_rope_layer_interval-th layer, default 4, is NoPE). Empty when the
+  // config does not describe its layers.
   std::vector<std::string> layer_types;
   std::vector<bool> layer_uses_rope;
 

@@ -63,6 +63,7 @@ struct Family {
   bool qwen3_mrope = false;   // interleaved T/H/W assignment
   bool ernie_vl = false;      // H/W alternating + T tail, interleaved pairs, rounds once
   bool gpt_oss = false;       // default YaRN block with truncate=false
+  bool nope_interval = false; // Llama 4 / SmolLM3: every no_rope_layer_interval-th layer is NoPE
 };
 
 Family family_of(const std::string& mt) {
@@ -70,6 +71,7 @@ Family family_of(const std::string& mt) {
   f.deepseek = starts_with(mt, "deepseek_v2") || starts_with(mt, "deepseek_v3") ||
                mt == "kimi_k2" || mt == "glm4_moe_lite";
   f.llama4 = starts_with(mt, "llama4");
+  f.nope_interval = f.llama4 || mt == "smollm3";
   f.gemma3 = mt == "gemma3" || mt == "gemma3_text";
   f.phi = mt == "phi" || mt == "phi-msft";
   f.phi3 = mt == "phi3" || mt == "phimoe";
@@ -410,7 +412,18 @@ void read_layer_map(const Json& root, const std::string& base, const Family& fam
     for (std::int64_t i = 0; i < *n_layers; ++i)
       m.layer_types.push_back((i + 1) % pattern == 0 ? "full_attention" : "sliding_attention");
   }
-  if (const Json* nr = detail::find(root, "no_rope_layers")) {
+  const Json* nr = detail::find(root, "no_rope_layers");
+  if (fam.nope_interval && (!nr || nr->is_null() || (nr->is_array() && nr->empty()))) {
+    // transformers (Llama4TextConfig, SmolLM3Config): a missing or empty no_rope_layers is
+    // generated as [(i + 1) % no_rope_layer_interval != 0 for each layer i], interval default 4:
+    // layers 3, 7, 11, ... (0-based) attend without positions (NoPE, arXiv:2305.19466).
+    const std::int64_t interval = get_integer(root, "no_rope_layer_interval", base).value_or(4);
+    if (interval <= 0) fail(join_path(base, "no_rope_layer_interval"), "an integer > 0", Json(interval));
+    if (n_layers && *n_layers > 0 && *n_layers <= (1 << 20))
+      for (std::int64_t i = 0; i < *n_layers; ++i) m.layer_uses_rope.push_back((i + 1) % interval != 0);
+    return;
+  }
+  if (nr && !nr->is_null()) {
     const std::string path = join_path(base, "no_rope_layers");
     if (!nr->is_array()) fail(path, "a list of 0/1 flags per layer (1 = RoPE)", *nr);
     if (nr->size() > (1u << 20)) fail(path, "at most 2^20 layers", Json(nr->size()));

@@ -84,6 +84,8 @@ TEST(CliModels, KnownModelsHaveTheirRopeType) {
   EXPECT_EQ(find("phi-4-mini-instruct")["rope_type"], "longrope");
   EXPECT_EQ(find("gemma-3-4b-text")["rope_type"], "linear/default");
   EXPECT_EQ(find("qwen2-vl-7b-instruct")["rope_type"], "default+mrope");
+  EXPECT_EQ(find("llama-4-maverick-17b-128e")["rope_type"], "default");
+  EXPECT_EQ(find("llama-4-maverick-17b-128e")["max_position_embeddings"], 1048576);
 }
 
 TEST(CliModels, EveryModelHasASourceRecord) {
@@ -251,6 +253,20 @@ TEST(CliShow, CsvHasAHeaderAndOneLinePerPairAndLayer) {
   EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1 + 2 * 128);  // head_dim 256: 128 pairs
   const RunResult one = run_cli("show gemma-3-4b-text --csv --layer sliding_attention");
   EXPECT_EQ(std::count(one.out.begin(), one.out.end(), '\n'), 1 + 128);
+}
+
+TEST(CliShow, NoPELayersAreListedFromTheLibraryMap) {
+  const json m = parse_json(run_cli("show llama-4-maverick-17b-128e --json"));
+  const ModelRope rope = load_model_file("llama-4-maverick-17b-128e");
+  ASSERT_EQ(rope.layer_uses_rope.size(), 48u);
+  std::vector<std::size_t> want;
+  for (std::size_t i = 0; i < rope.layer_uses_rope.size(); ++i)
+    if (!rope.layer_uses_rope[i]) want.push_back(i);
+  EXPECT_EQ(want.size(), 12u);  // every 4th layer (transformers' default interval)
+  EXPECT_EQ(m["nope_layers"].get<std::vector<std::size_t>>(), want);
+  EXPECT_EQ(m["layers"][0]["layout"], "interleaved");
+  EXPECT_TRUE(parse_json(run_cli("show llama-3.1-8b-instruct --json"))["nope_layers"].empty());
+  EXPECT_NE(run_cli("show llama-4-maverick-17b-128e").out.find("12 of 48 layers skip RoPE: 3, 7, 11"), std::string::npos);
 }
 
 TEST(CliShow, SeqLenAndPolicyReachThePlan) {
