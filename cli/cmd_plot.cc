@@ -1,4 +1,4 @@
-// ropekit plot A [B ...] -o FILE.svg: wavelength (log scale) against frequency index.
+// ropekit plot A [B ...] -o FILE.svg|FILE.png: wavelength (log scale) against frequency index.
 #include <fstream>
 #include <map>
 #include <memory>
@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "freq_report.h"
 #include "model_source.h"
+#include "png_export.h"
 #include "ropekit/error.h"
 #include "svg_plot.h"
 
@@ -23,12 +24,18 @@ struct PlotOptions {
   PlanOptions plan;
   bool no_unscaled = false;
   std::string title;
+  double png_scale = 1.0;
 };
 
 void run_plot(const PlotOptions& o) {
-  if (o.output.size() < 4 || o.output.compare(o.output.size() - 4, 4, ".svg") != 0) {
-    throw ArgumentError("-o: expected a file name ending in .svg, got '" + o.output + "'");
+  auto ends_with = [&](const char* ext) {
+    return o.output.size() >= 4 && o.output.compare(o.output.size() - 4, 4, ext) == 0;
+  };
+  const bool png = ends_with(".png");
+  if (!png && !ends_with(".svg")) {
+    throw ArgumentError("-o: expected a file name ending in .svg or .png, got '" + o.output + "'");
   }
+  if (png && !png_supported()) write_png_from_svg("", o.output);  // throws: how to get PNG
   PlotSpec spec;
   spec.title = o.title.empty() ? "RoPE wavelength per frequency" : o.title;
   // One reference line per distinct context length; its tooltip names every curve it belongs
@@ -67,11 +74,15 @@ void run_plot(const PlotOptions& o) {
                           fmt::format("{} tokens: {}", tokens, fmt::join(who, ", ")),
                           fmt::format("{} {}", tokens, fmt::join(kinds[tokens], "/"))});
   }
-  std::ofstream out(o.output, std::ios::binary);
-  if (!out) throw IoError("cannot open '" + o.output + "' for writing");
-  out << render_svg(spec);
-  out.close();
-  if (!out) throw IoError("cannot write '" + o.output + "'");
+  if (png) {
+    write_png_from_svg(render_svg(spec), o.output, o.png_scale);
+  } else {
+    std::ofstream out(o.output, std::ios::binary);
+    if (!out) throw IoError("cannot open '" + o.output + "' for writing");
+    out << render_svg(spec);
+    out.close();
+    if (!out) throw IoError("cannot write '" + o.output + "'");
+  }
   fmt::print("wrote {} ({} curve(s))\n", o.output, spec.series.size());
 }
 
@@ -84,7 +95,11 @@ void register_plot(CLI::App& app) {
   sub->add_option("models", o->models, "Built-in model names or config.json paths")
       ->required()
       ->expected(1, -1);
-  sub->add_option("-o,--output", o->output, "Output file (.svg)")->required();
+  sub->add_option("-o,--output", o->output,
+                  png_supported() ? "Output file (.svg, or .png rendered with librsvg)" : "Output file (.svg)")
+      ->required();
+  sub->add_option("--png-scale", o->png_scale, "PNG only: pixels per SVG unit (2 for high-DPI screens)")
+      ->check(CLI::Range(0.25, 8.0));
   add_plan_options(*sub, o->plan);
   sub->add_flag("--no-unscaled", o->no_unscaled, "Leave out the dashed unscaled curves");
   sub->add_option("--title", o->title, "Chart title");
@@ -95,6 +110,7 @@ void register_plot(CLI::App& app) {
       "context never completed a full turn in training.\n\n"
       "Examples:\n"
       "  ropekit plot llama-3.1-8b-instruct -o llama.svg\n"
+      "  ropekit plot llama-3.1-8b-instruct -o llama.png --png-scale 2\n"
       "  ropekit plot llama-3.1-8b-instruct qwen2.5-7b-instruct-yarn gpt-oss-20b -o cmp.svg");
   sub->callback([o] { run_plot(*o); });
 }

@@ -10,7 +10,7 @@ build=${ROPEKIT_BUILD_DIR:-$root/build}
 jobs=${ROPEKIT_JOBS:-$(nproc)}
 
 packages=(cmake ninja-build g++ pkg-config libhwy-dev nlohmann-json3-dev libcli11-dev libfmt-dev
-          libgtest-dev libbenchmark-dev python3)
+          libgtest-dev libbenchmark-dev python3 librsvg2-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

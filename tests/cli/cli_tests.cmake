@@ -41,3 +41,22 @@ if(Python3_Interpreter_FOUND)
 else()
   message(STATUS "python3 not found: cli_plot_svg_xml (SVG parsed as XML) is not run")
 endif()
+
+# PNG charts: only where the command was built with librsvg (cli/CMakeLists.txt: not in
+# sanitizer builds); the PNG is decoded with cairo.
+find_package(PkgConfig QUIET)
+if(PkgConfig_FOUND AND NOT ROPEKIT_SANITIZE)
+  pkg_check_modules(ROPEKIT_TEST_CAIRO QUIET IMPORTED_TARGET librsvg-2.0 cairo)
+endif()
+if(ROPEKIT_TEST_CAIRO_FOUND)
+  add_executable(cli_png_test ${CMAKE_CURRENT_LIST_DIR}/cli_png_test.cc ${CMAKE_CURRENT_LIST_DIR}/cli_run.cc)
+  target_include_directories(cli_png_test PRIVATE ${CMAKE_CURRENT_LIST_DIR})
+  target_link_libraries(cli_png_test PRIVATE PkgConfig::ROPEKIT_TEST_CAIRO GTest::gtest GTest::gtest_main)
+  target_compile_definitions(cli_png_test PRIVATE
+    ROPEKIT_CLI="$<TARGET_FILE:ropekit_cli>"
+    ROPEKIT_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+    ROPEKIT_CLI_TEST_SCRATCH="${ROPEKIT_CLI_TEST_SCRATCH}")
+  add_dependencies(cli_png_test ropekit_cli)
+  ropekit_warnings(cli_png_test)
+  gtest_discover_tests(cli_png_test DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT 300)
+endif()
