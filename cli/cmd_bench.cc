@@ -4,7 +4,8 @@
 //   * floor  = time of copying the same bytes (read + written) with regular (write-allocating)
 //              vector stores, split over the same number of threads the same way, measured in
 //              the same run and ALTERNATING with the kernel (copy, kernel, copy, kernel, ...) so
-//              that both see the same machine state; x_floor = median(kernel) / median(copy).
+//              that both see the same machine state; x_floor = the median over samples of
+//              kernel time / the copy time measured just before it.
 //   * timing = median of repeated calls after warm-up calls; decode-sized calls are timed in
 //              batches (one sample = a batch / its size) because one call takes microseconds.
 //   * reference_ms = the scalar double-precision reference backend on the same case (one call,

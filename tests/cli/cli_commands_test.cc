@@ -454,5 +454,61 @@ TEST(CliTargets, JsonNamesTheActiveTargetAmongTheCompiledOnes) {
   EXPECT_NE(text.out.find(j["active"].get<std::string>()), std::string::npos);
 }
 
+// ---- bench -----------------------------------------------------------------------------------------
+// The shape of `bench --json` (issue: case, tokens, heads, head_dim, dtype, layout, scaling, angles,
+// cos_sin, inplace, threads, median_ms, floor_ms, x_floor, reference_ms) and its arithmetic, not
+// its speed (speed goals live in the benchmark itself).
+TEST(CliBench, JsonCasesHaveTheDocumentedFieldsAndConsistentRatios) {
+  const json j = parse_json(run_cli("bench --filter decode --json --threads 1"));
+  ASSERT_TRUE(j.is_array());
+  ASSERT_GE(j.size(), 6u);  // f32, bf16, f16 x layouts x cos/sin sources
+  std::set<std::string> dtypes, layouts, sources;
+  for (const json& c : j) {
+    for (const char* key : {"case", "tokens", "heads", "head_dim", "dtype", "layout", "scaling", "angles", "cos_sin",
+                            "inplace", "threads", "median_ms", "floor_ms", "x_floor", "reference_ms"})
+      ASSERT_TRUE(c.contains(key)) << key << " missing in " << c.dump();
+    EXPECT_EQ(c["case"], "decode");
+    EXPECT_EQ(c["tokens"], 64);
+    EXPECT_EQ(c["heads"], 32);
+    EXPECT_EQ(c["head_dim"], 128);
+    EXPECT_EQ(c["threads"], 1);
+    EXPECT_EQ(c["angles"], "exact");
+    EXPECT_TRUE(c["inplace"].is_boolean());
+    dtypes.insert(c["dtype"].get<std::string>());
+    layouts.insert(c["layout"].get<std::string>());
+    sources.insert(c["cos_sin"].get<std::string>());
+    const double ms = c["median_ms"].get<double>(), floor_ms = c["floor_ms"].get<double>();
+    EXPECT_GT(ms, 0.0);
+    EXPECT_GT(floor_ms, 0.0);
+    // x_floor is the median of per-sample ratios (kernel / the copy timed just before it), so
+    // it is close to, not equal to, the ratio of the medians.
+    EXPECT_GT(c["x_floor"].get<double>(), 0.5 * ms / floor_ms);
+    EXPECT_LT(c["x_floor"].get<double>(), 2.0 * ms / floor_ms);
+    ASSERT_TRUE(c["reference_ms"].is_number()) << "the scalar reference is timed unless --no-reference";
+    EXPECT_GT(c["reference_ms"].get<double>(), 0.0);
+  }
+  EXPECT_EQ(dtypes, (std::set<std::string>{"f32", "bf16", "f16"}));
+  EXPECT_EQ(layouts, (std::set<std::string>{"half", "interleaved"}));
+  EXPECT_EQ(sources, (std::set<std::string>{"table", "on_the_fly"}));
+
+  // The table-build case: CosSinCache and the libm sincosf baseline, with the speed-up fields.
+  const json t = parse_json(run_cli("bench --quick --filter cos_sin_table_build --json --threads 1"));
+  ASSERT_EQ(t.size(), 1u);
+  EXPECT_EQ(t[0]["tokens"], 32768);
+  EXPECT_NEAR(t[0]["speedup_vs_libm"].get<double>(),
+              t[0]["reference_ms"].get<double>() / t[0]["median_ms"].get<double>(), 1e-9 * t[0]["speedup_vs_libm"].get<double>());
+
+  // --no-reference: reference_ms null; a filter matching nothing: an empty list; bad options: usage.
+  const json nr = parse_json(run_cli("bench --quick --filter 'decode f32 half plain table out' --json --threads 1 --no-reference"));
+  ASSERT_EQ(nr.size(), 1u);
+  EXPECT_TRUE(nr[0]["reference_ms"].is_null());
+  EXPECT_TRUE(parse_json(run_cli("bench --filter no-such-case --json")).empty());
+  EXPECT_EQ(run_cli("bench --threads 0").exit_code, 1);
+  // Text output: the header and the floor column.
+  const RunResult text = run_cli("bench --quick --filter 'decode f32 half plain table out' --threads 1 --no-reference");
+  EXPECT_EQ(text.exit_code, 0);
+  EXPECT_NE(text.out.find("x floor"), std::string::npos) << text.out;
+}
+
 }  // namespace
 }  // namespace ropekit::cli_test
