@@ -276,7 +276,7 @@ void register_apply(CLI::App& app) {
                 "or exact (each inv_freq rounded once from double)")
       ->check(CLI::IsMember({"transformers", "exact"}));
   c->add_flag("--inverse", a->inverse, "Apply the inverse rotation (backward pass)");
-  c->add_flag("--no-fold", a->no_fold, "Leave the attention factor out of cos/sin (printed on stderr)");
+  c->add_flag("--no-fold", a->no_fold, "Leave the attention factor out of cos/sin (a pure rotation; ropekit freqs prints the factor)");
   c->callback([a] {
     if (a->kwargs.empty()) {
       if (a->config.empty()) throw CLI::RequiredError("CONFIG or --initialize-rope");
