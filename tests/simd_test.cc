@@ -667,6 +667,61 @@ TEST_P(TargetTest, Bf16SoftwareRoundingAndSubnormalResults) {
   detail::set_avx512_bf16_enabled(true);
 }
 
+// The AVX512_BF16 kernels (hardware RNE conversion, which flushes subnormal results) against
+// the software rounding of the same target, bit for bit: rows of ordinary values, rows of
+// zeros and rows with a single zero (the ±0 test that sends a row to the exact pass), rows
+// whose results are subnormal (flushed by the hardware, so that pass must round them in
+// software), in place and out of place, both layouts, with and without tails. On CPUs or
+// targets without the extension both runs take the software path and agree trivially.
+TEST_P(TargetTest, Bf16HardwareConversionIsBitIdenticalToSoftware) {
+  std::mt19937 rng(23);
+  std::uniform_real_distribution<float> u(-2.0f, 2.0f);
+  const std::int64_t T = 6, H = 5;
+  for (const PairLayout layout : {PairLayout::kHalf, PairLayout::kInterleaved}) {
+    for (const auto& [D, R] : {std::pair{128, 128}, std::pair{192, 160}, std::pair{64, 64}}) {
+      FrequencyPlan plan;
+      plan.head_dim = D;
+      plan.rotary_dim = R;
+      plan.layout = layout;
+      for (int i = 0; i < R / 2; ++i) plan.inv_freq.push_back(static_cast<float>(std::pow(10000.0, -2.0 * i / R)));
+      std::vector<std::uint16_t> x(static_cast<std::size_t>(T * H * D));
+      for (std::int64_t row = 0; row < T * H; ++row) {
+        const int kind = static_cast<int>(row % 5);  // 0, 1: ordinary; 2: zeros; 3: one zero; 4: tiny
+        for (std::int64_t d = 0; d < D; ++d) {
+          float v = u(rng);
+          if (kind == 2) v = 0.0f;
+          if (kind == 3 && d == 7) v = -0.0f;
+          if (kind == 4) v = std::ldexp(v, -128);
+          x[static_cast<std::size_t>(row * D + d)] = f32_to_bf16(v).bits;
+        }
+      }
+      const Positions pos = Positions::offset(1000);
+      for (const bool in_place : {false, true}) {
+        std::vector<std::uint16_t> got[2];
+        for (const bool hardware : {false, true}) {
+          detail::set_avx512_bf16_enabled(hardware);
+          std::vector<std::uint16_t> in = x, out(x.size(), 0xFFFF);
+          std::vector<std::uint16_t>& dst = in_place ? in : out;
+          ApplyOptions o;
+          o.backend = Backend::kSimd;
+          apply_rope(plan, ConstTensorView::contiguous(in.data(), DType::kBF16, T, H, D),
+                     TensorView::contiguous(dst.data(), DType::kBF16, T, H, D), ConstTensorView{}, TensorView{}, pos, o);
+          got[hardware ? 1 : 0] = dst;
+        }
+        detail::set_avx512_bf16_enabled(true);
+        std::int64_t differ = 0, flushable = 0;
+        for (std::size_t e = 0; e < x.size(); ++e) {
+          differ += got[0][e] != got[1][e];
+          flushable += (got[0][e] & 0x7F80) == 0 && (got[0][e] & 0x7F) != 0;  // subnormal bf16
+        }
+        EXPECT_EQ(differ, 0) << "D=" << D << " R=" << R << " layout " << static_cast<int>(layout)
+                             << (in_place ? " in place" : " out of place");
+        EXPECT_GT(flushable, 0) << "the case must produce subnormal results";
+      }
+    }
+  }
+}
+
 // q and k of different input dtypes (each through its own dtype's kernel), k only, q only.
 TEST_P(TargetTest, MixedInputDtypesAndSingleTensors) {
   FrequencyPlan plan;

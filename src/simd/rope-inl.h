@@ -13,8 +13,8 @@
 //
 // Row kernels (SelectRowsOut): generic (any in/out dtype and layout); bf16 -> bf16 half-split
 // with an even/odd lane split (no permutes) or, on AVX3 CPUs with AVX512_BF16, hardware RNE
-// conversion; interleaved f32 / F16C f16 / AVX512_BF16 bf16 as x·C + swap(x)·S without
-// de-interleaving; kInterleavedToHalf in place through a copy of the row.
+// conversion; interleaved f32 / F16C f16 as x·C + swap(x)·S without de-interleaving;
+// interleaved bf16 with AVX512_BF16 split by shift/AND and re-interleaved after conversion; kInterleavedToHalf in place through a copy of the row.
 
 #if defined(ROPEKIT_SIMD_ROPE_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef ROPEKIT_SIMD_ROPE_INL_H_
@@ -284,30 +284,80 @@ HWY_NOINLINE void RotateRowsInterleavedSwap(const void* in_v, void* out_v, const
 // ---- AVX3 with AVX512_BF16 (Zen 4/5, Sapphire Rapids): hardware RNE bf16 stores ----------------
 // vcvtne2ps2bf16 rounds two f32 vectors to 32 bf16 RNE in one instruction (NaN made quiet like
 // dtype.h), but treats subnormal inputs as zero. A lane whose f32 result is subnormal (only
-// possible for inputs below ~2^-60) therefore falls back to the software rounding for its
-// block: results stay bit-identical to the other targets. Highway 1.0.3 has no target with
-// this extension, so these functions add it to the AVX3 target's attributes and run only when
-// CPUID reports it (detail::avx512_bf16_enabled()).
+// possible for inputs below ~2^-60) must get the software rounding instead, so that results
+// stay bit-identical to the other targets. Only a ±0 result can be a flushed subnormal, so the
+// kernels look for ±0 lanes:
+//   out of place: the row runs without any branch, OR-ing the ±0 lanes of every block into one
+//     mask; if that mask is non-zero at the end of the row (a flushed subnormal, or simply a
+//     zero), the row is computed again with the exact per-block test (the input is intact).
+//     Testing and branching per block instead costs 15-30% at cache-hot decode sizes.
+//   in place: the input is overwritten block by block, so each block is tested before its
+//     store and falls back to the software rounding on its own.
+// Highway 1.0.3 has no target with this extension, so these functions add it to the AVX3
+// target's attributes and run only when CPUID reports it (detail::avx512_bf16_enabled()).
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
 #ifndef ROPEKIT_AVX512BF16_ATTR
 #define ROPEKIT_AVX512BF16_ATTR __attribute__((target(HWY_TARGET_STR ",avx512bf16")))
 #endif
 #define ROPEKIT_HAVE_AVX512BF16_KERNELS 1
 
-// 32 bf16: lanes 0-15 from lo, 16-31 from hi; false if a subnormal lane was flushed to zero.
-ROPEKIT_AVX512BF16_ATTR HWY_INLINE bool CvtBF16x32(hn::Vec512<float> lo, hn::Vec512<float> hi,
-                                                   __m512i& out) {
-  out = __builtin_bit_cast(__m512i, _mm512_cvtne2ps_pbh(hi.raw, lo.raw));
-  // Cheap test first: only a ±0 result can be a flushed subnormal.
-  if (HWY_LIKELY(_mm512_testn_epi16_mask(out, _mm512_set1_epi16(0x7FFF)) == 0)) return true;
+// 32 bf16 words, RNE: words 0-15 from lo, 16-31 from hi.
+ROPEKIT_AVX512BF16_ATTR HWY_INLINE __m512i CvtBF16x32(hn::Vec512<float> lo, hn::Vec512<float> hi) {
+  return __builtin_bit_cast(__m512i, _mm512_cvtne2ps_pbh(hi.raw, lo.raw));
+}
+
+// The ±0 words of r (the only ones that can be flushed subnormals).
+ROPEKIT_AVX512BF16_ATTR HWY_INLINE __mmask32 ZeroWords(__m512i r) {
+  return _mm512_testn_epi16_mask(r, _mm512_set1_epi16(0x7FFF));
+}
+
+// Exact test of one block converted from lo and hi: false if a lane was flushed.
+ROPEKIT_AVX512BF16_ATTR HWY_INLINE bool NoFlushedLane(__m512i r, hn::Vec512<float> lo, hn::Vec512<float> hi) {
+  if (HWY_LIKELY(ZeroWords(r) == 0)) return true;
   return (_mm512_fpclass_ps_mask(lo.raw, 0x20) | _mm512_fpclass_ps_mask(hi.raw, 0x20)) == 0;
+}
+
+// The rotated pairs [0, full) of one half-split row, full a multiple of 32. kExact: each block
+// is tested and falls back on its own (returns 0); otherwise: no test, returns the OR of the ±0
+// lane masks (non-zero: the caller must redo the row exactly).
+template <bool kExact>
+ROPEKIT_AVX512BF16_ATTR HWY_INLINE __mmask32 BF16HalfNativeRow(const BF16* in, BF16* out, const float* HWY_RESTRICT c,
+                                                               const float* HWY_RESTRICT s, std::size_t pairs,
+                                                               std::size_t full) {
+  const hn::ScalableTag<float> df;  // 16 lanes
+  __mmask32 zero = 0;
+  for (std::size_t i = 0; i < full; i += 32) {
+    const auto a0 = LoadRow(df, in + i), a1 = LoadRow(df, in + i + 16);
+    const auto b0 = LoadRow(df, in + pairs + i), b1 = LoadRow(df, in + pairs + i + 16);
+    const auto c0 = hn::LoadU(df, c + i), c1 = hn::LoadU(df, c + i + 16);
+    const auto s0 = hn::LoadU(df, s + i), s1 = hn::LoadU(df, s + i + 16);
+    const auto ya0 = hn::MulSub(a0, c0, hn::Mul(b0, s0));
+    const auto ya1 = hn::MulSub(a1, c1, hn::Mul(b1, s1));
+    const auto yb0 = hn::MulAdd(b0, c0, hn::Mul(a0, s0));
+    const auto yb1 = hn::MulAdd(b1, c1, hn::Mul(a1, s1));
+    const __m512i ra = CvtBF16x32(ya0, ya1);
+    const __m512i rb = CvtBF16x32(yb0, yb1);
+    if constexpr (kExact) {
+      if (HWY_UNLIKELY(!NoFlushedLane(ra, ya0, ya1) || !NoFlushedLane(rb, yb0, yb1))) {
+        StoreRow(df, ya0, out + i);
+        StoreRow(df, ya1, out + i + 16);
+        StoreRow(df, yb0, out + pairs + i);
+        StoreRow(df, yb1, out + pairs + i + 16);
+        continue;
+      }
+    } else {
+      zero |= ZeroWords(ra) | ZeroWords(rb);
+    }
+    _mm512_storeu_si512(out + i, ra);
+    _mm512_storeu_si512(out + pairs + i, rb);
+  }
+  return zero;
 }
 
 template <typename T = BF16>
 ROPEKIT_AVX512BF16_ATTR HWY_NOINLINE void RotateRowsBF16HalfNative(const void* in_v, void* out_v,
                                                                    const TokenTrig& tt,
                                                                    const RowGeom& g) {
-  const hn::ScalableTag<float> df;  // 16 lanes
   const RowLoop lp(g);
   const std::size_t pairs = lp.pairs;
   const std::size_t full = pairs - pairs % 32;
@@ -315,32 +365,56 @@ ROPEKIT_AVX512BF16_ATTR HWY_NOINLINE void RotateRowsBF16HalfNative(const void* i
   const float* HWY_RESTRICT s = tt.s;
   const BF16* in = static_cast<const BF16*>(in_v);
   BF16* out = static_cast<BF16*>(out_v);
+  const bool in_place = g.in_place;
   for (std::int64_t h = 0; h < lp.heads; ++h, in += lp.in_sh, out += lp.out_sh) {
-    for (std::size_t i = 0; i < full; i += 32) {
-      const auto a0 = LoadRow(df, in + i), a1 = LoadRow(df, in + i + 16);
-      const auto b0 = LoadRow(df, in + pairs + i), b1 = LoadRow(df, in + pairs + i + 16);
-      const auto c0 = hn::LoadU(df, c + i), c1 = hn::LoadU(df, c + i + 16);
-      const auto s0 = hn::LoadU(df, s + i), s1 = hn::LoadU(df, s + i + 16);
-      const auto ya0 = hn::MulSub(a0, c0, hn::Mul(b0, s0));
-      const auto ya1 = hn::MulSub(a1, c1, hn::Mul(b1, s1));
-      const auto yb0 = hn::MulAdd(b0, c0, hn::Mul(a0, s0));
-      const auto yb1 = hn::MulAdd(b1, c1, hn::Mul(a1, s1));
-      __m512i ra, rb;
-      const bool ok_a = CvtBF16x32(ya0, ya1, ra);
-      const bool ok_b = CvtBF16x32(yb0, yb1, rb);
-      if (HWY_LIKELY(ok_a && ok_b)) {
-        _mm512_storeu_si512(out + i, ra);
-        _mm512_storeu_si512(out + pairs + i, rb);
-      } else {
-        StoreRow(df, ya0, out + i);
-        StoreRow(df, ya1, out + i + 16);
-        StoreRow(df, yb0, out + pairs + i);
-        StoreRow(df, yb1, out + pairs + i + 16);
-      }
+    if (in_place) {
+      BF16HalfNativeRow<true>(in, out, c, s, pairs, full);
+    } else if (HWY_UNLIKELY(BF16HalfNativeRow<false>(in, out, c, s, pairs, full) != 0)) {
+      BF16HalfNativeRow<true>(in, out, c, s, pairs, full);
     }
     if (HWY_UNLIKELY(full != pairs)) RotatePairsFrom<PairLayout::kHalf>(in, out, c, s, full, pairs);
     if (HWY_UNLIKELY(lp.pass)) PassThrough(in + lp.rot, out + lp.rot, lp.rest);
   }
+}
+
+// Interleaved rows, 16 pairs (32 bf16 = one u32 vector) per block: the first element of each
+// pair is the low half of a u32 lane (x0 = w << 16 as f32), the second the high half
+// (x1 = w & 0xFFFF0000), so cos/sin are read in natural order and nothing is permuted on the
+// way in; on the way out the two results are converted by one vcvtne2ps2bf16 and re-interleaved
+// by one word permutation.
+template <bool kExact>
+ROPEKIT_AVX512BF16_ATTR HWY_INLINE __mmask32 BF16InterleavedNativeRow(const BF16* in, BF16* out,
+                                                                      const float* HWY_RESTRICT c,
+                                                                      const float* HWY_RESTRICT s,
+                                                                      std::size_t full) {
+  const hn::ScalableTag<float> df;  // 16 lanes
+  const hn::RebindToUnsigned<decltype(df)> du;
+  const auto hi = hn::Set(du, 0xFFFF0000u);
+  // Word j of the result: pair j/2's first (j even) or second (j odd) element; in the converted
+  // vector the first elements are words 0-15 and the second ones words 16-31.
+  const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7,
+                                              22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  __mmask32 zero = 0;
+  for (std::size_t e = 0; e < full; e += 32) {
+    const auto w = hn::LoadU(du, reinterpret_cast<const std::uint32_t*>(in + e));
+    const auto x0 = hn::BitCast(df, hn::ShiftLeft<16>(w));
+    const auto x1 = hn::BitCast(df, hn::And(w, hi));
+    const auto cv = hn::LoadU(df, c + e / 2);
+    const auto sv = hn::LoadU(df, s + e / 2);
+    const auto y0 = hn::MulSub(x0, cv, hn::Mul(x1, sv));
+    const auto y1 = hn::MulAdd(x1, cv, hn::Mul(x0, sv));
+    const __m512i r = CvtBF16x32(y0, y1);
+    if constexpr (kExact) {
+      if (HWY_UNLIKELY(!NoFlushedLane(r, y0, y1))) {
+        StorePairs(df, y0, y1, out + e);
+        continue;
+      }
+    } else {
+      zero |= ZeroWords(r);
+    }
+    _mm512_storeu_si512(out + e, _mm512_permutexvar_epi16(interleave, r));
+  }
+  return zero;
 }
 
 template <typename T = BF16>
@@ -348,29 +422,21 @@ ROPEKIT_AVX512BF16_ATTR HWY_NOINLINE void RotateRowsBF16InterleavedNative(const 
                                                                           void* out_v,
                                                                           const TokenTrig& tt,
                                                                           const RowGeom& g) {
-  const hn::ScalableTag<float> df;  // 16 lanes
   const RowLoop lp(g);
-  const std::size_t full = lp.rot - lp.rot % 32;
-  const float* HWY_RESTRICT cd = tt.c_dup;
-  const float* HWY_RESTRICT sd = tt.s_dup;
+  const std::size_t full = lp.rot - lp.rot % 32;  // elements
+  const float* HWY_RESTRICT c = tt.c;
+  const float* HWY_RESTRICT s = tt.s;
   const BF16* in = static_cast<const BF16*>(in_v);
   BF16* out = static_cast<BF16*>(out_v);
+  const bool in_place = g.in_place;
   for (std::int64_t h = 0; h < lp.heads; ++h, in += lp.in_sh, out += lp.out_sh) {
-    for (std::size_t e = 0; e < full; e += 32) {
-      const auto x0 = LoadRow(df, in + e), x1 = LoadRow(df, in + e + 16);
-      const auto y0 = hn::MulAdd(x0, hn::LoadU(df, cd + e), hn::Mul(hn::Shuffle2301(x0), hn::LoadU(df, sd + e)));
-      const auto y1 = hn::MulAdd(x1, hn::LoadU(df, cd + e + 16),
-                                 hn::Mul(hn::Shuffle2301(x1), hn::LoadU(df, sd + e + 16)));
-      __m512i r;
-      if (HWY_LIKELY(CvtBF16x32(y0, y1, r))) {
-        _mm512_storeu_si512(out + e, r);
-      } else {
-        StoreRow(df, y0, out + e);
-        StoreRow(df, y1, out + e + 16);
-      }
+    if (in_place) {
+      BF16InterleavedNativeRow<true>(in, out, c, s, full);
+    } else if (HWY_UNLIKELY(BF16InterleavedNativeRow<false>(in, out, c, s, full) != 0)) {
+      BF16InterleavedNativeRow<true>(in, out, c, s, full);
     }
     if (HWY_UNLIKELY(full != lp.rot)) {
-      RotatePairsFrom<PairLayout::kInterleaved>(in, out, tt.c, tt.s, full / 2, lp.pairs);
+      RotatePairsFrom<PairLayout::kInterleaved>(in, out, c, s, full / 2, lp.pairs);
     }
     if (HWY_UNLIKELY(lp.pass)) PassThrough(in + lp.rot, out + lp.rot, lp.rest);
   }
@@ -435,7 +501,7 @@ HWY_INLINE RowsChoice SelectRowsOut(PairLayout layout, bool contiguous) {
 #if ROPEKIT_HAVE_AVX512BF16_KERNELS
     if (detail::avx512_bf16_enabled()) {
       if (layout == PairLayout::kHalf) return {&RotateRowsBF16HalfNative<BF16>, 0};
-      if (layout == PairLayout::kInterleaved) return {&RotateRowsBF16InterleavedNative<BF16>, kNeedDup};
+      if (layout == PairLayout::kInterleaved) return {&RotateRowsBF16InterleavedNative<BF16>, 0};
     }
 #endif
     if (layout == PairLayout::kHalf) return {&RotateRowsBF16Half<BF16>, kNeedEvenOdd};
