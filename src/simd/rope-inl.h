@@ -14,7 +14,8 @@
 // Row kernels (SelectRowsOut): generic (any in/out dtype and layout); bf16 -> bf16 half-split
 // with an even/odd lane split (no permutes) or, on AVX3 CPUs with AVX512_BF16, hardware RNE
 // conversion; interleaved f32 / F16C f16 as x·C + swap(x)·S without de-interleaving;
-// interleaved bf16 with AVX512_BF16 split by shift/AND and re-interleaved after conversion; kInterleavedToHalf in place through a copy of the row.
+// interleaved bf16 with AVX512_BF16 split by shift/AND and re-interleaved after conversion;
+// kInterleavedToHalf in place through a copy of the row.
 
 #if defined(ROPEKIT_SIMD_ROPE_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef ROPEKIT_SIMD_ROPE_INL_H_
@@ -290,7 +291,9 @@ HWY_NOINLINE void RotateRowsInterleavedSwap(const void* in_v, void* out_v, const
 //   out of place: the row runs without any branch, OR-ing the ±0 lanes of every block into one
 //     mask; if that mask is non-zero at the end of the row (a flushed subnormal, or simply a
 //     zero), the row is computed again with the exact per-block test (the input is intact).
-//     Testing and branching per block instead costs 15-30% at cache-hot decode sizes.
+//     Any exact test costs: a stand-alone half-split decode loop measured 1.34-1.46x the copy
+//     without one, 1.62-1.66x with this one and 1.56-1.77x with a branch per block
+//     (docs/benchmarks.md); the per-row form keeps the branch out of the block loop.
 //   in place: the input is overwritten block by block, so each block is tested before its
 //     store and falls back to the software rounding on its own.
 // Highway 1.0.3 has no target with this extension, so these functions add it to the AVX3
@@ -354,39 +357,18 @@ ROPEKIT_AVX512BF16_ATTR HWY_INLINE __mmask32 BF16HalfNativeRow(const BF16* in, B
   return zero;
 }
 
-template <typename T = BF16>
-ROPEKIT_AVX512BF16_ATTR HWY_NOINLINE void RotateRowsBF16HalfNative(const void* in_v, void* out_v,
-                                                                   const TokenTrig& tt,
-                                                                   const RowGeom& g) {
-  const RowLoop lp(g);
-  const std::size_t pairs = lp.pairs;
-  const std::size_t full = pairs - pairs % 32;
-  const float* HWY_RESTRICT c = tt.c;
-  const float* HWY_RESTRICT s = tt.s;
-  const BF16* in = static_cast<const BF16*>(in_v);
-  BF16* out = static_cast<BF16*>(out_v);
-  const bool in_place = g.in_place;
-  for (std::int64_t h = 0; h < lp.heads; ++h, in += lp.in_sh, out += lp.out_sh) {
-    if (in_place) {
-      BF16HalfNativeRow<true>(in, out, c, s, pairs, full);
-    } else if (HWY_UNLIKELY(BF16HalfNativeRow<false>(in, out, c, s, pairs, full) != 0)) {
-      BF16HalfNativeRow<true>(in, out, c, s, pairs, full);
-    }
-    if (HWY_UNLIKELY(full != pairs)) RotatePairsFrom<PairLayout::kHalf>(in, out, c, s, full, pairs);
-    if (HWY_UNLIKELY(lp.pass)) PassThrough(in + lp.rot, out + lp.rot, lp.rest);
-  }
-}
-
 // Interleaved rows, 16 pairs (32 bf16 = one u32 vector) per block: the first element of each
 // pair is the low half of a u32 lane (x0 = w << 16 as f32), the second the high half
 // (x1 = w & 0xFFFF0000), so cos/sin are read in natural order and nothing is permuted on the
 // way in; on the way out the two results are converted by one vcvtne2ps2bf16 and re-interleaved
-// by one word permutation.
+// by one word permutation. Rotates pairs [0, full), full a multiple of 16; kExact and the return
+// value as for BF16HalfNativeRow. (The loop counts elements: counting pairs compiled to a loop
+// measured ~0.15x of the copy slower at decode sizes.)
 template <bool kExact>
 ROPEKIT_AVX512BF16_ATTR HWY_INLINE __mmask32 BF16InterleavedNativeRow(const BF16* in, BF16* out,
                                                                       const float* HWY_RESTRICT c,
                                                                       const float* HWY_RESTRICT s,
-                                                                      std::size_t full) {
+                                                                      std::size_t full) {  // pairs
   const hn::ScalableTag<float> df;  // 16 lanes
   const hn::RebindToUnsigned<decltype(df)> du;
   const auto hi = hn::Set(du, 0xFFFF0000u);
@@ -395,7 +377,7 @@ ROPEKIT_AVX512BF16_ATTR HWY_INLINE __mmask32 BF16InterleavedNativeRow(const BF16
   const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7,
                                               22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
   __mmask32 zero = 0;
-  for (std::size_t e = 0; e < full; e += 32) {
+  for (std::size_t e = 0; e < 2 * full; e += 32) {  // elements
     const auto w = hn::LoadU(du, reinterpret_cast<const std::uint32_t*>(in + e));
     const auto x0 = hn::BitCast(df, hn::ShiftLeft<16>(w));
     const auto x1 = hn::BitCast(df, hn::And(w, hi));
@@ -417,27 +399,35 @@ ROPEKIT_AVX512BF16_ATTR HWY_INLINE __mmask32 BF16InterleavedNativeRow(const BF16
   return zero;
 }
 
-template <typename T = BF16>
-ROPEKIT_AVX512BF16_ATTR HWY_NOINLINE void RotateRowsBF16InterleavedNative(const void* in_v,
-                                                                          void* out_v,
-                                                                          const TokenTrig& tt,
-                                                                          const RowGeom& g) {
+// Whole blocks of one row in layout L (half-split: 32 pairs per block, interleaved: 16).
+template <PairLayout L, bool kExact>
+ROPEKIT_AVX512BF16_ATTR HWY_INLINE __mmask32 BF16NativeBlocks(const BF16* in, BF16* out, const float* HWY_RESTRICT c,
+                                                              const float* HWY_RESTRICT s, std::size_t pairs,
+                                                              std::size_t full) {
+  if constexpr (L == PairLayout::kHalf) return BF16HalfNativeRow<kExact>(in, out, c, s, pairs, full);
+  return BF16InterleavedNativeRow<kExact>(in, out, c, s, full);
+}
+
+// All heads of one token, either layout: whole blocks with the hardware conversion, the
+// remaining pairs and the pass-through part as in the generic kernel.
+template <PairLayout L>
+ROPEKIT_AVX512BF16_ATTR HWY_NOINLINE void RotateRowsBF16Native(const void* in_v, void* out_v, const TokenTrig& tt,
+                                                               const RowGeom& g) {
   const RowLoop lp(g);
-  const std::size_t full = lp.rot - lp.rot % 32;  // elements
+  const std::size_t pairs = lp.pairs;
+  constexpr std::size_t kBlockPairs = L == PairLayout::kHalf ? 32 : 16;
+  const std::size_t full = pairs - pairs % kBlockPairs;
   const float* HWY_RESTRICT c = tt.c;
   const float* HWY_RESTRICT s = tt.s;
   const BF16* in = static_cast<const BF16*>(in_v);
   BF16* out = static_cast<BF16*>(out_v);
   const bool in_place = g.in_place;
   for (std::int64_t h = 0; h < lp.heads; ++h, in += lp.in_sh, out += lp.out_sh) {
-    if (in_place) {
-      BF16InterleavedNativeRow<true>(in, out, c, s, full);
-    } else if (HWY_UNLIKELY(BF16InterleavedNativeRow<false>(in, out, c, s, full) != 0)) {
-      BF16InterleavedNativeRow<true>(in, out, c, s, full);
-    }
-    if (HWY_UNLIKELY(full != lp.rot)) {
-      RotatePairsFrom<PairLayout::kInterleaved>(in, out, c, s, full / 2, lp.pairs);
-    }
+    // In place the input is gone after each block: test every block. Out of place: redo the
+    // row exactly only if some result was ±0.
+    const bool exact_pass = in_place || BF16NativeBlocks<L, false>(in, out, c, s, pairs, full) != 0;
+    if (exact_pass) BF16NativeBlocks<L, true>(in, out, c, s, pairs, full);
+    if (HWY_UNLIKELY(full != pairs)) RotatePairsFrom<L>(in, out, c, s, full, pairs);
     if (HWY_UNLIKELY(lp.pass)) PassThrough(in + lp.rot, out + lp.rot, lp.rest);
   }
 }
@@ -500,8 +490,8 @@ HWY_INLINE RowsChoice SelectRowsOut(PairLayout layout, bool contiguous) {
   if constexpr (std::is_same_v<TIn, BF16> && std::is_same_v<TOut, BF16>) {
 #if ROPEKIT_HAVE_AVX512BF16_KERNELS
     if (detail::avx512_bf16_enabled()) {
-      if (layout == PairLayout::kHalf) return {&RotateRowsBF16HalfNative<BF16>, 0};
-      if (layout == PairLayout::kInterleaved) return {&RotateRowsBF16InterleavedNative<BF16>, 0};
+      if (layout == PairLayout::kHalf) return {&RotateRowsBF16Native<PairLayout::kHalf>, 0};
+      if (layout == PairLayout::kInterleaved) return {&RotateRowsBF16Native<PairLayout::kInterleaved>, 0};
     }
 #endif
     if (layout == PairLayout::kHalf) return {&RotateRowsBF16Half<BF16>, kNeedEvenOdd};
