@@ -668,17 +668,20 @@ TEST_P(TargetTest, Bf16SoftwareRoundingAndSubnormalResults) {
 }
 
 // The AVX512_BF16 kernels (hardware RNE conversion, which flushes subnormal results) against
-// the software rounding of the same target, bit for bit: rows of ordinary values, rows of
-// zeros and rows with a single zero (the ±0 test that sends a row to the exact pass), rows
+// the software rounding of the same target, bit for bit: tokens of ordinary values, tokens with
+// a row of zeros or a single zero (the ±0 test that sends a row or token to the exact pass), rows
 // whose results are subnormal (flushed by the hardware, so that pass must round them in
 // software), in place and out of place, both layouts, with and without tails. On CPUs or
 // targets without the extension both runs take the software path and agree trivially.
 TEST_P(TargetTest, Bf16HardwareConversionIsBitIdenticalToSoftware) {
   std::mt19937 rng(23);
   std::uniform_real_distribution<float> u(-2.0f, 2.0f);
-  const std::int64_t T = 6, H = 5;
+  const std::int64_t T = 7, H = 5;
   for (const PairLayout layout : {PairLayout::kHalf, PairLayout::kInterleaved}) {
-    for (const auto& [D, R] : {std::pair{128, 128}, std::pair{192, 160}, std::pair{64, 64}}) {
+    // 64, 128, 256 (and 160 with 128 rotated) take the whole-token kernel out of place; 192/160
+    // the row-by-row one.
+    for (const auto& [D, R] : {std::pair{128, 128}, std::pair{192, 160}, std::pair{64, 64}, std::pair{256, 256},
+                               std::pair{160, 128}}) {
       FrequencyPlan plan;
       plan.head_dim = D;
       plan.rotary_dim = R;
@@ -686,16 +689,28 @@ TEST_P(TargetTest, Bf16HardwareConversionIsBitIdenticalToSoftware) {
       for (int i = 0; i < R / 2; ++i) plan.inv_freq.push_back(static_cast<float>(std::pow(10000.0, -2.0 * i / R)));
       std::vector<std::uint16_t> x(static_cast<std::size_t>(T * H * D));
       for (std::int64_t row = 0; row < T * H; ++row) {
-        const int kind = static_cast<int>(row % 5);  // 0, 1: ordinary; 2: zeros; 3: one zero; 4: tiny
+        // Tokens 2, 3 ordinary (the whole-token kernel keeps its fast result). In tokens 4, 5, 6
+        // head 2 is a row of zeros, a row with one zero, a row of tiny values (subnormal
+        // results) respectively, so that token is redone exactly. Tokens 0 and 1 are at
+        // position 0 (cos 1, sin 0, y = x): token 0 has subnormal results in the second half
+        // only (half-split: x_b tiny) or in the second 32-element block only (interleaved),
+        // token 1 in the first half / block only: each of the kernel's two ±0 test chains must
+        // catch its own.
+        const std::int64_t t = row / H, h = row % H;
+        const int kind = h != 2 ? 0 : t <= 1 ? static_cast<int>(5 + t) : t >= 4 ? static_cast<int>(t - 2) : 0;
         for (std::int64_t d = 0; d < D; ++d) {
           float v = u(rng);
           if (kind == 2) v = 0.0f;
           if (kind == 3 && d == 7) v = -0.0f;
           if (kind == 4) v = std::ldexp(v, -128);
+          const bool second = layout == PairLayout::kHalf ? d >= R / 2 && d < R : d >= 32 && d < 64;
+          const bool first = layout == PairLayout::kHalf ? d < R / 2 : d < 32;
+          if ((kind == 5 && second) || (kind == 6 && first)) v = std::ldexp(v, -128);
           x[static_cast<std::size_t>(row * D + d)] = f32_to_bf16(v).bits;
         }
       }
-      const Positions pos = Positions::offset(1000);
+      const std::vector<std::int64_t> ids = {0, 0, 1, 2, 3, 1000, 1001};
+      const Positions pos = Positions::per_token(std::span<const std::int64_t>(ids));
       for (const bool in_place : {false, true}) {
         std::vector<std::uint16_t> got[2];
         for (const bool hardware : {false, true}) {

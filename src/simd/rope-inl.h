@@ -15,6 +15,8 @@
 // with an even/odd lane split (no permutes) or, on AVX3 CPUs with AVX512_BF16, hardware RNE
 // conversion; interleaved F16C f16 as x·C + swap(x)·S without de-interleaving;
 // interleaved bf16 with AVX512_BF16 split by shift/AND and re-interleaved after conversion;
+// out-of-place bf16 rows of 32/64/128 pairs with AVX512_BF16 a whole token at a time, cos/sin
+// in registers (RotateTokenBF16Native);
 // kInterleavedToHalf in place through a copy of the row.
 
 #if defined(ROPEKIT_SIMD_ROPE_INL_H_) == defined(HWY_TARGET_TOGGLE)
@@ -72,7 +74,13 @@ struct TokenTrig {
   const float* s_dup = nullptr;
 };
 
-enum TrigNeeds : unsigned { kNeedEvenOdd = 1, kNeedDup = 2 };
+enum TrigNeeds : unsigned {
+  kNeedEvenOdd = 1,
+  kNeedDup = 2,
+  // Not a need: the kernel reads tt.c / tt.s once per token (into registers), so they may point
+  // straight into a CosSinCache row, unaligned, instead of an aligned copy.
+  kTrigOnce = 4,
+};
 
 // Rotates all heads of one token: in/out point at head 0 of the token.
 using RowsFn = void (*)(const void* in, void* out, const TokenTrig& tt, const RowGeom& g);
@@ -408,6 +416,77 @@ ROPEKIT_AVX512BF16_ATTR HWY_INLINE __mmask32 BF16NativeBlocks(const BF16* in, BF
   return BF16InterleavedNativeRow<kExact>(in, out, c, s, full);
 }
 
+// All heads of one token whose rows are exactly kPairs rotated pairs (head_dim 64/128/256, the
+// decode-sized common case), out of place. cos/sin are loaded into registers once per token
+// and each row is unrolled completely: at decode sizes (a row is only two 32-pair blocks) the
+// block loop's bookkeeping and the cos/sin reloads of every row cost as much as the test for
+// flushed subnormals. That test is two masked vptestmw chains (no mask OR, no move to a general
+// register): a chain stays all-ones while no result word is ±0. If any word is ±0 anywhere in
+// the token (a flushed subnormal, or simply a zero), every row is redone with the exact
+// per-block test (the input is intact out of place). Measured against the row-by-row driver
+// below in docs/benchmarks.md.
+template <PairLayout L, std::size_t kPairs>
+ROPEKIT_AVX512BF16_ATTR HWY_NOINLINE void RotateTokenBF16Native(const void* in_v, void* out_v, const TokenTrig& tt,
+                                                                const RowGeom& g) {
+  static_assert(kPairs % 32 == 0 && kPairs <= 128, "whole 32-pair blocks, cos/sin kept in registers");
+  const hn::ScalableTag<float> df;  // 16 lanes
+  const hn::RebindToUnsigned<decltype(df)> du;
+  constexpr std::size_t kVecs = kPairs / 16;
+  const RowLoop lp(g);
+  hn::Vec<decltype(df)> cv[kVecs], sv[kVecs];
+  for (std::size_t k = 0; k < kVecs; ++k) {
+    cv[k] = hn::LoadU(df, tt.c + 16 * k);
+    sv[k] = hn::LoadU(df, tt.s + 16 * k);
+  }
+  const __m512i magnitude = _mm512_set1_epi16(0x7FFF);
+  const auto hi = hn::Set(du, 0xFFFF0000u);
+  // Word j of a converted interleaved block: pair j/2's first (j even) or second (j odd) result.
+  const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7,
+                                              22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  __mmask32 nonzero_a = ~__mmask32{0}, nonzero_b = ~__mmask32{0};
+  const BF16* in = static_cast<const BF16*>(in_v);
+  BF16* out = static_cast<BF16*>(out_v);
+  for (std::int64_t h = 0; h < lp.heads; ++h, in += lp.in_sh, out += lp.out_sh) {
+    if constexpr (L == PairLayout::kHalf) {
+      for (std::size_t k = 0; k < kVecs; k += 2) {  // unrolled: kVecs is a constant
+        const std::size_t i = 16 * k;
+        const auto a0 = LoadRow(df, in + i), a1 = LoadRow(df, in + i + 16);
+        const auto b0 = LoadRow(df, in + kPairs + i), b1 = LoadRow(df, in + kPairs + i + 16);
+        const __m512i ra = CvtBF16x32(hn::MulSub(a0, cv[k], hn::Mul(b0, sv[k])),
+                                      hn::MulSub(a1, cv[k + 1], hn::Mul(b1, sv[k + 1])));
+        const __m512i rb = CvtBF16x32(hn::MulAdd(b0, cv[k], hn::Mul(a0, sv[k])),
+                                      hn::MulAdd(b1, cv[k + 1], hn::Mul(a1, sv[k + 1])));
+        nonzero_a = _mm512_mask_test_epi16_mask(nonzero_a, ra, magnitude);
+        nonzero_b = _mm512_mask_test_epi16_mask(nonzero_b, rb, magnitude);
+        _mm512_storeu_si512(out + i, ra);
+        _mm512_storeu_si512(out + kPairs + i, rb);
+      }
+    } else {
+      for (std::size_t k = 0; k < kVecs; ++k) {  // 16 pairs = 32 elements per block
+        const auto w = hn::LoadU(du, reinterpret_cast<const std::uint32_t*>(in + 32 * k));
+        const auto x0 = hn::BitCast(df, hn::ShiftLeft<16>(w));
+        const auto x1 = hn::BitCast(df, hn::And(w, hi));
+        const __m512i r = CvtBF16x32(hn::MulSub(x0, cv[k], hn::Mul(x1, sv[k])),
+                                     hn::MulAdd(x1, cv[k], hn::Mul(x0, sv[k])));
+        if (k % 2 == 0) {
+          nonzero_a = _mm512_mask_test_epi16_mask(nonzero_a, r, magnitude);
+        } else {
+          nonzero_b = _mm512_mask_test_epi16_mask(nonzero_b, r, magnitude);
+        }
+        _mm512_storeu_si512(out + 32 * k, _mm512_permutexvar_epi16(interleave, r));
+      }
+    }
+    if (HWY_UNLIKELY(lp.pass)) PassThrough(in + lp.rot, out + lp.rot, lp.rest);
+  }
+  if (HWY_UNLIKELY((nonzero_a & nonzero_b) != ~__mmask32{0})) {
+    in = static_cast<const BF16*>(in_v);
+    out = static_cast<BF16*>(out_v);
+    for (std::int64_t h = 0; h < lp.heads; ++h, in += lp.in_sh, out += lp.out_sh) {
+      BF16NativeBlocks<L, true>(in, out, tt.c, tt.s, kPairs, kPairs);
+    }
+  }
+}
+
 // All heads of one token, either layout: whole blocks with the hardware conversion, the
 // remaining pairs and the pass-through part as in the generic kernel.
 template <PairLayout L>
@@ -429,6 +508,18 @@ ROPEKIT_AVX512BF16_ATTR HWY_NOINLINE void RotateRowsBF16Native(const void* in_v,
     if (exact_pass) BF16NativeBlocks<L, true>(in, out, c, s, pairs, full);
     if (HWY_UNLIKELY(full != pairs)) RotatePairsFrom<L>(in, out, c, s, full, pairs);
     if (HWY_UNLIKELY(lp.pass)) PassThrough(in + lp.rot, out + lp.rot, lp.rest);
+  }
+}
+
+// The whole-token kernel for rows of `pairs` pairs, or nullptr. Out of place only: in place,
+// the per-block test of RotateRowsBF16Native is needed (a token-level redo has no input left).
+HWY_INLINE RowsFn SelectTokenBF16Native(PairLayout layout, int pairs) {
+  const bool half = layout == PairLayout::kHalf;
+  switch (pairs) {
+    case 32: return half ? &RotateTokenBF16Native<PairLayout::kHalf, 32> : &RotateTokenBF16Native<PairLayout::kInterleaved, 32>;
+    case 64: return half ? &RotateTokenBF16Native<PairLayout::kHalf, 64> : &RotateTokenBF16Native<PairLayout::kInterleaved, 64>;
+    case 128: return half ? &RotateTokenBF16Native<PairLayout::kHalf, 128> : &RotateTokenBF16Native<PairLayout::kInterleaved, 128>;
+    default: return nullptr;
   }
 }
 #else
@@ -478,7 +569,9 @@ struct RowsChoice {
 };
 
 template <typename TIn, typename TOut>
-HWY_INLINE RowsChoice SelectRowsOut(PairLayout layout, bool contiguous) {
+HWY_INLINE RowsChoice SelectRowsOut(PairLayout layout, bool contiguous, int pairs, bool in_place) {
+  (void)pairs;  // used by the AVX512_BF16 kernels only
+  (void)in_place;
   if (!contiguous) {
     switch (layout) {
       case PairLayout::kHalf: return {&RotateRowsStrided<PairLayout::kHalf, TIn, TOut>, 0};
@@ -490,6 +583,9 @@ HWY_INLINE RowsChoice SelectRowsOut(PairLayout layout, bool contiguous) {
   if constexpr (std::is_same_v<TIn, BF16> && std::is_same_v<TOut, BF16>) {
 #if ROPEKIT_HAVE_AVX512BF16_KERNELS
     if (detail::avx512_bf16_enabled()) {
+      if (!in_place && (layout == PairLayout::kHalf || layout == PairLayout::kInterleaved)) {
+        if (RowsFn fn = SelectTokenBF16Native(layout, pairs)) return {fn, kTrigOnce};
+      }
       if (layout == PairLayout::kHalf) return {&RotateRowsBF16Native<PairLayout::kHalf>, 0};
       if (layout == PairLayout::kInterleaved) return {&RotateRowsBF16Native<PairLayout::kInterleaved>, 0};
     }
@@ -515,11 +611,11 @@ HWY_INLINE RowsChoice SelectRowsOut(PairLayout layout, bool contiguous) {
 }
 
 template <typename TIn>
-HWY_INLINE RowsChoice SelectRows(DType out, PairLayout layout, bool contiguous) {
+HWY_INLINE RowsChoice SelectRows(DType out, PairLayout layout, bool contiguous, int pairs, bool in_place) {
   switch (out) {
-    case DType::kF32: return SelectRowsOut<TIn, float>(layout, contiguous);
-    case DType::kF16: return SelectRowsOut<TIn, F16>(layout, contiguous);
-    case DType::kBF16: return SelectRowsOut<TIn, BF16>(layout, contiguous);
+    case DType::kF32: return SelectRowsOut<TIn, float>(layout, contiguous, pairs, in_place);
+    case DType::kF16: return SelectRowsOut<TIn, F16>(layout, contiguous, pairs, in_place);
+    case DType::kBF16: return SelectRowsOut<TIn, BF16>(layout, contiguous, pairs, in_place);
   }
   return {};
 }
@@ -571,12 +667,13 @@ struct TensorWork {
 
 template <typename TIn>
 HWY_INLINE bool MakeWork(const detail::ApplyJob& job, const detail::JobTensor& t, TensorWork& w,
-                         unsigned& needs) {
+                         unsigned& needs, bool& trig_once) {
   if (t.heads <= 0 || t.in == nullptr) return false;
   const bool contiguous = t.in_stride_dim == 1 && t.out_stride_dim == 1;
-  const RowsChoice choice = SelectRows<TIn>(t.out_type, job.layout, contiguous);
+  const RowsChoice choice = SelectRows<TIn>(t.out_type, job.layout, contiguous, job.pairs, t.in_place);
   w.fn = choice.fn;
-  needs |= choice.needs;
+  needs |= choice.needs & ~unsigned{kTrigOnce};
+  if ((choice.needs & kTrigOnce) == 0) trig_once = false;
   w.in = static_cast<const char*>(t.in);
   w.out = static_cast<char*>(t.out);
   w.in_st = t.in_stride_token * static_cast<std::int64_t>(dtype_size(t.in_type));
@@ -610,8 +707,9 @@ HWY_INLINE void RopeRange(const detail::ApplyJob& job, std::int64_t t_begin, std
   TensorWork work[2];
   int n_work = 0;
   unsigned needs = 0;
-  if (MakeWork<TIn>(job, job.q, work[n_work], needs)) ++n_work;
-  if (MakeWork<TIn>(job, job.k, work[n_work], needs)) ++n_work;
+  bool trig_once = true;  // every row kernel of the job reads cos/sin once per token
+  if (MakeWork<TIn>(job, job.q, work[n_work], needs, trig_once)) ++n_work;
+  if (MakeWork<TIn>(job, job.k, work[n_work], needs, trig_once)) ++n_work;
   if (n_work == 0 || t_begin >= t_end) return;
 
   const int pairs = job.pairs;
@@ -682,16 +780,22 @@ HWY_INLINE void RopeRange(const detail::ApplyJob& job, std::int64_t t_begin, std
     if (!per_pair) {
       const std::int64_t p = detail::token_position(job, t, 0, seq_hint);
       if (p >= 0 && p < cache_n) {
-        // Copied to the aligned buffers: cache rows are only 16-byte aligned, and every head
-        // would otherwise load them with cache-line-splitting vector loads (measured: 10-30%
-        // slower than on the fly at DRAM sizes; with the copy the table path is as fast).
         const float* cr = cache->cos_row(p);
         const float* sr = cache->sin_row(p);
-        std::memcpy(cos_buf, cr, static_cast<std::size_t>(pairs) * sizeof(float));
-        if (job.inverse) {
-          for (int i = 0; i < pairs; ++i) sin_buf[i] = -sr[i];
+        if (trig_once && !job.inverse) {
+          // The row kernels read cos/sin once per token: use the cache row where it is.
+          c = cr;
+          s = sr;
         } else {
-          std::memcpy(sin_buf, sr, static_cast<std::size_t>(pairs) * sizeof(float));
+          // Copied to the aligned buffers: cache rows are only 16-byte aligned, and every head
+          // would otherwise load them with cache-line-splitting vector loads (measured: 10-30%
+          // slower than on the fly at DRAM sizes; with the copy the table path is as fast).
+          std::memcpy(cos_buf, cr, static_cast<std::size_t>(pairs) * sizeof(float));
+          if (job.inverse) {
+            for (int i = 0; i < pairs; ++i) sin_buf[i] = -sr[i];
+          } else {
+            std::memcpy(sin_buf, sr, static_cast<std::size_t>(pairs) * sizeof(float));
+          }
         }
       } else {
         if (hf) {
