@@ -157,10 +157,23 @@ struct Call {
 
 // ---- plans ----------------------------------------------------------------------------------------
 
+// head_dim and rotary_dim: one case in four takes a real model's shape (head_dim 64/128/256,
+// all or half of it rotated), which selects the whole-token kernels of fixed row widths;
+// the others are random even sizes up to 2·max_half (one in 16 larger).
+void pick_dims(ByteReader& r, std::int64_t max_half, int& head_dim, int& rotary_dim) {
+  if (r.pick(4) == 0) {
+    static const int kModelDims[] = {64, 128, 256};
+    head_dim = kModelDims[r.pick(3)];
+    rotary_dim = r.pick(3) == 0 ? head_dim / 2 : head_dim;
+    return;
+  }
+  head_dim = static_cast<int>(r.pick(16) == 0 ? 2 * r.range(129, 550) : 2 * r.range(1, max_half));
+  rotary_dim = static_cast<int>(2 * r.range(1, head_dim / 2));
+}
+
 std::optional<FrequencyPlan> plan_from_config(ByteReader& r) {
   RopeConfig c;
-  c.head_dim = static_cast<int>(r.pick(16) == 0 ? 2 * r.range(129, 550) : 2 * r.range(1, 128));
-  c.rotary_dim = static_cast<int>(2 * r.range(1, c.head_dim / 2));
+  pick_dims(r, 128, c.head_dim, c.rotary_dim);
   static const double kThetas[] = {10000.0, 500000.0, 1e6, 5e6, 160.0};
   c.rope_theta = r.pick(6) == 5 ? r.unit_range(1.5, 1e7) : kThetas[r.pick(5)];
   c.max_position_embeddings = r.range(256, 131072);
@@ -235,8 +248,7 @@ std::optional<FrequencyPlan> plan_from_config(ByteReader& r) {
 FrequencyPlan synthetic_plan(ByteReader& r) {
   FrequencyPlan p;
   p.rope_type = "synthetic";
-  p.head_dim = static_cast<int>(r.pick(16) == 0 ? 2 * r.range(129, 550) : 2 * r.range(1, 64));
-  p.rotary_dim = static_cast<int>(2 * r.range(1, p.head_dim / 2));
+  pick_dims(r, 64, p.head_dim, p.rotary_dim);
   p.layout = r.flag() ? PairLayout::kInterleaved : PairLayout::kHalf;
   const int dist = r.pick(6);
   const double theta = r.unit_range(2, 1e6);
