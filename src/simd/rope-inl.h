@@ -74,13 +74,7 @@ struct TokenTrig {
   const float* s_dup = nullptr;
 };
 
-enum TrigNeeds : unsigned {
-  kNeedEvenOdd = 1,
-  kNeedDup = 2,
-  // Not a need: the kernel reads tt.c / tt.s once per token (into registers), so they may point
-  // straight into a CosSinCache row, unaligned, instead of an aligned copy.
-  kTrigOnce = 4,
-};
+enum TrigNeeds : unsigned { kNeedEvenOdd = 1, kNeedDup = 2 };
 
 // Rotates all heads of one token: in/out point at head 0 of the token.
 using RowsFn = void (*)(const void* in, void* out, const TokenTrig& tt, const RowGeom& g);
@@ -328,6 +322,43 @@ ROPEKIT_AVX512BF16_ATTR HWY_INLINE bool NoFlushedLane(__m512i r, hn::Vec512<floa
   return (_mm512_fpclass_ps_mask(lo.raw, 0x20) | _mm512_fpclass_ps_mask(hi.raw, 0x20)) == 0;
 }
 
+using VF16 = hn::Vec512<float>;
+
+// One half-split block of 32 pairs starting at pair i (row of `pairs` pairs), rotated in f32 by
+// (c0, c1), (s0, s1): ya = first-half results, yb = second-half results.
+ROPEKIT_AVX512BF16_ATTR HWY_INLINE void RotateHalfBlock(const BF16* in, std::size_t pairs, std::size_t i, VF16 c0,
+                                                        VF16 c1, VF16 s0, VF16 s1, VF16& ya0, VF16& ya1, VF16& yb0,
+                                                        VF16& yb1) {
+  const hn::ScalableTag<float> df;  // 16 lanes
+  const auto a0 = LoadRow(df, in + i), a1 = LoadRow(df, in + i + 16);
+  const auto b0 = LoadRow(df, in + pairs + i), b1 = LoadRow(df, in + pairs + i + 16);
+  ya0 = hn::MulSub(a0, c0, hn::Mul(b0, s0));
+  ya1 = hn::MulSub(a1, c1, hn::Mul(b1, s1));
+  yb0 = hn::MulAdd(b0, c0, hn::Mul(a0, s0));
+  yb1 = hn::MulAdd(b1, c1, hn::Mul(a1, s1));
+}
+
+// One interleaved block of 16 pairs (32 bf16 = one u32 vector) at `in`: the first element of
+// each pair is the low half of a u32 lane (x0 = w << 16 as f32), the second the high half
+// (x1 = w & 0xFFFF0000), so cos/sin are in natural order and nothing is permuted on the way in.
+ROPEKIT_AVX512BF16_ATTR HWY_INLINE void RotateInterleavedBlock(const BF16* in, VF16 cv, VF16 sv, VF16& y0, VF16& y1) {
+  const hn::ScalableTag<float> df;
+  const hn::RebindToUnsigned<decltype(df)> du;
+  const auto w = hn::LoadU(du, reinterpret_cast<const std::uint32_t*>(in));
+  const auto x0 = hn::BitCast(df, hn::ShiftLeft<16>(w));
+  const auto x1 = hn::BitCast(df, hn::And(w, hn::Set(du, 0xFFFF0000u)));
+  y0 = hn::MulSub(x0, cv, hn::Mul(x1, sv));
+  y1 = hn::MulAdd(x1, cv, hn::Mul(x0, sv));
+}
+
+// The word permutation that puts CvtBF16x32(y0, y1) of an interleaved block back in pair order:
+// word j of the result is pair j/2's first (j even) or second (j odd) result; in the converted
+// vector the first results are words 0-15 and the second ones words 16-31.
+ROPEKIT_AVX512BF16_ATTR HWY_INLINE __m512i PairOrderWords() {
+  return _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5, 20, 4,
+                          19, 3, 18, 2, 17, 1, 16, 0);
+}
+
 // The rotated pairs [0, full) of one half-split row, full a multiple of 32. kExact: each block
 // is tested and falls back on its own (returns 0); otherwise: no test, returns the OR of the ±0
 // lane masks (non-zero: the caller must redo the row exactly).
@@ -338,14 +369,9 @@ ROPEKIT_AVX512BF16_ATTR HWY_INLINE __mmask32 BF16HalfNativeRow(const BF16* in, B
   const hn::ScalableTag<float> df;  // 16 lanes
   __mmask32 zero = 0;
   for (std::size_t i = 0; i < full; i += 32) {
-    const auto a0 = LoadRow(df, in + i), a1 = LoadRow(df, in + i + 16);
-    const auto b0 = LoadRow(df, in + pairs + i), b1 = LoadRow(df, in + pairs + i + 16);
-    const auto c0 = hn::LoadU(df, c + i), c1 = hn::LoadU(df, c + i + 16);
-    const auto s0 = hn::LoadU(df, s + i), s1 = hn::LoadU(df, s + i + 16);
-    const auto ya0 = hn::MulSub(a0, c0, hn::Mul(b0, s0));
-    const auto ya1 = hn::MulSub(a1, c1, hn::Mul(b1, s1));
-    const auto yb0 = hn::MulAdd(b0, c0, hn::Mul(a0, s0));
-    const auto yb1 = hn::MulAdd(b1, c1, hn::Mul(a1, s1));
+    VF16 ya0, ya1, yb0, yb1;
+    RotateHalfBlock(in, pairs, i, hn::LoadU(df, c + i), hn::LoadU(df, c + i + 16), hn::LoadU(df, s + i),
+                    hn::LoadU(df, s + i + 16), ya0, ya1, yb0, yb1);
     const __m512i ra = CvtBF16x32(ya0, ya1);
     const __m512i rb = CvtBF16x32(yb0, yb1);
     if constexpr (kExact) {
@@ -365,11 +391,9 @@ ROPEKIT_AVX512BF16_ATTR HWY_INLINE __mmask32 BF16HalfNativeRow(const BF16* in, B
   return zero;
 }
 
-// Interleaved rows, 16 pairs (32 bf16 = one u32 vector) per block: the first element of each
-// pair is the low half of a u32 lane (x0 = w << 16 as f32), the second the high half
-// (x1 = w & 0xFFFF0000), so cos/sin are read in natural order and nothing is permuted on the
-// way in; on the way out the two results are converted by one vcvtne2ps2bf16 and re-interleaved
-// by one word permutation. Rotates pairs [0, full), full a multiple of 16; kExact and the return
+// Interleaved rows, 16 pairs per block (RotateInterleavedBlock); on the way out the two results
+// are converted by one vcvtne2ps2bf16 and re-interleaved by one word permutation (PairOrderWords).
+// Rotates pairs [0, full), full a multiple of 16; kExact and the return
 // value as for BF16HalfNativeRow. (The loop counts elements: counting pairs compiled to a loop
 // measured ~0.15x of the copy slower at decode sizes.)
 template <bool kExact>
@@ -378,21 +402,11 @@ ROPEKIT_AVX512BF16_ATTR HWY_INLINE __mmask32 BF16InterleavedNativeRow(const BF16
                                                                       const float* HWY_RESTRICT s,
                                                                       std::size_t full) {  // pairs
   const hn::ScalableTag<float> df;  // 16 lanes
-  const hn::RebindToUnsigned<decltype(df)> du;
-  const auto hi = hn::Set(du, 0xFFFF0000u);
-  // Word j of the result: pair j/2's first (j even) or second (j odd) element; in the converted
-  // vector the first elements are words 0-15 and the second ones words 16-31.
-  const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7,
-                                              22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  const __m512i interleave = PairOrderWords();
   __mmask32 zero = 0;
   for (std::size_t e = 0; e < 2 * full; e += 32) {  // elements
-    const auto w = hn::LoadU(du, reinterpret_cast<const std::uint32_t*>(in + e));
-    const auto x0 = hn::BitCast(df, hn::ShiftLeft<16>(w));
-    const auto x1 = hn::BitCast(df, hn::And(w, hi));
-    const auto cv = hn::LoadU(df, c + e / 2);
-    const auto sv = hn::LoadU(df, s + e / 2);
-    const auto y0 = hn::MulSub(x0, cv, hn::Mul(x1, sv));
-    const auto y1 = hn::MulAdd(x1, cv, hn::Mul(x0, sv));
+    VF16 y0, y1;
+    RotateInterleavedBlock(in + e, hn::LoadU(df, c + e / 2), hn::LoadU(df, s + e / 2), y0, y1);
     const __m512i r = CvtBF16x32(y0, y1);
     if constexpr (kExact) {
       if (HWY_UNLIKELY(!NoFlushedLane(r, y0, y1))) {
@@ -430,19 +444,15 @@ ROPEKIT_AVX512BF16_ATTR HWY_NOINLINE void RotateTokenBF16Native(const void* in_v
                                                                 const RowGeom& g) {
   static_assert(kPairs % 32 == 0 && kPairs <= 128, "whole 32-pair blocks, cos/sin kept in registers");
   const hn::ScalableTag<float> df;  // 16 lanes
-  const hn::RebindToUnsigned<decltype(df)> du;
   constexpr std::size_t kVecs = kPairs / 16;
   const RowLoop lp(g);
-  hn::Vec<decltype(df)> cv[kVecs], sv[kVecs];
+  VF16 cv[kVecs], sv[kVecs];
   for (std::size_t k = 0; k < kVecs; ++k) {
     cv[k] = hn::LoadU(df, tt.c + 16 * k);
     sv[k] = hn::LoadU(df, tt.s + 16 * k);
   }
   const __m512i magnitude = _mm512_set1_epi16(0x7FFF);
-  const auto hi = hn::Set(du, 0xFFFF0000u);
-  // Word j of a converted interleaved block: pair j/2's first (j even) or second (j odd) result.
-  const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7,
-                                              22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  const __m512i interleave = PairOrderWords();
   __mmask32 nonzero_a = ~__mmask32{0}, nonzero_b = ~__mmask32{0};
   const BF16* in = static_cast<const BF16*>(in_v);
   BF16* out = static_cast<BF16*>(out_v);
@@ -450,12 +460,10 @@ ROPEKIT_AVX512BF16_ATTR HWY_NOINLINE void RotateTokenBF16Native(const void* in_v
     if constexpr (L == PairLayout::kHalf) {
       for (std::size_t k = 0; k < kVecs; k += 2) {  // unrolled: kVecs is a constant
         const std::size_t i = 16 * k;
-        const auto a0 = LoadRow(df, in + i), a1 = LoadRow(df, in + i + 16);
-        const auto b0 = LoadRow(df, in + kPairs + i), b1 = LoadRow(df, in + kPairs + i + 16);
-        const __m512i ra = CvtBF16x32(hn::MulSub(a0, cv[k], hn::Mul(b0, sv[k])),
-                                      hn::MulSub(a1, cv[k + 1], hn::Mul(b1, sv[k + 1])));
-        const __m512i rb = CvtBF16x32(hn::MulAdd(b0, cv[k], hn::Mul(a0, sv[k])),
-                                      hn::MulAdd(b1, cv[k + 1], hn::Mul(a1, sv[k + 1])));
+        VF16 ya0, ya1, yb0, yb1;
+        RotateHalfBlock(in, kPairs, i, cv[k], cv[k + 1], sv[k], sv[k + 1], ya0, ya1, yb0, yb1);
+        const __m512i ra = CvtBF16x32(ya0, ya1);
+        const __m512i rb = CvtBF16x32(yb0, yb1);
         nonzero_a = _mm512_mask_test_epi16_mask(nonzero_a, ra, magnitude);
         nonzero_b = _mm512_mask_test_epi16_mask(nonzero_b, rb, magnitude);
         _mm512_storeu_si512(out + i, ra);
@@ -463,11 +471,9 @@ ROPEKIT_AVX512BF16_ATTR HWY_NOINLINE void RotateTokenBF16Native(const void* in_v
       }
     } else {
       for (std::size_t k = 0; k < kVecs; ++k) {  // 16 pairs = 32 elements per block
-        const auto w = hn::LoadU(du, reinterpret_cast<const std::uint32_t*>(in + 32 * k));
-        const auto x0 = hn::BitCast(df, hn::ShiftLeft<16>(w));
-        const auto x1 = hn::BitCast(df, hn::And(w, hi));
-        const __m512i r = CvtBF16x32(hn::MulSub(x0, cv[k], hn::Mul(x1, sv[k])),
-                                     hn::MulAdd(x1, cv[k], hn::Mul(x0, sv[k])));
+        VF16 y0, y1;
+        RotateInterleavedBlock(in + 32 * k, cv[k], sv[k], y0, y1);
+        const __m512i r = CvtBF16x32(y0, y1);
         if (k % 2 == 0) {
           nonzero_a = _mm512_mask_test_epi16_mask(nonzero_a, r, magnitude);
         } else {
@@ -513,7 +519,8 @@ ROPEKIT_AVX512BF16_ATTR HWY_NOINLINE void RotateRowsBF16Native(const void* in_v,
 
 // The whole-token kernel for rows of `pairs` pairs, or nullptr. Out of place only: in place,
 // the per-block test of RotateRowsBF16Native is needed (a token-level redo has no input left).
-HWY_INLINE RowsFn SelectTokenBF16Native(PairLayout layout, int pairs) {
+HWY_INLINE RowsFn SelectTokenBF16Native(PairLayout layout, int pairs, bool in_place) {
+  if (in_place || (layout != PairLayout::kHalf && layout != PairLayout::kInterleaved)) return nullptr;
   const bool half = layout == PairLayout::kHalf;
   switch (pairs) {
     case 32: return half ? &RotateTokenBF16Native<PairLayout::kHalf, 32> : &RotateTokenBF16Native<PairLayout::kInterleaved, 32>;
@@ -566,6 +573,9 @@ HWY_NOINLINE void RotateRowsStrided(const void* in_v, void* out_v, const TokenTr
 struct RowsChoice {
   RowsFn fn = nullptr;
   unsigned needs = 0;  // TrigNeeds
+  // The kernel reads tt.c / tt.s once per token (into registers), so they may point straight
+  // into a CosSinCache row, unaligned, instead of an aligned copy.
+  bool trig_once = false;
 };
 
 template <typename TIn, typename TOut>
@@ -583,9 +593,7 @@ HWY_INLINE RowsChoice SelectRowsOut(PairLayout layout, bool contiguous, int pair
   if constexpr (std::is_same_v<TIn, BF16> && std::is_same_v<TOut, BF16>) {
 #if ROPEKIT_HAVE_AVX512BF16_KERNELS
     if (detail::avx512_bf16_enabled()) {
-      if (!in_place && (layout == PairLayout::kHalf || layout == PairLayout::kInterleaved)) {
-        if (RowsFn fn = SelectTokenBF16Native(layout, pairs)) return {fn, kTrigOnce};
-      }
+      if (RowsFn fn = SelectTokenBF16Native(layout, pairs, in_place)) return {fn, 0, true};
       if (layout == PairLayout::kHalf) return {&RotateRowsBF16Native<PairLayout::kHalf>, 0};
       if (layout == PairLayout::kInterleaved) return {&RotateRowsBF16Native<PairLayout::kInterleaved>, 0};
     }
@@ -672,8 +680,8 @@ HWY_INLINE bool MakeWork(const detail::ApplyJob& job, const detail::JobTensor& t
   const bool contiguous = t.in_stride_dim == 1 && t.out_stride_dim == 1;
   const RowsChoice choice = SelectRows<TIn>(t.out_type, job.layout, contiguous, job.pairs, t.in_place);
   w.fn = choice.fn;
-  needs |= choice.needs & ~unsigned{kTrigOnce};
-  if ((choice.needs & kTrigOnce) == 0) trig_once = false;
+  needs |= choice.needs;
+  trig_once = trig_once && choice.trig_once;
   w.in = static_cast<const char*>(t.in);
   w.out = static_cast<char*>(t.out);
   w.in_st = t.in_stride_token * static_cast<std::int64_t>(dtype_size(t.in_type));
