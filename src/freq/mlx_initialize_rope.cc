@@ -225,7 +225,7 @@ MlxRope initialize_rope(int dims, double base, bool traditional, std::string_vie
   if (type == "proportional") {
     r.class_name = "ProportionalRoPE";
     const double prf = optional_or(c, "partial_rotary_factor", 1.0);
-    const double factor = optional_or(c, "factor", 1.0);
+    const double factor = detail::check_positive_finite(optional_or(c, "factor", 1.0), "scaling_config.factor");
     const int rotated = static_cast<int>(dims * prf);
     if (rotated > dims) throw ConfigError("scaling_config.partial_rotary_factor", "rotated_dims should be smaller than dims");
     if (rotated < 0) throw ConfigError("scaling_config.partial_rotary_factor", "expected a factor >= 0");
