@@ -36,6 +36,58 @@ inline void exact_multiplier(float inv, double scale, double& m, double& m_lo) {
   m_lo = std::fma(static_cast<double>(inv), scale, -m);
 }
 
+// ---- the exact angle as a 64-bit fraction of a turn (SIMD on-the-fly cos/sin) ----------------
+// For an integer position p the angle p·m (m = m + m_lo, the multiplier of exact_cos_sin) is,
+// in turns, p·(m/2π); only its fractional part matters. With T = frac(m/2π) rounded to 64
+// fractional bits, the wrapping 64-bit product low64(p·T) (two's complement, any sign of p) is
+// that fractional part times 2^64, off by at most |p|·2^-65 turns from rounding T: 2^-34 turn
+// (3.7e-10 rad) at |p| = 2^31, far below the float32 resolution of cos/sin (6e-8). The kernel
+// then needs one integer multiply per (token, frequency) instead of a double-precision
+// Cody–Waite reduction, and the top two bits of the product are the quadrant.
+
+// 1/(2π) as an unevaluated double-double hi + lo (relative error ~2^-107).
+inline constexpr double kInvTwoPiHi = 0x1.45f306dc9c883p-3;
+inline constexpr double kInvTwoPiLo = -0x1.6b01ec5417056p-57;
+// |m|/(2π) must stay below this for turns_q64 (then |tail|·2^64 < 2^32 below); real inverse
+// frequencies are at most a few turns per position.
+inline constexpr double kMaxTurnsPerPosition = 1048576.0;  // 2^20
+
+// a·b = hi + lo exactly (Dekker's product with Veltkamp splitting: no FMA instruction, which
+// the baseline x86-64 build would turn into a libm call).
+inline void two_product(double a, double b, double& hi, double& lo) {
+  constexpr double kSplit = 134217729.0;  // 2^27 + 1
+  const double ta = kSplit * a, tb = kSplit * b;
+  const double a_hi = ta - (ta - a), a_lo = a - a_hi;
+  const double b_hi = tb - (tb - b), b_lo = b - b_hi;
+  hi = a * b;
+  lo = ((a_hi * b_hi - hi) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo;
+}
+
+// T = frac((m + m_lo)/(2π))·2^64 rounded to nearest (mod 2^64). False when |m|/(2π) is out of
+// range (the caller keeps the double reduction). Plain arithmetic, no libm calls: it runs for
+// every frequency of every apply call.
+inline bool turns_q64(double m, double m_lo, std::uint64_t& t) {
+  constexpr double kTwo64 = 18446744073709551616.0;  // 2^64
+  if (m < 0.0) {  // T(−m) = −T(m) mod 2^64; x − floor(x) is only exact for x ≥ 0
+    const bool ok = turns_q64(-m, -m_lo, t);
+    t = std::uint64_t{0} - t;
+    return ok;
+  }
+  double x = 0.0, e = 0.0;
+  two_product(m, kInvTwoPiHi, x, e);  // x + e = m·C_hi exactly
+  if (!(x < kMaxTurnsPerPosition && x > -kMaxTurnsPerPosition)) return false;
+  const double tail = e + (m * kInvTwoPiLo + m_lo * kInvTwoPiHi);  // |tail| ≲ ulp(x) ≤ 2^-32
+  const double f = x - static_cast<double>(static_cast<std::int64_t>(x));  // exact, in [0, 1)
+  // f·2^64 (exact) = an integer part below 2^64 plus a fraction, to which the tail (< 2^32 in
+  // these units) is added before the single rounding.
+  const double scaled = f * kTwo64;
+  const std::uint64_t whole = static_cast<std::uint64_t>(scaled);  // trunc, exact in double
+  const double rest = (scaled - static_cast<double>(whole)) + tail * kTwo64;
+  const std::int64_t rest_rounded = static_cast<std::int64_t>(rest >= 0.0 ? rest + 0.5 : rest - 0.5);
+  t = whole + static_cast<std::uint64_t>(rest_rounded);  // wraps mod 2^64 (a fraction of a turn)
+  return true;
+}
+
 // transformers / MLX: float32(float32(p) · inv_freq), positions optionally scaled in float32.
 inline float hf_angle(std::int64_t p, float inv, bool has_scale, float scale) {
   float pf = static_cast<float>(p);

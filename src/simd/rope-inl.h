@@ -700,7 +700,8 @@ HWY_INLINE bool MakeWork(const detail::ApplyJob& job, const detail::JobTensor& t
 
 using CosSinFn = void (*)(const AngleParams&, const TokenAngles&, float*, float*);
 
-HWY_INLINE CosSinFn SelectCosSin(bool hf, bool scale, bool per_pair) {
+HWY_INLINE CosSinFn SelectCosSin(bool hf, bool scale, bool per_pair, bool turns) {
+  if (turns) return per_pair ? &CosSinRowTurns<true> : &CosSinRowTurns<false>;
   if (hf) {
     // hf mode: the scale is folded into the float position, kScale is unused.
     return per_pair ? &CosSinRowF32<true, false, true> : &CosSinRowF32<true, false, false>;
@@ -729,6 +730,8 @@ HWY_INLINE void RopeRange(const detail::ApplyJob& job, std::int64_t t_begin, std
   // cos/sin lanes are computed but never read).
   HWY_ALIGN float inv_hi[kMaxPairsPadded];
   HWY_ALIGN double inv_lo[kMaxPairsPadded];
+  HWY_ALIGN std::uint64_t turns[kMaxPairsPadded];
+  bool use_turns = !hf;  // exact mode: reduce in 64-bit turns unless a frequency is out of range
   HWY_ALIGN float cos_buf[kMaxPairsPadded];
   HWY_ALIGN float sin_buf[kMaxPairsPadded];
   HWY_ALIGN float c_eo[kMaxPairsPadded];
@@ -746,28 +749,33 @@ HWY_INLINE void RopeRange(const detail::ApplyJob& job, std::int64_t t_begin, std
       detail::exact_multiplier(inv, job.position_scale_exact, m, m_lo);
       inv_hi[i] = static_cast<float>(m);
       inv_lo[i] = (m - static_cast<double>(inv_hi[i])) + m_lo;
+      use_turns = use_turns && detail::turns_q64(m, m_lo, turns[i]);
     } else {
       inv_hi[i] = inv;
       inv_lo[i] = 0.0;
+      use_turns = use_turns && detail::turns_q64(inv, 0.0, turns[i]);
     }
   }
   AngleParams ap;
   ap.inv_hi = inv_hi;
   ap.inv_lo = inv_lo;
+  ap.turns = turns;
   ap.pairs = pairs;
   ap.position_scale = job.position_scale;
   ap.amplitude = static_cast<float>(job.amplitude);
   ap.negate_sin = job.inverse;
-  const CosSinFn cos_sin = SelectCosSin(hf, scaled, per_pair);
+  const CosSinFn cos_sin = SelectCosSin(hf, scaled, per_pair, use_turns);
 
   // Per-pair positions for M-RoPE.
   HWY_ALIGN double pp_hi[kMaxPairsPadded];
   HWY_ALIGN double pp_lo[kMaxPairsPadded];
   HWY_ALIGN double pp_full[kMaxPairsPadded];
   HWY_ALIGN float pp_f[kMaxPairsPadded];
+  HWY_ALIGN std::int64_t pp[kMaxPairsPadded];
   TokenAngles ta;
   if (per_pair) {
-    for (int i = pairs; i < padded; ++i) pp_hi[i] = pp_lo[i] = pp_full[i] = 0, pp_f[i] = 0;
+    for (int i = pairs; i < padded; ++i) pp_hi[i] = pp_lo[i] = pp_full[i] = 0, pp_f[i] = 0, pp[i] = 0;
+    ta.pp = pp;
     ta.pp_hi = pp_hi;
     ta.pp_lo = pp_lo;
     ta.pp_full = pp_full;
@@ -809,6 +817,7 @@ HWY_INLINE void RopeRange(const detail::ApplyJob& job, std::int64_t t_begin, std
         if (hf) {
           ta.p_f = HfPosition(p, scaled, job.position_scale);
         } else {
+          ta.p = p;
           SplitPosition(p, ta.p_hi, ta.p_lo);
           ta.p_full = static_cast<double>(p);
         }
@@ -840,6 +849,7 @@ HWY_INLINE void RopeRange(const detail::ApplyJob& job, std::int64_t t_begin, std
             pp_hi[i] = hi[axis];
             pp_lo[i] = lo[axis];
             pp_full[i] = static_cast<double>(pos[axis]);
+            pp[i] = pos[axis];
           }
         }
         cos_sin(ap, ta, cos_buf, sin_buf);

@@ -22,6 +22,13 @@
 //               p·lo (a term 2^-24 smaller than θ whose rounding, 2^-77·θ, is negligible).
 //   hf mode     θ_f = float32(float32(p)·inv) is one float: a = θ_f, b = 0.
 //
+// apply_rope on the fly in exact mode skips (a, b) and the Cody–Waite steps: the angle is an
+// integer multiple of a 64-bit fraction of a turn, low64(p·T) (CosSinRowTurns below; T from
+// apply/angles.h turns_q64), whose top bits are the quadrant and whose rest is r. That is one
+// integer multiplication per pair instead of ~10 double operations, within 2^-34 turn of the
+// exact angle at |p| = 2^31 (3.7e-10 rad). hf mode, and frequencies beyond 2^20 turns per
+// position, keep the double reduction.
+//
 // Two polynomial back ends:
 //   CosSinRowF32  (apply_rope on the fly): r rounded to float, Cephes sinf/cosf minimax
 //                 polynomials (|r| ≤ π/4, ≤ 1 ulp). cos/sin abs error ≤ ~1.2e-7 (r's rounding
@@ -128,6 +135,7 @@ struct AngleParams {
   const float* inv_hi = nullptr;   // [padded pairs]: inv (or float(m), m = scale·inv in double)
   const double* inv_lo = nullptr;  // [padded pairs]: m − inv_hi (exact in double), scale only
   int pairs = 0;
+  const std::uint64_t* turns = nullptr;  // [padded pairs]: turns_q64(m) (exact mode), see below
   float position_scale = 1.0f;  // hf mode: float32(scale·float32(p))
   float amplitude = 1.0f;
   bool negate_sin = false;  // inverse rotation: R(p)ᵀ = R(−θ)
@@ -140,6 +148,8 @@ struct TokenAngles {
   const double* pp_hi = nullptr;  // per pair (M-RoPE), padded
   const double* pp_lo = nullptr;
   const double* pp_full = nullptr;
+  std::int64_t p = 0;                  // exact mode, turns: the position
+  const std::int64_t* pp = nullptr;    // per pair (M-RoPE), padded
   // hf mode
   float p_f = 0;
   const float* pp_f = nullptr;  // per pair (M-RoPE), padded
@@ -232,6 +242,71 @@ HWY_NOINLINE void CosSinRowF32(const AngleParams& ap, const TokenAngles& ta, flo
   for (std::size_t i = 0; i < static_cast<std::size_t>(ap.pairs); i += n) {
     hn::Vec<decltype(dfh)> r0, q0;
     ReducedAt<kHf, kScale, kPerPair>(dd, ap, ta, i, r0, q0);
+    FinishCosSin(dfh, r0, q0, ap, cos_out + i, sin_out + i);
+  }
+#endif
+}
+
+// ---- exact mode from 64-bit turns (apply/angles.h, turns_q64) ------------------------------------
+// v = low64(p·T) is the angle in units of 2^-64 turn. The nearest quadrant is the top two bits
+// of v + 2^61, and (int64)(v << 2) is the remainder times 4 in [−2^63, 2^63), i.e. r in
+// [−π/4, π/4) after one multiplication by 2π/2^66. Integer steps are exact on every target;
+// r goes through double (one rounding of a 64-bit integer, one multiplication) to float, so
+// every target produces the same r and q.
+constexpr double kTwoPiOver2Pow66 = 0x1.921fb54442d18p-64;
+
+// low64(a·b) of u64 lanes (wrapping).
+template <class DU>
+HWY_INLINE hn::Vec<DU> MulLow64(DU du, hn::Vec<DU> a, hn::Vec<DU> b) {
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_SCALAR
+  (void)du;
+  return hn::Mul(a, b);  // vpmullq (AVX512DQ) / a plain multiply
+#else
+  // a_lo·b_lo + ((a_lo·b_hi + a_hi·b_lo) << 32) from three 32×32 → 64 products.
+  const hn::Repartition<std::uint32_t, DU> d32;
+  const auto a32 = hn::BitCast(d32, a);
+  const auto b32 = hn::BitCast(d32, b);
+  const auto lo = hn::MulEven(a32, b32);
+  const auto cross = hn::Add(hn::MulEven(a32, hn::BitCast(d32, hn::ShiftRight<32>(b))),
+                             hn::MulEven(hn::BitCast(d32, hn::ShiftRight<32>(a)), b32));
+  return hn::Add(lo, hn::ShiftLeft<32>(cross));
+#endif
+}
+
+// r and q of the pairs [i, i + Lanes(dd)) as floats, from turns.
+template <bool kPerPair, class DD>
+HWY_INLINE void ReducedTurnsAt(DD dd, const AngleParams& ap, const TokenAngles& ta, std::size_t i,
+                               hn::Vec<hn::Rebind<float, DD>>& rf, hn::Vec<hn::Rebind<float, DD>>& qf) {
+  const hn::Rebind<float, DD> dfh;
+  const hn::RebindToUnsigned<DD> du;
+  const hn::RebindToSigned<DD> di;
+  const auto p = kPerPair ? hn::BitCast(du, hn::LoadU(di, ta.pp + i)) : hn::Set(du, static_cast<std::uint64_t>(ta.p));
+  const auto v = MulLow64(du, p, hn::LoadU(du, ap.turns + i));
+  const auto w = hn::BitCast(di, hn::ShiftLeft<2>(v));
+  rf = hn::DemoteTo(dfh, hn::Mul(hn::ConvertTo(dd, w), hn::Set(dd, kTwoPiOver2Pow66)));
+  const auto q = hn::ShiftRight<62>(hn::Add(v, hn::Set(du, std::uint64_t{1} << 61)));
+  qf = hn::DemoteTo(dfh, hn::ConvertTo(dd, hn::BitCast(di, q)));
+}
+
+// cos/sin for one token from turns (exact mode). Same padding contract as CosSinRowF32.
+template <bool kPerPair>
+HWY_NOINLINE void CosSinRowTurns(const AngleParams& ap, const TokenAngles& ta, float* HWY_RESTRICT cos_out,
+                                 float* HWY_RESTRICT sin_out) {
+  const hn::ScalableTag<double> dd;
+  const hn::Rebind<float, decltype(dd)> dfh;
+  const std::size_t n = hn::Lanes(dd);
+#if HWY_TARGET != HWY_SCALAR
+  const hn::Twice<decltype(dfh)> df;
+  for (std::size_t i = 0; i < static_cast<std::size_t>(ap.pairs); i += 2 * n) {
+    hn::Vec<decltype(dfh)> r0, q0, r1, q1;
+    ReducedTurnsAt<kPerPair>(dd, ap, ta, i, r0, q0);
+    ReducedTurnsAt<kPerPair>(dd, ap, ta, i + n, r1, q1);
+    FinishCosSin(df, hn::Combine(df, r1, r0), hn::Combine(df, q1, q0), ap, cos_out + i, sin_out + i);
+  }
+#else
+  for (std::size_t i = 0; i < static_cast<std::size_t>(ap.pairs); i += n) {
+    hn::Vec<decltype(dfh)> r0, q0;
+    ReducedTurnsAt<kPerPair>(dd, ap, ta, i, r0, q0);
     FinishCosSin(dfh, r0, q0, ap, cos_out + i, sin_out + i);
   }
 #endif
