@@ -273,19 +273,24 @@ HWY_INLINE hn::Vec<DU> MulLow64(DU du, hn::Vec<DU> a, hn::Vec<DU> b) {
 #endif
 }
 
-// r and q of the pairs [i, i + Lanes(dd)) as floats, from turns.
-template <bool kPerPair, class DD>
-HWY_INLINE void ReducedTurnsAt(DD dd, const AngleParams& ap, const TokenAngles& ta, std::size_t i,
-                               hn::Vec<hn::Rebind<float, DD>>& rf, hn::Vec<hn::Rebind<float, DD>>& qf) {
-  const hn::Rebind<float, DD> dfh;
-  const hn::RebindToUnsigned<DD> du;
-  const hn::RebindToSigned<DD> di;
+// The angle of the pairs [i, i + Lanes(du)) in 2^-64 turns, plus 2^61 (rounding to the nearest
+// quadrant): the quadrant is bits 63..62 of the result, and r comes from the angle itself.
+template <bool kPerPair, class DU>
+HWY_INLINE void TurnsAt(DU du, const AngleParams& ap, const TokenAngles& ta, std::size_t i, hn::Vec<DU>& v,
+                        hn::Vec<DU>& quadrant_bits) {
+  const hn::RebindToSigned<DU> di;
   const auto p = kPerPair ? hn::BitCast(du, hn::LoadU(di, ta.pp + i)) : hn::Set(du, static_cast<std::uint64_t>(ta.p));
-  const auto v = MulLow64(du, p, hn::LoadU(du, ap.turns + i));
+  v = MulLow64(du, p, hn::LoadU(du, ap.turns + i));
+  quadrant_bits = hn::Add(v, hn::Set(du, std::uint64_t{1} << 61));
+}
+
+// r = remainder · 2π/2^64 in [−π/4, π/4) as floats: (int64)(v << 2) = 4·remainder, through double.
+template <class DD>
+HWY_INLINE hn::Vec<hn::Rebind<float, DD>> RemainderToFloat(DD dd, hn::Vec<hn::RebindToUnsigned<DD>> v) {
+  const hn::Rebind<float, DD> dfh;
+  const hn::RebindToSigned<DD> di;
   const auto w = hn::BitCast(di, hn::ShiftLeft<2>(v));
-  rf = hn::DemoteTo(dfh, hn::Mul(hn::ConvertTo(dd, w), hn::Set(dd, kTwoPiOver2Pow66)));
-  const auto q = hn::ShiftRight<62>(hn::Add(v, hn::Set(du, std::uint64_t{1} << 61)));
-  qf = hn::DemoteTo(dfh, hn::ConvertTo(dd, hn::BitCast(di, q)));
+  return hn::DemoteTo(dfh, hn::Mul(hn::ConvertTo(dd, w), hn::Set(dd, kTwoPiOver2Pow66)));
 }
 
 // cos/sin for one token from turns (exact mode). Same padding contract as CosSinRowF32.
@@ -293,21 +298,45 @@ template <bool kPerPair>
 HWY_NOINLINE void CosSinRowTurns(const AngleParams& ap, const TokenAngles& ta, float* HWY_RESTRICT cos_out,
                                  float* HWY_RESTRICT sin_out) {
   const hn::ScalableTag<double> dd;
+  const hn::RebindToUnsigned<decltype(dd)> du;
   const hn::Rebind<float, decltype(dd)> dfh;
   const std::size_t n = hn::Lanes(dd);
 #if HWY_TARGET != HWY_SCALAR
+  // Two u64 vectors make one full float vector. The quadrant is applied with integer masks
+  // taken from the high 32 bits of each angle (bit 31: sin < 0; bit 30: swap sin and cos;
+  // their XOR: cos < 0), the same table as ApplyQuadrant without converting q to float.
   const hn::Twice<decltype(dfh)> df;
+  const hn::RebindToUnsigned<decltype(df)> du32;
+  const auto sign = hn::Set(du32, 0x80000000u);
+  const auto odd = hn::Set(du32, 0x40000000u);
   for (std::size_t i = 0; i < static_cast<std::size_t>(ap.pairs); i += 2 * n) {
-    hn::Vec<decltype(dfh)> r0, q0, r1, q1;
-    ReducedTurnsAt<kPerPair>(dd, ap, ta, i, r0, q0);
-    ReducedTurnsAt<kPerPair>(dd, ap, ta, i + n, r1, q1);
-    FinishCosSin(df, hn::Combine(df, r1, r0), hn::Combine(df, q1, q0), ap, cos_out + i, sin_out + i);
+    hn::Vec<decltype(du)> v0, u0, v1, u1;
+    TurnsAt<kPerPair>(du, ap, ta, i, v0, u0);
+    TurnsAt<kPerPair>(du, ap, ta, i + n, v1, u1);
+    const auto r = hn::Combine(df, RemainderToFloat(dd, v1), RemainderToFloat(dd, v0));
+    const auto hi = hn::ConcatOdd(du32, hn::BitCast(du32, u1), hn::BitCast(du32, u0));
+    hn::Vec<decltype(df)> s, c;
+    SinCosPolyF32(df, r, s, c);
+    const auto swap = hn::RebindMask(df, hn::TestBit(hi, odd));
+    const auto sin_sign = hn::BitCast(df, hn::And(hi, sign));
+    const auto cos_sign = hn::BitCast(df, hn::And(hn::Xor(hi, hn::ShiftLeft<1>(hi)), sign));
+    auto so = hn::Xor(hn::IfThenElse(swap, c, s), sin_sign);
+    auto co = hn::Xor(hn::IfThenElse(swap, s, c), cos_sign);
+    if (ap.amplitude != 1.0f) {
+      const auto amp = hn::Set(df, ap.amplitude);
+      co = hn::Mul(co, amp);
+      so = hn::Mul(so, amp);
+    }
+    if (ap.negate_sin) so = hn::Neg(so);
+    hn::StoreU(co, df, cos_out + i);
+    hn::StoreU(so, df, sin_out + i);
   }
 #else
   for (std::size_t i = 0; i < static_cast<std::size_t>(ap.pairs); i += n) {
-    hn::Vec<decltype(dfh)> r0, q0;
-    ReducedTurnsAt<kPerPair>(dd, ap, ta, i, r0, q0);
-    FinishCosSin(dfh, r0, q0, ap, cos_out + i, sin_out + i);
+    hn::Vec<decltype(du)> v, u;
+    TurnsAt<kPerPair>(du, ap, ta, i, v, u);
+    const auto q = hn::DemoteTo(dfh, hn::ConvertTo(dd, hn::BitCast(hn::RebindToSigned<decltype(dd)>(), hn::ShiftRight<62>(u))));
+    FinishCosSin(dfh, RemainderToFloat(dd, v), q, ap, cos_out + i, sin_out + i);
   }
 #endif
 }
