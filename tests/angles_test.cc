@@ -1,6 +1,5 @@
 // The exact-angle helpers of src/apply/angles.h that the SIMD on-the-fly cos/sin rely on,
 // against binary128 (__float128, 113-bit significand) arithmetic:
-//   * two_product: a·b = hi + lo exactly;
 //   * turns_q64: T = frac((m + m_lo)/(2π))·2^64 rounded to nearest, so that the wrapping
 //     product low64(p·T) is the angle p·(m + m_lo) in units of 2^-64 turn, within |p|·2^-65 turn.
 #include <gtest/gtest.h>
@@ -44,20 +43,6 @@ TEST(ExactAngles, DoubleDoubleInverseTwoPiMatchesBinary128) {
   const double rel = static_cast<double>((dd - c) / c);
   EXPECT_LT(std::fabs(rel), 0x1p-104) << "hi + lo is not 1/(2π) to double-double precision";
   EXPECT_EQ(detail::kInvTwoPiHi, static_cast<double>(c));  // hi is the double nearest 1/(2π)
-}
-
-TEST(ExactAngles, TwoProductIsExact) {
-  std::mt19937_64 rng(7);
-  std::uniform_real_distribution<double> u(-1.0, 1.0);
-  for (int i = 0; i < 20000; ++i) {
-    const double a = std::ldexp(u(rng), static_cast<int>(rng() % 80) - 40);
-    const double b = std::ldexp(u(rng), static_cast<int>(rng() % 80) - 40);
-    double hi = 0, lo = 0;
-    detail::two_product(a, b, hi, lo);
-    ASSERT_EQ(hi, a * b);
-    ASSERT_TRUE(static_cast<F128>(hi) + static_cast<F128>(lo) == static_cast<F128>(a) * static_cast<F128>(b))
-        << a << " * " << b;
-  }
 }
 
 TEST(ExactAngles, TurnsAreTheRoundedFractionOfATurn) {

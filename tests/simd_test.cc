@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "ropekit/ropekit.h"
+#include "apply/angles.h"
 #include "simd/simd_api.h"
 #include "test_util.h"
 
@@ -485,6 +486,62 @@ TEST_P(TargetTest, ModelShapesAndLargePositions) {
         }
       }
     }
+  }
+}
+
+// The on-the-fly cos/sin themselves, read through the rotation of unit pairs (x_a = 1, x_b = 0
+// gives y_a = c and y_b = s exactly in f32): within 1e-7 (measured: 6e-8) of the true cos/sin
+// of the exact angle p·inv_freq at positions up to ±(2^31 − 1), for plain and scaled
+// multipliers. Truth: the angle in turns from binary128 (1/(2π) to 192 bits), cos/sin in long
+// double. An error of 2^-56 turn in the per-frequency turns T (dropping one term of its
+// double-double product) fails it.
+TEST_P(TargetTest, OnTheFlyCosSinAtExtremePositions) {
+  using F128 = __float128;
+  const F128 two64 = static_cast<F128>(18446744073709551616.0);
+  const F128 inv_two_pi = (static_cast<F128>(0xA2F9836E4E441529ULL) / two64 +
+                           static_cast<F128>(0xFC2757D1F534DDC0ULL) / two64 / two64 +
+                           static_cast<F128>(0xDB6295993C439041ULL) / two64 / two64 / two64) / 4;
+  RopeConfig cfg;
+  cfg.head_dim = 128;
+  cfg.rotary_dim = 128;
+  cfg.rope_theta = 500000.0;
+  cfg.max_position_embeddings = 131072;
+  const FrequencyPlan plan = build_frequency_plan(cfg);
+  const int pairs = 64;
+  const std::vector<std::int64_t> ids = {0, 1, -1, 4093, 131071, 16777217, 1073741823 + 12345,
+                                         2147483647, -2147483647, 2147483647 - 4096};
+  const auto tokens = static_cast<std::int64_t>(ids.size());
+  std::vector<float> x(static_cast<std::size_t>(tokens * 128), 0.0f), y(x.size());
+  for (std::int64_t t = 0; t < tokens; ++t)
+    for (int i = 0; i < pairs; ++i) x[static_cast<std::size_t>(t * 128 + i)] = 1.0f;  // (a, b) = (1, 0)
+  for (const double scale : {1.0, 0.25, 1.0 / 3.0}) {
+    ApplyOptions o;
+    o.backend = Backend::kSimd;
+    o.position_scale = scale;
+    o.fold_attention_factor = false;
+    apply_rope(plan, ConstTensorView::contiguous(x.data(), DType::kF32, tokens, 1, 128),
+               TensorView::contiguous(y.data(), DType::kF32, tokens, 1, 128), ConstTensorView(), TensorView(),
+               Positions::per_token(std::span<const std::int64_t>(ids)), o);
+    double worst = 0;
+    for (std::int64_t t = 0; t < tokens; ++t) {
+      for (int i = 0; i < pairs; ++i) {
+        double m = 0, m_lo = 0;
+        detail::exact_multiplier(plan.inv_freq[static_cast<std::size_t>(i)], scale, m, m_lo);
+        F128 turns = static_cast<F128>(ids[static_cast<std::size_t>(t)]) *
+                     ((static_cast<F128>(m) + static_cast<F128>(m_lo)) * inv_two_pi);
+        turns -= static_cast<F128>(static_cast<std::int64_t>(turns));  // |turns| < 2^31: frac in (−1, 1)
+        const long double angle = static_cast<long double>(turns) * 6.283185307179586476925286766559L;
+        const double c = static_cast<double>(std::cos(angle)), sn = static_cast<double>(std::sin(angle));
+        const double ec = std::fabs(y[static_cast<std::size_t>(t * 128 + i)] - c);
+        const double es = std::fabs(y[static_cast<std::size_t>(t * 128 + pairs + i)] - sn);
+        worst = std::max({worst, ec, es});
+        ASSERT_LE(std::max(ec, es), 1e-7) << "p = " << ids[static_cast<std::size_t>(t)] << ", pair " << i
+                                            << ", scale " << scale;
+      }
+    }
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3g", worst);
+    RecordProperty("worst_cos_sin_error_scale_" + std::to_string(scale), buf);
   }
 }
 

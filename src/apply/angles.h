@@ -52,20 +52,11 @@ inline constexpr double kInvTwoPiLo = -0x1.6b01ec5417056p-57;
 // frequencies are at most a few turns per position.
 inline constexpr double kMaxTurnsPerPosition = 1048576.0;  // 2^20
 
-// a·b = hi + lo exactly (Dekker's product with Veltkamp splitting: no FMA instruction, which
-// the baseline x86-64 build would turn into a libm call).
-inline void two_product(double a, double b, double& hi, double& lo) {
-  constexpr double kSplit = 134217729.0;  // 2^27 + 1
-  const double ta = kSplit * a, tb = kSplit * b;
-  const double a_hi = ta - (ta - a), a_lo = a - a_hi;
-  const double b_hi = tb - (tb - b), b_lo = b - b_hi;
-  hi = a * b;
-  lo = ((a_hi * b_hi - hi) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo;
-}
-
 // T = frac((m + m_lo)/(2π))·2^64 rounded to nearest (mod 2^64). False when |m|/(2π) is out of
-// range (the caller keeps the double reduction). Plain arithmetic, no libm calls: it runs for
-// every frequency of every apply call.
+// range (the caller keeps the double reduction). Runs for every frequency of every apply call,
+// inside the SIMD targets' code, where std::fma is one instruction (AVX2/AVX3). Every step is
+// exact or rounds once whether or not the compiler contracts a·b + c into an FMA (GCC does by
+// default in C++), which is why the exact product uses std::fma rather than Dekker's splitting.
 inline bool turns_q64(double m, double m_lo, std::uint64_t& t) {
   constexpr double kTwo64 = 18446744073709551616.0;  // 2^64
   if (m < 0.0) {  // T(−m) = −T(m) mod 2^64; x − floor(x) is only exact for x ≥ 0
@@ -73,9 +64,9 @@ inline bool turns_q64(double m, double m_lo, std::uint64_t& t) {
     t = std::uint64_t{0} - t;
     return ok;
   }
-  double x = 0.0, e = 0.0;
-  two_product(m, kInvTwoPiHi, x, e);  // x + e = m·C_hi exactly
-  if (!(x < kMaxTurnsPerPosition && x > -kMaxTurnsPerPosition)) return false;
+  const double x = m * kInvTwoPiHi;
+  if (!(x < kMaxTurnsPerPosition)) return false;
+  const double e = std::fma(m, kInvTwoPiHi, -x);  // x + e = m·C_hi exactly
   const double tail = e + (m * kInvTwoPiLo + m_lo * kInvTwoPiHi);  // |tail| ≲ ulp(x) ≤ 2^-32
   const double f = x - static_cast<double>(static_cast<std::int64_t>(x));  // exact, in [0, 1)
   // f·2^64 (exact) = an integer part below 2^64 plus a fraction, to which the tail (< 2^32 in
