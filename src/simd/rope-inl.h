@@ -710,6 +710,37 @@ HWY_INLINE CosSinFn SelectCosSin(bool hf, bool scale, bool per_pair, bool turns)
   return per_pair ? &CosSinRowF32<false, false, true> : &CosSinRowF32<false, false, false>;
 }
 
+// Fills the per-pair constants of on-the-fly cos/sin (padded with zeros to `padded`: θ = 0
+// there, computed but never read) and returns the row function that uses them: 64-bit turns in
+// exact mode, the double reduction from inv_hi/inv_lo in hf mode (or if a frequency is beyond
+// turns_q64's range).
+template <int kOdr = 0>  // a template so that every dtype TU may instantiate it (ODR)
+HWY_NOINLINE CosSinFn PrepareAngles(const detail::ApplyJob& job, int padded, float* inv_hi, double* inv_lo,
+                                  std::uint64_t* turns) {
+  const bool hf = job.angles == AngleMode::kHf;
+  const bool scaled = job.has_position_scale;
+  const bool per_pair = job.pos_kind == Positions::Kind::kMRope;
+  bool use_turns = !hf;
+  for (int i = 0; i < padded; ++i) {
+    const float inv = i < job.pairs ? job.inv_freq[i] : 0.0f;
+    if (scaled && !hf) {
+      // inv·scale = m + m_lo exactly (FMA), as the reference forms it; m − float(m) is exact
+      // in double, and adding m_lo (≈ 2^-53·m) to that remainder (≈ 2^-24·m) loses nothing
+      // measurable.
+      double m = 0.0, m_lo = 0.0;
+      detail::exact_multiplier(inv, job.position_scale_exact, m, m_lo);
+      inv_hi[i] = static_cast<float>(m);
+      inv_lo[i] = (m - static_cast<double>(inv_hi[i])) + m_lo;
+      use_turns = use_turns && detail::turns_q64(m, m_lo, turns[i]);
+    } else {
+      inv_hi[i] = inv;
+      inv_lo[i] = 0.0;
+      use_turns = use_turns && detail::turns_q64(inv, 0.0, turns[i]);
+    }
+  }
+  return SelectCosSin(hf, scaled, per_pair, use_turns);
+}
+
 // The range kernel for input dtype TIn (q and k share it; see simd_dispatch.cc for mixed inputs).
 template <typename TIn>
 HWY_INLINE void RopeRange(const detail::ApplyJob& job, std::int64_t t_begin, std::int64_t t_end) {
@@ -726,12 +757,6 @@ HWY_INLINE void RopeRange(const detail::ApplyJob& job, std::int64_t t_begin, std
   const bool scaled = job.has_position_scale;
   const bool per_pair = job.pos_kind == Positions::Kind::kMRope;
 
-  // Frequencies, padded with zeros to a multiple of any vector length (θ = 0 there; the padded
-  // cos/sin lanes are computed but never read).
-  HWY_ALIGN float inv_hi[kMaxPairsPadded];
-  HWY_ALIGN double inv_lo[kMaxPairsPadded];
-  HWY_ALIGN std::uint64_t turns[kMaxPairsPadded];
-  bool use_turns = !hf;  // exact mode: reduce in 64-bit turns unless a frequency is out of range
   HWY_ALIGN float cos_buf[kMaxPairsPadded];
   HWY_ALIGN float sin_buf[kMaxPairsPadded];
   HWY_ALIGN float c_eo[kMaxPairsPadded];
@@ -739,23 +764,11 @@ HWY_INLINE void RopeRange(const detail::ApplyJob& job, std::int64_t t_begin, std
   HWY_ALIGN float c_dup[2 * kMaxPairsPadded];
   HWY_ALIGN float s_dup[2 * kMaxPairsPadded];
   const int padded = (pairs + kPairPad - 1) / kPairPad * kPairPad;
-  for (int i = 0; i < padded; ++i) {
-    const float inv = i < pairs ? job.inv_freq[i] : 0.0f;
-    if (scaled && !hf) {
-      // inv·scale = m + m_lo exactly (FMA), as the reference forms it; m − float(m) is exact
-      // in double, and adding m_lo (≈ 2^-53·m) to that remainder (≈ 2^-24·m) loses nothing
-      // measurable.
-      double m = 0.0, m_lo = 0.0;
-      detail::exact_multiplier(inv, job.position_scale_exact, m, m_lo);
-      inv_hi[i] = static_cast<float>(m);
-      inv_lo[i] = (m - static_cast<double>(inv_hi[i])) + m_lo;
-      use_turns = use_turns && detail::turns_q64(m, m_lo, turns[i]);
-    } else {
-      inv_hi[i] = inv;
-      inv_lo[i] = 0.0;
-      use_turns = use_turns && detail::turns_q64(inv, 0.0, turns[i]);
-    }
-  }
+  // On-the-fly constants, prepared at the first token that needs them (a call served from a
+  // CosSinCache never does).
+  HWY_ALIGN float inv_hi[kMaxPairsPadded];
+  HWY_ALIGN double inv_lo[kMaxPairsPadded];
+  HWY_ALIGN std::uint64_t turns[kMaxPairsPadded];
   AngleParams ap;
   ap.inv_hi = inv_hi;
   ap.inv_lo = inv_lo;
@@ -764,7 +777,7 @@ HWY_INLINE void RopeRange(const detail::ApplyJob& job, std::int64_t t_begin, std
   ap.position_scale = job.position_scale;
   ap.amplitude = static_cast<float>(job.amplitude);
   ap.negate_sin = job.inverse;
-  const CosSinFn cos_sin = SelectCosSin(hf, scaled, per_pair, use_turns);
+  CosSinFn cos_sin = nullptr;
 
   // Per-pair positions for M-RoPE.
   HWY_ALIGN double pp_hi[kMaxPairsPadded];
@@ -821,6 +834,7 @@ HWY_INLINE void RopeRange(const detail::ApplyJob& job, std::int64_t t_begin, std
           SplitPosition(p, ta.p_hi, ta.p_lo);
           ta.p_full = static_cast<double>(p);
         }
+        if (cos_sin == nullptr) cos_sin = PrepareAngles<>(job, padded, inv_hi, inv_lo, turns);
         cos_sin(ap, ta, cos_buf, sin_buf);
       }
     } else {
@@ -852,6 +866,7 @@ HWY_INLINE void RopeRange(const detail::ApplyJob& job, std::int64_t t_begin, std
             pp[i] = pos[axis];
           }
         }
+        if (cos_sin == nullptr) cos_sin = PrepareAngles<>(job, padded, inv_hi, inv_lo, turns);
         cos_sin(ap, ta, cos_buf, sin_buf);
       }
     }
