@@ -351,6 +351,27 @@ ROPEKIT_AVX512BF16_ATTR HWY_INLINE void RotateInterleavedBlock(const BF16* in, V
   y1 = hn::MulAdd(x1, cv, hn::Mul(x0, sv));
 }
 
+// One half-split block of 32 pairs at pair i, split like an interleaved block: the u32 lanes of
+// x_a (and of x_b) hold pairs (i + 2j, i + 2j + 1), split by shift/AND into even pairs and odd
+// pairs; (ce, co), (se, so) are cos/sin of the even and the odd pairs. ya_e/ya_o (yb_e/yb_o)
+// are the first-half (second-half) results of the even and odd pairs, which CvtBF16x32 and
+// PairOrderWords put back in pair order.
+ROPEKIT_AVX512BF16_ATTR HWY_INLINE void RotateHalfBlockEvenOdd(const BF16* in, std::size_t pairs, std::size_t i,
+                                                               VF16 ce, VF16 co, VF16 se, VF16 so, VF16& ya_e,
+                                                               VF16& ya_o, VF16& yb_e, VF16& yb_o) {
+  const hn::ScalableTag<float> df;
+  const hn::RebindToUnsigned<decltype(df)> du;
+  const auto high = hn::Set(du, 0xFFFF0000u);
+  const auto wa = hn::LoadU(du, reinterpret_cast<const std::uint32_t*>(in + i));
+  const auto wb = hn::LoadU(du, reinterpret_cast<const std::uint32_t*>(in + pairs + i));
+  const auto ae = hn::BitCast(df, hn::ShiftLeft<16>(wa)), ao = hn::BitCast(df, hn::And(wa, high));
+  const auto be = hn::BitCast(df, hn::ShiftLeft<16>(wb)), bo = hn::BitCast(df, hn::And(wb, high));
+  ya_e = hn::MulSub(ae, ce, hn::Mul(be, se));
+  ya_o = hn::MulSub(ao, co, hn::Mul(bo, so));
+  yb_e = hn::MulAdd(be, ce, hn::Mul(ae, se));
+  yb_o = hn::MulAdd(bo, co, hn::Mul(ao, so));
+}
+
 // The word permutation that puts CvtBF16x32(y0, y1) of an interleaved block back in pair order:
 // word j of the result is pair j/2's first (j even) or second (j odd) result; in the converted
 // vector the first results are words 0-15 and the second ones words 16-31.
@@ -451,6 +472,18 @@ ROPEKIT_AVX512BF16_ATTR HWY_NOINLINE void RotateTokenBF16Native(const void* in_v
     cv[k] = hn::LoadU(df, tt.c + 16 * k);
     sv[k] = hn::LoadU(df, tt.s + 16 * k);
   }
+  if constexpr (L == PairLayout::kHalf) {
+    // Per 32-pair block: (even pairs, odd pairs) instead of (first 16, last 16), the order
+    // RotateHalfBlockEvenOdd reads its inputs in.
+    for (std::size_t k = 0; k < kVecs; k += 2) {
+      const VF16 c_even = hn::ConcatEven(df, cv[k + 1], cv[k]), c_odd = hn::ConcatOdd(df, cv[k + 1], cv[k]);
+      const VF16 s_even = hn::ConcatEven(df, sv[k + 1], sv[k]), s_odd = hn::ConcatOdd(df, sv[k + 1], sv[k]);
+      cv[k] = c_even;
+      cv[k + 1] = c_odd;
+      sv[k] = s_even;
+      sv[k + 1] = s_odd;
+    }
+  }
   const __m512i magnitude = _mm512_set1_epi16(0x7FFF);
   const __m512i interleave = PairOrderWords();
   __mmask32 nonzero_a = ~__mmask32{0}, nonzero_b = ~__mmask32{0};
@@ -460,14 +493,14 @@ ROPEKIT_AVX512BF16_ATTR HWY_NOINLINE void RotateTokenBF16Native(const void* in_v
     if constexpr (L == PairLayout::kHalf) {
       for (std::size_t k = 0; k < kVecs; k += 2) {  // unrolled: kVecs is a constant
         const std::size_t i = 16 * k;
-        VF16 ya0, ya1, yb0, yb1;
-        RotateHalfBlock(in, kPairs, i, cv[k], cv[k + 1], sv[k], sv[k + 1], ya0, ya1, yb0, yb1);
-        const __m512i ra = CvtBF16x32(ya0, ya1);
-        const __m512i rb = CvtBF16x32(yb0, yb1);
+        VF16 ya_e, ya_o, yb_e, yb_o;
+        RotateHalfBlockEvenOdd(in, kPairs, i, cv[k], cv[k + 1], sv[k], sv[k + 1], ya_e, ya_o, yb_e, yb_o);
+        const __m512i ra = CvtBF16x32(ya_e, ya_o);
+        const __m512i rb = CvtBF16x32(yb_e, yb_o);
         nonzero_a = _mm512_mask_test_epi16_mask(nonzero_a, ra, magnitude);
         nonzero_b = _mm512_mask_test_epi16_mask(nonzero_b, rb, magnitude);
-        _mm512_storeu_si512(out + i, ra);
-        _mm512_storeu_si512(out + kPairs + i, rb);
+        _mm512_storeu_si512(out + i, _mm512_permutexvar_epi16(interleave, ra));
+        _mm512_storeu_si512(out + kPairs + i, _mm512_permutexvar_epi16(interleave, rb));
       }
     } else {
       for (std::size_t k = 0; k < kVecs; ++k) {  // 16 pairs = 32 elements per block
