@@ -1,4 +1,5 @@
-// Vectorised cos/sin of RoPE angles, with the angle reduced in double precision.
+// Vectorised cos/sin of RoPE angles, with the angle reduced exactly (in double precision, or in
+// 64-bit fixed-point turns).
 //
 // Why not hn::Sin/hn::Cos on θ: they reduce in float and are documented for |x| < 39000
 // (without FMA they are off by 3e-2 at 1e6); RoPE angles reach the position itself
@@ -30,9 +31,11 @@
 // position, keep the double reduction.
 //
 // Two polynomial back ends:
-//   CosSinRowF32  (apply_rope on the fly): r rounded to float, Cephes sinf/cosf minimax
-//                 polynomials (|r| ≤ π/4, ≤ 1 ulp). cos/sin abs error ≤ ~1.2e-7 (r's rounding
-//                 2.3e-8 + polynomial + result rounding).
+//   CosSinRowF32 / CosSinRowTurns  (apply_rope on the fly: hf mode / exact mode): r rounded to
+//                 float, Cephes sinf/cosf minimax polynomials (|r| ≤ π/4, ≤ 1 ulp). cos/sin abs
+//                 error ≤ ~1.2e-7 (r's rounding 2.3e-8 + polynomial + result rounding;
+//                 measured ≤ 6e-8 in exact mode up to |p| = 2^31 − 1: simd_test,
+//                 OnTheFlyCosSinAtExtremePositions).
 //   CosSinRowF64  (CosSinCache tables): fdlibm __kernel_sin/__kernel_cos polynomials in double,
 //                 A·cos and A·sin in double, rounded once to float: the correctly rounded float
 //                 of the double result except within ~1e-12 of a float tie.
