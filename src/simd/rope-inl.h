@@ -566,6 +566,59 @@ HWY_INLINE RowsFn SelectTokenBF16Native(PairLayout layout, int pairs, bool in_pl
 #define ROPEKIT_HAVE_AVX512BF16_KERNELS 0
 #endif
 
+// ---- F16C f16 -> f16, half-split rows of a fixed width, a whole token at a time ----------------
+// The bf16 whole-token structure without the ±0 check: cos/sin loaded into registers once per
+// token, every row unrolled. The conversions (vcvtph2ps / vcvtps2ph) bound f16 decode on AVX3
+// CPUs (docs/benchmarks.md); what this removes is the per-row cos/sin reloads and loop
+// bookkeeping. In place is fine: each block reads both halves before writing them. kPairs is
+// limited so that cos/sin use at most 16 vector registers (AVX3: up to 128 pairs; AVX2: 32).
+#if ROPEKIT_HWY_NATIVE_F16
+// cos + sin vectors kept live: half the vector registers (AVX3: 32 zmm, AVX2: 16 ymm).
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+inline constexpr std::size_t kMaxTrigVecs = 8;
+#else
+inline constexpr std::size_t kMaxTrigVecs = 4;
+#endif
+template <std::size_t kPairs>
+HWY_NOINLINE void RotateTokenF16Half(const void* in_v, void* out_v, const TokenTrig& tt, const RowGeom& g) {
+  const hn::ScalableTag<float> df;
+  constexpr std::size_t kLanes = HWY_LANES(float);
+  constexpr std::size_t kVecs = kPairs / kLanes;
+  static_assert(kPairs % kLanes == 0 && kVecs <= kMaxTrigVecs, "cos/sin must fit in registers");
+  const RowLoop lp(g);
+  hn::Vec<decltype(df)> cv[kVecs], sv[kVecs];
+  for (std::size_t k = 0; k < kVecs; ++k) {
+    cv[k] = hn::LoadU(df, tt.c + kLanes * k);
+    sv[k] = hn::LoadU(df, tt.s + kLanes * k);
+  }
+  const F16* in = static_cast<const F16*>(in_v);
+  F16* out = static_cast<F16*>(out_v);
+  for (std::int64_t h = 0; h < lp.heads; ++h, in += lp.in_sh, out += lp.out_sh) {
+    for (std::size_t k = 0; k < kVecs; ++k) {  // unrolled: kVecs is a constant
+      const std::size_t i = kLanes * k;
+      const auto a = LoadRow(df, in + i);
+      const auto b = LoadRow(df, in + kPairs + i);
+      StoreRow(df, hn::MulSub(a, cv[k], hn::Mul(b, sv[k])), out + i);
+      StoreRow(df, hn::MulAdd(b, cv[k], hn::Mul(a, sv[k])), out + kPairs + i);
+    }
+    if (HWY_UNLIKELY(lp.pass)) PassThrough(in + lp.rot, out + lp.rot, lp.rest);
+  }
+}
+
+template <typename T = F16>  // a template so that every dtype TU may instantiate it (ODR)
+HWY_INLINE RowsFn SelectTokenF16Half(int pairs) {
+  constexpr std::size_t kLanes = HWY_LANES(float);
+  constexpr auto fits = [](std::size_t p) { return p % kLanes == 0 && p / kLanes <= kMaxTrigVecs; };
+  // (A width that does not fit names the one-vector instance instead, which is never selected.)
+  switch (pairs) {
+    case 32: return fits(32) ? &RotateTokenF16Half<fits(32) ? 32 : kLanes> : nullptr;
+    case 64: return fits(64) ? &RotateTokenF16Half<fits(64) ? 64 : kLanes> : nullptr;
+    case 128: return fits(128) ? &RotateTokenF16Half<fits(128) ? 128 : kLanes> : nullptr;
+    default: return nullptr;
+  }
+}
+#endif
+
 // ---- any strides ------------------------------------------------------------------------------
 template <PairLayout L, typename TIn, typename TOut>
 HWY_NOINLINE void RotateRowsStrided(const void* in_v, void* out_v, const TokenTrig& tt,
@@ -633,6 +686,13 @@ HWY_INLINE RowsChoice SelectRowsOut(PairLayout layout, bool contiguous, int pair
 #endif
     if (layout == PairLayout::kHalf) return {&RotateRowsBF16Half<BF16>, kNeedEvenOdd};
   }
+#if ROPEKIT_HWY_NATIVE_F16
+  if constexpr (std::is_same_v<TIn, F16> && std::is_same_v<TOut, F16>) {
+    if (layout == PairLayout::kHalf) {
+      if (RowsFn fn = SelectTokenF16Half(pairs)) return {fn, 0, true};
+    }
+  }
+#endif
 #if HWY_TARGET != HWY_SCALAR
   // F16C f16: the swap kernel beats de-interleaving (decode 2.1x against 3.3x the copy). f32 does
   // not: de-interleaving loads measured 0.91-1.01x at the 8-head long shape against 1.13-1.22x
