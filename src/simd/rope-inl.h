@@ -605,15 +605,19 @@ HWY_NOINLINE void RotateTokenF16Half(const void* in_v, void* out_v, const TokenT
   }
 }
 
-template <typename T = F16>  // a template so that every dtype TU may instantiate it (ODR)
-HWY_INLINE RowsFn SelectTokenF16Half(int pairs) {
+// The kernel for rows of kPairs pairs if its cos/sin fit in registers on this target, else null.
+template <std::size_t kPairs>
+HWY_INLINE RowsFn TokenF16HalfIfFits() {
   constexpr std::size_t kLanes = HWY_LANES(float);
-  constexpr auto fits = [](std::size_t p) { return p % kLanes == 0 && p / kLanes <= kMaxTrigVecs; };
-  // (A width that does not fit names the one-vector instance instead, which is never selected.)
+  if constexpr (kPairs % kLanes == 0 && kPairs / kLanes <= kMaxTrigVecs) return &RotateTokenF16Half<kPairs>;
+  return nullptr;
+}
+
+HWY_INLINE RowsFn SelectTokenF16Half(int pairs) {
   switch (pairs) {
-    case 32: return fits(32) ? &RotateTokenF16Half<fits(32) ? 32 : kLanes> : nullptr;
-    case 64: return fits(64) ? &RotateTokenF16Half<fits(64) ? 64 : kLanes> : nullptr;
-    case 128: return fits(128) ? &RotateTokenF16Half<fits(128) ? 128 : kLanes> : nullptr;
+    case 32: return TokenF16HalfIfFits<32>();
+    case 64: return TokenF16HalfIfFits<64>();
+    case 128: return TokenF16HalfIfFits<128>();
     default: return nullptr;
   }
 }
@@ -793,45 +797,32 @@ HWY_INLINE bool MakeWork(const detail::ApplyJob& job, const detail::JobTensor& t
 
 using CosSinFn = void (*)(const AngleParams&, const TokenAngles&, float*, float*);
 
-HWY_INLINE CosSinFn SelectCosSin(bool hf, bool scale, bool per_pair, bool turns) {
-  if (turns) return per_pair ? &CosSinRowTurns<true> : &CosSinRowTurns<false>;
-  if (hf) {
-    // hf mode: the scale is folded into the float position, kScale is unused.
-    return per_pair ? &CosSinRowF32<true, false, true> : &CosSinRowF32<true, false, false>;
-  }
-  if (scale) return per_pair ? &CosSinRowF32<false, true, true> : &CosSinRowF32<false, true, false>;
-  return per_pair ? &CosSinRowF32<false, false, true> : &CosSinRowF32<false, false, false>;
-}
-
 // Fills the per-pair constants of on-the-fly cos/sin (padded with zeros to `padded`: θ = 0
-// there, computed but never read) and returns the row function that uses them: 64-bit turns in
-// exact mode, the double reduction from inv_hi/inv_lo in hf mode (or if a frequency is beyond
-// turns_q64's range).
+// there, computed but never read) and returns the row function that uses them: in hf mode the
+// float inverse frequencies (the position scale goes into the float position), in exact mode
+// the 64-bit turns of inv_freq (·scale as m + m_lo, exactly as the reference forms it).
+// turns_q64 cannot refuse here: simd_kernel_for admits |inv_freq·scale| ≤ 4, under one turn
+// per position.
 template <int kOdr = 0>  // a template so that every dtype TU may instantiate it (ODR)
-HWY_NOINLINE CosSinFn PrepareAngles(const detail::ApplyJob& job, int padded, float* inv_hi, double* inv_lo,
-                                  std::uint64_t* turns) {
-  const bool hf = job.angles == AngleMode::kHf;
-  const bool scaled = job.has_position_scale;
+HWY_NOINLINE CosSinFn PrepareAngles(const detail::ApplyJob& job, int padded, float* inv_hi, std::uint64_t* turns) {
   const bool per_pair = job.pos_kind == Positions::Kind::kMRope;
-  bool use_turns = !hf;
-  for (int i = 0; i < padded; ++i) {
-    const float inv = i < job.pairs ? job.inv_freq[i] : 0.0f;
-    if (scaled && !hf) {
-      // inv·scale = m + m_lo exactly (FMA), as the reference forms it; m − float(m) is exact
-      // in double, and adding m_lo (≈ 2^-53·m) to that remainder (≈ 2^-24·m) loses nothing
-      // measurable.
-      double m = 0.0, m_lo = 0.0;
-      detail::exact_multiplier(inv, job.position_scale_exact, m, m_lo);
-      inv_hi[i] = static_cast<float>(m);
-      inv_lo[i] = (m - static_cast<double>(inv_hi[i])) + m_lo;
-      use_turns = use_turns && detail::turns_q64(m, m_lo, turns[i]);
-    } else {
-      inv_hi[i] = inv;
-      inv_lo[i] = 0.0;
-      use_turns = use_turns && detail::turns_q64(inv, 0.0, turns[i]);
-    }
+  if (job.angles == AngleMode::kHf) {
+    for (int i = 0; i < padded; ++i) inv_hi[i] = i < job.pairs ? job.inv_freq[i] : 0.0f;
+    return per_pair ? &CosSinRowF32<true> : &CosSinRowF32<false>;
   }
-  return SelectCosSin(hf, scaled, per_pair, use_turns);
+  for (int i = 0; i < padded; ++i) {
+    double m = 0.0, m_lo = 0.0;
+    if (i < job.pairs) {
+      if (job.has_position_scale) {
+        detail::exact_multiplier(job.inv_freq[i], job.position_scale_exact, m, m_lo);
+      } else {
+        m = job.inv_freq[i];
+      }
+    }
+    [[maybe_unused]] const bool in_range = detail::turns_q64(m, m_lo, turns[i]);
+    HWY_DASSERT(in_range);
+  }
+  return per_pair ? &CosSinRowTurns<true> : &CosSinRowTurns<false>;
 }
 
 // The range kernel for input dtype TIn (q and k share it; see simd_dispatch.cc for mixed inputs).
@@ -860,11 +851,9 @@ HWY_INLINE void RopeRange(const detail::ApplyJob& job, std::int64_t t_begin, std
   // On-the-fly constants, prepared at the first token that needs them (a call served from a
   // CosSinCache never does).
   HWY_ALIGN float inv_hi[kMaxPairsPadded];
-  HWY_ALIGN double inv_lo[kMaxPairsPadded];
   HWY_ALIGN std::uint64_t turns[kMaxPairsPadded];
   AngleParams ap;
   ap.inv_hi = inv_hi;
-  ap.inv_lo = inv_lo;
   ap.turns = turns;
   ap.pairs = pairs;
   ap.position_scale = job.position_scale;
@@ -873,18 +862,12 @@ HWY_INLINE void RopeRange(const detail::ApplyJob& job, std::int64_t t_begin, std
   CosSinFn cos_sin = nullptr;
 
   // Per-pair positions for M-RoPE.
-  HWY_ALIGN double pp_hi[kMaxPairsPadded];
-  HWY_ALIGN double pp_lo[kMaxPairsPadded];
-  HWY_ALIGN double pp_full[kMaxPairsPadded];
-  HWY_ALIGN float pp_f[kMaxPairsPadded];
-  HWY_ALIGN std::int64_t pp[kMaxPairsPadded];
+  HWY_ALIGN float pp_f[kMaxPairsPadded];         // hf mode
+  HWY_ALIGN std::int64_t pp[kMaxPairsPadded];   // exact mode
   TokenAngles ta;
   if (per_pair) {
-    for (int i = pairs; i < padded; ++i) pp_hi[i] = pp_lo[i] = pp_full[i] = 0, pp_f[i] = 0, pp[i] = 0;
+    for (int i = pairs; i < padded; ++i) pp_f[i] = 0, pp[i] = 0;
     ta.pp = pp;
-    ta.pp_hi = pp_hi;
-    ta.pp_lo = pp_lo;
-    ta.pp_full = pp_full;
     ta.pp_f = pp_f;
   }
 
@@ -924,10 +907,8 @@ HWY_INLINE void RopeRange(const detail::ApplyJob& job, std::int64_t t_begin, std
           ta.p_f = HfPosition(p, scaled, job.position_scale);
         } else {
           ta.p = p;
-          SplitPosition(p, ta.p_hi, ta.p_lo);
-          ta.p_full = static_cast<double>(p);
         }
-        if (cos_sin == nullptr) cos_sin = PrepareAngles<>(job, padded, inv_hi, inv_lo, turns);
+        if (cos_sin == nullptr) cos_sin = PrepareAngles<>(job, padded, inv_hi, turns);
         cos_sin(ap, ta, cos_buf, sin_buf);
       }
     } else {
@@ -949,17 +930,9 @@ HWY_INLINE void RopeRange(const detail::ApplyJob& job, std::int64_t t_begin, std
           for (int axis = 0; axis < 3; ++axis) pf[axis] = HfPosition(pos[axis], scaled, job.position_scale);
           for (int i = 0; i < pairs; ++i) pp_f[i] = pf[job.pair_axis[i]];
         } else {
-          double hi[3], lo[3];
-          for (int axis = 0; axis < 3; ++axis) SplitPosition(pos[axis], hi[axis], lo[axis]);
-          for (int i = 0; i < pairs; ++i) {
-            const int axis = job.pair_axis[i];
-            pp_hi[i] = hi[axis];
-            pp_lo[i] = lo[axis];
-            pp_full[i] = static_cast<double>(pos[axis]);
-            pp[i] = pos[axis];
-          }
+          for (int i = 0; i < pairs; ++i) pp[i] = pos[job.pair_axis[i]];
         }
-        if (cos_sin == nullptr) cos_sin = PrepareAngles<>(job, padded, inv_hi, inv_lo, turns);
+        if (cos_sin == nullptr) cos_sin = PrepareAngles<>(job, padded, inv_hi, turns);
         cos_sin(ap, ta, cos_buf, sin_buf);
       }
     }

@@ -6,8 +6,9 @@
 //   * Rounding::kTransformers — bit-exact emulation of transformers' three bf16/f16 roundings is
 //     the reference's job; the SIMD kernels round once.
 //   * rotary_dim / 2 > kMaxPairs (per-token cos/sin buffers are on the stack).
-//   * |inv_freq · position_scale| > 4 or non-finite: the angle reduction is exact only for
-//     |θ| < 2^33 (see sincos-inl.h); no released model comes near.
+//   * |inv_freq · position_scale| > 4 or non-finite: the table fill's reduction is exact only
+//     for |θ| < 2^33, and on-the-fly exact angles need |m|/2π below 2^20 turns per position
+//     (sincos-inl.h, apply/angles.h turns_q64); no released model comes near.
 #include <algorithm>
 #include <atomic>
 #include <cmath>

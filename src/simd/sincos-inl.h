@@ -16,19 +16,16 @@
 // below 2^15), i.e. far below a float ulp of the result.
 //
 // Where (a, b) come from (exact products, no FMA needed, so every target gives the same r):
-//   exact mode  θ = p·inv: p = p_hi + p_lo with p_hi = p & ~4095 (≤ 20 significant bits) and
-//               p_lo ∈ [0, 4096); inv has 24 bits, so a = p_hi·inv and b = p_lo·inv are exact
-//               in double. With a position scale (mlx-lm linear) m = scale·inv in double (as the
-//               reference forms it) is split into float hi + double lo (exact); b also gets
-//               p·lo (a term 2^-24 smaller than θ whose rounding, 2^-77·θ, is negligible).
+//   exact mode  (CosSinCache tables) θ = p·inv: p = p_hi + p_lo with p_hi = p & ~4095 (≤ 20
+//               significant bits) and p_lo ∈ [0, 4096); inv has 24 bits, so a = p_hi·inv and
+//               b = p_lo·inv are exact in double.
 //   hf mode     θ_f = float32(float32(p)·inv) is one float: a = θ_f, b = 0.
 //
 // apply_rope on the fly in exact mode skips (a, b) and the Cody–Waite steps: the angle is an
 // integer multiple of a 64-bit fraction of a turn, low64(p·T) (CosSinRowTurns below; T from
-// apply/angles.h turns_q64), whose top bits are the quadrant and whose rest is r. That is one
-// integer multiplication per pair instead of ~10 double operations, within 2^-34 turn of the
-// exact angle at |p| = 2^31 (3.7e-10 rad). hf mode, and frequencies beyond 2^20 turns per
-// position, keep the double reduction.
+// apply/angles.h turns_q64, with mlx-lm's position scale folded into T), whose top bits are the
+// quadrant and whose rest is r. That is one integer multiplication per pair instead of ~10
+// double operations, within 2^-34 turn of the exact angle at |p| = 2^31 (3.7e-10 rad).
 //
 // Two polynomial back ends:
 //   CosSinRowF32 / CosSinRowTurns  (apply_rope on the fly: hf mode / exact mode): r rounded to
@@ -135,10 +132,9 @@ HWY_INLINE void SinCosPolyF64(DD dd, hn::Vec<DD> r, hn::Vec<DD>& s, hn::Vec<DD>&
 
 // Per-call constants of the angle computation (see the file comment).
 struct AngleParams {
-  const float* inv_hi = nullptr;   // [padded pairs]: inv (or float(m), m = scale·inv in double)
-  const double* inv_lo = nullptr;  // [padded pairs]: m − inv_hi (exact in double), scale only
+  const float* inv_hi = nullptr;         // [padded pairs]: inv (hf mode, table fill)
+  const std::uint64_t* turns = nullptr;  // [padded pairs]: turns_q64 (exact mode on the fly)
   int pairs = 0;
-  const std::uint64_t* turns = nullptr;  // [padded pairs]: turns_q64(m) (exact mode), see below
   float position_scale = 1.0f;  // hf mode: float32(scale·float32(p))
   float amplitude = 1.0f;
   bool negate_sin = false;  // inverse rotation: R(p)ᵀ = R(−θ)
@@ -146,13 +142,10 @@ struct AngleParams {
 
 // Per-token positions: either one position for all pairs, or one per pair (M-RoPE).
 struct TokenAngles {
-  // exact mode
-  double p_hi = 0, p_lo = 0, p_full = 0;
-  const double* pp_hi = nullptr;  // per pair (M-RoPE), padded
-  const double* pp_lo = nullptr;
-  const double* pp_full = nullptr;
-  std::int64_t p = 0;                  // exact mode, turns: the position
-  const std::int64_t* pp = nullptr;    // per pair (M-RoPE), padded
+  // exact mode: the position (on the fly, turns), its exact split (table fill)
+  std::int64_t p = 0;
+  const std::int64_t* pp = nullptr;  // per pair (M-RoPE), padded
+  double p_hi = 0, p_lo = 0;
   // hf mode
   float p_f = 0;
   const float* pp_f = nullptr;  // per pair (M-RoPE), padded
@@ -172,8 +165,8 @@ HWY_INLINE float HfPosition(std::int64_t p, bool has_scale, float scale) {
   return pf;
 }
 
-// Computes θ = a + b for the pairs [i, i + Lanes(dd)).
-template <bool kHf, bool kScale, bool kPerPair, class DD>
+// Computes θ = a + b for the pairs [i, i + Lanes(dd)) (per-pair positions: hf mode only).
+template <bool kHf, bool kPerPair, class DD>
 HWY_INLINE void AnglesAt(DD dd, const AngleParams& ap, const TokenAngles& ta, std::size_t i,
                          hn::Vec<DD>& a, hn::Vec<DD>& b) {
   const hn::Rebind<float, DD> dfh;
@@ -183,25 +176,20 @@ HWY_INLINE void AnglesAt(DD dd, const AngleParams& ap, const TokenAngles& ta, st
     a = hn::PromoteTo(dd, theta);
     b = hn::Zero(dd);
   } else {
+    static_assert(!kPerPair, "exact mode per pair goes through turns");
     const auto inv = hn::PromoteTo(dd, hn::LoadU(dfh, ap.inv_hi + i));
-    const auto ph = kPerPair ? hn::LoadU(dd, ta.pp_hi + i) : hn::Set(dd, ta.p_hi);
-    const auto pl = kPerPair ? hn::LoadU(dd, ta.pp_lo + i) : hn::Set(dd, ta.p_lo);
-    a = hn::Mul(ph, inv);
-    b = hn::Mul(pl, inv);
-    if constexpr (kScale) {
-      const auto pfull = kPerPair ? hn::LoadU(dd, ta.pp_full + i) : hn::Set(dd, ta.p_full);
-      b = hn::Add(b, hn::Mul(pfull, hn::LoadU(dd, ap.inv_lo + i)));
-    }
+    a = hn::Mul(hn::Set(dd, ta.p_hi), inv);
+    b = hn::Mul(hn::Set(dd, ta.p_lo), inv);
   }
 }
 
-// r and q of the pairs [i, i + Lanes(dd)) as floats.
-template <bool kHf, bool kScale, bool kPerPair, class DD>
+// r and q of the pairs [i, i + Lanes(dd)) as floats, hf mode.
+template <bool kPerPair, class DD>
 HWY_INLINE void ReducedAt(DD dd, const AngleParams& ap, const TokenAngles& ta, std::size_t i,
                           hn::Vec<hn::Rebind<float, DD>>& rf, hn::Vec<hn::Rebind<float, DD>>& qf) {
   const hn::Rebind<float, DD> dfh;
   hn::Vec<DD> a, b, r, q;
-  AnglesAt<kHf, kScale, kPerPair>(dd, ap, ta, i, a, b);
+  AnglesAt<true, kPerPair>(dd, ap, ta, i, a, b);
   ReduceQuarterPi(dd, a, b, r, q);
   rf = hn::DemoteTo(dfh, r);
   qf = hn::DemoteTo(dfh, q);
@@ -223,9 +211,9 @@ HWY_INLINE void FinishCosSin(DF df, hn::Vec<DF> rf, hn::Vec<DF> qf, const AngleP
   hn::StoreU(so, df, sin_out);
 }
 
-// cos/sin for one token, all pairs, float polynomial. Writes round_up(pairs, 2·Lanes(dd))
+// cos/sin for one token in hf mode, all pairs, float polynomial. Writes round_up(pairs, 2·Lanes(dd))
 // values (buffers and inputs are padded to kPairPad).
-template <bool kHf, bool kScale, bool kPerPair>
+template <bool kPerPair>
 HWY_NOINLINE void CosSinRowF32(const AngleParams& ap, const TokenAngles& ta, float* HWY_RESTRICT cos_out,
                                float* HWY_RESTRICT sin_out) {
   const hn::ScalableTag<double> dd;
@@ -237,14 +225,14 @@ HWY_NOINLINE void CosSinRowF32(const AngleParams& ap, const TokenAngles& ta, flo
   const hn::Twice<decltype(dfh)> df;
   for (std::size_t i = 0; i < static_cast<std::size_t>(ap.pairs); i += 2 * n) {
     hn::Vec<decltype(dfh)> r0, q0, r1, q1;
-    ReducedAt<kHf, kScale, kPerPair>(dd, ap, ta, i, r0, q0);
-    ReducedAt<kHf, kScale, kPerPair>(dd, ap, ta, i + n, r1, q1);
+    ReducedAt<kPerPair>(dd, ap, ta, i, r0, q0);
+    ReducedAt<kPerPair>(dd, ap, ta, i + n, r1, q1);
     FinishCosSin(df, hn::Combine(df, r1, r0), hn::Combine(df, q1, q0), ap, cos_out + i, sin_out + i);
   }
 #else
   for (std::size_t i = 0; i < static_cast<std::size_t>(ap.pairs); i += n) {
     hn::Vec<decltype(dfh)> r0, q0;
-    ReducedAt<kHf, kScale, kPerPair>(dd, ap, ta, i, r0, q0);
+    ReducedAt<kPerPair>(dd, ap, ta, i, r0, q0);
     FinishCosSin(dfh, r0, q0, ap, cos_out + i, sin_out + i);
   }
 #endif
@@ -353,7 +341,7 @@ HWY_INLINE void CosSinRowF64(DD dd, const AngleParams& ap, const TokenAngles& ta
   const auto amp = hn::Set(dd, amplitude);
   for (std::size_t i = 0; i < static_cast<std::size_t>(ap.pairs); i += n) {
     hn::Vec<DD> a, b, r, q, s, c, so, co;
-    AnglesAt<kHf, false, false>(dd, ap, ta, i, a, b);
+    AnglesAt<kHf, false>(dd, ap, ta, i, a, b);
     ReduceQuarterPi(dd, a, b, r, q);
     SinCosPolyF64(dd, r, s, c);
     ApplyQuadrant(dd, q, s, c, so, co);
