@@ -195,20 +195,29 @@ HWY_INLINE void ReducedAt(DD dd, const AngleParams& ap, const TokenAngles& ta, s
   qf = hn::DemoteTo(dfh, q);
 }
 
+// The last steps of every float row: the attention factor, the inverse's sign, the stores.
+// (amplitude and negate_sin are passed by value so that loops can read AngleParams once: the
+// compiler cannot keep its fields in registers across stores to float outputs.)
+template <class DF>
+HWY_INLINE void StoreCosSin(DF df, hn::Vec<DF> co, hn::Vec<DF> so, float amplitude, bool negate_sin,
+                            float* HWY_RESTRICT cos_out, float* HWY_RESTRICT sin_out) {
+  if (amplitude != 1.0f) {
+    const auto amp = hn::Set(df, amplitude);
+    co = hn::Mul(co, amp);
+    so = hn::Mul(so, amp);
+  }
+  if (negate_sin) so = hn::Neg(so);
+  hn::StoreU(co, df, cos_out);
+  hn::StoreU(so, df, sin_out);
+}
+
 template <class DF>
 HWY_INLINE void FinishCosSin(DF df, hn::Vec<DF> rf, hn::Vec<DF> qf, const AngleParams& ap,
                              float* HWY_RESTRICT cos_out, float* HWY_RESTRICT sin_out) {
   hn::Vec<DF> s, c, so, co;
   SinCosPolyF32(df, rf, s, c);
   ApplyQuadrant(df, qf, s, c, so, co);
-  if (ap.amplitude != 1.0f) {
-    const auto amp = hn::Set(df, ap.amplitude);
-    co = hn::Mul(co, amp);
-    so = hn::Mul(so, amp);
-  }
-  if (ap.negate_sin) so = hn::Neg(so);
-  hn::StoreU(co, df, cos_out);
-  hn::StoreU(so, df, sin_out);
+  StoreCosSin(df, co, so, ap.amplitude, ap.negate_sin, cos_out, sin_out);
 }
 
 // cos/sin for one token in hf mode, all pairs, float polynomial. Writes round_up(pairs, 2·Lanes(dd))
@@ -300,6 +309,8 @@ HWY_NOINLINE void CosSinRowTurns(const AngleParams& ap, const TokenAngles& ta, f
   const hn::RebindToUnsigned<decltype(df)> du32;
   const auto sign = hn::Set(du32, 0x80000000u);
   const auto odd = hn::Set(du32, 0x40000000u);
+  const float amplitude = ap.amplitude;
+  const bool negate_sin = ap.negate_sin;
   for (std::size_t i = 0; i < static_cast<std::size_t>(ap.pairs); i += 2 * n) {
     hn::Vec<decltype(du)> v0, u0, v1, u1;
     TurnsAt<kPerPair>(du, ap, ta, i, v0, u0);
@@ -311,16 +322,9 @@ HWY_NOINLINE void CosSinRowTurns(const AngleParams& ap, const TokenAngles& ta, f
     const auto swap = hn::RebindMask(df, hn::TestBit(hi, odd));
     const auto sin_sign = hn::BitCast(df, hn::And(hi, sign));
     const auto cos_sign = hn::BitCast(df, hn::And(hn::Xor(hi, hn::ShiftLeft<1>(hi)), sign));
-    auto so = hn::Xor(hn::IfThenElse(swap, c, s), sin_sign);
-    auto co = hn::Xor(hn::IfThenElse(swap, s, c), cos_sign);
-    if (ap.amplitude != 1.0f) {
-      const auto amp = hn::Set(df, ap.amplitude);
-      co = hn::Mul(co, amp);
-      so = hn::Mul(so, amp);
-    }
-    if (ap.negate_sin) so = hn::Neg(so);
-    hn::StoreU(co, df, cos_out + i);
-    hn::StoreU(so, df, sin_out + i);
+    const auto so = hn::Xor(hn::IfThenElse(swap, c, s), sin_sign);
+    const auto co = hn::Xor(hn::IfThenElse(swap, s, c), cos_sign);
+    StoreCosSin(df, co, so, amplitude, negate_sin, cos_out + i, sin_out + i);
   }
 #else
   for (std::size_t i = 0; i < static_cast<std::size_t>(ap.pairs); i += n) {
