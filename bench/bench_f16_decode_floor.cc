@@ -7,20 +7,20 @@
 // library does besides the rows removed: cos/sin constant and kept in registers, no tails, no
 // pass-through, no per-token lookup or cos/sin computation. A library kernel can only be slower.
 //
-//   l1:0  the decode shape: 2048 rows of 128 f16 (512 KiB in, 512 KiB out, 64-byte aligned)
+//   l1:0  the decode shape: 2048 rows of 128 f16 (512 KiB in, 512 KiB out, Highway-aligned)
 //   l1:1  the same 2048 rows of work on a 16-row buffer (8 KiB, in L1): compute only
 //   subnormals:1  one input in 97 is an f16 subnormal (~1e-6); values otherwise in (-2, 2)
 //
-// Each sample times 16 copies of the decode-shape bytes (regular 512-bit loads and stores into
-// the loop's output buffer, 4 loads then 4 stores per step like ropekit's detail::simd_copy),
-// then 16 runs of the loop, as `ropekit bench` batches decode calls. Counters: x_copy = median
+// Each sample times 16 copies of the decode-shape bytes into the loop's output buffer (the
+// library's detail::simd_copy, the floor of `ropekit bench`), then 16 runs of the loop, as
+// `ropekit bench` batches decode calls. Counters: x_copy = median
 // over samples of loop / copy (`ropekit bench`'s x_floor; with l1:1 it compares compute alone
 // with the decode-shape copy), ns_per_row and copy_ns_per_row = median times per row.
 //
 //   bench_f16_decode_floor --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 //
-// Loops (half-split pairs, 64 pairs per row; the set-up checks each against a scalar
-// round-to-nearest-even model before timing, so all three give the library's bits):
+// Loops (half-split pairs, 64 pairs per row; the set-up checks each against the f32 formula
+// rounded by the library's scalar f16 conversions before timing, so all three give its bits):
 //   f16c        vcvtph2ps, 2 multiplies + 2 FMAs per 16 pairs, vcvtps2ph: the library's
 //               RotateTokenF16Half
 //   int_widen   f16 -> f32 by integer shifts (sign-extend the word, keep the sign and the low
@@ -36,10 +36,14 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <new>
 #include <vector>
+
+#include "hwy/aligned_allocator.h"
+#include "ropekit/dtype.h"
+#include "simd/simd_api.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <cpuid.h>
@@ -64,41 +68,21 @@ constexpr int kPairs = 64;         // half-split pairs per row
 constexpr int kDecodeRows = 2048;  // 64 tokens × 32 heads
 constexpr int kL1Rows = 16;        // 8 KiB in + 8 KiB out
 
-// Scalar f16 model with round-to-nearest-even (the library's dtype.h semantics, finite values),
-// used only to check the loops before timing them.
-float F16ToF32(std::uint16_t h) {
-  const int e = (h >> 10) & 0x1F, m = h & 0x3FF;
-  const float v = e == 0 ? std::ldexp(static_cast<float>(m), -24) : std::ldexp(static_cast<float>(m | 0x400), e - 25);
-  return (h & 0x8000) ? -v : v;
-}
-std::uint16_t F32ToF16(float f) {
-  const std::uint16_t sign = std::signbit(f) ? 0x8000 : 0;
-  const double a = std::fabs(static_cast<double>(f));
-  if (a < std::ldexp(1.0, -14)) return static_cast<std::uint16_t>(sign | static_cast<int>(std::nearbyint(a * std::ldexp(1.0, 24))));
-  int e = 0;
-  const double fr = std::frexp(a, &e);                        // a = fr·2^e, fr in [0.5, 1)
-  int mant = static_cast<int>(std::nearbyint(fr * 2048.0));  // 11 significant bits, RNE
-  if (mant == 2048) mant = 1024, ++e;
-  return static_cast<std::uint16_t>(sign | ((e + 14) << 10) | (mant & 0x3FF));
-}
+// The library's scalar f16 conversions (dtype.h, round-to-nearest-even) check the loops.
+float F16ToF32(std::uint16_t h) { return ropekit::f16_to_f32(ropekit::F16{h}); }
+std::uint16_t F32ToF16(float f) { return ropekit::f32_to_f16(f).bits; }
 
-// 64-byte aligned storage: a plain std::vector of 512 KiB comes from mmap at a 16-byte offset,
-// and every 64-byte access would straddle two cache lines.
-class AlignedWords {
- public:
-  explicit AlignedWords(std::size_t count)
-      : p_(static_cast<std::uint16_t*>(std::aligned_alloc(64, (count * sizeof(std::uint16_t) + 63) / 64 * 64))) {
-    if (p_ == nullptr) throw std::bad_alloc();
-    std::fill(p_, p_ + count, std::uint16_t{0});
-  }
-  ~AlignedWords() { std::free(p_); }
-  AlignedWords(const AlignedWords&) = delete;
-  AlignedWords& operator=(const AlignedWords&) = delete;
-  std::uint16_t* data() const { return p_; }
-
- private:
-  std::uint16_t* p_;
-};
+// Highway's allocator: 64-byte aligned (a plain std::vector of 512 KiB comes from mmap at a
+// 16-byte offset, and every 64-byte access would straddle two cache lines), and successive
+// allocations staggered, so that input and output do not alias modulo 4 KiB (aliasing made the
+// integer-widening loops 10-25% slower).
+using AlignedWords = hwy::AlignedFreeUniquePtr<std::uint16_t[]>;
+AlignedWords ZeroedWords(std::size_t count) {
+  AlignedWords p = hwy::AllocateAligned<std::uint16_t>(count);
+  if (!p) throw std::bad_alloc();
+  std::fill(p.get(), p.get() + count, std::uint16_t{0});
+  return p;
+}
 
 struct Buffers {
   AlignedWords in, out;  // decode shape
@@ -111,14 +95,16 @@ struct Buffers {
   alignas(64) float cos_eo_f16[kPairs], sin_eo_f16[kPairs];  // per 32 pairs: 16 even, 16 odd; ·2^112
 
   explicit Buffers(bool subnormals)
-      : in(kDecodeRows * kRowElems), out(kDecodeRows * kRowElems), l1(2 * kL1Rows * kRowElems + 256) {
-    l1_in = l1.data();
-    l1_out = l1.data() + kL1Rows * kRowElems + 256;
+      : in(ZeroedWords(kDecodeRows * kRowElems)),
+        out(ZeroedWords(kDecodeRows * kRowElems)),
+        l1(ZeroedWords(2 * kL1Rows * kRowElems + 256)) {
+    l1_in = l1.get();
+    l1_out = l1.get() + kL1Rows * kRowElems + 256;
     for (std::size_t i = 0; i < static_cast<std::size_t>(kDecodeRows) * kRowElems; ++i) {
       const float v = static_cast<float>(static_cast<int>(i * 2654435761u % 4001) - 2000) / 1000.0f;
-      in.data()[i] = F32ToF16(subnormals && i % 97 == 0 ? v * 1e-6f : v);
+      in.get()[i] = F32ToF16(subnormals && i % 97 == 0 ? v * 1e-6f : v);
     }
-    std::copy(in.data(), in.data() + kL1Rows * kRowElems, l1_in);
+    std::copy(in.get(), in.get() + kL1Rows * kRowElems, l1_in);
     for (int i = 0; i < kPairs; ++i) {
       const double theta = 1234.0 * std::pow(500000.0, -i / 64.0);  // position 1234, θ = 500000
       cos_nat[i] = static_cast<float>(std::cos(theta));
@@ -134,18 +120,10 @@ struct Buffers {
   }
 };
 
-// The floor: 4 loads then 4 stores per step.
-__attribute__((target("avx512f,avx512bw")))
+// The floor: the copy `ropekit bench` times (detail::simd_copy, regular stores).
 void CopyRows(const std::uint16_t* in, std::uint16_t* out, int rows, int passes) {
-  for (int p = 0; p < passes; ++p)
-    for (int i = 0; i < rows * kRowElems; i += 128) {
-      const __m512i v0 = _mm512_loadu_si512(in + i), v1 = _mm512_loadu_si512(in + i + 32);
-      const __m512i v2 = _mm512_loadu_si512(in + i + 64), v3 = _mm512_loadu_si512(in + i + 96);
-      _mm512_storeu_si512(out + i, v0);
-      _mm512_storeu_si512(out + i + 32, v1);
-      _mm512_storeu_si512(out + i + 64, v2);
-      _mm512_storeu_si512(out + i + 96, v3);
-    }
+  const std::size_t bytes = static_cast<std::size_t>(rows) * kRowElems * sizeof(std::uint16_t);
+  for (int p = 0; p < passes; ++p) ropekit::detail::simd_copy(out, in, bytes);
 }
 
 constexpr int kRne = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
@@ -251,8 +229,8 @@ void BM_F16DecodeFloor(benchmark::State& st, Form form) {
   }
   const bool l1 = st.range(0) != 0;
   Buffers b(st.range(1) != 0);
-  const std::uint16_t* in = l1 ? b.l1_in : b.in.data();
-  std::uint16_t* out = l1 ? b.l1_out : b.out.data();
+  const std::uint16_t* in = l1 ? b.l1_in : b.in.get();
+  std::uint16_t* out = l1 ? b.l1_out : b.out.get();
   const int rows = l1 ? kL1Rows : kDecodeRows;
   const int passes = kDecodeRows / rows;  // 2048 rows of work either way
   auto run = [&] {
@@ -264,11 +242,11 @@ void BM_F16DecodeFloor(benchmark::State& st, Form form) {
   };
   run();
   if (!Matches(b, in, out, rows)) {
-    st.SkipWithError("loop output differs from the scalar round-to-nearest-even model");
+    st.SkipWithError("loop output differs from the f32 formula rounded by ropekit::f32_to_f16");
     return;
   }
   for (int w = 0; w < 3; ++w) {
-    CopyRows(b.in.data(), b.out.data(), kDecodeRows, 1);
+    CopyRows(b.in.get(), b.out.get(), kDecodeRows, 1);
     run();
   }
   using Clock = std::chrono::steady_clock;
@@ -276,7 +254,7 @@ void BM_F16DecodeFloor(benchmark::State& st, Form form) {
   std::vector<double> ratios, loops, copies;
   for (auto _ : st) {
     const auto t0 = Clock::now();
-    CopyRows(b.in.data(), b.out.data(), kDecodeRows, kBatch);
+    CopyRows(b.in.get(), b.out.get(), kDecodeRows, kBatch);
     const auto t1 = Clock::now();
     for (int i = 0; i < kBatch; ++i) run();
     const auto t2 = Clock::now();
