@@ -1,4 +1,4 @@
-// The exact-angle helpers of src/apply/angles.h that the SIMD on-the-fly cos/sin rely on,
+// The exact-angle helpers of src/kernel/angles.h that the SIMD on-the-fly cos/sin rely on,
 // against binary128 (__float128, 113-bit significand) arithmetic:
 //   * turns_q64: T = frac((m + m_lo)/(2π))·2^64 rounded to nearest, so that the wrapping
 //     product low64(p·T) is the angle p·(m + m_lo) in units of 2^-64 turn, within |p|·2^-65 turn.
@@ -9,7 +9,7 @@
 #include <random>
 #include <vector>
 
-#include "apply/angles.h"
+#include "kernel/angles.h"
 
 namespace ropekit {
 namespace {

@@ -27,7 +27,7 @@
 #include <vector>
 
 #include "ropekit/ropekit.h"
-#include "apply/angles.h"
+#include "kernel/angles.h"
 #include "simd/simd_api.h"
 #include "test_util.h"
 

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <string>
 
-#include "apply/job.h"
+#include "kernel/job.h"
 #include "ropekit/apply.h"
 #include "ropekit/error.h"
 #include "ropekit/thread_pool.h"

@@ -12,7 +12,7 @@
 #include <mutex>
 #include <vector>
 
-#include "apply/angles.h"
+#include "kernel/angles.h"
 #include "simd/simd_api.h"
 #include "ropekit/cos_sin_cache.h"
 #include "ropekit/error.h"

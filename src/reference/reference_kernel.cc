@@ -9,8 +9,8 @@
 #include <cstring>
 #include <vector>
 
-#include "apply/angles.h"
-#include "apply/job.h"
+#include "kernel/angles.h"
+#include "kernel/job.h"
 
 namespace ropekit::detail {
 namespace {

@@ -30,8 +30,8 @@
 #include <cstring>
 #include <type_traits>
 
-#include "apply/angles.h"
-#include "apply/job.h"
+#include "kernel/angles.h"
+#include "kernel/job.h"
 #include "hwy/highway.h"
 #include "ropekit/cos_sin_cache.h"
 #include "simd/hwy_compat-inl.h"

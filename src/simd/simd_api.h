@@ -6,7 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "apply/job.h"
+#include "kernel/job.h"
 #include "ropekit/apply.h"
 #include "ropekit/dtype.h"
 

@@ -8,7 +8,7 @@
 //   * rotary_dim / 2 > kMaxPairs (per-token cos/sin buffers are on the stack).
 //   * |inv_freq · position_scale| > 4 or non-finite: the table fill's reduction is exact only
 //     for |θ| < 2^33, and on-the-fly exact angles need |m|/2π below 2^20 turns per position
-//     (sincos-inl.h, apply/angles.h turns_q64); no released model comes near.
+//     (sincos-inl.h, kernel/angles.h turns_q64); no released model comes near.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -17,7 +17,7 @@
 #include <cpuid.h>
 #endif
 
-#include "apply/job.h"
+#include "kernel/job.h"
 #include "simd/simd_api.h"
 
 namespace ropekit::detail {

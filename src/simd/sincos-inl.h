@@ -23,7 +23,7 @@
 //
 // apply_rope on the fly in exact mode skips (a, b) and the Cody–Waite steps: the angle is an
 // integer multiple of a 64-bit fraction of a turn, low64(p·T) (CosSinRowTurns below; T from
-// apply/angles.h turns_q64, with mlx-lm's position scale folded into T), whose top bits are the
+// kernel/angles.h turns_q64, with mlx-lm's position scale folded into T), whose top bits are the
 // quadrant and whose rest is r. That is one integer multiplication per pair instead of ~10
 // double operations, within 2^-34 turn of the exact angle at |p| = 2^31 (3.7e-10 rad).
 //
@@ -247,7 +247,7 @@ HWY_NOINLINE void CosSinRowF32(const AngleParams& ap, const TokenAngles& ta, flo
 #endif
 }
 
-// ---- exact mode from 64-bit turns (apply/angles.h, turns_q64) ------------------------------------
+// ---- exact mode from 64-bit turns (kernel/angles.h, turns_q64) ------------------------------------
 // v = low64(p·T) is the angle in units of 2^-64 turn. The nearest quadrant is the top two bits
 // of v + 2^61, and (int64)(v << 2) is the remainder times 4 in [−2^63, 2^63), i.e. r in
 // [−π/4, π/4) after one multiplication by 2π/2^66. Integer steps are exact on every target;

@@ -1,4 +1,5 @@
-// Internal: a validated apply_rope call, as the backends (reference, SIMD) receive it.
+// Internal: the backend contract. A validated apply_rope call, as the backends (reference,
+// SIMD) receive it; both implement the functions declared at the end.
 //
 // src/apply/apply.cc validates everything at the API boundary and fills an ApplyJob; backends
 // trust it (no checks) and process a contiguous token range [t_begin, t_end). The driver splits
