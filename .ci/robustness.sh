@@ -117,6 +117,9 @@ fuzz_one() {  # fuzz_one NAME MAX_LEN: runs fuzz_NAME on a copy of fuzz/corpus/<
   rm -rf "$work"
   mkdir -p "$work" "$findings"
   cp "$root/fuzz/corpus/$short/"* "$work/"
+  if [ "$short" = config ]; then  # the real configs are seeds too (fuzz/README.md)
+    cp "$root/models/"*.json "$root/tests/data/mlx-lm/"*.json "$work/"
+  fi
   local rc=0
   "$bin" -max_total_time="$fuzz_seconds" -timeout=30 -rss_limit_mb=3072 -max_len="$max_len" \
     -print_final_stats=1 -artifact_prefix="$findings/$short-" "$work" >"$clang_dir/fuzz-$short.log" 2>&1 || rc=$?

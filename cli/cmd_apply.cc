@@ -32,9 +32,10 @@ struct ApplyArgs {
   std::string dtype = "f32";
   std::string rounding;  // default: transformers with --angles hf, else single
   std::string layout;    // override
-  std::string policy = "hf";
+  std::string policy;      // default: from the numerics
   std::string backend = "auto";
-  std::string arithmetic = "transformers";
+  std::string arithmetic;  // default: from the numerics
+  std::string numerics;    // a preset of ropekit/numerics.h
   bool inverse = false;
   bool no_fold = false;
 };
@@ -117,14 +118,32 @@ void rotate(const FrequencyPlan& plan, std::vector<float>& x, DType dt, std::int
   else x = from16(dt, buf);
 }
 
-ApplyOptions options_from(const ApplyArgs& a, bool mlx_default_angles) {
-  ApplyOptions o;
-  const std::string angles = a.angles.empty() ? (mlx_default_angles ? "hf" : "exact") : a.angles;
-  o.angles = parse_angles(angles);
-  const std::string rounding = a.rounding.empty() ? (o.angles == AngleMode::kHf && !mlx_default_angles ? "transformers" : "single") : a.rounding;
-  if (rounding == "transformers" || rounding == "hf") o.rounding = Rounding::kTransformers;
-  else if (rounding == "single") o.rounding = Rounding::kSingle;
-  else throw ArgumentError("--rounding: expected single or transformers, got " + rounding);
+// The numerics of one call (ropekit/numerics.h): --numerics names a preset; without it a
+// config is rotated with transformers' float32 frequencies and sequence rule but exact angles
+// (transformers' whole preset with --angles hf), and --initialize-rope with mlx-lm's. Each
+// explicit option then overrides its part.
+Numerics numerics_from(const ApplyArgs& a, bool mlx) {
+  Numerics n = Numerics::transformers();
+  if (!a.numerics.empty()) {
+    n = *numerics_preset(a.numerics);  // checked by the option
+  } else if (mlx) {
+    n = Numerics::mlx_lm();
+  } else if (a.angles != "hf") {
+    n.angles = AngleMode::kExact;
+    n.rounding = Rounding::kSingle;
+  }
+  if (!a.angles.empty()) n.angles = parse_angles(a.angles);
+  if (a.rounding == "transformers" || a.rounding == "hf") n.rounding = Rounding::kTransformers;
+  else if (a.rounding == "single") n.rounding = Rounding::kSingle;
+  else if (!a.rounding.empty())
+    throw ArgumentError("--rounding: expected single or transformers, got " + a.rounding);
+  if (!a.policy.empty()) n.policy = parse_policy(a.policy);
+  if (!a.arithmetic.empty()) n.arithmetic = parse_arithmetic(a.arithmetic);
+  return n;
+}
+
+ApplyOptions options_from(const ApplyArgs& a, bool mlx) {
+  ApplyOptions o = with_numerics(ApplyOptions{}, numerics_from(a, mlx));
   o.direction = a.inverse ? Direction::kInverse : Direction::kForward;
   o.fold_attention_factor = !a.no_fold;
   o.backend = parse_backend(a.backend);
@@ -179,7 +198,7 @@ void run_hf(const ApplyArgs& a) {
   // max(position) + 1, saturated: out-of-range positions are refused by apply_rope itself
   const std::int64_t seq_len =
       a.seq_len.value_or(std::clamp<std::int64_t>(max_pos, 0, kMaxAbsPosition) + 1);
-  const FrequencyPlan plan = build_frequency_plan(*cfg, seq_len, parse_policy(a.policy), parse_arithmetic(a.arithmetic));
+  const FrequencyPlan plan = build_frequency_plan(*cfg, seq_len, numerics_from(a, false));
   const PositionSlice slice = [&](std::int64_t start, std::int64_t n, std::vector<std::int64_t>& scratch) {
     if (!rows3) return Positions::per_token(std::span<const std::int64_t>(ids).subspan(static_cast<std::size_t>(start),
                                                                                         static_cast<std::size_t>(n)));
@@ -271,6 +290,11 @@ void register_apply(CLI::App& app) {
   c->add_option("--policy", a->policy, "Sequence-length policy: hf or mlx-lm")->check(CLI::IsMember({"hf", "transformers", "mlx-lm", "mlx"}));
   c->add_option("--backend", a->backend, "auto (SIMD when available), reference or simd")
       ->check(CLI::IsMember({"auto", "reference", "ref", "simd"}));
+  c->add_option("--numerics", a->numerics,
+                "Preset of frequency arithmetic, sequence rule, angles and rounding: exact, "
+                "transformers or mlx-lm (default: transformers' frequencies with exact angles; "
+                "mlx-lm with --initialize-rope); the options above and below override its parts")
+      ->check(CLI::IsMember({"exact", "transformers", "hf", "mlx-lm", "mlx"}));
   c->add_option("--freq-arithmetic", a->arithmetic,
                 "transformers (default: transformers' float32 inv_freq table, so outputs compare with it) "
                 "or exact (each inv_freq rounded once from double)")

@@ -107,7 +107,7 @@ void print_text(const Side& a, const Side& b, const std::vector<PairResult>& res
     auto field = [](const std::string& name, const std::string& x, const std::string& y) {
       fmt::print("  {:<18}{:<24}{}{}\n", name, x, y, x == y ? "" : "   <- differs");
     };
-    field("rope_type", r.a.plan.rope_type, r.b.plan.rope_type);
+    field("rope_type", r.a.plan.info.rope_type, r.b.plan.info.rope_type);
     field("head_dim", std::to_string(ca.head_dim), std::to_string(cb.head_dim));
     field("rotary_dim", std::to_string(ca.rotary_dim), std::to_string(cb.rotary_dim));
     field("layout", std::string(layout_name(ca.layout)), std::string(layout_name(cb.layout)));
@@ -115,8 +115,8 @@ void print_text(const Side& a, const Side& b, const std::vector<PairResult>& res
     field("attention_factor", format_general(r.a.plan.attention_factor),
           format_general(r.b.plan.attention_factor));
     // DeepSeek's YaRN moves its magnitude into the softmax scale, which the rotation never sees.
-    field("softmax_scale_x", format_general(r.a.plan.softmax_scale_multiplier),
-          format_general(r.b.plan.softmax_scale_multiplier));
+    field("softmax_scale_x", format_general(r.a.plan.info.softmax_scale_multiplier),
+          format_general(r.b.plan.info.softmax_scale_multiplier));
     const std::size_t na = r.a.rows.size(), nb = r.b.rows.size();
     if (na != nb) fmt::print("  pairs differ in number: {} vs {} (the first {} compared)\n", na, nb, std::min(na, nb));
     if (r.differing.empty()) {
@@ -172,8 +172,8 @@ void print_json(const Side& a, const Side& b, const std::vector<PairResult>& res
     l["pairs_b"] = r.b.rows.size();
     l["attention_factor_a"] = r.a.plan.attention_factor;
     l["attention_factor_b"] = r.b.plan.attention_factor;
-    l["softmax_scale_multiplier_a"] = r.a.plan.softmax_scale_multiplier;
-    l["softmax_scale_multiplier_b"] = r.b.plan.softmax_scale_multiplier;
+    l["softmax_scale_multiplier_a"] = r.a.plan.info.softmax_scale_multiplier;
+    l["softmax_scale_multiplier_b"] = r.b.plan.info.softmax_scale_multiplier;
     l["identical_frequencies"] = r.differing.empty() && r.a.rows.size() == r.b.rows.size();
     l["max_relative_inv_freq_difference"] = r.max_rel_diff;
     l["differing"] = nlohmann::ordered_json::array();

@@ -33,7 +33,7 @@ struct FreqsArgs {
 
 nlohmann::json plan_json(const FrequencyPlan& p) {
   nlohmann::json j;
-  j["rope_type"] = p.rope_type;
+  j["rope_type"] = p.info.rope_type;
   j["head_dim"] = p.head_dim;
   j["rotary_dim"] = p.rotary_dim;
   j["layout"] = layout_name(p.layout);
@@ -41,19 +41,19 @@ nlohmann::json plan_json(const FrequencyPlan& p) {
   for (const float f : p.inv_freq) inv.push_back(static_cast<double>(f));
   j["inv_freq"] = inv;
   j["attention_factor"] = p.attention_factor;
-  j["softmax_scale_multiplier"] = p.softmax_scale_multiplier;
-  if (p.mrope) {
-    j["mrope_section"] = p.mrope->section;
+  j["softmax_scale_multiplier"] = p.info.softmax_scale_multiplier;
+  if (p.info.mrope) {
+    j["mrope_section"] = p.info.mrope->section;
     j["pair_axis"] = p.pair_axis;
   }
-  if (p.seq_len_used > 0) j["seq_len"] = p.seq_len_used;
+  if (p.info.seq_len_used > 0) j["seq_len"] = p.info.seq_len_used;
   return j;
 }
 
 void print_plan_text(const std::string& name, const FrequencyPlan& p) {
   fmt::print("[{}] rope_type={} head_dim={} rotary_dim={} layout={} attention_factor={:.9g}",
-             name, p.rope_type, p.head_dim, p.rotary_dim, layout_name(p.layout), p.attention_factor);
-  if (p.softmax_scale_multiplier != 1.0) fmt::print(" softmax_scale_multiplier={:.9g}", p.softmax_scale_multiplier);
+             name, p.info.rope_type, p.head_dim, p.rotary_dim, layout_name(p.layout), p.attention_factor);
+  if (p.info.softmax_scale_multiplier != 1.0) fmt::print(" softmax_scale_multiplier={:.9g}", p.info.softmax_scale_multiplier);
   fmt::print("\n{:>5}  {:>16}  {:>16}\n", "pair", "inv_freq", "wavelength");
   for (std::size_t i = 0; i < p.inv_freq.size(); ++i) {
     const double inv = p.inv_freq[i];

@@ -57,7 +57,7 @@ void run_plot(const PlotOptions& o) {
       }
       spec.series.push_back(std::move(scaled));
       // Plain RoPE has nothing beside it to show: its unscaled curve is the curve.
-      const bool changed = r.plan.rope_type != "default" || r.plan.effective_theta != c->rope_theta;
+      const bool changed = r.plan.info.rope_type != "default" || r.plan.info.effective_theta != c->rope_theta;
       if (!o.no_unscaled && changed) spec.series.push_back(std::move(unscaled));
       lines[r.original_context].push_back("original " + label);
       kinds[r.original_context].insert("original");

@@ -104,18 +104,18 @@ void print_text(const ShowOptions& o, const ModelRope& model, const std::vector<
     const RopeConfig& c = *r.config;
     const FrequencyPlan& p = r.plan;
     fmt::print("\n{}\n", key_value("layer", c.layer_type));
-    fmt::print("{}\n", key_value("rope_type", p.rope_type));
+    fmt::print("{}\n", key_value("rope_type", p.info.rope_type));
     fmt::print("{}\n", key_value("rope_theta", format_general(c.rope_theta)));
-    if (p.effective_theta != 0 && p.effective_theta != c.rope_theta) {
-      fmt::print("{}\n", key_value("effective_theta", format_general(p.effective_theta)));
+    if (p.info.effective_theta != 0 && p.info.effective_theta != c.rope_theta) {
+      fmt::print("{}\n", key_value("effective_theta", format_general(p.info.effective_theta)));
     }
     fmt::print("{}\n", key_value("head_dim", std::to_string(c.head_dim)));
     fmt::print("{}\n", key_value("rotary_dim", rotary_text(c)));
     fmt::print("{}\n", key_value("layout", layout_text(c)));
     if (c.mrope) fmt::print("{}\n", key_value("mrope_section", mrope_text(*c.mrope)));
     fmt::print("{}\n", key_value("attention_factor", format_general(p.attention_factor)));
-    if (p.softmax_scale_multiplier != 1.0) {
-      fmt::print("{}\n", key_value("softmax_scale_x", format_general(p.softmax_scale_multiplier)));
+    if (p.info.softmax_scale_multiplier != 1.0) {
+      fmt::print("{}\n", key_value("softmax_scale_x", format_general(p.info.softmax_scale_multiplier)));
     }
     if (r.factor) fmt::print("{}\n", key_value("factor", format_general(*r.factor)));
     fmt::print("{}\n", key_value("context", fmt::format("original {}, extended {}, max_position_embeddings {}",
@@ -124,7 +124,7 @@ void print_text(const ShowOptions& o, const ModelRope& model, const std::vector<
     fmt::print("{}\n", key_value("seq_len", o.plan.seq_len ? fmt::format("{} (policy {})", *o.plan.seq_len, o.plan.policy)
                                                            : std::string("none (values at initialisation)")));
     if (std::holds_alternative<LongRopeScaling>(c.scaling)) {
-      fmt::print("{}\n", key_value("factor_set", p.uses_long_factor ? "long_factor" : "short_factor"));
+      fmt::print("{}\n", key_value("factor_set", p.info.uses_long_factor ? "long_factor" : "short_factor"));
     }
     fmt::print("\n{}", frequency_table(r, false).render("  "));
   }
@@ -148,14 +148,14 @@ void print_json(const ShowOptions& o, const ModelRope& model, const std::vector<
     const FrequencyPlan& p = r.plan;
     nlohmann::ordered_json l;
     l["layer"] = c.layer_type;
-    l["rope_type"] = p.rope_type;
+    l["rope_type"] = p.info.rope_type;
     l["rope_theta"] = c.rope_theta;
-    l["effective_theta"] = p.effective_theta;
+    l["effective_theta"] = p.info.effective_theta;
     l["head_dim"] = c.head_dim;
     l["rotary_dim"] = c.rotary_dim;
     l["layout"] = std::string(layout_name(c.layout));
     l["attention_factor"] = p.attention_factor;
-    l["softmax_scale_multiplier"] = p.softmax_scale_multiplier;
+    l["softmax_scale_multiplier"] = p.info.softmax_scale_multiplier;
     l["factor"] = r.factor ? nlohmann::ordered_json(*r.factor) : nlohmann::ordered_json();
     l["original_context"] = r.original_context;
     l["extended_context"] = r.extended_context;

@@ -32,7 +32,7 @@ std::vector<float> rotate(const OutputSide& side, const std::vector<float>& inpu
   // M-RoPE plans take three position rows; text tokens have T = H = W = the position.
   std::vector<std::int64_t> rows;
   Positions pos = Positions::per_token(std::span<const std::int64_t>(positions));
-  if (plan.mrope) {
+  if (plan.info.mrope) {
     rows.reserve(positions.size() * 3);
     for (int r = 0; r < 3; ++r) rows.insert(rows.end(), positions.begin(), positions.end());
     pos = Positions::mrope(std::span<const std::int64_t>(rows), tokens);

@@ -247,7 +247,7 @@ std::optional<FrequencyPlan> plan_from_config(ByteReader& r) {
 
 FrequencyPlan synthetic_plan(ByteReader& r) {
   FrequencyPlan p;
-  p.rope_type = "synthetic";
+  p.info.rope_type = "synthetic";
   pick_dims(r, 64, p.head_dim, p.rotary_dim);
   p.layout = r.flag() ? PairLayout::kInterleaved : PairLayout::kHalf;
   const int dist = r.pick(6);
@@ -265,7 +265,7 @@ FrequencyPlan synthetic_plan(ByteReader& r) {
   }
   p.attention_factor = std::exp2(r.unit_range(-4, 4));
   if (r.pick(4) == 0) {
-    p.mrope = MRopeSpec{};
+    p.info.mrope = MRopeSpec{};
     for (int i = 0; i < p.rotary_dim / 2; ++i) p.pair_axis.push_back(static_cast<std::uint8_t>(r.pick(3)));
   }
   p.hf_rounds_once = r.flag();
@@ -461,7 +461,7 @@ bool build(ByteReader& r, Call& c) {
   write_input(c, c.k, seed, magnitude);
 
   // Positions.
-  const bool mrope = c.plan.mrope.has_value();
+  const bool mrope = c.plan.info.mrope.has_value();
   c.pos_kind = mrope && r.flag() ? 4 + r.pick(2) : r.pick(4);
   std::uint64_t ps = r.bits(8);
   switch (c.pos_kind) {

@@ -81,9 +81,9 @@ void check_plan(const RopeConfig& c, const FrequencyPlan& p, std::optional<std::
   }
   if (!(std::isfinite(p.attention_factor) && p.attention_factor > 0))
     finding("attention_factor " + std::to_string(p.attention_factor) + " for " + where);
-  if (!std::isfinite(p.softmax_scale_multiplier) || p.softmax_scale_multiplier <= 0)
-    finding("softmax_scale_multiplier " + std::to_string(p.softmax_scale_multiplier) + " for " + where);
-  if (p.mrope) {
+  if (!std::isfinite(p.info.softmax_scale_multiplier) || p.info.softmax_scale_multiplier <= 0)
+    finding("softmax_scale_multiplier " + std::to_string(p.info.softmax_scale_multiplier) + " for " + where);
+  if (p.info.mrope) {
     if (p.pair_axis.size() != p.inv_freq.size()) finding("pair_axis size for " + where);
     for (auto a : p.pair_axis)
       if (a > 2) finding("pair_axis entry " + std::to_string(a) + " for " + where);

@@ -101,7 +101,7 @@ double max_bf16_ulps(const std::vector<double>& got, const std::vector<double>& 
 
 std::vector<std::string> names(const std::string& dir) {
   std::vector<std::string> out;
-  for (const auto& e : std::filesystem::directory_iterator(test::data_path("golden/" + dir)))
+  for (const auto& e : std::filesystem::directory_iterator(test::data_path("tests/data/golden/" + dir)))
     if (e.path().extension() == ".json") out.push_back(e.path().stem().string());
   std::sort(out.begin(), out.end());
   return out;
@@ -118,8 +118,8 @@ const Backend kBackends[] = {Backend::kReference, Backend::kAuto};
 class HfApply : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(HfApply, ReproducesEveryScenario) {
-  const json g = test::load_json("golden/hf/" + GetParam() + ".json");
-  const ModelRope m = parse_hf_config(test::read_file("data/configs/" + GetParam() + ".json"));
+  const json g = test::load_json("tests/data/golden/hf/" + GetParam() + ".json");
+  const ModelRope m = parse_hf_config(test::read_file("models/" + GetParam() + ".json"));
   int cases = 0;
   for (const auto& [lname, L] : g["layers"].items()) {
     const RopeConfig& c = m.layer(lname);
@@ -201,8 +201,8 @@ INSTANTIATE_TEST_SUITE_P(Goldens, HfApply, ::testing::ValuesIn(names("hf")), par
 class MRopeApply : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(MRopeApply, ReproducesEveryScenario) {
-  const json g = test::load_json("golden/hf-mrope/" + GetParam() + ".json");
-  const ModelRope m = parse_hf_config(test::read_file("data/configs/" + GetParam() + ".json"));
+  const json g = test::load_json("tests/data/golden/hf-mrope/" + GetParam() + ".json");
+  const ModelRope m = parse_hf_config(test::read_file("models/" + GetParam() + ".json"));
   FrequencyPlan plan = build_frequency_plan(m.layers.at(0), std::nullopt, SeqLenPolicy::kTransformers,
                                             FrequencyArithmetic::kTransformers);
   int replaced = 0;  // torch's pow rounding, as in HfApply
@@ -251,7 +251,7 @@ INSTANTIATE_TEST_SUITE_P(Goldens, MRopeApply, ::testing::ValuesIn(names("hf-mrop
 class MlxApply : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(MlxApply, ReproducesEveryResult) {
-  const json g = test::load_json("golden/mlx-lm/" + GetParam() + ".json");
+  const json g = test::load_json("tests/data/golden/mlx-lm/" + GetParam() + ".json");
   int cases = 0;
   for (const auto& r : g["ropes"]) {
     if (r["constructor"] != "initialize_rope") continue;
@@ -295,7 +295,7 @@ TEST_P(MlxApply, ReproducesEveryResult) {
 std::vector<std::string> mlx_factory_names() {
   std::vector<std::string> out;
   for (const auto& n : names("mlx-lm")) {
-    const json g = test::load_json("golden/mlx-lm/" + n + ".json");
+    const json g = test::load_json("tests/data/golden/mlx-lm/" + n + ".json");
     for (const auto& r : g["ropes"])
       if (r["constructor"] == "initialize_rope") {
         out.push_back(n);

@@ -901,9 +901,9 @@ struct MRopeModel {
 
 std::vector<MRopeModel> mrope_models() {
   return {
-      {"qwen2_vl", test::read_file("data/configs/qwen2-vl-7b-instruct.json"), PairLayout::kHalf,
+      {"qwen2_vl", test::read_file("models/qwen2-vl-7b-instruct.json"), PairLayout::kHalf,
        MRopeAssignment::kSections, 128, 128},
-      {"qwen3_vl", test::read_file("data/configs/qwen3-vl-8b-instruct.json"), PairLayout::kHalf,
+      {"qwen3_vl", test::read_file("models/qwen3-vl-8b-instruct.json"), PairLayout::kHalf,
        MRopeAssignment::kInterleavedThw, 128, 128},
       {"qwen3_5",
        R"({"model_type":"qwen3_5","text_config":{"model_type":"qwen3_5_text",
@@ -1303,7 +1303,7 @@ TEST_P(ApplyProperties, CacheConcurrentReadersDuringGrowth) {
 
 TEST_P(ApplyProperties, UnfoldedAttentionFactorIsReturnedAndRotationIsPure) {
   std::mt19937 rng(1016);
-  const RopeConfig yarn = parse_hf_config(test::read_file("data/configs/qwen2.5-7b-instruct-yarn.json")).layers.at(0);
+  const RopeConfig yarn = parse_hf_config(test::read_file("models/qwen2.5-7b-instruct-yarn.json")).layers.at(0);
   const FrequencyPlan yplan = build_frequency_plan(yarn);
   ASSERT_NEAR(yplan.attention_factor, 0.1 * std::log(4.0) + 1, 1e-12);
   for (int it = 0; it < 20; ++it) {

@@ -89,7 +89,7 @@ class CliTest : public ::testing::Test {
 
 TEST_F(CliTest, FreqsJsonEqualsLibraryPlan) {
   for (const std::string name : {"llama-3.1-8b-instruct", "gemma-3-4b-text", "phi-3.5-mini-instruct", "deepseek-v3"}) {
-    const std::string cfg = test::data_path("data/configs/" + name + ".json");
+    const std::string cfg = test::data_path("models/" + name + ".json");
     const CmdResult r = run("freqs " + cfg + " --json --seq-len 8192");
     ASSERT_EQ(r.rc, 0) << name;
     const auto j = nlohmann::json::parse(r.out);
@@ -100,7 +100,7 @@ TEST_F(CliTest, FreqsJsonEqualsLibraryPlan) {
       const auto& L = j["layers"][layer.layer_type];
       EXPECT_EQ(L["rotary_dim"].get<int>(), plan.rotary_dim);
       EXPECT_EQ(L["head_dim"].get<int>(), plan.head_dim);
-      EXPECT_EQ(L["rope_type"].get<std::string>(), plan.rope_type);
+      EXPECT_EQ(L["rope_type"].get<std::string>(), plan.info.rope_type);
       EXPECT_DOUBLE_EQ(L["attention_factor"].get<double>(), plan.attention_factor);
       ASSERT_EQ(L["inv_freq"].size(), plan.inv_freq.size());
       for (std::size_t i = 0; i < plan.inv_freq.size(); ++i)
@@ -110,7 +110,7 @@ TEST_F(CliTest, FreqsJsonEqualsLibraryPlan) {
 }
 
 TEST_F(CliTest, ApplyEqualsLibraryForEveryDtypeAndMode) {
-  const std::string cfg = test::data_path("data/configs/qwen2.5-7b-instruct-yarn.json");
+  const std::string cfg = test::data_path("models/qwen2.5-7b-instruct-yarn.json");
   const int tokens = 5, heads = 3, hd = 128;
   const auto x = test::hf_q(heads, tokens, hd);
   const std::vector<std::int64_t> pos = {0, 7, 4095, 131071, -3};
@@ -148,7 +148,7 @@ TEST_F(CliTest, ApplyEqualsLibraryForEveryDtypeAndMode) {
 }
 
 TEST_F(CliTest, ApplyCommaPositionsInverseRoundTrip) {
-  const std::string cfg = test::data_path("data/configs/llama-3.1-8b-instruct.json");
+  const std::string cfg = test::data_path("models/llama-3.1-8b-instruct.json");
   const int tokens = 3, heads = 2, hd = 128;
   const auto x = test::hf_k(heads, tokens, hd);
   write_npy(dir_ / "x.npy", "<f4", {tokens, heads, hd}, x.data(), x.size() * 4);
@@ -161,7 +161,7 @@ TEST_F(CliTest, ApplyCommaPositionsInverseRoundTrip) {
 
 TEST_F(CliTest, ApplyMRopeRowsAndMlxFactory) {
   // M-RoPE: [3, tokens] int32 rows
-  const std::string cfg = test::data_path("data/configs/qwen2-vl-7b-instruct.json");
+  const std::string cfg = test::data_path("models/qwen2-vl-7b-instruct.json");
   const int tokens = 4, heads = 2, hd = 128;
   const auto x = test::hf_q(heads, tokens, hd);
   const std::vector<std::int32_t> rows = {0, 1, 2, 2, 0, 1, 1, 2, 0, 1, 2, 1};
@@ -215,7 +215,7 @@ TEST_F(CliTest, LargeApplyShowsProgressOnlyWhenAskedAndChunksExactly) {
   for (const Case& c : {Case{"llama-3.1-8b-instruct.json", "ids.npy", "f32"}, Case{"llama-3.1-8b-instruct.json", "ids.npy", "bf16"},
                         Case{"qwen2-vl-7b-instruct.json", "rows.npy", "f32"}}) {
     SCOPED_TRACE(c.model + " " + c.dtype);
-    const std::string cfg = test::data_path("data/configs/" + c.model);
+    const std::string cfg = test::data_path("models/" + c.model);
     const std::string args = "apply " + cfg + " --input " + (dir_ / "x.npy").string() + " --positions " +
                              (dir_ / c.positions).string() + " --output " + (dir_ / "y.npy").string() + " --dtype " + c.dtype;
     const std::string err = (dir_ / "err.txt").string();

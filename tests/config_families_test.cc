@@ -55,11 +55,11 @@ TEST(ConfigFamilies, Phi3LegacySuIsLongropeWithTopLevelOriginal) {
   const auto short_plan = build_frequency_plan(c, 4096);
   const auto long_plan = build_frequency_plan(c, 4097);
   EXPECT_NEAR(short_plan.attention_factor, std::sqrt(1 + std::log(32.0) / std::log(4096.0)), 1e-12);
-  EXPECT_FALSE(short_plan.uses_long_factor);
-  EXPECT_TRUE(long_plan.uses_long_factor);
+  EXPECT_FALSE(short_plan.info.uses_long_factor);
+  EXPECT_TRUE(long_plan.info.uses_long_factor);
   EXPECT_NEAR(long_plan.inv_freq[1], std::pow(10000.0, -2.0 / 96) / 2.01, 1e-7);
   // mlx-lm's policy: long factors at every length
-  EXPECT_TRUE(build_frequency_plan(c, 8, SeqLenPolicy::kMlxLm).uses_long_factor);
+  EXPECT_TRUE(build_frequency_plan(c, 8, SeqLenPolicy::kMlxLm).info.uses_long_factor);
 }
 
 TEST(ConfigFamilies, Gemma3LegacyLocalGlobal) {
@@ -90,7 +90,7 @@ TEST(ConfigFamilies, DeepSeekRotatesQkRopeHeadDimInterleaved) {
   const auto p = build_frequency_plan(c);
   EXPECT_DOUBLE_EQ(p.attention_factor, 1.0);  // mscale / mscale_all_dim
   const double m_all = 0.1 * std::log(40.0) + 1.0;
-  EXPECT_NEAR(p.softmax_scale_multiplier, m_all * m_all, 1e-12);  // 1.8738542070926265
+  EXPECT_NEAR(p.info.softmax_scale_multiplier, m_all * m_all, 1e-12);  // 1.8738542070926265
   EXPECT_EQ(parse_hf_config(base + R"(,"rope_interleave":false})").layers[0].layout, PairLayout::kHalf);
 }
 
@@ -222,11 +222,11 @@ TEST(ConfigFamilies, DynamicNtkGrowsOnlyPastMaxPosition) {
   const auto& c = m.layers[0];
   EXPECT_EQ(build_frequency_plan(c, 32768).inv_freq, build_frequency_plan(c).inv_freq);
   const auto grown = build_frequency_plan(c, 65536);
-  EXPECT_NEAR(grown.effective_theta, 1e6 * std::pow(2.0 * 65536 / 32768 - 1, 128.0 / 126), 1e-3);
+  EXPECT_NEAR(grown.info.effective_theta, 1e6 * std::pow(2.0 * 65536 / 32768 - 1, 128.0 / 126), 1e-3);
   RopeState s(c);
-  EXPECT_EQ(s.plan_for(65536).effective_theta, grown.effective_theta);
-  EXPECT_EQ(s.plan_for(49152).effective_theta, grown.effective_theta);  // keeps the larger base
-  EXPECT_EQ(s.plan_for(8).effective_theta, 1e6);                        // back below the original
+  EXPECT_EQ(s.plan_for(65536).info.effective_theta, grown.info.effective_theta);
+  EXPECT_EQ(s.plan_for(49152).info.effective_theta, grown.info.effective_theta);  // keeps the larger base
+  EXPECT_EQ(s.plan_for(8).info.effective_theta, 1e6);                        // back below the original
 }
 
 }  // namespace

@@ -29,7 +29,7 @@ void expect_inv_freq(const std::vector<float>& got, const json& want, const std:
 
 std::vector<std::string> golden_names(const std::string& dir) {
   std::vector<std::string> names;
-  for (const auto& e : std::filesystem::directory_iterator(test::data_path("golden/" + dir)))
+  for (const auto& e : std::filesystem::directory_iterator(test::data_path("tests/data/golden/" + dir)))
     if (e.path().extension() == ".json") names.push_back(e.path().stem().string());
   std::sort(names.begin(), names.end());
   return names;
@@ -38,8 +38,8 @@ std::vector<std::string> golden_names(const std::string& dir) {
 class HfFrequencies : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(HfFrequencies, MatchTransformers) {
-  const json g = test::load_json("golden/hf/" + GetParam() + ".json");
-  const ModelRope m = parse_hf_config(test::read_file("data/configs/" + GetParam() + ".json"));
+  const json g = test::load_json("tests/data/golden/hf/" + GetParam() + ".json");
+  const ModelRope m = parse_hf_config(test::read_file("models/" + GetParam() + ".json"));
   ASSERT_EQ(m.layers.size(), g["layers"].size());
   for (const auto& [lname, L] : g["layers"].items()) {
     SCOPED_TRACE(GetParam() + "/" + lname);
@@ -101,13 +101,13 @@ INSTANTIATE_TEST_SUITE_P(Goldens, HfFrequencies, ::testing::ValuesIn(golden_name
 TEST(HfFrequencies, MRopeModels) {
   for (const std::string name : {"qwen2-vl-7b-instruct", "qwen3-vl-8b-instruct"}) {
     SCOPED_TRACE(name);
-    const json g = test::load_json("golden/hf-mrope/" + name + ".json");
-    const ModelRope m = parse_hf_config(test::read_file("data/configs/" + name + ".json"));
+    const json g = test::load_json("tests/data/golden/hf-mrope/" + name + ".json");
+    const ModelRope m = parse_hf_config(test::read_file("models/" + name + ".json"));
     ASSERT_EQ(m.layers.size(), 1u);
     const FrequencyPlan p = build_frequency_plan(m.layers[0]);
     expect_inv_freq(p.inv_freq, g["inv_freq"], name);
-    ASSERT_TRUE(p.mrope.has_value());
-    EXPECT_EQ(p.mrope->section[0], g["mrope_section"][0].get<int>());
+    ASSERT_TRUE(p.info.mrope.has_value());
+    EXPECT_EQ(p.info.mrope->section[0], g["mrope_section"][0].get<int>());
     // the per-pair axis lists the golden spells out
     if (g["layout"].contains("pair_axes")) {
       const auto& axes = g["layout"]["pair_axes"];
@@ -124,7 +124,7 @@ TEST(HfFrequencies, MRopeModels) {
 class MlxFrequencies : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(MlxFrequencies, MatchInitializeRope) {
-  const json g = test::load_json("golden/mlx-lm/" + GetParam() + ".json");
+  const json g = test::load_json("tests/data/golden/mlx-lm/" + GetParam() + ".json");
   int checked = 0;
   for (const auto& r : g["ropes"]) {
     if (r["constructor"] != "initialize_rope") continue;
@@ -163,7 +163,7 @@ TEST_P(MlxFrequencies, MatchInitializeRope) {
 std::vector<std::string> mlx_with_factory() {
   std::vector<std::string> out;
   for (const auto& n : golden_names("mlx-lm")) {
-    const json g = test::load_json("golden/mlx-lm/" + n + ".json");
+    const json g = test::load_json("tests/data/golden/mlx-lm/" + n + ".json");
     for (const auto& r : g["ropes"])
       if (r["constructor"] == "initialize_rope") {
         out.push_back(n);

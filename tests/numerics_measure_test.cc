@@ -28,7 +28,7 @@ const std::vector<std::int64_t> kPositions = {0,         1,         4095,       
                                               1 << 20,   1 << 24,   (1 << 24) + 1, 1 << 30,    2147483647};
 
 FrequencyPlan llama_plan() {
-  const ModelRope m = parse_hf_config(test::read_file("data/configs/llama-3.1-8b-instruct.json"));
+  const ModelRope m = parse_hf_config(test::read_file("models/llama-3.1-8b-instruct.json"));
   return build_frequency_plan(m.layers.at(0));
 }
 
@@ -203,13 +203,13 @@ TEST(NumericsMeasure, FrequencyArithmeticAgainstTorch) {
   std::printf("| config / layer | pairs | kExact ≠ torch | max ulp | kTransformers ≠ torch | max ulp |\n"
               "|---|---:|---:|---:|---:|---:|\n");
   std::vector<std::string> names;
-  for (const auto& e : std::filesystem::directory_iterator(test::data_path("golden/hf")))
+  for (const auto& e : std::filesystem::directory_iterator(test::data_path("tests/data/golden/hf")))
     if (e.path().extension() == ".json") names.push_back(e.path().stem().string());
   std::sort(names.begin(), names.end());
   int total_transformers_diff = 0;
   for (const auto& name : names) {
-    const auto g = test::load_json("golden/hf/" + name + ".json");
-    const ModelRope m = parse_hf_config(test::read_file("data/configs/" + name + ".json"));
+    const auto g = test::load_json("tests/data/golden/hf/" + name + ".json");
+    const ModelRope m = parse_hf_config(test::read_file("models/" + name + ".json"));
     for (const auto& [lname, L] : g["layers"].items()) {
       const RopeConfig& c = m.layer(lname);
       const FrequencyPlan ex = build_frequency_plan(c);

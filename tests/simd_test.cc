@@ -172,7 +172,7 @@ struct Case {
 
 FrequencyPlan make_plan(const Case& c, std::mt19937_64& rng) {
   FrequencyPlan plan;
-  plan.rope_type = "test";
+  plan.info.rope_type = "test";
   plan.head_dim = c.head_dim;
   plan.rotary_dim = c.rotary_dim;
   plan.layout = c.layout == PairLayout::kInterleavedToHalf ? PairLayout::kInterleaved : c.layout;
@@ -184,7 +184,7 @@ FrequencyPlan make_plan(const Case& c, std::mt19937_64& rng) {
   if (c.positions >= 4) {
     MRopeSpec spec;
     spec.section = {c.rotary_dim / 6, c.rotary_dim / 6, c.rotary_dim / 2 - 2 * (c.rotary_dim / 6)};
-    plan.mrope = spec;
+    plan.info.mrope = spec;
     for (int i = 0; i < c.rotary_dim / 2; ++i) plan.pair_axis.push_back(static_cast<std::uint8_t>(rng() % 3));
   }
   return plan;

@@ -11,7 +11,7 @@
 
 namespace ropekit::test {
 
-std::string data_path(const std::string& relative);  // under tests/
+std::string data_path(const std::string& relative);  // relative to the source root
 nlohmann::json load_json(const std::string& relative);
 std::string read_file(const std::string& relative);
 

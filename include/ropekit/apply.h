@@ -50,6 +50,7 @@
 #include "ropekit/config.h"
 #include "ropekit/dtype.h"
 #include "ropekit/frequencies.h"
+#include "ropekit/numerics.h"
 
 namespace ropekit {
 
@@ -154,9 +155,7 @@ class Positions {
 
 constexpr std::int64_t kMaxAbsPosition = 2147483647;  // 2^31 − 1
 
-enum class AngleMode { kExact, kHf };
 enum class Direction { kForward, kInverse };
-enum class Rounding { kSingle, kTransformers };
 // kAuto: the SIMD kernels when compiled in (ropekit/targets.h), else the reference.
 // kReference: the scalar double-precision reference (the oracle of every fast path).
 enum class Backend { kAuto, kReference, kSimd };
@@ -177,6 +176,14 @@ struct ApplyOptions {
   ThreadPool* pool = nullptr;          // nullptr: the library's pool (ropekit/thread_pool.h)
   int max_threads = 0;                 // 0: the pool's size
 };
+
+// ApplyOptions with a preset's angles and rounding (ropekit/numerics.h); the plan must have
+// been built with the same preset for its frequencies.
+inline ApplyOptions with_numerics(ApplyOptions options, const Numerics& numerics) {
+  options.angles = numerics.angles;
+  options.rounding = numerics.rounding;
+  return options;
+}
 
 struct ApplyResult {
   // The attention factor NOT applied to the outputs (1 when folded into cos/sin).

@@ -4,7 +4,9 @@
 //                                                          ├ inv_freq[n_pairs]   (float32)
 //                                                          ├ attention_factor    (cos/sin magnitude)
 //                                                          ├ layout, head_dim, rotary_dim
-//                                                          └ pair_axis[n_pairs]  (M-RoPE: 0=T,1=H,2=W)
+//                                                          ├ pair_axis[n_pairs]  (M-RoPE: 0=T,1=H,2=W)
+//                                                          └ info (PlanInfo: what it was built
+//                                                            from; for reports, not kernels)
 //
 // Kernels see only a plan; they know nothing of scaling types. Each inverse frequency is
 // computed in double and rounded once to float32 (relative error <= 2^-24 of the true value
@@ -34,46 +36,49 @@
 #include <vector>
 
 #include "ropekit/config.h"
+#include "ropekit/numerics.h"
 
 namespace ropekit {
 
-enum class SeqLenPolicy { kTransformers, kMlxLm };
-
-// How inverse frequencies are computed:
-//   kExact         each value in double, rounded once to float32 (the default: the values
-//                  the formulas define, within half a float32 ulp).
-//   kTransformers  transformers' float32 operation sequence replayed step by step (float32
-//                  exponent, pow, reciprocal, ramps and blends each rounded to float32), so the
-//                  table is bit-identical to its `inv_freq` buffer. A one-ulp difference in
-//                  inv_freq moves the angle at position 131071 by ~1e-3 rad, so parity with
-//                  transformers' outputs at long positions (AngleMode::kHf) needs this.
-
-struct FrequencyPlan {
-  std::string rope_type;  // canonical scaling name, for display
-  int head_dim = 0;
-  int rotary_dim = 0;  // features rotated: 2 * inv_freq.size()
-  PairLayout layout = PairLayout::kHalf;
-  std::vector<float> inv_freq;  // radians per position, one per rotated pair
-  double attention_factor = 1.0;  // multiplies cos and sin (transformers' attention_scaling)
+// What the plan was built from and for: reported by tools, never read by the kernels.
+struct PlanInfo {
+  std::string rope_type;  // canonical scaling name
   // Multiplier of the softmax scale 1/sqrt(d) that the model applies (DeepSeek YaRN:
   // yarn_get_mscale(factor, mscale_all_dim)^2); 1 when none. Returned, never applied here.
   double softmax_scale_multiplier = 1.0;
-  std::optional<MRopeSpec> mrope;
-  std::vector<std::uint8_t> pair_axis;  // M-RoPE: position row of each pair; empty otherwise
+  std::optional<MRopeSpec> mrope;  // the config's M-RoPE spec (pair_axis is its kernel form)
+  std::int64_t seq_len_used = 0;   // the sequence length the plan was built for (0 = init)
+  double effective_theta = 0;      // theta after dynamic NTK (else rope_theta)
+  bool uses_long_factor = false;   // longrope: which set was chosen
+};
+
+// The kernel inputs: everything apply_rope and CosSinCache read.
+struct FrequencyPlan {
+  int head_dim = 0;
+  int rotary_dim = 0;  // features rotated: 2 * inv_freq.size()
+  PairLayout layout = PairLayout::kHalf;
+  std::vector<float> inv_freq;     // radians per position, one per rotated pair
+  double attention_factor = 1.0;   // multiplies cos and sin (transformers' attention_scaling)
+  std::vector<std::uint8_t> pair_axis;  // M-RoPE: position row (0 T, 1 H, 2 W) of each pair;
+                                        // empty for 1-D positions
   bool hf_rounds_once = false;          // see RopeConfig
-  std::int64_t seq_len_used = 0;        // the sequence length the plan was built for (0 = init)
-  double effective_theta = 0;           // theta after dynamic NTK (else rope_theta)
-  bool uses_long_factor = false;        // longrope: which set was chosen
+  PlanInfo info;
 };
 
 // Builds the plan. seq_len (if given) must be > 0. Throws ConfigError for invalid configs
 // (configs from parse_hf_config are already valid) and ArgumentError for a bad seq_len.
-enum class FrequencyArithmetic { kExact, kTransformers };
+// SeqLenPolicy and FrequencyArithmetic: ropekit/numerics.h.
 
 FrequencyPlan build_frequency_plan(const RopeConfig& config,
                                    std::optional<std::int64_t> seq_len = std::nullopt,
                                    SeqLenPolicy policy = SeqLenPolicy::kTransformers,
                                    FrequencyArithmetic arithmetic = FrequencyArithmetic::kExact);
+// The same with a preset's policy and arithmetic (ropekit/numerics.h).
+inline FrequencyPlan build_frequency_plan(const RopeConfig& config,
+                                          std::optional<std::int64_t> seq_len,
+                                          const Numerics& numerics) {
+  return build_frequency_plan(config, seq_len, numerics.policy, numerics.arithmetic);
+}
 
 // The unscaled inverse frequencies theta^(-2i/rotary_dim) (for comparisons and plots).
 std::vector<double> unscaled_inv_freq(const RopeConfig& config);

@@ -9,6 +9,7 @@
 #include "ropekit/frequencies.h"
 #include "ropekit/hf_config.h"
 #include "ropekit/mlx_rope.h"
+#include "ropekit/numerics.h"
 #include "ropekit/targets.h"
 #include "ropekit/thread_pool.h"
 #include "ropekit/version.h"

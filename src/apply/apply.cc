@@ -162,7 +162,7 @@ void check_positions(const Positions& pos, std::int64_t tokens, const FrequencyP
     case Positions::Kind::kPerToken:
     case Positions::Kind::kMRope: {
       const bool mrope = pos.kind() == Positions::Kind::kMRope;
-      if (mrope && !plan.mrope)
+      if (mrope && plan.pair_axis.empty())
         bad("positions", "1-D positions (this plan has no mrope_section)", "[3, tokens] M-RoPE rows");
       if (mrope && pos.mrope_tokens() != tokens)
         bad("positions (M-RoPE)", "rows of " + str(tokens) + " tokens", str(pos.mrope_tokens()));
@@ -199,7 +199,7 @@ void check_plan(const FrequencyPlan& plan) {
       bad("plan.inv_freq[" + std::to_string(i) + "]", "a finite value", std::to_string(plan.inv_freq[i]));
   if (!(std::isfinite(plan.attention_factor) && plan.attention_factor > 0))
     bad("plan.attention_factor", "a finite number > 0", std::to_string(plan.attention_factor));
-  if (plan.mrope && plan.pair_axis.size() != plan.inv_freq.size())
+  if (!plan.pair_axis.empty() && plan.pair_axis.size() != plan.inv_freq.size())
     bad("plan.pair_axis", str(static_cast<std::int64_t>(plan.inv_freq.size())) + " entries",
         str(static_cast<std::int64_t>(plan.pair_axis.size())));
   for (const auto a : plan.pair_axis)

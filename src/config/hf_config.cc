@@ -17,7 +17,7 @@
 #include <sstream>
 
 #include "config/json_access.h"
-#include "config/scaling_parse.h"
+#include "config/scaling_types.h"
 #include "ropekit/hf_config.h"
 
 namespace ropekit {
@@ -29,14 +29,6 @@ using detail::get_number;
 using detail::get_string;
 using detail::join_path;
 using detail::Json;
-
-const std::vector<std::string>& supported_rope_types() {
-  static const std::vector<std::string> types = {
-      "default", "linear", "dynamic", "yarn", "longrope", "llama3", "proportional",
-      "su (= longrope)", "mrope (= default + position rows)", "deepseek_yarn (= yarn)",
-      "telechat3-yarn (= yarn)"};
-  return types;
-}
 
 const RopeConfig& ModelRope::layer(std::string_view name) const {
   for (const auto& l : layers)

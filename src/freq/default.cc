@@ -21,10 +21,13 @@ std::vector<double> base_inv_freq(double theta, int d) {
   return inv;
 }
 
-PairFrequencies default_frequencies(const RopeConfig& c) {
+PairFrequencies frequencies(const RopeConfig& c, const DefaultScaling&, const PlanRequest& r) {
   PairFrequencies f;
   f.inv_freq = base_inv_freq(c.rope_theta, c.rotary_dim);
   f.effective_theta = c.rope_theta;
+  if (r.arithmetic == FrequencyArithmetic::kTransformers)
+    f.transformers_inv_freq = transformers_reciprocal(
+        transformers_pos_freqs(c.rope_theta, c.rotary_dim / 2, c.rotary_dim));
   return f;
 }
 

@@ -19,8 +19,9 @@
 
 namespace ropekit::detail {
 
-PairFrequencies dynamic_ntk_frequencies(const RopeConfig& c, const DynamicNtkScaling& s,
-                                        std::optional<std::int64_t> seq_len) {
+PairFrequencies frequencies(const RopeConfig& c, const DynamicNtkScaling& s,
+                            const PlanRequest& r) {
+  const std::optional<std::int64_t> seq_len = r.seq_len;
   const int d = c.rotary_dim;
   if (d <= 2)
     throw ConfigError("partial_rotary_factor",
@@ -33,6 +34,8 @@ PairFrequencies dynamic_ntk_frequencies(const RopeConfig& c, const DynamicNtkSca
   PairFrequencies f;
   f.inv_freq = base_inv_freq(theta, d);
   f.effective_theta = theta;
+  if (r.arithmetic == FrequencyArithmetic::kTransformers)
+    f.transformers_inv_freq = transformers_reciprocal(transformers_pos_freqs(theta, d / 2, d));
   return f;
 }
 

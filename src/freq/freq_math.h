@@ -1,6 +1,7 @@
-// Internal: the per-type frequency builders. Each lives in its own file with the paper it
-// follows and the meaning of every formula and constant. All math is double; the plan
-// rounds each inverse frequency to float32 once.
+// Internal: the per-type frequency builders. Each scaling type lives in its own file with the
+// paper it follows and the meaning of every formula and constant. All exact math is double
+// (the plan rounds each inverse frequency to float32 once); under
+// FrequencyArithmetic::kTransformers a builder also replays transformers' float32 sequence.
 #pragma once
 
 #include <cstdint>
@@ -12,30 +13,45 @@
 
 namespace ropekit::detail {
 
+// What build_frequency_plan was asked for, passed to every builder.
+struct PlanRequest {
+  std::optional<std::int64_t> seq_len;  // nullopt: the plan at initialisation
+  SeqLenPolicy policy = SeqLenPolicy::kTransformers;
+  FrequencyArithmetic arithmetic = FrequencyArithmetic::kExact;
+};
+
 // What a builder returns (before rounding to float32).
 struct PairFrequencies {
   std::vector<double> inv_freq;
+  // FrequencyArithmetic::kTransformers: transformers' float32 values (then used instead of
+  // inv_freq); empty otherwise.
+  std::vector<float> transformers_inv_freq;
   double attention_factor = 1.0;
   double softmax_scale_multiplier = 1.0;
   double effective_theta = 0.0;
   bool uses_long_factor = false;
 };
 
-// theta^(-2i/d) for i < d/2 (RoFormer). `d` is the rotary width.
+// One builder per alternative of ropekit::Scaling, each defined in freq/<type>.cc.
+// build_frequency_plan calls them through std::visit: a type without one does not compile.
+PairFrequencies frequencies(const RopeConfig& c, const DefaultScaling& s, const PlanRequest& r);
+PairFrequencies frequencies(const RopeConfig& c, const LinearScaling& s, const PlanRequest& r);
+PairFrequencies frequencies(const RopeConfig& c, const DynamicNtkScaling& s, const PlanRequest& r);
+PairFrequencies frequencies(const RopeConfig& c, const YarnScaling& s, const PlanRequest& r);
+PairFrequencies frequencies(const RopeConfig& c, const LongRopeScaling& s, const PlanRequest& r);
+PairFrequencies frequencies(const RopeConfig& c, const Llama3Scaling& s, const PlanRequest& r);
+PairFrequencies frequencies(const RopeConfig& c, const ProportionalScaling& s,
+                            const PlanRequest& r);
+
+// theta^(-2i/d) for i < d/2 (RoFormer), in double. `d` is the rotary width.
 std::vector<double> base_inv_freq(double theta, int d);
 
-PairFrequencies default_frequencies(const RopeConfig& c);
-PairFrequencies linear_frequencies(const RopeConfig& c, const LinearScaling& s);
-PairFrequencies dynamic_ntk_frequencies(const RopeConfig& c, const DynamicNtkScaling& s,
-                                        std::optional<std::int64_t> seq_len);
-PairFrequencies yarn_frequencies(const RopeConfig& c, const YarnScaling& s);
-PairFrequencies longrope_frequencies(const RopeConfig& c, const LongRopeScaling& s,
-                                     bool use_long);
-PairFrequencies llama3_frequencies(const RopeConfig& c, const Llama3Scaling& s);
-PairFrequencies proportional_frequencies(const RopeConfig& c, const ProportionalScaling& s);
-
-// transformers' float32 operation sequence (FrequencyArithmetic::kTransformers).
-std::vector<float> transformers_float32_inv_freq(const RopeConfig& c, double effective_theta, bool use_long);
+// transformers' float32 building blocks (freq/transformers_float32.cc): torch evaluates each
+// step on float32 tensors, so every intermediate is rounded to float32.
+//   theta ** (arange(0, 2n, 2).float() / denom)   and   1 / p   elementwise
+std::vector<float> transformers_pos_freqs(double theta, int n, int denom);
+std::vector<float> transformers_reciprocal(const std::vector<float>& p);
+inline float f32(double v) { return static_cast<float>(v); }
 
 // M-RoPE: the position row (0 = T, 1 = H, 2 = W) of each of `pairs` pairs.
 std::vector<std::uint8_t> mrope_pair_axes(const MRopeSpec& spec, int pairs);

@@ -8,9 +8,11 @@
 
 namespace ropekit::detail {
 
-PairFrequencies linear_frequencies(const RopeConfig& c, const LinearScaling& s) {
-  PairFrequencies f = default_frequencies(c);
+PairFrequencies frequencies(const RopeConfig& c, const LinearScaling& s, const PlanRequest& r) {
+  PairFrequencies f = frequencies(c, DefaultScaling{}, r);
   for (double& v : f.inv_freq) v /= s.factor;
+  const float factor = f32(s.factor);
+  for (float& v : f.transformers_inv_freq) v = v / factor;  // float32 division, as torch
   return f;
 }
 

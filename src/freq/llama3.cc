@@ -19,8 +19,8 @@
 
 namespace ropekit::detail {
 
-PairFrequencies llama3_frequencies(const RopeConfig& c, const Llama3Scaling& s) {
-  PairFrequencies f = default_frequencies(c);
+PairFrequencies frequencies(const RopeConfig& c, const Llama3Scaling& s, const PlanRequest& r) {
+  PairFrequencies f = frequencies(c, DefaultScaling{}, r);
   const double l0 = static_cast<double>(s.original_max_position_embeddings);
   const double low_wavelen = l0 / s.low_freq_factor;
   const double high_wavelen = l0 / s.high_freq_factor;
@@ -34,6 +34,28 @@ PairFrequencies llama3_frequencies(const RopeConfig& c, const Llama3Scaling& s) 
       const double span = s.high_freq_factor - s.low_freq_factor;
       const double t = span > 0 ? (l0 / wavelen - s.low_freq_factor) / span : 0.0;
       inv = (1.0 - t) * inv / s.factor + t * inv;
+    }
+  }
+  if (!f.transformers_inv_freq.empty()) {  // the same steps, each rounded to float32
+    const float two_pi = f32(2.0 * std::numbers::pi), factor = f32(s.factor);
+    const float l0f = f32(l0), lowf = f32(s.low_freq_factor);
+    const float spanf = f32(s.high_freq_factor - s.low_freq_factor);
+    for (float& v : f.transformers_inv_freq) {
+      const float wl = two_pi / v;
+      const double wld = static_cast<double>(wl);
+      float llama = wld > low_wavelen ? v / factor : v;
+      const bool medium = !(wld < high_wavelen) && !(wld > low_wavelen);
+      if (medium) {
+        const float ratio = l0f / wl;
+        const float shifted = ratio - lowf;
+        const float sm = shifted / spanf;
+        const float one_minus = 1.0f - sm;
+        const float a0 = one_minus * llama;
+        const float a = a0 / factor;
+        const float b = sm * llama;
+        llama = a + b;
+      }
+      v = llama;
     }
   }
   return f;

@@ -16,11 +16,23 @@
 
 namespace ropekit::detail {
 
-PairFrequencies longrope_frequencies(const RopeConfig& c, const LongRopeScaling& s, bool use_long) {
-  PairFrequencies f = default_frequencies(c);
+PairFrequencies frequencies(const RopeConfig& c, const LongRopeScaling& s, const PlanRequest& r) {
+  // transformers switches to the long factors past the original context; mlx-lm always uses
+  // them (SeqLenPolicy in ropekit/frequencies.h).
+  const bool use_long = r.policy == SeqLenPolicy::kMlxLm ||
+                        (r.seq_len && *r.seq_len > s.original_max_position_embeddings);
+  PairFrequencies f = frequencies(c, DefaultScaling{}, PlanRequest{});
   const std::vector<double>& ext = use_long ? s.long_factor : s.short_factor;
   for (std::size_t i = 0; i < f.inv_freq.size(); ++i) f.inv_freq[i] /= ext[i];
   f.uses_long_factor = use_long;
+  if (r.arithmetic == FrequencyArithmetic::kTransformers) {
+    const std::vector<float> p = transformers_pos_freqs(c.rope_theta, c.rotary_dim / 2, c.rotary_dim);
+    f.transformers_inv_freq.resize(p.size());
+    for (std::size_t i = 0; i < p.size(); ++i) {
+      const float scaled = f32(ext[i]) * p[i];
+      f.transformers_inv_freq[i] = 1.0f / scaled;
+    }
+  }
   const double l0 = static_cast<double>(s.original_max_position_embeddings);
   const double factor = s.factor.value_or(static_cast<double>(c.max_position_embeddings) / l0);
   if (s.attention_factor) {

@@ -1,5 +1,5 @@
-// Config → FrequencyPlan: dispatch on the scaling type (the only place that knows them all,
-// like transformers' ROPE_INIT_FUNCTIONS), round each inverse frequency to float32 once.
+// Config → FrequencyPlan: hand the scaling to its type's builder (freq/<type>.cc, chosen by
+// overload resolution: nothing here names a type), round each inverse frequency to float32 once.
 #include <cmath>
 #include <variant>
 
@@ -9,13 +9,6 @@
 namespace ropekit {
 
 namespace {
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
-template <class... Ts>
-Overloaded(Ts...) -> Overloaded<Ts...>;
-
 void check_config(const RopeConfig& c) {
   if (c.head_dim <= 0 || c.head_dim % 2 != 0)
     throw ConfigError("head_dim", "expected an even number > 0, got " + std::to_string(c.head_dim));
@@ -43,33 +36,17 @@ FrequencyPlan build_frequency_plan(const RopeConfig& c, std::optional<std::int64
   check_config(c);
   if (seq_len && *seq_len <= 0)
     throw ArgumentError("seq_len: expected a length > 0, got " + std::to_string(*seq_len));
-  using namespace detail;
-  const PairFrequencies f = std::visit(
-      Overloaded{
-          [&](const DefaultScaling&) { return default_frequencies(c); },
-          [&](const LinearScaling& s) { return linear_frequencies(c, s); },
-          [&](const DynamicNtkScaling& s) { return dynamic_ntk_frequencies(c, s, seq_len); },
-          [&](const YarnScaling& s) { return yarn_frequencies(c, s); },
-          [&](const LongRopeScaling& s) {
-            const bool use_long =
-                policy == SeqLenPolicy::kMlxLm ||
-                (seq_len && *seq_len > s.original_max_position_embeddings);
-            return longrope_frequencies(c, s, use_long);
-          },
-          [&](const Llama3Scaling& s) { return llama3_frequencies(c, s); },
-          [&](const ProportionalScaling& s) { return proportional_frequencies(c, s); },
-      },
-      c.scaling);
+  const detail::PlanRequest request{seq_len, policy, arithmetic};
+  const detail::PairFrequencies f = std::visit(
+      [&](const auto& scaling) { return detail::frequencies(c, scaling, request); }, c.scaling);
 
   FrequencyPlan p;
-  p.rope_type = scaling_type_name(c.scaling);
+  p.info.rope_type = scaling_type_name(c.scaling);
   p.head_dim = c.head_dim;
   p.rotary_dim = 2 * static_cast<int>(f.inv_freq.size());
   p.layout = c.layout;
   p.inv_freq.reserve(f.inv_freq.size());
-  const std::vector<float> hf = arithmetic == FrequencyArithmetic::kTransformers
-                                    ? transformers_float32_inv_freq(c, f.effective_theta, f.uses_long_factor)
-                                    : std::vector<float>{};
+  const std::vector<float>& hf = f.transformers_inv_freq;
   for (std::size_t i = 0; i < f.inv_freq.size(); ++i) {
     if (!hf.empty()) {
       if (!std::isfinite(hf[i]) || hf[i] < 0)
@@ -88,13 +65,13 @@ FrequencyPlan build_frequency_plan(const RopeConfig& c, std::optional<std::int64
     throw ConfigError("attention_factor", "expected a finite number > 0, got " +
                                               std::to_string(f.attention_factor));
   p.attention_factor = f.attention_factor;
-  p.softmax_scale_multiplier = f.softmax_scale_multiplier;
-  p.mrope = c.mrope;
-  if (c.mrope) p.pair_axis = mrope_pair_axes(*c.mrope, p.rotary_dim / 2);
+  p.info.softmax_scale_multiplier = f.softmax_scale_multiplier;
+  p.info.mrope = c.mrope;
+  if (c.mrope) p.pair_axis = detail::mrope_pair_axes(*c.mrope, p.rotary_dim / 2);
   p.hf_rounds_once = c.hf_rounds_once;
-  p.seq_len_used = seq_len.value_or(0);
-  p.effective_theta = f.effective_theta;
-  p.uses_long_factor = f.uses_long_factor;
+  p.info.seq_len_used = seq_len.value_or(0);
+  p.info.effective_theta = f.effective_theta;
+  p.info.uses_long_factor = f.uses_long_factor;
   return p;
 }
 

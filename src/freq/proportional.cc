@@ -11,7 +11,8 @@
 
 namespace ropekit::detail {
 
-PairFrequencies proportional_frequencies(const RopeConfig& c, const ProportionalScaling& s) {
+PairFrequencies frequencies(const RopeConfig& c, const ProportionalScaling& s,
+                            const PlanRequest& r) {
   const int half = c.head_dim / 2;
   // Python: int(partial_rotary_factor * head_dim // 2)
   const int rotated = static_cast<int>(c.partial_rotary_factor * c.head_dim) / 2;
@@ -21,6 +22,13 @@ PairFrequencies proportional_frequencies(const RopeConfig& c, const Proportional
   f.inv_freq.assign(static_cast<std::size_t>(half), 0.0);
   for (int i = 0; i < rotated && i < half; ++i)
     f.inv_freq[static_cast<std::size_t>(i)] = full[static_cast<std::size_t>(i)] / s.factor;
+  if (r.arithmetic == FrequencyArithmetic::kTransformers) {
+    f.transformers_inv_freq =
+        transformers_reciprocal(transformers_pos_freqs(c.rope_theta, rotated, c.head_dim));
+    f.transformers_inv_freq.resize(static_cast<std::size_t>(half), 0.0f);
+    const float factor = f32(s.factor);
+    for (float& v : f.transformers_inv_freq) v = v / factor;
+  }
   return f;
 }
 

@@ -43,7 +43,7 @@ double correction_dim(double turns, int d, double theta, double original_max) {
 }
 }  // namespace
 
-PairFrequencies yarn_frequencies(const RopeConfig& c, const YarnScaling& s) {
+PairFrequencies frequencies(const RopeConfig& c, const YarnScaling& s, const PlanRequest& r) {
   const int d = c.rotary_dim;
   const double l0 = static_cast<double>(s.original_max_position_embeddings);
   double low = correction_dim(s.beta_fast, d, c.rope_theta, l0);
@@ -77,6 +77,25 @@ PairFrequencies yarn_frequencies(const RopeConfig& c, const YarnScaling& s) {
   if (s.mscale_all_dim.value_or(0.0) != 0.0) {
     const double m = yarn_mscale(s.factor, *s.mscale_all_dim);
     f.softmax_scale_multiplier = m * m;
+  }
+  if (r.arithmetic == FrequencyArithmetic::kTransformers) {
+    // The same ramp with each step rounded to float32; low/high stay Python doubles.
+    const std::vector<float> p = transformers_pos_freqs(c.rope_theta, d / 2, d);
+    const float span = f32(high - low), lowf = f32(low), factor = f32(s.factor);
+    f.transformers_inv_freq.resize(p.size());
+    for (std::size_t i = 0; i < p.size(); ++i) {
+      const float extrap = 1.0f / p[i];
+      const float scaled = factor * p[i];
+      const float interp = 1.0f / scaled;
+      const float shifted = static_cast<float>(i) - lowf;
+      const float linear = shifted / span;
+      const float ramp = std::clamp(linear, 0.0f, 1.0f);
+      const float ef = 1.0f - ramp;  // inv_freq_extrapolation_factor
+      const float keep = 1.0f - ef;
+      const float a = interp * keep;
+      const float b = extrap * ef;
+      f.transformers_inv_freq[i] = a + b;
+    }
   }
   return f;
 }

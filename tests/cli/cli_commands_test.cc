@@ -160,7 +160,7 @@ TEST(CliShow, JsonFrequenciesEqualTheLibraryPlanForEveryBuiltinModel) {
       const std::vector<double> unscaled = unscaled_inv_freq(c);
       const json& jl = j["layers"][l];
       EXPECT_EQ(jl["layer"], c.layer_type);
-      EXPECT_EQ(jl["rope_type"], plan.rope_type);
+      EXPECT_EQ(jl["rope_type"], plan.info.rope_type);
       EXPECT_EQ(jl["head_dim"], c.head_dim);
       EXPECT_EQ(jl["rotary_dim"], c.rotary_dim);
       EXPECT_EQ(jl["attention_factor"].get<double>(), plan.attention_factor);

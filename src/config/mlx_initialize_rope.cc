@@ -1,5 +1,6 @@
 // mlx-lm's `initialize_rope` (mlx_lm/models/rope_utils.py at d78bf58e, v0.32.0), with its
-// semantics. The formulas are the same papers as the transformers builders (see the files
+// semantics: the front-end that reads its keyword arguments and scaling_config (JSON) with
+// mlx-lm's defaults and checks; the frequencies themselves are computed in freq/mlx_rope.cc. The formulas are the same papers as the transformers builders (see the files
 // beside this one); what differs is listed in docs/variants.md and
 // ../shared/design/reference-semantics.md ("mlx-lm vs HF"):
 //   * type precedence: "type" first, then "rope_type" (transformers: the reverse);
@@ -15,7 +16,8 @@
 #include <numbers>
 
 #include "config/json_access.h"
-#include "freq/freq_math.h"
+#include "freq/mlx_rope_math.h"
+#include "ropekit/frequencies.h"
 #include "ropekit/error.h"
 #include "ropekit/mlx_rope.h"
 
@@ -25,15 +27,6 @@ using detail::get_number;
 using detail::Json;
 
 namespace {
-
-// mlx-lm computes `base ** (arange(0, d, 2) / d)` in float32 (MLX arrays); we compute the
-// period in double and round once (differences ~1 ulp).
-std::vector<double> periods(double base, int dims, int count_dims) {
-  std::vector<double> f(static_cast<std::size_t>((count_dims + 1) / 2));
-  for (std::size_t i = 0; i < f.size(); ++i)
-    f[i] = std::pow(base, (2.0 * static_cast<double>(i)) / static_cast<double>(dims));
-  return f;
-}
 
 double required(const Json& cfg, const char* key, const std::string& type) {
   const auto v = get_number(cfg, key, "scaling_config");
@@ -49,46 +42,6 @@ double optional_or(const Json& cfg, const char* key, double dflt) {
 }
 
 }  // namespace
-
-double MlxRope::base_for_call(std::int64_t seq, std::int64_t offset) const {
-  if (!dynamic) return base.value_or(0.0);
-  const double max_pos = static_cast<double>(*max_position_embeddings);
-  const double s = std::max(static_cast<double>(seq) + static_cast<double>(offset), max_pos);  // no int overflow
-  const double d = dims;
-  return *base * std::pow(dynamic_factor * s / max_pos - (dynamic_factor - 1.0), d / (d - 2.0));
-}
-
-FrequencyPlan MlxRope::plan_for_call(std::int64_t seq, std::int64_t offset, int head_dim) const {
-  FrequencyPlan p;
-  p.rope_type = rope_type;
-  p.head_dim = head_dim;
-  p.rotary_dim = dims;
-  p.layout = traditional ? PairLayout::kInterleaved : PairLayout::kHalf;
-  p.attention_factor = input_prescale;
-  const int pairs = dims / 2;
-  p.inv_freq.resize(static_cast<std::size_t>(pairs));
-  if (!freqs.empty()) {
-    for (int i = 0; i < pairs; ++i) {
-      const double f = freqs[static_cast<std::size_t>(i)];
-      p.inv_freq[static_cast<std::size_t>(i)] = std::isinf(f) ? 0.0f : static_cast<float>(1.0 / f);
-    }
-  } else {
-    // fast.rope with a base: inv_i = base^(−i/(d/2)); MLX rounds the base to float32 first.
-    // A base beyond float32's range would become inf there (and the first frequency NaN);
-    // initialize_rope refuses such a base, but dynamic NTK grows it with every call's length.
-    const double wide = base_for_call(seq, offset);
-    if (!(wide <= std::numeric_limits<float>::max()))
-      throw ArgumentError("seq_len + offset = " + std::to_string(seq) + " + " + std::to_string(offset) +
-                          ": the dynamic NTK base grows to " + std::to_string(wide) +
-                          ", beyond float32's range (MLX would produce NaN frequencies)");
-    const double b = static_cast<float>(wide);
-    p.effective_theta = b;
-    for (int i = 0; i < pairs; ++i)
-      p.inv_freq[static_cast<std::size_t>(i)] =
-          static_cast<float>(std::exp(-std::log(b) * static_cast<double>(i) / pairs));
-  }
-  return p;
-}
 
 MlxRope initialize_rope(int dims, double base, bool traditional, std::string_view scaling_json,
                         std::optional<std::int64_t> max_position_embeddings) {
@@ -156,17 +109,7 @@ MlxRope initialize_rope(int dims, double base, bool traditional, std::string_vie
     const double low = optional_or(c, "low_freq_factor", 1.0);
     const double high = optional_or(c, "high_freq_factor", 4.0);
     const double old = optional_or(c, "original_max_position_embeddings", 8192.0);
-    const double lw = old / low, hw = old / high;
-    for (double f : periods(base, dims, dims)) {
-      const double wavelen = 2.0 * std::numbers::pi * f;
-      double out = wavelen > lw ? f * factor : f;
-      // mlx-lm: strict comparisons for the medium band
-      if (wavelen > hw && wavelen < lw) {
-        const double s = (old / wavelen - low) / (high - low);
-        out = out / ((1.0 - s) / factor + s);
-      }
-      r.freqs.push_back(static_cast<float>(out));
-    }
+    r.freqs = detail::mlx_llama3_freqs(base, dims, factor, low, high, old);
     return r;
   }
   if (type == "yarn" || type == "deepseek_yarn" || type == "telechat3-yarn") {
@@ -181,19 +124,7 @@ MlxRope initialize_rope(int dims, double base, bool traditional, std::string_vie
     detail::check_positive_finite(beta_fast, "scaling_config.beta_fast");
     detail::check_positive_finite(beta_slow, "scaling_config.beta_slow");
     detail::check_positive_finite(orig, "scaling_config.original_max_position_embeddings");
-    auto corr = [&](double n) {
-      return dims * std::log(orig / (n * 2.0 * std::numbers::pi)) / (2.0 * std::log(base));
-    };
-    double low = std::max(std::floor(corr(beta_fast)), 0.0);
-    double high = std::min(std::ceil(corr(beta_slow)), static_cast<double>(dims - 1));
-    if (low == high) high += 0.001;
-    const auto fe = periods(base, dims, dims);
-    for (std::size_t j = 0; j < fe.size(); ++j) {
-      const double ramp = std::clamp((static_cast<double>(j) - low) / (high - low), 0.0, 1.0);
-      const double mask = 1.0 - ramp;
-      const double fi = factor * fe[j];
-      r.freqs.push_back(static_cast<float>(fi * fe[j] / (fi * mask + fe[j] * (1.0 - mask))));
-    }
+    r.freqs = detail::mlx_yarn_freqs(base, dims, factor, orig, beta_fast, beta_slow);
     r.input_prescale = yarn_mscale(factor, mscale) / yarn_mscale(factor, mscale_all_dim);
     if (!(std::isfinite(r.input_prescale) && r.input_prescale > 0))
       throw ConfigError("scaling_config.mscale",
@@ -216,10 +147,8 @@ MlxRope initialize_rope(int dims, double base, bool traditional, std::string_vie
       throw ConfigError("scaling_config.short_factor", "required key is missing (mlx-lm raises KeyError)");
     (void)detail::get_factor_list(c, "short_factor", "scaling_config", pairs);
     const auto long_factor = detail::get_factor_list(c, "long_factor", "scaling_config", pairs);
-    const auto fe = periods(base, dims, dims);
-    for (std::size_t i = 0; i < pairs; ++i) r.freqs.push_back(static_cast<float>(long_factor[i] * fe[i]));
-    const double factor = static_cast<double>(*max_position_embeddings) / orig;
-    r.input_prescale = factor <= 1.0 ? 1.0 : std::sqrt(1.0 + std::log(factor) / std::log(orig));
+    r.freqs = detail::mlx_longrope_freqs(base, dims, long_factor);
+    r.input_prescale = detail::mlx_longrope_prescale(*max_position_embeddings, orig);
     return r;
   }
   if (type == "proportional") {
@@ -229,8 +158,7 @@ MlxRope initialize_rope(int dims, double base, bool traditional, std::string_vie
     const int rotated = static_cast<int>(dims * prf);
     if (rotated > dims) throw ConfigError("scaling_config.partial_rotary_factor", "rotated_dims should be smaller than dims");
     if (rotated < 0) throw ConfigError("scaling_config.partial_rotary_factor", "expected a factor >= 0");
-    for (double f : periods(base, dims, rotated)) r.freqs.push_back(static_cast<float>(factor * f));
-    while (static_cast<int>(r.freqs.size()) < dims / 2) r.freqs.push_back(std::numeric_limits<float>::infinity());
+    r.freqs = detail::mlx_proportional_freqs(base, dims, rotated, factor);
     return r;
   }
   throw ConfigError("scaling_config.type", "Unsupported RoPE type " + type +

@@ -1,5 +1,6 @@
-// Per-type parsing and validation of a rope parameter dict (transformers' `rope_parameters`
-// or legacy `rope_scaling`). Follows transformers' `validate_rope` rules: a missing required
+// The scaling-type table: per type, its names, the keys it reads, and the parsing and
+// validation of its rope parameter dict (transformers' `rope_parameters` or legacy
+// `rope_scaling`). Follows transformers' `validate_rope` rules: a missing required
 // key is an error; what transformers only warns about and is still computable is a warning.
 // Beyond transformers, anything that cannot give a correct rotation (non-finite or
 // non-positive factors, factor lists of the wrong length, high_freq_factor < low_freq_factor)
@@ -7,8 +8,11 @@
 #include <algorithm>
 #include <cmath>
 #include <set>
+#include <variant>
 
-#include "config/scaling_parse.h"
+#include "ropekit/hf_config.h"
+
+#include "config/scaling_types.h"
 #include "ropekit/frequencies.h"
 
 namespace ropekit::detail {
@@ -136,56 +140,104 @@ Scaling parse_llama3(const Json& d, const ScalingContext& ctx) {
   return l;
 }
 
+Scaling parse_default(const Json&, const ScalingContext&) { return DefaultScaling{}; }
+Scaling parse_linear(const Json& d, const ScalingContext& ctx) {
+  return LinearScaling{required_factor(d, ctx)};
+}
+Scaling parse_dynamic(const Json& d, const ScalingContext& ctx) {
+  return DynamicNtkScaling{required_factor(d, ctx)};
+}
+Scaling parse_proportional(const Json& d, const ScalingContext& ctx) {
+  ProportionalScaling p;
+  if (const auto f = get_number(d, "factor", ctx.path))
+    p.factor = check_positive_finite(*f, join_path(ctx.path, "factor"));
+  return p;
+}
+
+// Keys every type may carry (read by the config front-end, not by the type's parser).
+const std::set<std::string>& common_keys() {
+  static const std::set<std::string> keys = {"rope_type",     "type",
+                                             "rope_theta",    "partial_rotary_factor",
+                                             "mrope_section", "mrope_interleaved",
+                                             "factor"};
+  return keys;
+}
+
+const ScalingType* find_type(const std::string& name) {
+  for (const ScalingType& t : scaling_types())
+    if (name == t.name) return &t;
+  return nullptr;
+}
+
 }  // namespace
 
-std::string canonical_rope_type(const std::string& type, const std::string& path) {
+const std::vector<ScalingType>& scaling_types() {
   // transformers' names, Phi-3's legacy "su", the multimodal "mrope" (plain frequencies plus
   // position rows) and mlx-lm's YaRN aliases.
-  if (type == "default" || type == "mrope") return "default";
-  if (type == "linear" || type == "dynamic" || type == "yarn" || type == "longrope" ||
-      type == "llama3" || type == "proportional")
-    return type;
-  if (type == "su") return "longrope";
-  if (type == "deepseek_yarn" || type == "telechat3-yarn") return "yarn";
+  static const std::vector<ScalingType> rows = {
+      {"default", {{"mrope", "default + position rows"}}, {}, parse_default},
+      {"linear", {}, {}, parse_linear},
+      {"dynamic", {}, {}, parse_dynamic},
+      {"yarn",
+       {{"deepseek_yarn", "yarn"}, {"telechat3-yarn", "yarn"}},
+       {"original_max_position_embeddings", "beta_fast", "beta_slow", "mscale", "mscale_all_dim",
+        "attention_factor", "truncate"},
+       parse_yarn},
+      {"longrope",
+       {{"su", "longrope"}},
+       {"short_factor", "long_factor", "attention_factor", "original_max_position_embeddings",
+        "short_mscale", "long_mscale"},
+       parse_longrope},
+      {"llama3",
+       {},
+       {"low_freq_factor", "high_freq_factor", "original_max_position_embeddings"},
+       parse_llama3},
+      {"proportional", {}, {}, parse_proportional},
+  };
+  static_assert(std::variant_size_v<Scaling> == 7, "one row per alternative of Scaling");
+  return rows;
+}
+
+std::string canonical_rope_type(const std::string& type, const std::string& path) {
+  for (const ScalingType& t : scaling_types()) {
+    if (type == t.name) return t.name;
+    for (const auto& [alias, meaning] : t.aliases)
+      if (type == alias) return t.name;
+  }
   std::string list;
   for (const auto& t : supported_rope_types()) list += (list.empty() ? "" : ", ") + t;
   throw ConfigError(path, "unknown rope type \"" + type + "\"; supported: " + list);
 }
 
-bool is_known_rope_key(const std::string& t, const std::string& key) {
-  static const std::set<std::string> common = {"rope_type", "type", "rope_theta",
-                                               "partial_rotary_factor", "mrope_section",
-                                               "mrope_interleaved", "factor"};
-  if (common.count(key)) return true;
-  if (t == "yarn")
-    return key == "original_max_position_embeddings" || key == "beta_fast" ||
-           key == "beta_slow" || key == "mscale" || key == "mscale_all_dim" ||
-           key == "attention_factor" || key == "truncate";
-  if (t == "longrope")
-    return key == "short_factor" || key == "long_factor" || key == "attention_factor" ||
-           key == "original_max_position_embeddings" || key == "short_mscale" ||
-           key == "long_mscale";
-  if (t == "llama3")
-    return key == "low_freq_factor" || key == "high_freq_factor" ||
-           key == "original_max_position_embeddings";
-  return false;
+bool is_known_rope_key(const std::string& canonical_type, const std::string& key) {
+  if (common_keys().count(key)) return true;
+  const ScalingType* t = find_type(canonical_type);
+  return t && std::find(t->keys.begin(), t->keys.end(), key) != t->keys.end();
 }
 
 Scaling parse_scaling(const Json& d, const ScalingContext& ctx) {
-  const std::string& t = ctx.rope_type;
-  if (t == "default") return DefaultScaling{};
-  if (t == "linear") return LinearScaling{required_factor(d, ctx)};
-  if (t == "dynamic") return DynamicNtkScaling{required_factor(d, ctx)};
-  if (t == "yarn") return parse_yarn(d, ctx);
-  if (t == "longrope") return parse_longrope(d, ctx);
-  if (t == "llama3") return parse_llama3(d, ctx);
-  if (t == "proportional") {
-    ProportionalScaling p;
-    if (const auto f = get_number(d, "factor", ctx.path))
-      p.factor = check_positive_finite(*f, join_path(ctx.path, "factor"));
-    return p;
-  }
-  throw ConfigError(ctx.path, "unhandled rope type " + t);
+  const ScalingType* t = find_type(ctx.rope_type);
+  if (!t) throw ConfigError(ctx.path, "unhandled rope type " + ctx.rope_type);
+  return t->parse(d, ctx);
 }
 
 }  // namespace ropekit::detail
+
+namespace ropekit {
+
+std::string scaling_type_name(const Scaling& s) { return detail::scaling_types()[s.index()].name; }
+
+const std::vector<std::string>& supported_rope_types() {
+  static const std::vector<std::string> types = [] {
+    std::vector<std::string> names, aliases;
+    for (const auto& t : detail::scaling_types()) {
+      names.emplace_back(t.name);
+      for (const auto& [alias, meaning] : t.aliases) aliases.push_back(alias + " (= " + meaning + ")");
+    }
+    names.insert(names.end(), aliases.begin(), aliases.end());
+    return names;
+  }();
+  return types;
+}
+
+}  // namespace ropekit
