@@ -11,16 +11,6 @@
 
 namespace ropekit::cli {
 
-void register_freqs(CLI::App& app);
-void register_apply(CLI::App& app);
-void register_show(CLI::App& app);
-void register_compare(CLI::App& app);
-void register_plot(CLI::App& app);
-void register_models(CLI::App& app);
-void register_validate(CLI::App& app);
-void register_targets(CLI::App& app);
-void register_bench(CLI::App& app);
-
 using RegisterFn = void (*)(CLI::App&);
 struct CommandRegistration {
   CommandRegistration(int order, RegisterFn fn);

@@ -24,7 +24,7 @@ std::string scratch_dir(const std::string& name) {
   return dir.string();
 }
 
-RunResult run_cli(const std::string& args) {
+RunResult run_cli(const std::string& args, const std::string& env) {
   // stderr goes to a file beside the scratch dirs: popen captures one stream only. ctest runs
   // test processes in parallel, so the name holds the process id as well as a counter.
   static int counter = 0;
@@ -33,7 +33,8 @@ RunResult run_cli(const std::string& args) {
        ("stderr_" + std::to_string(getpid()) + "_" + std::to_string(++counter)))
           .string();
   std::filesystem::create_directories(ROPEKIT_CLI_TEST_SCRATCH);
-  const std::string cmd = "'" + std::string(ROPEKIT_CLI) + "' " + args + " 2>'" + err_path + "'";
+  const std::string cmd =
+      env + " '" + std::string(ROPEKIT_CLI) + "' " + args + " 2>'" + err_path + "'";
   RunResult r;
   FILE* pipe = popen(cmd.c_str(), "r");
   if (pipe == nullptr) return r;

@@ -1,4 +1,5 @@
-// Runs the ropekit command for the CLI tests and captures what it prints.
+// The one process runner of the CLI tests (tests/cli/): runs the ropekit command and captures
+// what it prints.
 #pragma once
 
 #include <string>
@@ -12,7 +13,8 @@ struct RunResult {
 };
 
 // Runs `ropekit ARGS` (ARGS is pasted into a shell command line: quote what needs quoting).
-RunResult run_cli(const std::string& args);
+// `env` is prefixed to the command as shell assignments ("ROPEKIT_PROGRESS=always").
+RunResult run_cli(const std::string& args, const std::string& env = "");
 
 // Reads a whole file (empty string if unreadable).
 std::string read_file(const std::string& path);

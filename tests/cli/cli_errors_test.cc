@@ -2,7 +2,6 @@
 // message), bad configs and inputs exit 2 with "ropekit: error: ..." naming the file, the key or
 // the option. No input may crash the command (a sanitizer report or a signal fails these tests).
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cstdint>
 #include <cstdio>
@@ -13,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "cli_run.h"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -22,41 +23,20 @@ struct CliRun {
   std::string out, err;
 };
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+std::string slurp(const fs::path& p) { return ropekit::cli_test::read_file(p.string()); }
 
 fs::path scratch() {
-  static const fs::path dir = [] {
-    const fs::path d = fs::path(ROPEKIT_CLI_ERRORS_SCRATCH) /
-                       ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    fs::remove_all(d);
-    fs::create_directories(d);
-    return d;
-  }();
+  static const fs::path dir = ropekit::cli_test::scratch_dir(
+      std::string("errors_") + ::testing::UnitTest::GetInstance()->current_test_info()->name());
   return dir;
 }
 
 std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
 
-// Runs `ropekit ARGS` (a shell command line) and captures stdout and stderr.
+// `ropekit ARGS` through the CLI tests' runner (cli_run.h).
 CliRun ropekit(const std::string& args) {
-  static int counter = 0;
-  const fs::path err_path = scratch() / ("stderr_" + std::to_string(++counter));
-  const std::string cmd = "'" + std::string(ROPEKIT_CLI) + "' " + args + " 2>" + q(err_path);
-  CliRun r;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (pipe == nullptr) return r;
-  char buf[4096];
-  std::size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) r.out.append(buf, n);
-  const int status = pclose(pipe);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.err = slurp(err_path);
-  return r;
+  const ropekit::cli_test::RunResult r = ropekit::cli_test::run_cli(args);
+  return CliRun{r.exit_code, r.out, r.err};
 }
 
 bool contains(const std::string& s, const std::string& needle) { return s.find(needle) != std::string::npos; }

@@ -8,9 +8,8 @@
 #include <fstream>
 #include <sstream>
 
-#include <sys/wait.h>
-#include <unistd.h>
 
+#include "cli_run.h"
 #include "ropekit/ropekit.h"
 #include "test_util.h"
 
@@ -29,16 +28,15 @@ struct CmdResult {
 };
 
 CmdResult run(const std::string& args) {
-  const std::string cmd = std::string(ROPEKIT_CLI) + " " + args + " 2>/dev/null";
-  FILE* p = popen(cmd.c_str(), "r");
-  CmdResult r{-1, ""};
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int status = pclose(p);
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  const cli_test::RunResult r = cli_test::run_cli(args);
+  return CmdResult{r.exit_code, r.out};
+}
+
+// Runs with ROPEKIT_PROGRESS set as given; returns stderr (the progress line), or a failure.
+std::string run_with_progress(const std::string& progress, const std::string& args) {
+  const cli_test::RunResult r = cli_test::run_cli(args, "ROPEKIT_PROGRESS=" + progress);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return r.err;
 }
 
 void write_npy(const fs::path& path, const char* descr, const std::vector<std::int64_t>& shape, const void* data,
@@ -70,18 +68,11 @@ std::vector<float> read_npy_f32(const fs::path& path) {
   return v;
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("ropekit_cli_test_" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
+    dir_ = cli_test::scratch_dir(std::string("freqs_apply_") +
+                                 ::testing::UnitTest::GetInstance()->current_test_info()->name());
   }
   void TearDown() override { fs::remove_all(dir_); }
   fs::path dir_;
@@ -218,9 +209,7 @@ TEST_F(CliTest, LargeApplyShowsProgressOnlyWhenAskedAndChunksExactly) {
     const std::string cfg = test::data_path("models/" + c.model);
     const std::string args = "apply " + cfg + " --input " + (dir_ / "x.npy").string() + " --positions " +
                              (dir_ / c.positions).string() + " --output " + (dir_ / "y.npy").string() + " --dtype " + c.dtype;
-    const std::string err = (dir_ / "err.txt").string();
-    ASSERT_EQ(std::system(("ROPEKIT_PROGRESS=always " + std::string(ROPEKIT_CLI) + " " + args + " 2>" + err).c_str()), 0);
-    const std::string shown = slurp(err);
+    const std::string shown = run_with_progress("always", args);
     EXPECT_NE(shown.find("\rapply 100% (4099/4099 tokens)"), std::string::npos) << shown;
     EXPECT_NE(shown.find("\rapply  "), std::string::npos) << "no intermediate progress: " << shown;
     EXPECT_EQ(shown.back(), '\r') << "the line is cleared at the end";
@@ -248,10 +237,8 @@ TEST_F(CliTest, LargeApplyShowsProgressOnlyWhenAskedAndChunksExactly) {
     EXPECT_EQ(differ, 0u);
 
     // Piped stderr (not a terminal) and no override: nothing at all on stderr.
-    ASSERT_EQ(std::system(("ROPEKIT_PROGRESS= " + std::string(ROPEKIT_CLI) + " " + args + " 2>" + err).c_str()), 0);
-    EXPECT_EQ(slurp(err), "");
-    ASSERT_EQ(std::system(("ROPEKIT_PROGRESS=never " + std::string(ROPEKIT_CLI) + " " + args + " 2>" + err).c_str()), 0);
-    EXPECT_EQ(slurp(err), "");
+    EXPECT_EQ(run_with_progress("", args), "");
+    EXPECT_EQ(run_with_progress("never", args), "");
   }
 
   // mlx-lm semantics: [batch, heads, seq, dims] with an offset; progress counts batch × seq.
@@ -259,9 +246,8 @@ TEST_F(CliTest, LargeApplyShowsProgressOnlyWhenAskedAndChunksExactly) {
   const std::string args = "apply --initialize-rope " + (dir_ / "kw.json").string() + " --input " +
                            (dir_ / "xm.npy").string() + " --offset 77 --output " + (dir_ / "ym.npy").string();
   write_npy(dir_ / "xm.npy", "<f4", {1, heads, tokens, hd}, x.data(), x.size() * 4);
-  const std::string err = (dir_ / "err.txt").string();
-  ASSERT_EQ(std::system(("ROPEKIT_PROGRESS=always " + std::string(ROPEKIT_CLI) + " " + args + " 2>" + err).c_str()), 0);
-  EXPECT_NE(slurp(err).find("apply 100% (4099/4099 positions)"), std::string::npos) << slurp(err);
+  const std::string shown = run_with_progress("always", args);
+  EXPECT_NE(shown.find("apply 100% (4099/4099 positions)"), std::string::npos) << shown;
   const MlxRope r = initialize_rope_from_kwargs(R"({"dims": 128, "base": 500000.0})");
   ApplyOptions o;
   o.angles = AngleMode::kHf;
