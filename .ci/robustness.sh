@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Robustness checks (issue 6), run by .ci/run after the normal build and tests:
+# Robustness checks, run by .ci/run after the normal build and tests:
 #
 #   1. Clang 14 + AddressSanitizer + UndefinedBehaviorSanitizer: the whole project (library, CLI,
 #      tests, and the libFuzzer targets, one build) and the whole ctest suite;

@@ -1,7 +1,7 @@
 // Fuzz target: bytes → an apply_rope call (plan, shapes, strides, dtypes, positions, options) run
 // on the reference backend and on every compiled SIMD target this CPU supports.
 //
-// Properties (issue 6, docs/numerics.md, docs/errors.md):
+// Properties (docs/numerics.md, docs/errors.md):
 //   * A call built valid is accepted by every backend; a call with one deliberate defect
 //     ("mutation": overlap, bad position, wrong count, bad plan, ...) throws ArgumentError on every
 //     backend, with the same message, and writes nothing.

@@ -1,6 +1,6 @@
 // Fuzz target: config bytes → parse_hf_config → build_frequency_plan for every layer → apply_rope.
 //
-// Property (issue 6): for any input, parsing either throws ConfigError, or returns layers whose
+// Property : for any input, parsing either throws ConfigError, or returns layers whose
 // plans (with and without a sequence length, both policies, both arithmetics) are valid —
 //   * rotary_dim == 2·inv_freq.size(), even, in (0, head_dim]; head_dim even > 0;
 //   * every inv_freq finite and >= 0, and > 0 except for "proportional" (whose unrotated pairs

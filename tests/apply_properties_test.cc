@@ -943,7 +943,7 @@ int scalar_axis(MRopeAssignment a, const std::array<int, 3>& sec, int k) {
 
 FrequencyPlan plain_copy(const FrequencyPlan& p) {
   FrequencyPlan q = p;
-  q.mrope.reset();
+  q.info.mrope.reset();
   q.pair_axis.clear();
   return q;
 }

@@ -1,4 +1,4 @@
-// The catalogue of bad API calls (issue 6, docs/errors.md "API errors"): each case asserts
+// The catalogue of bad API calls (docs/errors.md "API errors"): each case asserts
 // ArgumentError, what the message names, and that a refused call wrote nothing (validation
 // happens before any output byte is touched). Zero-sized calls are no-ops, not errors.
 #include <gtest/gtest.h>

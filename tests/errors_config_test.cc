@@ -1,4 +1,4 @@
-// The catalogue of bad configs (issue 6, docs/errors.md "Config errors"): each case asserts the
+// The catalogue of bad configs (docs/errors.md "Config errors"): each case asserts the
 // exception type, the JSON path it names (ConfigError::path()) and what the message says.
 // Contradictory keys and other computable oddities are warnings (checked here too), which
 // ParseOptions::strict turns into errors.

@@ -1,7 +1,7 @@
 // Reads a Hugging Face config.json into one RopeConfig per layer type.
 //
-// The order of resolution follows transformers (commit decba1d2, see
-// ../shared/design/reference-semantics.md §2 "Config plumbing"):
+// The order of resolution follows transformers (commit decba1d2; docs/variants.md, "Model
+// families covered"):
 //   1. rope dicts: `rope_parameters` (flat, or one dict per layer type) else legacy
 //      `rope_scaling`; the type is `rope_type`, then `type`, then "default".
 //   2. rope_theta: the dict's, else the top-level `rope_theta`, else family conventions

@@ -1,8 +1,7 @@
 // mlx-lm's `initialize_rope` (mlx_lm/models/rope_utils.py at d78bf58e, v0.32.0), with its
 // semantics: the front-end that reads its keyword arguments and scaling_config (JSON) with
-// mlx-lm's defaults and checks; the frequencies themselves are computed in freq/mlx_rope.cc. The formulas are the same papers as the transformers builders (see the files
-// beside this one); what differs is listed in docs/variants.md and
-// ../shared/design/reference-semantics.md ("mlx-lm vs HF"):
+// mlx-lm's defaults and checks; the frequencies themselves are computed in freq/mlx_rope.cc,
+// from the same papers as the transformers builders. What differs (docs/variants.md):
 //   * type precedence: "type" first, then "rope_type" (transformers: the reverse);
 //   * linear scales positions (scale = 1/factor) instead of inv_freq;
 //   * llama3 defaults low 1, high 4, original 8192; strict band edges; works on periods;

@@ -1,4 +1,4 @@
-// The ropekit command on bad inputs (issue 6, docs/errors.md "CLI"): usage errors exit 1 (CLI11's
+// The ropekit command on bad inputs (docs/errors.md "CLI"): usage errors exit 1 (CLI11's
 // message), bad configs and inputs exit 2 with "ropekit: error: ..." naming the file, the key or
 // the option. No input may crash the command (a sanitizer report or a signal fails these tests).
 #include <gtest/gtest.h>
