@@ -329,3 +329,16 @@ def test_mlx_initialize_rope_api():
     assert np.array_equal(y, y3)
     with pytest.raises(ropekit.ConfigError):
         ropekit.initialize_rope(64, 10000.0, False, {"type": "bogus"})
+
+
+def test_supported_rope_types_and_version():
+    types = ropekit.supported_rope_types()
+    for t in ("default", "linear", "dynamic", "yarn", "longrope", "llama3"):
+        assert t in types
+    assert ropekit.__version__.count(".") == 2
+
+
+def test_model_iteration_and_repr():
+    m = ropekit.load(config_path("gemma-3-4b-text"))
+    assert len(m) == 2 and {r.name for r in m} == set(m.names)
+    assert "gemma" in repr(m) and "Rope" in repr(m.full_attention)

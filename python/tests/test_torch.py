@@ -301,3 +301,17 @@ def test_torch_errors(llama):
         llama.apply(meta, positions=0)
     with pytest.raises(ValueError, match="CPU"):
         rt.rotate(meta, llama, 0)
+
+
+def test_rotary_embedding_mrope_rows_with_batch():
+    name = "qwen2-vl-7b-instruct"
+    emb = rt.RotaryEmbedding(str(config_path(name)))
+    rope = emb.rope
+    rows = torch.tensor([[0, 1, 2, 3, 3], [0, 1, 2, 3, 4], [0, 1, 2, 5, 3]])
+    pid = torch.stack([rows, rows + 10], dim=1)  # [3, batch=2, seq=5]
+    cos, sin = emb(torch.zeros(1), pid)
+    assert cos.shape == (2, 5, rope.rotary_dim)
+    c0, s0 = rope.cos_sin(rows.numpy())
+    c1, _ = rope.cos_sin((rows + 10).numpy())
+    assert np.array_equal(cos[0].numpy(), c0) and np.array_equal(cos[1].numpy(), c1)
+    assert np.array_equal(sin[0].numpy(), s0)
