@@ -89,7 +89,8 @@ TEST(ApplyBatch, FlatBatchPerSequencePositionsBf16) {
   const std::vector<std::int64_t> offs = {100, 4000};
   for (int b = 0; b < B; ++b) {
     auto v = TensorView::contiguous(ref.data() + b * S * H * D, DType::kBF16, S, H, D);
-    ropekit::apply_rope(plan, v, TensorView{}, Positions::offset(offs[static_cast<std::size_t>(b)]));
+    ropekit::apply_rope(plan, v, TensorView{},
+                        Positions::offset(offs[static_cast<std::size_t>(b)]));
   }
   auto v = TensorView::contiguous(q.data(), DType::kBF16, S, H, D);
   v.batch = B;

@@ -58,27 +58,47 @@ int main(int argc, char** argv) {
     std::printf("{\"case\": \"%s\", \"us\": %.3f}\n", name, us);
     std::fflush(stdout);
   };
-  report("prefill_f32_out", median_us([&] {
-           ropekit::apply_rope(plan, ropekit::ConstTensorView::contiguous(q32.data(), DType::kF32, T, H, D),
-                               TensorView::contiguous(o32.data(), DType::kF32, T, H, D), {}, {}, pos0);
-         }, samples, 1));
-  report("prefill_f32_inplace", median_us([&] {
-           ropekit::apply_rope(plan, TensorView::contiguous(q32.data(), DType::kF32, T, H, D), {}, pos0);
-         }, samples, 1));
-  report("prefill_bf16_out", median_us([&] {
-           ropekit::apply_rope(plan, ropekit::ConstTensorView::contiguous(q16.data(), DType::kBF16, T, H, D),
-                               TensorView::contiguous(o16.data(), DType::kBF16, T, H, D), {}, {}, pos0);
-         }, samples, 1));
-  report("prefill_bf16_inplace", median_us([&] {
-           ropekit::apply_rope(plan, TensorView::contiguous(q16.data(), DType::kBF16, T, H, D), {}, pos0);
-         }, samples, 1));
+  report("prefill_f32_out",
+         median_us(
+             [&] {
+               ropekit::apply_rope(
+                   plan, ropekit::ConstTensorView::contiguous(q32.data(), DType::kF32, T, H, D),
+                   TensorView::contiguous(o32.data(), DType::kF32, T, H, D), {}, {}, pos0);
+             },
+             samples, 1));
+  report("prefill_f32_inplace",
+         median_us(
+             [&] {
+               ropekit::apply_rope(plan, TensorView::contiguous(q32.data(), DType::kF32, T, H, D),
+                                   {}, pos0);
+             },
+             samples, 1));
+  report("prefill_bf16_out",
+         median_us(
+             [&] {
+               ropekit::apply_rope(
+                   plan, ropekit::ConstTensorView::contiguous(q16.data(), DType::kBF16, T, H, D),
+                   TensorView::contiguous(o16.data(), DType::kBF16, T, H, D), {}, {}, pos0);
+             },
+             samples, 1));
+  report("prefill_bf16_inplace",
+         median_us(
+             [&] {
+               ropekit::apply_rope(plan, TensorView::contiguous(q16.data(), DType::kBF16, T, H, D),
+                                   {}, pos0);
+             },
+             samples, 1));
   std::vector<ropekit::BF16> dq(32 * 128), dk(8 * 128);
   for (std::size_t i = 0; i < dq.size(); ++i) dq[i] = ropekit::f32_to_bf16(0.25f);
   for (std::size_t i = 0; i < dk.size(); ++i) dk[i] = ropekit::f32_to_bf16(0.5f);
   const auto pos = ropekit::Positions::offset(1000);
-  report("decode_bf16_qk_inplace", median_us([&] {
-           ropekit::apply_rope(plan, TensorView::contiguous(dq.data(), DType::kBF16, 1, 32, 128),
-                               TensorView::contiguous(dk.data(), DType::kBF16, 1, 8, 128), pos);
-         }, samples, 2000));
+  report("decode_bf16_qk_inplace",
+         median_us(
+             [&] {
+               ropekit::apply_rope(plan,
+                                   TensorView::contiguous(dq.data(), DType::kBF16, 1, 32, 128),
+                                   TensorView::contiguous(dk.data(), DType::kBF16, 1, 8, 128), pos);
+             },
+             samples, 2000));
   return 0;
 }

@@ -33,30 +33,65 @@ bool elem_from_format(const char* fmt, Py_ssize_t itemsize, Elem& e) {
   }
   if (fmt[0] == '\0' || fmt[1] != '\0') return false;
   switch (fmt[0]) {
-    case 'f': e = Elem::kF32; return itemsize == 4;
-    case 'e': e = Elem::kF16; return itemsize == 2;
-    case 'H': e = Elem::kBF16; return itemsize == 2;  // bfloat16 bits (NumPy has no bfloat16)
-    case 'i': case 'l': case 'q': case 'I':
-      if (itemsize == 4 && fmt[0] != 'I') { e = Elem::kI32; return true; }
-      if (itemsize == 8 && fmt[0] != 'I') { e = Elem::kI64; return true; }
+    case 'f':
+      e = Elem::kF32;
+      return itemsize == 4;
+    case 'e':
+      e = Elem::kF16;
+      return itemsize == 2;
+    case 'H':
+      e = Elem::kBF16;
+      return itemsize == 2;  // bfloat16 bits (NumPy has no bfloat16)
+    case 'i':
+    case 'l':
+    case 'q':
+    case 'I':
+      if (itemsize == 4 && fmt[0] != 'I') {
+        e = Elem::kI32;
+        return true;
+      }
+      if (itemsize == 8 && fmt[0] != 'I') {
+        e = Elem::kI64;
+        return true;
+      }
       return false;
-    default: return false;
+    default:
+      return false;
   }
 }
 
 bool elem_from_dl(const DLDataType& t, Elem& e) {
   if (t.lanes != 1) return false;
-  if (t.code == 2 && t.bits == 32) { e = Elem::kF32; return true; }
-  if (t.code == 2 && t.bits == 16) { e = Elem::kF16; return true; }
-  if (t.code == 4 && t.bits == 16) { e = Elem::kBF16; return true; }
-  if (t.code == 0 && t.bits == 32) { e = Elem::kI32; return true; }
-  if (t.code == 0 && t.bits == 64) { e = Elem::kI64; return true; }
+  if (t.code == 2 && t.bits == 32) {
+    e = Elem::kF32;
+    return true;
+  }
+  if (t.code == 2 && t.bits == 16) {
+    e = Elem::kF16;
+    return true;
+  }
+  if (t.code == 4 && t.bits == 16) {
+    e = Elem::kBF16;
+    return true;
+  }
+  if (t.code == 0 && t.bits == 32) {
+    e = Elem::kI32;
+    return true;
+  }
+  if (t.code == 0 && t.bits == 64) {
+    e = Elem::kI64;
+    return true;
+  }
   return false;
 }
 
 std::string dl_type_str(const DLDataType& t) {
-  const char* kind = t.code == 0 ? "int" : t.code == 1 ? "uint" : t.code == 2 ? "float"
-                     : t.code == 4 ? "bfloat" : t.code == 6 ? "bool" : "code";
+  const char* kind = t.code == 0   ? "int"
+                     : t.code == 1 ? "uint"
+                     : t.code == 2 ? "float"
+                     : t.code == 4 ? "bfloat"
+                     : t.code == 6 ? "bool"
+                                   : "code";
   return std::string(kind) + std::to_string(t.bits);
 }
 
@@ -91,11 +126,16 @@ bool torch_fast_path(PyObject* obj, PyObject** capsule) {
 
 const char* elem_name(Elem e) {
   switch (e) {
-    case Elem::kF32: return "float32";
-    case Elem::kF16: return "float16";
-    case Elem::kBF16: return "bfloat16";
-    case Elem::kI32: return "int32";
-    case Elem::kI64: return "int64";
+    case Elem::kF32:
+      return "float32";
+    case Elem::kF16:
+      return "float16";
+    case Elem::kBF16:
+      return "bfloat16";
+    case Elem::kI32:
+      return "int32";
+    case Elem::kI64:
+      return "int64";
   }
   return "?";
 }
@@ -167,7 +207,8 @@ Array acquire_array(PyObject* obj, const char* name, bool writable) {
         value_error(name, "a writable array (it is written in place)", "a read-only array");
       }
       PyErr_Clear();
-      type_error(name, kSupported, "an object whose buffer cannot be read (" + type_name(obj) + ")");
+      type_error(name, kSupported,
+                 "an object whose buffer cannot be read (" + type_name(obj) + ")");
     }
     a.has_buf_ = true;
     a.readonly = a.buf_.readonly != 0;
@@ -175,7 +216,8 @@ Array acquire_array(PyObject* obj, const char* name, bool writable) {
       type_error(name, kSupported + std::string(" (uint16 holds bfloat16 bits)"),
                  std::string("a buffer of format '") + (a.buf_.format ? a.buf_.format : "B") +
                      "' (" + type_name(obj) + ")");
-    if (a.buf_.ndim > Array::kMaxDims) value_error(name, "at most 8 dimensions", std::to_string(a.buf_.ndim));
+    if (a.buf_.ndim > Array::kMaxDims)
+      value_error(name, "at most 8 dimensions", std::to_string(a.buf_.ndim));
     a.ndim = a.buf_.ndim;
     a.data = a.buf_.buf;
     for (int i = 0; i < a.ndim; ++i) {

@@ -67,9 +67,12 @@ PlanReport plan_report(const rk::FrequencyPlan& p) {
 
 const char* layout_name(rk::PairLayout l) {
   switch (l) {
-    case rk::PairLayout::kHalf: return "half";
-    case rk::PairLayout::kInterleaved: return "interleaved";
-    case rk::PairLayout::kInterleavedToHalf: return "interleaved_to_half";
+    case rk::PairLayout::kHalf:
+      return "half";
+    case rk::PairLayout::kInterleaved:
+      return "interleaved";
+    case rk::PairLayout::kInterleavedToHalf:
+      return "interleaved_to_half";
   }
   return "?";
 }
@@ -78,8 +81,8 @@ rk::PairLayout layout_from_name(const std::string& s) {
   if (s == "half" || s == "neox") return rk::PairLayout::kHalf;
   if (s == "interleaved" || s == "gptj") return rk::PairLayout::kInterleaved;
   if (s == "interleaved_to_half" || s == "deepseek") return rk::PairLayout::kInterleavedToHalf;
-  throw py::value_error("pair_layout: expected 'half', 'interleaved' or 'interleaved_to_half', got '" +
-                        s + "'");
+  throw py::value_error(
+      "pair_layout: expected 'half', 'interleaved' or 'interleaved_to_half', got '" + s + "'");
 }
 
 py::array_t<float> float_array(const std::vector<float>& v) {
@@ -90,10 +93,14 @@ py::array_t<float> float_array(const std::vector<float>& v) {
 
 rk::DType dtype_of(const Array& a, const char* name) {
   switch (a.elem) {
-    case Elem::kF32: return rk::DType::kF32;
-    case Elem::kF16: return rk::DType::kF16;
-    case Elem::kBF16: return rk::DType::kBF16;
-    default: break;
+    case Elem::kF32:
+      return rk::DType::kF32;
+    case Elem::kF16:
+      return rk::DType::kF16;
+    case Elem::kBF16:
+      return rk::DType::kBF16;
+    default:
+      break;
   }
   throw py::type_error(std::string(name) + ": expected float32, float16 or bfloat16, got " +
                        ropekit_py::elem_name(a.elem));
@@ -110,24 +117,34 @@ rk::TensorView view_of(const Array& a, const char* name, int layout) {
     if (a.ndim == 3) {
       layout = kTHD;
     } else {
-      throw py::value_error(std::string(name) + ": expected a 3-D [tokens, heads, head_dim] tensor " +
-                            "(or pass layout='bshd', 'bhsd', 'hsd' for other shapes), got shape " +
-                            a.shape_str());
+      throw py::value_error(
+          std::string(name) + ": expected a 3-D [tokens, heads, head_dim] tensor " +
+          "(or pass layout='bshd', 'bhsd', 'hsd' for other shapes), got shape " + a.shape_str());
     }
   }
   const int want = layout == kBSHD || layout == kBHSD ? 4 : 3;
   if (a.ndim != want) {
     static const char* names[] = {"", "thd", "hsd", "bshd", "bhsd"};
     throw py::value_error(std::string(name) + ": expected a " + std::to_string(want) +
-                          "-D tensor for layout '" + names[layout] + "', got shape " + a.shape_str());
+                          "-D tensor for layout '" + names[layout] + "', got shape " +
+                          a.shape_str());
   }
   int b = -1, t = 0, h = 1, d = 2;
   switch (layout) {
-    case kTHD: t = 0, h = 1, d = 2; break;
-    case kHSD: h = 0, t = 1, d = 2; break;
-    case kBSHD: b = 0, t = 1, h = 2, d = 3; break;
-    case kBHSD: b = 0, h = 1, t = 2, d = 3; break;
-    default: throw py::value_error("layout: unknown code " + std::to_string(layout));
+    case kTHD:
+      t = 0, h = 1, d = 2;
+      break;
+    case kHSD:
+      h = 0, t = 1, d = 2;
+      break;
+    case kBSHD:
+      b = 0, t = 1, h = 2, d = 3;
+      break;
+    case kBHSD:
+      b = 0, h = 1, t = 2, d = 3;
+      break;
+    default:
+      throw py::value_error("layout: unknown code " + std::to_string(layout));
   }
   v.tokens = a.shape[t];
   v.heads = a.shape[h];
@@ -161,7 +178,8 @@ std::vector<std::int64_t> int64_vector(py::handle obj, const char* name) {
   if (a.elem != Elem::kI32 && a.elem != Elem::kI64)
     throw py::type_error(std::string(name) + ": expected an int32 or int64 array, got " +
                          ropekit_py::elem_name(a.elem));
-  if (a.ndim != 1) throw py::value_error(std::string(name) + ": expected a 1-D array, got shape " + a.shape_str());
+  if (a.ndim != 1)
+    throw py::value_error(std::string(name) + ": expected a 1-D array, got shape " + a.shape_str());
   out.resize(static_cast<std::size_t>(a.shape[0]));
   for (std::int64_t i = 0; i < a.shape[0]; ++i)
     out[static_cast<std::size_t>(i)] =
@@ -181,22 +199,26 @@ void make_positions(PositionsArg& out, py::handle positions, py::handle offsets,
                     const rk::FrequencyPlan& plan, std::int64_t batch, std::int64_t seq) {
   const std::int64_t tokens = batch * seq;
   if (!offsets.is_none()) {
-    if (!positions.is_none() && !(PyLong_Check(positions.ptr()) && PyLong_AsLongLong(positions.ptr()) == 0))
-      throw py::value_error("positions: expected no positions when offsets are given (one start per sequence)");
+    if (!positions.is_none() &&
+        !(PyLong_Check(positions.ptr()) && PyLong_AsLongLong(positions.ptr()) == 0))
+      throw py::value_error(
+          "positions: expected no positions when offsets are given (one start per sequence)");
     out.offsets = int64_vector(offsets, "offsets");
     if (!indptr.is_none()) {
       out.indptr = int64_vector(indptr, "indptr");
     } else {
       if (static_cast<std::int64_t>(out.offsets.size()) != batch)
-        throw py::value_error("offsets: expected " + std::to_string(batch) +
-                              " entries (one per batch sequence; give indptr for ragged batches), got " +
-                              std::to_string(out.offsets.size()));
+        throw py::value_error(
+            "offsets: expected " + std::to_string(batch) +
+            " entries (one per batch sequence; give indptr for ragged batches), got " +
+            std::to_string(out.offsets.size()));
       for (std::int64_t b = 0; b <= batch; ++b) out.indptr.push_back(b * seq);
     }
     out.pos = rk::Positions::per_sequence(out.indptr, out.offsets);
     return;
   }
-  if (!indptr.is_none()) throw py::value_error("indptr: expected offsets too (indptr + offsets: ragged batch)");
+  if (!indptr.is_none())
+    throw py::value_error("indptr: expected offsets too (indptr + offsets: ragged batch)");
   if (positions.is_none()) {
     out.pos = rk::Positions::offset(0);
     return;
@@ -209,7 +231,8 @@ void make_positions(PositionsArg& out, py::handle positions, py::handle offsets,
     out.offsets = int64_vector(positions, "positions");  // reuse the storage
     if (static_cast<std::int64_t>(out.offsets.size()) != tokens)
       throw py::value_error("positions: expected " + std::to_string(tokens) +
-                            " positions (one per token), got " + std::to_string(out.offsets.size()));
+                            " positions (one per token), got " +
+                            std::to_string(out.offsets.size()));
     out.pos = rk::Positions::per_token(std::span<const std::int64_t>(out.offsets));
     return;
   }
@@ -224,17 +247,19 @@ void make_positions(PositionsArg& out, py::handle positions, py::handle offsets,
   if (rows) {
     if (a.elem == Elem::kI32)
       out.pos = rk::Positions::mrope(
-          std::span<const std::int32_t>(static_cast<const std::int32_t*>(a.data), 3 * tokens), tokens);
+          std::span<const std::int32_t>(static_cast<const std::int32_t*>(a.data), 3 * tokens),
+          tokens);
     else
       out.pos = rk::Positions::mrope(
-          std::span<const std::int64_t>(static_cast<const std::int64_t*>(a.data), 3 * tokens), tokens);
+          std::span<const std::int64_t>(static_cast<const std::int64_t*>(a.data), 3 * tokens),
+          tokens);
     return;
   }
   if (a.size() != tokens || a.ndim > 2)
-    throw py::value_error("positions: expected " + std::to_string(tokens) + " positions (one per token" +
-                          std::string(batch > 1 ? ", shape [batch, seq]" : "") +
-                          (plan.mrope ? ", or [3, tokens] M-RoPE rows" : "") + "), got shape " +
-                          a.shape_str());
+    throw py::value_error(
+        "positions: expected " + std::to_string(tokens) + " positions (one per token" +
+        std::string(batch > 1 ? ", shape [batch, seq]" : "") +
+        (plan.mrope ? ", or [3, tokens] M-RoPE rows" : "") + "), got shape " + a.shape_str());
   if (a.elem == Elem::kI32)
     out.pos = rk::Positions::per_token(
         std::span<const std::int32_t>(static_cast<const std::int32_t*>(a.data), tokens));
@@ -248,7 +273,7 @@ struct Plan {
   std::shared_ptr<const rk::FrequencyPlan> plan;
   rk::AngleMode angles = rk::AngleMode::kExact;
   rk::Rounding rounding = rk::Rounding::kSingle;
-  double position_scale = 1.0;  // mlx-lm linear scaling
+  double position_scale = 1.0;             // mlx-lm linear scaling
   std::shared_ptr<rk::CosSinCache> cache;  // owned table (exact or hf), optional
 };
 
@@ -266,16 +291,19 @@ struct CallOptions {
 rk::ApplyOptions apply_options(const Plan& p, const CallOptions& c) {
   rk::ApplyOptions o;
   o.angles = c.angles < 0 ? p.angles : (c.angles == 1 ? rk::AngleMode::kHf : rk::AngleMode::kExact);
-  o.rounding = c.rounding < 0 ? p.rounding
-                              : (c.rounding == 1 ? rk::Rounding::kTransformers : rk::Rounding::kSingle);
+  o.rounding = c.rounding < 0
+                   ? p.rounding
+                   : (c.rounding == 1 ? rk::Rounding::kTransformers : rk::Rounding::kSingle);
   o.direction = c.inverse ? rk::Direction::kInverse : rk::Direction::kForward;
   o.fold_attention_factor = c.fold;
   o.max_threads = c.threads;
-  o.backend = c.backend == 1 ? rk::Backend::kReference
-              : c.backend == 2 ? rk::Backend::kSimd : rk::Backend::kAuto;
+  o.backend = c.backend == 1   ? rk::Backend::kReference
+              : c.backend == 2 ? rk::Backend::kSimd
+                               : rk::Backend::kAuto;
   o.layout = c.pair_layout;
   o.position_scale = p.position_scale;
-  if (p.cache && p.cache->matches(*p.plan, o.angles, o.fold_attention_factor) && o.position_scale == 1.0)
+  if (p.cache && p.cache->matches(*p.plan, o.angles, o.fold_attention_factor) &&
+      o.position_scale == 1.0)
     o.cache = p.cache.get();
   return o;
 }
@@ -407,16 +435,18 @@ std::shared_ptr<const rk::FrequencyPlan> table_plan(int head_dim, int rotary_dim
 
 // Applies with a caller's float32 cos/sin: `cos_sin` [max_pos, rotary_dim] (cos | sin halves,
 // vLLM/FlashInfer), or separate `cos`, `sin` tables whose rows are indexed by the positions.
-double apply_with_table(py::handle cos, py::handle sin, py::handle q, py::handle q_out, py::handle k,
-                        py::handle k_out, py::handle positions, py::handle offsets, py::handle indptr,
-                        int layout, bool neox, int rounding, bool inverse, int threads, int backend) {
+double apply_with_table(py::handle cos, py::handle sin, py::handle q, py::handle q_out,
+                        py::handle k, py::handle k_out, py::handle positions, py::handle offsets,
+                        py::handle indptr, int layout, bool neox, int rounding, bool inverse,
+                        int threads, int backend) {
   Array ca = acquire_array(cos.ptr(), sin.is_none() ? "cos_sin_cache" : "cos", false);
   const char* cname = sin.is_none() ? "cos_sin_cache" : "cos";
   if (ca.elem != Elem::kF32)
-    throw py::type_error(std::string(cname) + ": expected float32, got " + ropekit_py::elem_name(ca.elem));
+    throw py::type_error(std::string(cname) + ": expected float32, got " +
+                         ropekit_py::elem_name(ca.elem));
   if (ca.ndim != 2)
-    throw py::value_error(std::string(cname) + ": expected a 2-D [positions, width] table, got shape " +
-                          ca.shape_str());
+    throw py::value_error(std::string(cname) +
+                          ": expected a 2-D [positions, width] table, got shape " + ca.shape_str());
   if (ca.strides[1] != 1 && ca.shape[1] > 1)
     throw py::value_error(std::string(cname) + ": expected rows with unit stride, got stride " +
                           std::to_string(ca.strides[1]));
@@ -426,16 +456,20 @@ double apply_with_table(py::handle cos, py::handle sin, py::handle q, py::handle
   const float* sp = nullptr;
   if (sin.is_none()) {
     if (ca.shape[1] % 2 != 0 || ca.shape[1] == 0)
-      throw py::value_error("cos_sin_cache: expected an even width (rotary_dim), got " + std::to_string(ca.shape[1]));
+      throw py::value_error("cos_sin_cache: expected an even width (rotary_dim), got " +
+                            std::to_string(ca.shape[1]));
     pairs = ca.shape[1] / 2;
     sp = cp + pairs;
   } else {
     sa = acquire_array(sin.ptr(), "sin", false);
-    if (sa.elem != Elem::kF32) throw py::type_error(std::string("sin: expected float32, got ") + ropekit_py::elem_name(sa.elem));
+    if (sa.elem != Elem::kF32)
+      throw py::type_error(std::string("sin: expected float32, got ") +
+                           ropekit_py::elem_name(sa.elem));
     if (sa.ndim != 2 || sa.shape[0] != ca.shape[0] || sa.shape[1] != ca.shape[1] ||
-        (sa.shape[0] > 1 && sa.strides[0] != ca.strides[0]) || (sa.strides[1] != 1 && sa.shape[1] > 1))
-      throw py::value_error("sin: expected the shape and strides of cos " + ca.shape_str() + ", got " +
-                            sa.shape_str());
+        (sa.shape[0] > 1 && sa.strides[0] != ca.strides[0]) ||
+        (sa.strides[1] != 1 && sa.shape[1] > 1))
+      throw py::value_error("sin: expected the shape and strides of cos " + ca.shape_str() +
+                            ", got " + sa.shape_str());
     pairs = ca.shape[1];
     sp = static_cast<const float*>(sa.data);
   }
@@ -486,8 +520,8 @@ void register_errors(py::module_& m) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const rk::ConfigError& e) {
-      py::object inst = py::reinterpret_steal<py::object>(
-          PyObject_CallFunction(config_error, "s", e.what()));
+      py::object inst =
+          py::reinterpret_steal<py::object>(PyObject_CallFunction(config_error, "s", e.what()));
       if (!inst) return;  // error already set
       inst.attr("path") = py::str(e.path());
       PyErr_SetObject(config_error, inst.ptr());
@@ -517,15 +551,20 @@ PYBIND11_MODULE(_ropekit, m) {
   m.def("check_numerics", [](const std::string& name) { (void)numerics_preset(name); });
 
   py::class_<Plan, std::shared_ptr<Plan>>(m, "Plan")
-      .def_property_readonly("rope_type", [](const Plan& p) { return plan_report(*p.plan).rope_type; })
+      .def_property_readonly("rope_type",
+                             [](const Plan& p) { return plan_report(*p.plan).rope_type; })
       .def_property_readonly("head_dim", [](const Plan& p) { return p.plan->head_dim; })
       .def_property_readonly("rotary_dim", [](const Plan& p) { return p.plan->rotary_dim; })
       .def_property_readonly("layout", [](const Plan& p) { return layout_name(p.plan->layout); })
-      .def_property_readonly("inv_freq", [](const Plan& p) { return float_array(p.plan->inv_freq); })
-      .def_property_readonly("attention_factor", [](const Plan& p) { return p.plan->attention_factor; })
-      .def_property_readonly("softmax_scale_multiplier",
-                             [](const Plan& p) { return plan_report(*p.plan).softmax_scale_multiplier; })
-      .def_property_readonly("seq_len", [](const Plan& p) { return plan_report(*p.plan).seq_len_used; })
+      .def_property_readonly("inv_freq",
+                             [](const Plan& p) { return float_array(p.plan->inv_freq); })
+      .def_property_readonly("attention_factor",
+                             [](const Plan& p) { return p.plan->attention_factor; })
+      .def_property_readonly(
+          "softmax_scale_multiplier",
+          [](const Plan& p) { return plan_report(*p.plan).softmax_scale_multiplier; })
+      .def_property_readonly("seq_len",
+                             [](const Plan& p) { return plan_report(*p.plan).seq_len_used; })
       .def_property_readonly("effective_theta",
                              [](const Plan& p) { return plan_report(*p.plan).effective_theta; })
       .def_property_readonly("uses_long_factor",
@@ -537,13 +576,18 @@ PYBIND11_MODULE(_ropekit, m) {
                                const auto& s = p.plan->mrope->section;
                                return py::make_tuple(s[0], s[1], s[2]);
                              })
-      .def_property_readonly("pair_axis", [](const Plan& p) {
-        return std::vector<int>(p.plan->pair_axis.begin(), p.plan->pair_axis.end());
-      })
-      .def_property_readonly("numerics", [](const Plan& p) {
-        return py::make_tuple(p.angles == rk::AngleMode::kHf ? "hf" : "exact",
-                              p.rounding == rk::Rounding::kTransformers ? "transformers" : "single");
-      })
+      .def_property_readonly("pair_axis",
+                             [](const Plan& p) {
+                               return std::vector<int>(p.plan->pair_axis.begin(),
+                                                       p.plan->pair_axis.end());
+                             })
+      .def_property_readonly(
+          "numerics",
+          [](const Plan& p) {
+            return py::make_tuple(
+                p.angles == rk::AngleMode::kHf ? "hf" : "exact",
+                p.rounding == rk::Rounding::kTransformers ? "transformers" : "single");
+          })
       .def("with_inv_freq",
            [](const Plan& p, py::handle inv) {
              Array a = acquire_array(inv.ptr(), "inv_freq", false);
@@ -554,7 +598,8 @@ PYBIND11_MODULE(_ropekit, m) {
                                      ropekit_py::elem_name(a.elem) + " " + a.shape_str());
              rk::FrequencyPlan fp = *p.plan;
              for (std::int64_t i = 0; i < a.shape[0]; ++i)
-               fp.inv_freq[static_cast<std::size_t>(i)] = static_cast<const float*>(a.data)[i * a.strides[0]];
+               fp.inv_freq[static_cast<std::size_t>(i)] =
+                   static_cast<const float*>(a.data)[i * a.strides[0]];
              auto out = std::make_shared<Plan>(p);
              out->plan = std::make_shared<const rk::FrequencyPlan>(std::move(fp));
              out->cache.reset();
@@ -562,9 +607,10 @@ PYBIND11_MODULE(_ropekit, m) {
            })
       .def("reserve_table",
            [](Plan& p, std::int64_t n, bool hf, bool fold) {
-             if (!p.cache || !p.cache->matches(*p.plan, hf ? rk::AngleMode::kHf : rk::AngleMode::kExact, fold))
-               p.cache = std::make_shared<rk::CosSinCache>(*p.plan, hf ? rk::AngleMode::kHf : rk::AngleMode::kExact,
-                                                          fold);
+             if (!p.cache ||
+                 !p.cache->matches(*p.plan, hf ? rk::AngleMode::kHf : rk::AngleMode::kExact, fold))
+               p.cache = std::make_shared<rk::CosSinCache>(
+                   *p.plan, hf ? rk::AngleMode::kHf : rk::AngleMode::kExact, fold);
              py::gil_scoped_release nogil;
              p.cache->reserve(n);
            })
@@ -575,17 +621,16 @@ PYBIND11_MODULE(_ropekit, m) {
               py::handle positions, py::handle offsets, py::handle indptr, int layout, int angles,
               int rounding, bool inverse, bool fold, int threads, int backend,
               const std::string& pair_layout) {
-             const CallOptions c =
-                 call_options(layout, angles, rounding, inverse, fold, threads, backend, pair_layout);
+             const CallOptions c = call_options(layout, angles, rounding, inverse, fold, threads,
+                                                backend, pair_layout);
              return run_apply(*p.plan, apply_options(p, c), q, q_out, k, k_out, positions, offsets,
                               indptr, layout);
            })
-      .def("cos_sin",
-           [](const Plan& p, py::handle positions, py::handle offsets, py::handle indptr,
-              std::int64_t batch, std::int64_t seq, int angles, bool fold) {
-             const CallOptions c = call_options(kTHD, angles, -1, false, fold, 0, 0, "");
-             return cos_sin_tables(p, c, positions, offsets, indptr, batch, seq);
-           });
+      .def("cos_sin", [](const Plan& p, py::handle positions, py::handle offsets, py::handle indptr,
+                         std::int64_t batch, std::int64_t seq, int angles, bool fold) {
+        const CallOptions c = call_options(kTHD, angles, -1, false, fold, 0, 0, "");
+        return cos_sin_tables(p, c, positions, offsets, indptr, batch, seq);
+      });
 
   m.def("apply_with_table", &apply_with_table,
         "apply_with_table(cos, sin, q, q_out, k, k_out, positions, offsets, indptr, layout, "
@@ -594,11 +639,13 @@ PYBIND11_MODULE(_ropekit, m) {
   py::class_<Layer, std::shared_ptr<Layer>>(m, "Layer")
       .def_property_readonly("name", [](const Layer& l) { return l.config.layer_type; })
       .def_property_readonly("model_type", [](const Layer& l) { return l.config.model_type; })
-      .def_property_readonly("rope_type", [](const Layer& l) { return rk::scaling_type_name(l.config.scaling); })
+      .def_property_readonly("rope_type",
+                             [](const Layer& l) { return rk::scaling_type_name(l.config.scaling); })
       .def_property_readonly("rope_theta", [](const Layer& l) { return l.config.rope_theta; })
       .def_property_readonly("head_dim", [](const Layer& l) { return l.config.head_dim; })
       .def_property_readonly("rotary_dim", [](const Layer& l) { return l.config.rotary_dim; })
-      .def_property_readonly("partial_rotary_factor", [](const Layer& l) { return l.config.partial_rotary_factor; })
+      .def_property_readonly("partial_rotary_factor",
+                             [](const Layer& l) { return l.config.partial_rotary_factor; })
       .def_property_readonly("max_position_embeddings",
                              [](const Layer& l) { return l.config.max_position_embeddings; })
       .def_property_readonly("layout", [](const Layer& l) { return layout_name(l.config.layout); })
@@ -611,12 +658,14 @@ PYBIND11_MODULE(_ropekit, m) {
       .def("plan",
            [](const Layer& l, std::optional<std::int64_t> seq_len, const std::string& numerics) {
              const Numerics n = numerics_preset(numerics);
-             return make_plan(rk::build_frequency_plan(l.config, seq_len, n.policy, n.arithmetic), n);
+             return make_plan(rk::build_frequency_plan(l.config, seq_len, n.policy, n.arithmetic),
+                              n);
            })
       .def("state", [](const Layer& l, const std::string& numerics) {
         auto s = std::make_shared<State>();
         s->numerics = numerics_preset(numerics);
-        s->state = std::make_unique<rk::RopeState>(l.config, s->numerics.policy, s->numerics.arithmetic);
+        s->state =
+            std::make_unique<rk::RopeState>(l.config, s->numerics.policy, s->numerics.arithmetic);
         return s;
       });
 
@@ -638,7 +687,8 @@ PYBIND11_MODULE(_ropekit, m) {
     d["layers"] = layers;
     d["warnings"] = warnings;
     d["layer_types"] = model.layer_types;
-    d["layer_uses_rope"] = std::vector<bool>(model.layer_uses_rope.begin(), model.layer_uses_rope.end());
+    d["layer_uses_rope"] =
+        std::vector<bool>(model.layer_uses_rope.begin(), model.layer_uses_rope.end());
     return d;
   };
   m.def("parse_config", [load](const std::string& text, bool strict) {
@@ -664,14 +714,16 @@ PYBIND11_MODULE(_ropekit, m) {
       .def_readonly("input_prescale", &rk::MlxRope::input_prescale)
       .def_readonly("dynamic", &rk::MlxRope::dynamic)
       .def_readonly("max_position_embeddings", &rk::MlxRope::max_position_embeddings)
-      .def("plan_for_call", [](const rk::MlxRope& r, std::int64_t seq, std::int64_t offset, int head_dim) {
-        Numerics n = numerics_preset("mlx-lm");
-        auto p = make_plan(r.plan_for_call(seq, offset, head_dim), n);
-        p->position_scale = r.scale;
-        return p;
-      });
-  m.def("initialize_rope", [](int dims, double base, bool traditional, const std::string& scaling_json,
-                              std::optional<std::int64_t> max_pos) {
-    return rk::initialize_rope(dims, base, traditional, scaling_json, max_pos);
-  });
+      .def("plan_for_call",
+           [](const rk::MlxRope& r, std::int64_t seq, std::int64_t offset, int head_dim) {
+             Numerics n = numerics_preset("mlx-lm");
+             auto p = make_plan(r.plan_for_call(seq, offset, head_dim), n);
+             p->position_scale = r.scale;
+             return p;
+           });
+  m.def("initialize_rope",
+        [](int dims, double base, bool traditional, const std::string& scaling_json,
+           std::optional<std::int64_t> max_pos) {
+          return rk::initialize_rope(dims, base, traditional, scaling_json, max_pos);
+        });
 }

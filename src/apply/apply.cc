@@ -250,11 +250,15 @@ JobTensor make_tensor(const ViewInfo& in, const ViewInfo& out, const FrequencyPl
     bad(in.name + ".head_dim", str(plan.head_dim) + " (the plan's head_dim)", str(in.nd));
   if (in.nb != batch) bad(in.name + ".batch", str(batch) + " (q's batch)", str(in.nb));
   if (in.nt != seq) bad(in.name + ".tokens", str(seq) + " (q's token count)", str(in.nt));
-  if (out.nb != in.nb || out.nt != in.nt || out.nh != in.nh || out.nd != in.nd)
-    bad(out.name + " shape",
-        "[" + str(in.nb) + ", " + str(in.nt) + ", " + str(in.nh) + ", " + str(in.nd) + "] (batch, tokens, heads, dim as " +
-            in.name + ")",
-        "[" + str(out.nb) + ", " + str(out.nt) + ", " + str(out.nh) + ", " + str(out.nd) + "]");
+  if (out.nb != in.nb || out.nt != in.nt || out.nh != in.nh || out.nd != in.nd) {
+    const bool b = in.nb != 1 || out.nb != 1;  // batches are shown only when there are some
+    auto shape = [b](const ViewInfo& v) {
+      return "[" + (b ? str(v.nb) + ", " : std::string()) + str(v.nt) + ", " + str(v.nh) + ", " +
+             str(v.nd) + "]";
+    };
+    bad(out.name + " shape", shape(in) + " (as " + in.name + (b ? ": batch, tokens, heads, dim)" : ")"),
+        shape(out));
+  }
   // Sequences laid end to end in both: plain tokens, no per-token division.
   const bool flat = in.flat() && out.flat();
   t.in = in.data;
