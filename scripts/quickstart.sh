@@ -10,7 +10,9 @@ build=${ROPEKIT_BUILD_DIR:-$root/build}
 jobs=${ROPEKIT_JOBS:-$(nproc)}
 
 packages=(cmake ninja-build g++ pkg-config libhwy-dev nlohmann-json3-dev libcli11-dev libfmt-dev
-          libgtest-dev libbenchmark-dev python3 librsvg2-dev)
+          libgtest-dev libbenchmark-dev python3 librsvg2-dev
+          python3-dev python3-numpy python3-torch pybind11-dev python3-pytest python3-venv
+          python3-pip python3-setuptools python3-wheel binutils)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -33,6 +35,13 @@ case "$mode" in
     "$build/ropekit" plot llama-3.1-8b-instruct qwen2.5-7b-instruct-yarn gpt-oss-20b gemma-3-4b-text \
       -o "$build/rope-wavelengths.svg"
     echo "== wrote $build/rope-wavelengths.svg"
+    if [ -d "$build/python/ropekit" ]; then
+      echo "== Python: ropekit.load('llama-3.1-8b-instruct') (PYTHONPATH=$build/python)"
+      PYTHONPATH="$build/python" /usr/bin/python3 -c 'import ropekit, numpy as np
+rope = ropekit.load("llama-3.1-8b-instruct").default
+print(rope, "attention_factor", rope.attention_factor)
+print("q[1, 0, :4] at position 1:", rope.apply(np.ones((2, 1, 128), np.float32), positions=0)[1, 0, :4])'
+    fi
     ;;
   test)
     echo "== ctest"

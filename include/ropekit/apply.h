@@ -18,6 +18,13 @@
 // so q and k can be slices of a fused qkv buffer, or laid out [heads, tokens, head_dim].
 // q and k have their own head counts (grouped-query attention) and share positions.
 //
+// Batches: a view may hold `batch` sequences of `tokens` tokens each ([batch, seq, heads, dim]
+// or [batch, heads, seq, dim], any strides); element (b, t, h, d) is at
+//     data + b·stride_batch + t·stride_token + h·stride_head + d·stride_dim
+// The call then sees batch·tokens tokens, sequence-major: token b·tokens + t. Positions count
+// those: offset(p0) gives every sequence the positions p0 .. p0 + tokens − 1; per_sequence,
+// per_token and mrope describe all batch·tokens tokens (indptr ends at batch·tokens).
+//
 // Positions (one convention per call):
 //   offset(p0)                    token t has position p0 + t
 //   per_sequence(indptr, offsets) ragged batch (FlashInfer): tokens indptr[s] .. indptr[s+1]−1
@@ -62,6 +69,7 @@ struct TensorView {
   DType dtype = DType::kF32;
   std::int64_t tokens = 0, heads = 0, head_dim = 0;
   std::int64_t stride_token = 0, stride_head = 0, stride_dim = 1;  // in elements
+  std::int64_t batch = 1, stride_batch = 0;  // sequences in the view (see above)
 
   static TensorView contiguous(void* data, DType dtype, std::int64_t tokens, std::int64_t heads,
                                std::int64_t head_dim) {
@@ -74,6 +82,7 @@ struct ConstTensorView {
   DType dtype = DType::kF32;
   std::int64_t tokens = 0, heads = 0, head_dim = 0;
   std::int64_t stride_token = 0, stride_head = 0, stride_dim = 1;
+  std::int64_t batch = 1, stride_batch = 0;
 
   ConstTensorView() = default;
   ConstTensorView(const void* d, DType t, std::int64_t nt, std::int64_t nh, std::int64_t hd,
@@ -82,7 +91,10 @@ struct ConstTensorView {
         stride_head(sh), stride_dim(sd) {}
   ConstTensorView(const TensorView& v)  // NOLINT(google-explicit-constructor): views convert
       : ConstTensorView(v.data, v.dtype, v.tokens, v.heads, v.head_dim, v.stride_token,
-                        v.stride_head, v.stride_dim) {}
+                        v.stride_head, v.stride_dim) {
+    batch = v.batch;
+    stride_batch = v.stride_batch;
+  }
   static ConstTensorView contiguous(const void* data, DType dtype, std::int64_t tokens,
                                     std::int64_t heads, std::int64_t head_dim) {
     return ConstTensorView{data, dtype, tokens, heads, head_dim, heads * head_dim, head_dim, 1};
@@ -172,7 +184,9 @@ struct ApplyOptions {
   // Positions are multiplied by this first (mlx-lm's linear scaling, fast.rope `scale`);
   // kHf: float32(scale · float32(p)); kExact: exact p · scale. Finite and > 0.
   double position_scale = 1.0;
-  const CosSinCache* cache = nullptr;  // precomputed cos/sin (must match plan, angles, folding)
+  // Precomputed cos/sin (must match plan, angles, folding). A cache wrapping a caller's table
+  // (CosSinCache::wrap) is used as it is: every position must lie inside it.
+  const CosSinCache* cache = nullptr;
   ThreadPool* pool = nullptr;          // nullptr: the library's pool (ropekit/thread_pool.h)
   int max_threads = 0;                 // 0: the pool's size
 };

@@ -28,6 +28,17 @@ class CosSinCache {
   CosSinCache(const FrequencyPlan& plan, AngleMode angles, bool fold_attention_factor = true,
               std::int64_t initial_positions = 0);
   ~CosSinCache();
+  // A cache over a caller's float32 tables (not copied; they must outlive the cache): row p
+  // of `rows` is cos[p·row_stride + i] and sin[p·row_stride + i] for pairs i < `pairs`.
+  // vLLM / FlashInfer's [max_pos, rotary_dim] cos|sin cache C is
+  // wrap(C, C + rotary_dim / 2, max_pos, rotary_dim / 2, rotary_dim). The values are used as
+  // they are (attention factor included or not, as the caller computed them): it matches any
+  // plan with `pairs` frequencies, with fold_attention_factor, and every position must be in
+  // [0, rows). Throws ArgumentError for bad sizes or pointers.
+  static std::unique_ptr<CosSinCache> wrap(const float* cos, const float* sin, std::int64_t rows,
+                                           int pairs, std::int64_t row_stride);
+  bool is_external() const noexcept;  // made by wrap()
+
   CosSinCache(const CosSinCache&) = delete;
   CosSinCache& operator=(const CosSinCache&) = delete;
 
@@ -48,6 +59,7 @@ class CosSinCache {
   bool matches(const FrequencyPlan& plan, AngleMode angles, bool fold) const noexcept;
 
  private:
+  CosSinCache();
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

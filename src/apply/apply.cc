@@ -30,13 +30,15 @@ struct Extent {
   bool empty = true;
 };
 
-Extent extent_of(const void* data, DType dt, std::int64_t nt, std::int64_t nh, std::int64_t nd,
-                 std::int64_t st, std::int64_t sh, std::int64_t sd) {
+Extent extent_of(const void* data, DType dt, std::int64_t nb, std::int64_t nt, std::int64_t nh,
+                 std::int64_t nd, std::int64_t sb, std::int64_t st, std::int64_t sh,
+                 std::int64_t sd) {
   Extent e;
-  if (nt == 0 || nh == 0 || nd == 0) return e;
+  if (nb == 0 || nt == 0 || nh == 0 || nd == 0) return e;
   const std::int64_t es = dtype_size(dt);
   std::int64_t lo = 0, hi = 0;
-  for (const auto& [n, s] : {std::pair{nt, st}, std::pair{nh, sh}, std::pair{nd, sd}}) {
+  for (const auto& [n, s] : {std::pair{nb, sb}, std::pair{nt, st}, std::pair{nh, sh},
+                             std::pair{nd, sd}}) {
     const std::int64_t span = (n - 1) * s;
     if (span < 0) lo += span; else hi += span;
   }
@@ -51,19 +53,33 @@ struct ViewInfo {
   DType dtype;
   std::int64_t nt, nh, nd, st, sh, sd;
   std::string name;
-  Extent ext() const { return extent_of(data, dtype, nt, nh, nd, st, sh, sd); }
+  std::int64_t nb = 1, sb = 0;  // batch (sequences) and its stride
+  Extent ext() const { return extent_of(data, dtype, nb, nt, nh, nd, sb, st, sh, sd); }
+  // Sequences laid end to end (or a single one): the batch is just more tokens.
+  bool flat() const { return nb == 1 || sb == nt * st; }
+  ViewInfo flattened() const {
+    ViewInfo f = *this;
+    if (flat()) {
+      f.nt = nb * nt;
+      f.nb = 1;
+      f.sb = 0;
+    }
+    return f;
+  }
 };
 
 ViewInfo info(const ConstTensorView& v, std::string name) {
-  return {v.data, v.dtype, v.tokens, v.heads, v.head_dim, v.stride_token, v.stride_head, v.stride_dim, std::move(name)};
+  ViewInfo i{v.data, v.dtype, v.tokens, v.heads, v.head_dim, v.stride_token, v.stride_head, v.stride_dim, std::move(name)};
+  i.nb = v.batch;
+  i.sb = v.stride_batch;
+  return i;
 }
-ViewInfo info(const TensorView& v, std::string name) {
-  return {v.data, v.dtype, v.tokens, v.heads, v.head_dim, v.stride_token, v.stride_head, v.stride_dim, std::move(name)};
-}
+ViewInfo info(const TensorView& v, std::string name) { return info(ConstTensorView(v), std::move(name)); }
 
 constexpr std::int64_t kMaxExtent = std::int64_t{1} << 46;  // elements; guards index overflow
 
 void check_view(const ViewInfo& v, bool is_output) {
+  if (v.nb < 1) bad(v.name + ".batch", "a count >= 1", str(v.nb));
   if (v.nt < 0 || v.nh < 0 || v.nd < 0)
     bad(v.name + " shape", "non-negative sizes", "[" + str(v.nt) + ", " + str(v.nh) + ", " + str(v.nd) + "]");
   if (v.dtype != DType::kF32 && v.dtype != DType::kF16 && v.dtype != DType::kBF16)
@@ -76,40 +92,44 @@ void check_view(const ViewInfo& v, bool is_output) {
         "an address misaligned by " +
             str(static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(v.data) %
                                           static_cast<std::uintptr_t>(dtype_size(v.dtype)))));
-  for (const auto& [n, s, axis] : {std::tuple{v.nt, v.st, "stride_token"}, std::tuple{v.nh, v.sh, "stride_head"},
-                                  std::tuple{v.nd, v.sd, "stride_dim"}}) {
+  for (const auto& [n, s, axis] : {std::tuple{v.nb, v.sb, "stride_batch"}, std::tuple{v.nt, v.st, "stride_token"},
+                                  std::tuple{v.nh, v.sh, "stride_head"}, std::tuple{v.nd, v.sd, "stride_dim"}}) {
     if (std::abs(s) > kMaxExtent || n > kMaxExtent || std::abs(s) * (n - 1) > kMaxExtent)
       bad(v.name + "." + axis, "|stride × (size − 1)| below 2^46 elements", str(s));
   }
+  if (v.nb * v.nt > kMaxExtent) bad(v.name + ".batch", "batch × tokens below 2^46", str(v.nb));
   if (is_output) {
     // An output must not write one element twice: sorted by |stride|, each axis must step
     // past the whole span of the smaller ones (a sufficient test for non-overlap).
-    std::array<std::pair<std::int64_t, std::int64_t>, 3> ax = {
-        std::pair{std::abs(v.sd), v.nd}, std::pair{std::abs(v.sh), v.nh}, std::pair{std::abs(v.st), v.nt}};
+    std::array<std::pair<std::int64_t, std::int64_t>, 4> ax = {
+        std::pair{std::abs(v.sd), v.nd}, std::pair{std::abs(v.sh), v.nh}, std::pair{std::abs(v.st), v.nt},
+        std::pair{std::abs(v.sb), v.nb}};
     std::sort(ax.begin(), ax.end());
     std::int64_t span = 1;
     for (const auto& [s, n] : ax) {
       if (n == 1) continue;
       if (s < span)
         bad(v.name + " strides", "strides that give every element its own address (no self-overlap)",
-            "[" + str(v.st) + ", " + str(v.sh) + ", " + str(v.sd) + "]");
+            (v.nb > 1 ? "[" + str(v.sb) + ", " : "[") + str(v.st) + ", " + str(v.sh) + ", " + str(v.sd) + "]");
       span = s * (n - 1) + span;
     }
   }
 }
 
 bool same_view(const ViewInfo& a, const ViewInfo& b) {
-  return a.data == b.data && a.dtype == b.dtype && a.st == b.st && a.sh == b.sh && a.sd == b.sd;
+  return a.data == b.data && a.dtype == b.dtype && a.st == b.st && a.sh == b.sh && a.sd == b.sd &&
+         a.nb == b.nb && (a.nb == 1 || a.sb == b.sb);
 }
 
 // True if a and b touch no common byte. Exact for disjoint extents; for views interleaved
 // token by token in one buffer (fused qkv: equal stride_token) compares the per-token footprints.
-bool disjoint(const ViewInfo& a, const ViewInfo& b) {
+bool disjoint(const ViewInfo& a_view, const ViewInfo& b_view) {
+  const ViewInfo a = a_view.flattened(), b = b_view.flattened();
   const Extent ea = a.ext(), eb = b.ext();
   if (ea.empty || eb.empty) return true;
   if (ea.hi <= eb.lo || eb.hi <= ea.lo) return true;
   const std::int64_t esa = dtype_size(a.dtype), esb = dtype_size(b.dtype);
-  if (a.st * esa == b.st * esb && a.st > 0 && a.sh >= 0 && a.sd >= 0 && b.sh >= 0 && b.sd >= 0) {
+  if (a.nb == 1 && b.nb == 1 && a.st * esa == b.st * esb && a.st > 0 && a.sh >= 0 && a.sd >= 0 && b.sh >= 0 && b.sd >= 0) {
     const std::int64_t row = a.st * esa;  // bytes per token in both
     const std::int64_t fa = ((a.nh - 1) * a.sh + (a.nd - 1) * a.sd + 1) * esa;  // footprint per token
     const std::int64_t fb = ((b.nh - 1) * b.sh + (b.nd - 1) * b.sd + 1) * esb;
@@ -122,17 +142,28 @@ bool disjoint(const ViewInfo& a, const ViewInfo& b) {
   return false;
 }
 
-void check_positions(const Positions& pos, std::int64_t tokens, const FrequencyPlan& plan,
-                     ApplyJob& job) {
+void check_positions(const Positions& pos, std::int64_t tokens, std::int64_t seq,
+                     const FrequencyPlan& plan, ApplyJob& job, std::int64_t& pmin,
+                     std::int64_t& pmax) {
+  pmin = 0;
+  pmax = 0;
+  bool any = false;
+  auto see = [&](std::int64_t lo, std::int64_t hi) {
+    pmin = any ? std::min(pmin, lo) : lo;
+    pmax = any ? std::max(pmax, hi) : hi;
+    any = true;
+  };
   auto in_range = [](std::int64_t p) { return p >= -kMaxAbsPosition && p <= kMaxAbsPosition; };
   job.pos_kind = pos.kind();
   switch (pos.kind()) {
     case Positions::Kind::kOffset: {
       const std::int64_t first = pos.start();
-      if (!in_range(first) || (tokens > 0 && (first > kMaxAbsPosition - (tokens - 1))))
+      if (!in_range(first) || (seq > 0 && (first > kMaxAbsPosition - (seq - 1))))
         bad("positions (offset)", "positions within ±(2^31 − 1)",
-            "offset " + str(first) + " with " + str(tokens) + " tokens");
+            "offset " + str(first) + " with " + str(seq) + " tokens");
       job.pos_start = first;
+      job.pos_seq = seq < tokens ? seq : 0;  // a batch: every sequence starts at the offset
+      if (seq > 0) see(first, first + seq - 1);
       return;
     }
     case Positions::Kind::kPerSequence: {
@@ -153,6 +184,7 @@ void check_positions(const Positions& pos, std::int64_t tokens, const FrequencyP
         if (!in_range(offs[s]) || (len > 0 && offs[s] > kMaxAbsPosition - (len - 1)))
           bad("positions.offsets[" + std::to_string(s) + "]", "positions within ±(2^31 − 1)",
               str(offs[s]) + " with " + str(len) + " tokens");
+        if (len > 0) see(offs[s], offs[s] + len - 1);
       }
       job.indptr = indptr.data();
       job.seq_offsets = offs.data();
@@ -174,11 +206,15 @@ void check_positions(const Positions& pos, std::int64_t tokens, const FrequencyP
         for (std::size_t i = 0; i < pos.ids64().size(); ++i)
           if (!in_range(pos.ids64()[i]))
             bad("positions[" + std::to_string(i) + "]", "a position within ±(2^31 − 1)", str(pos.ids64()[i]));
+          else
+            see(pos.ids64()[i], pos.ids64()[i]);
         job.ids64 = pos.ids64().data();
       } else {
         for (std::size_t i = 0; i < pos.ids32().size(); ++i)
           if (!in_range(pos.ids32()[i]))
             bad("positions[" + std::to_string(i) + "]", "a position within ±(2^31 − 1)", str(pos.ids32()[i]));
+          else
+            see(pos.ids32()[i], pos.ids32()[i]);
         job.ids32 = pos.ids32().data();
       }
       return;
@@ -207,15 +243,24 @@ void check_plan(const FrequencyPlan& plan) {
 }
 
 JobTensor make_tensor(const ViewInfo& in, const ViewInfo& out, const FrequencyPlan& plan,
-                      std::int64_t tokens) {
+                      std::int64_t batch, std::int64_t seq) {
   JobTensor t;
   if (in.nh == 0 && out.nh == 0) return t;
   if (in.nd != plan.head_dim)
     bad(in.name + ".head_dim", str(plan.head_dim) + " (the plan's head_dim)", str(in.nd));
-  if (in.nt != tokens) bad(in.name + ".tokens", str(tokens) + " (q's token count)", str(in.nt));
-  if (out.nt != in.nt || out.nh != in.nh || out.nd != in.nd)
-    bad(out.name + " shape", "[" + str(in.nt) + ", " + str(in.nh) + ", " + str(in.nd) + "] (as " + in.name + ")",
-        "[" + str(out.nt) + ", " + str(out.nh) + ", " + str(out.nd) + "]");
+  if (in.nb != batch) bad(in.name + ".batch", str(batch) + " (q's batch)", str(in.nb));
+  if (in.nt != seq) bad(in.name + ".tokens", str(seq) + " (q's token count)", str(in.nt));
+  if (out.nb != in.nb || out.nt != in.nt || out.nh != in.nh || out.nd != in.nd) {
+    const bool b = in.nb != 1 || out.nb != 1;  // batches are shown only when there are some
+    auto shape = [b](const ViewInfo& v) {
+      return "[" + (b ? str(v.nb) + ", " : std::string()) + str(v.nt) + ", " + str(v.nh) + ", " +
+             str(v.nd) + "]";
+    };
+    bad(out.name + " shape", shape(in) + " (as " + in.name + (b ? ": batch, tokens, heads, dim)" : ")"),
+        shape(out));
+  }
+  // Sequences laid end to end in both: plain tokens, no per-token division.
+  const bool flat = in.flat() && out.flat();
   t.in = in.data;
   t.in_type = in.dtype;
   t.in_stride_token = in.st;
@@ -226,9 +271,12 @@ JobTensor make_tensor(const ViewInfo& in, const ViewInfo& out, const FrequencyPl
   t.out_stride_token = out.st;
   t.out_stride_head = out.sh;
   t.out_stride_dim = out.sd;
+  t.seq = flat ? 0 : in.nt;
+  t.in_stride_batch = flat ? 0 : in.sb;
+  t.out_stride_batch = flat ? 0 : out.sb;
   t.heads = in.nh;
   t.in_place = in.data == out.data;
-  if (tokens == 0 || in.nh == 0) t.heads = 0;
+  if (batch * seq == 0 || in.nh == 0) t.heads = 0;
   return t;
 }
 
@@ -239,7 +287,8 @@ ApplyResult run(const FrequencyPlan& plan, const ViewInfo& qi, const ViewInfo& q
   for (const ViewInfo* v : {&qi, &ki}) check_view(*v, false);
   for (const ViewInfo* v : {&qo, &ko}) check_view(*v, true);
   const bool has_k = ki.nh > 0 || ko.nh > 0;
-  const std::int64_t tokens = qi.nt;
+  const std::int64_t batch = qi.nb, seq = qi.nt;
+  const std::int64_t tokens = batch * seq;
   // In place, or disjoint.
   for (const auto& [in, out] : {std::pair{&qi, &qo}, std::pair{&ki, &ko}}) {
     if (in->data == out->data && in->ext().lo == out->ext().lo && !in->ext().empty) {
@@ -284,9 +333,18 @@ ApplyResult run(const FrequencyPlan& plan, const ViewInfo& qi, const ViewInfo& q
     if (job.has_position_scale) bad("options.cache", "no cache when position_scale != 1", "a cache");
     if (o.rounding != Rounding::kTransformers) job.cache = o.cache;  // parity replays float ops
   }
-  check_positions(positions, tokens, plan, job);
-  job.q = make_tensor(qi, qo, plan, tokens);
-  if (has_k) job.k = make_tensor(ki, ko, plan, tokens);
+  std::int64_t pmin = 0, pmax = 0;
+  check_positions(positions, tokens, seq, plan, job, pmin, pmax);
+  if (o.cache && o.cache->is_external()) {
+    if (tokens > 0 && (pmin < 0 || pmax >= o.cache->size()))
+      bad("positions", "positions in [0, " + str(o.cache->size()) + ") (the rows of the cos/sin table)",
+          "positions from " + str(pmin) + " to " + str(pmax));
+    if (positions.kind() == Positions::Kind::kMRope)
+      bad("positions", "1-D positions with a wrapped cos/sin table", "M-RoPE rows");
+    job.cache = o.cache;
+  }
+  job.q = make_tensor(qi, qo, plan, batch, seq);
+  if (has_k) job.k = make_tensor(ki, ko, plan, batch, seq);
   ApplyResult result;
   result.unapplied_attention_factor = o.fold_attention_factor ? 1.0 : plan.attention_factor;
   if (tokens == 0 || (job.q.heads == 0 && job.k.heads == 0)) return result;  // nothing to do

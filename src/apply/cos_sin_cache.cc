@@ -5,11 +5,13 @@
 #include <sys/mman.h>
 
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <new>
 #include <cmath>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "kernel/angles.h"
@@ -48,6 +50,11 @@ struct CosSinCache::Impl {
     return d->e[b % kBlocksPerDir].load(std::memory_order_acquire);
   }
   std::atomic<std::int64_t> size{0};
+  // wrap(): a caller's tables (row p at external + p·ext_stride and ext_sin + p·ext_stride).
+  bool is_external = false;
+  const float* external = nullptr;
+  const float* ext_sin = nullptr;
+  std::int64_t ext_stride = 0;
   std::mutex grow;
 
   std::size_t block_floats() const { return static_cast<std::size_t>(2 * pairs) * static_cast<std::size_t>(kBlockRows); }
@@ -125,8 +132,41 @@ CosSinCache::CosSinCache(const FrequencyPlan& plan, AngleMode angles, bool fold,
 }
 
 CosSinCache::~CosSinCache() = default;
+CosSinCache::CosSinCache() : impl_(std::make_unique<Impl>()) {}
+
+std::unique_ptr<CosSinCache> CosSinCache::wrap(const float* cos, const float* sin,
+                                               std::int64_t rows, int pairs,
+                                               std::int64_t row_stride) {
+  auto bad = [](const std::string& what, const std::string& expected, const std::string& got) {
+    throw ArgumentError("[ropekit.cache] " + what + ": expected " + expected + ", got " + got);
+  };
+  if (pairs <= 0) bad("pairs", "a count > 0", std::to_string(pairs));
+  if (rows < 0 || rows > kMaxRows) bad("rows", "0 <= rows <= 2^31", std::to_string(rows));
+  if (rows > 0 && (cos == nullptr || sin == nullptr)) bad("cos/sin", "non-null pointers", "nullptr");
+  if (reinterpret_cast<std::uintptr_t>(cos) % alignof(float) != 0 ||
+      reinterpret_cast<std::uintptr_t>(sin) % alignof(float) != 0)
+    bad("cos/sin", "4-byte aligned pointers", "a misaligned address");
+  if (rows > 1 && row_stride < pairs)
+    bad("row_stride", ">= pairs = " + std::to_string(pairs), std::to_string(row_stride));
+  std::unique_ptr<CosSinCache> c(new CosSinCache());
+  c->impl_->is_external = true;
+  c->impl_->external = cos;
+  c->impl_->ext_sin = sin;
+  c->impl_->ext_stride = row_stride;
+  c->impl_->pairs = pairs;
+  c->impl_->size.store(rows, std::memory_order_release);
+  return c;
+}
+
+bool CosSinCache::is_external() const noexcept { return impl_->is_external; }
 
 void CosSinCache::reserve(std::int64_t n) {
+  if (is_external()) {
+    if (n > size())
+      throw ArgumentError("[ropekit.cache] reserve: expected n <= " + std::to_string(size()) +
+                          " (a wrapped table does not grow), got " + std::to_string(n));
+    return;
+  }
   if (n < 0 || n > kMaxRows)
     throw ArgumentError("[ropekit.cache] reserve: expected 0 <= n <= 2^31, got " + std::to_string(n));
   if (n <= impl_->size.load(std::memory_order_acquire)) return;
@@ -149,11 +189,16 @@ const std::vector<float>& CosSinCache::inv_freq() const noexcept { return impl_-
 double CosSinCache::attention_factor() const noexcept { return impl_->attention_factor; }
 
 const float* CosSinCache::cos_row(std::int64_t p) const noexcept {
+  if (impl_->is_external) return impl_->external + p * impl_->ext_stride;
   return impl_->block(p / kBlockRows) + static_cast<std::size_t>(p % kBlockRows) * static_cast<std::size_t>(2 * impl_->pairs);
 }
-const float* CosSinCache::sin_row(std::int64_t p) const noexcept { return cos_row(p) + impl_->pairs; }
+const float* CosSinCache::sin_row(std::int64_t p) const noexcept {
+  if (impl_->is_external) return impl_->ext_sin + p * impl_->ext_stride;
+  return cos_row(p) + impl_->pairs;
+}
 
 bool CosSinCache::matches(const FrequencyPlan& plan, AngleMode angles, bool fold) const noexcept {
+  if (is_external()) return fold && plan.inv_freq.size() == static_cast<std::size_t>(impl_->pairs);
   return plan.inv_freq == impl_->inv_freq && angles == impl_->angles && fold == impl_->fold &&
          (!fold || plan.attention_factor == impl_->attention_factor);
 }

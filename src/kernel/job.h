@@ -25,7 +25,19 @@ struct JobTensor {
   std::int64_t out_stride_token = 0, out_stride_head = 0, out_stride_dim = 1;
   std::int64_t heads = 0;  // 0: absent
   bool in_place = false;
+  // Batched views: token t of the job is token t % seq of sequence t / seq, at
+  // (t / seq)·stride_batch + (t % seq)·stride_token. seq == 0: one sequence (t·stride_token).
+  std::int64_t seq = 0;
+  std::int64_t in_stride_batch = 0, out_stride_batch = 0;
 };
+
+// Offset (in the unit of the strides) of job token t: the one place that knows the batch axis.
+inline std::int64_t token_offset(std::int64_t t, std::int64_t seq, std::int64_t stride_token,
+                                 std::int64_t stride_batch) {
+  if (seq == 0) return t * stride_token;
+  const std::int64_t b = t / seq;
+  return b * stride_batch + (t - b * seq) * stride_token;
+}
 
 struct ApplyJob {
   // geometry
@@ -49,6 +61,7 @@ struct ApplyJob {
   // positions
   Positions::Kind pos_kind = Positions::Kind::kOffset;
   std::int64_t pos_start = 0;
+  std::int64_t pos_seq = 0;  // kOffset with a batch: tokens per sequence (positions restart)
   const std::int64_t* indptr = nullptr;  // [n_seq + 1]
   const std::int64_t* seq_offsets = nullptr;
   std::int64_t n_seq = 0;
@@ -73,7 +86,8 @@ inline std::int64_t seq_for_token(const ApplyJob& job, std::int64_t t) {
 inline std::int64_t token_position(const ApplyJob& job, std::int64_t t, int axis,
                                    std::int64_t& seq_hint) {
   switch (job.pos_kind) {
-    case Positions::Kind::kOffset: return job.pos_start + t;
+    case Positions::Kind::kOffset:
+      return job.pos_start + (job.pos_seq > 0 ? t % job.pos_seq : t);
     case Positions::Kind::kPerSequence:
       while (job.indptr[seq_hint + 1] <= t) ++seq_hint;
       return job.seq_offsets[seq_hint] + (t - job.indptr[seq_hint]);

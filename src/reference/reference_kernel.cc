@@ -64,11 +64,14 @@ void token_trig(const ApplyJob& job, std::int64_t t, std::int64_t& seq_hint, boo
 
 inline const char* elem_in(const JobTensor& x, std::int64_t t, std::int64_t h, std::int64_t d) {
   return static_cast<const char*>(x.in) +
-         (t * x.in_stride_token + h * x.in_stride_head + d * x.in_stride_dim) * dtype_size(x.in_type);
+         (token_offset(t, x.seq, x.in_stride_token, x.in_stride_batch) + h * x.in_stride_head +
+          d * x.in_stride_dim) *
+             dtype_size(x.in_type);
 }
 inline char* elem_out(const JobTensor& x, std::int64_t t, std::int64_t h, std::int64_t d) {
   return static_cast<char*>(x.out) +
-         (t * x.out_stride_token + h * x.out_stride_head + d * x.out_stride_dim) *
+         (token_offset(t, x.seq, x.out_stride_token, x.out_stride_batch) +
+          h * x.out_stride_head + d * x.out_stride_dim) *
              dtype_size(x.out_type);
 }
 

@@ -142,6 +142,8 @@ struct TensorWork {
   const char* in = nullptr;  // bytes
   char* out = nullptr;
   std::int64_t in_st = 0, out_st = 0;  // token strides in bytes
+  std::int64_t in_sb = 0, out_sb = 0;  // batch strides in bytes
+  std::int64_t seq = 0;                // tokens per sequence (0: one sequence)
   RowGeom g;
 };
 
@@ -158,6 +160,9 @@ HWY_INLINE bool MakeWork(const detail::ApplyJob& job, const detail::JobTensor& t
   w.out = static_cast<char*>(t.out);
   w.in_st = t.in_stride_token * static_cast<std::int64_t>(dtype_size(t.in_type));
   w.out_st = t.out_stride_token * static_cast<std::int64_t>(dtype_size(t.out_type));
+  w.in_sb = t.in_stride_batch * static_cast<std::int64_t>(dtype_size(t.in_type));
+  w.out_sb = t.out_stride_batch * static_cast<std::int64_t>(dtype_size(t.out_type));
+  w.seq = t.seq;
   w.g.pairs = job.pairs;
   w.g.rotary_dim = job.rotary_dim;
   w.g.head_dim = job.head_dim;
@@ -347,7 +352,8 @@ HWY_INLINE void RopeRange(const detail::ApplyJob& job, std::int64_t t_begin, std
     if (needs != 0) PrepareTrig(needs, job.pairs, tt, c_eo, s_eo, c_dup, s_dup);  // step 3
     for (int w = 0; w < n_work; ++w) {                                            // step 4
       const TensorWork& tw = work[w];
-      tw.fn(tw.in + t * tw.in_st, tw.out + t * tw.out_st, tt, tw.g);
+      tw.fn(tw.in + detail::token_offset(t, tw.seq, tw.in_st, tw.in_sb),
+            tw.out + detail::token_offset(t, tw.seq, tw.out_st, tw.out_sb), tt, tw.g);
     }
   }
 }

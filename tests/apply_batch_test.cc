@@ -1,0 +1,169 @@
+// The batch axis of TensorView (batch, stride_batch) and CosSinCache::wrap (a caller's cos|sin
+// table): a batched call must give exactly the bytes of one call per sequence, for every
+// layout of the batch ([batch, seq, heads, dim] and [batch, heads, seq, dim]), both backends,
+// in place and out of place; a wrapped table must give exactly what the library's own cache
+// with the same values gives; bad batches and out-of-table positions are refused.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "ropekit/ropekit.h"
+
+namespace {
+
+using ropekit::ApplyOptions;
+using ropekit::ArgumentError;
+using ropekit::Backend;
+using ropekit::ConstTensorView;
+using ropekit::DType;
+using ropekit::Positions;
+using ropekit::TensorView;
+
+ropekit::FrequencyPlan test_plan(int head_dim, int rotary_dim) {
+  ropekit::RopeConfig c;
+  c.head_dim = head_dim;
+  c.rotary_dim = rotary_dim;
+  c.rope_theta = 10000.0;
+  c.max_position_embeddings = 4096;
+  return ropekit::build_frequency_plan(c);
+}
+
+std::vector<float> data(std::size_t n, int seed) {
+  std::vector<float> v(n);
+  for (std::size_t i = 0; i < n; ++i)
+    v[i] = static_cast<float>((static_cast<int>(i) * 37 + seed * 11) % 29 - 14) / 7.0f;
+  return v;
+}
+
+// [B, H, S, D] storage (non-flat batch) vs one call per sequence.
+TEST(ApplyBatch, HeadsMajorBatchEqualsOneCallPerSequence) {
+  const int B = 3, S = 5, H = 4, Hk = 2, D = 64;
+  const auto plan = test_plan(D, 48);
+  for (const Backend backend : {Backend::kReference, Backend::kAuto}) {
+    for (const bool in_place : {true, false}) {
+      std::vector<float> q = data(static_cast<std::size_t>(B * H * S * D), 1);
+      std::vector<float> k = data(static_cast<std::size_t>(B * Hk * S * D), 2);
+      std::vector<float> q_ref = q, k_ref = k;
+      std::vector<float> q_out(q.size()), k_out(k.size());
+      ApplyOptions o;
+      o.backend = backend;
+      // Expected: per sequence b, a [S, H, D] view with stride_token D, stride_head S·D.
+      for (int b = 0; b < B; ++b) {
+        TensorView qv{q_ref.data() + b * H * S * D, DType::kF32, S, H, D, D, S * D, 1};
+        TensorView kv{k_ref.data() + b * Hk * S * D, DType::kF32, S, Hk, D, D, S * D, 1};
+        ropekit::apply_rope(plan, qv, kv, Positions::offset(7), o);
+      }
+      TensorView qv{q.data(), DType::kF32, S, H, D, D, S * D, 1};
+      qv.batch = B;
+      qv.stride_batch = H * S * D;
+      TensorView kv{k.data(), DType::kF32, S, Hk, D, D, S * D, 1};
+      kv.batch = B;
+      kv.stride_batch = Hk * S * D;
+      if (in_place) {
+        ropekit::apply_rope(plan, qv, kv, Positions::offset(7), o);
+        EXPECT_EQ(std::memcmp(q.data(), q_ref.data(), q.size() * 4), 0);
+        EXPECT_EQ(std::memcmp(k.data(), k_ref.data(), k.size() * 4), 0);
+      } else {
+        TensorView qo = qv, ko = kv;
+        qo.data = q_out.data();
+        ko.data = k_out.data();
+        ropekit::apply_rope(plan, qv, qo, kv, ko, Positions::offset(7), o);
+        EXPECT_EQ(std::memcmp(q_out.data(), q_ref.data(), q.size() * 4), 0);
+        EXPECT_EQ(std::memcmp(k_out.data(), k_ref.data(), k.size() * 4), 0);
+      }
+    }
+  }
+}
+
+// [B, S, H, D] contiguous (flat batch) in bf16 with per-sequence positions.
+TEST(ApplyBatch, FlatBatchPerSequencePositionsBf16) {
+  const int B = 2, S = 6, H = 3, D = 32;
+  const auto plan = test_plan(D, D);
+  std::vector<ropekit::BF16> q(static_cast<std::size_t>(B * S * H * D));
+  const auto src = data(q.size(), 3);
+  for (std::size_t i = 0; i < q.size(); ++i) q[i] = ropekit::f32_to_bf16(src[i]);
+  auto ref = q;
+  const std::vector<std::int64_t> offs = {100, 4000};
+  for (int b = 0; b < B; ++b) {
+    auto v = TensorView::contiguous(ref.data() + b * S * H * D, DType::kBF16, S, H, D);
+    ropekit::apply_rope(plan, v, TensorView{},
+                        Positions::offset(offs[static_cast<std::size_t>(b)]));
+  }
+  auto v = TensorView::contiguous(q.data(), DType::kBF16, S, H, D);
+  v.batch = B;
+  v.stride_batch = S * H * D;
+  const std::vector<std::int64_t> indptr = {0, S, 2 * S};
+  ropekit::apply_rope(plan, v, TensorView{}, Positions::per_sequence(indptr, offs));
+  EXPECT_EQ(std::memcmp(q.data(), ref.data(), q.size() * 2), 0);
+}
+
+TEST(ApplyBatch, BadBatchesAreRefused) {
+  const int S = 4, H = 2, D = 16;
+  const auto plan = test_plan(D, D);
+  std::vector<float> q(static_cast<std::size_t>(2 * S * H * D)), k(q.size());
+  auto qv = TensorView::contiguous(q.data(), DType::kF32, S, H, D);
+  qv.batch = 2;
+  qv.stride_batch = S * H * D;
+  auto kv = TensorView::contiguous(k.data(), DType::kF32, S, H, D);  // batch 1
+  EXPECT_THROW(ropekit::apply_rope(plan, qv, kv, Positions::offset(0)), ArgumentError);
+  auto zero = qv;
+  zero.batch = 0;
+  EXPECT_THROW(ropekit::apply_rope(plan, zero, TensorView{}, Positions::offset(0)), ArgumentError);
+  auto overlap = qv;  // both sequences at the same address: self-overlapping output
+  overlap.stride_batch = 0;
+  EXPECT_THROW(ropekit::apply_rope(plan, overlap, TensorView{}, Positions::offset(0)),
+               ArgumentError);
+  // per-token positions count every token of the batch
+  std::vector<std::int64_t> ids(S, 0);
+  EXPECT_THROW(ropekit::apply_rope(plan, qv, TensorView{}, Positions::per_token(ids)),
+               ArgumentError);
+}
+
+// A wrapped vLLM-layout table holding exactly the library cache's values gives the same bytes.
+TEST(CosSinCacheWrap, VllmTableMatchesLibraryCache) {
+  const int T = 9, H = 2, D = 64, R = 64, n = R / 2;
+  const auto plan = test_plan(D, R);
+  ropekit::CosSinCache own(plan, ropekit::AngleMode::kExact, true, 64);
+  std::vector<float> table(static_cast<std::size_t>(64 * R));
+  for (int p = 0; p < 64; ++p) {
+    std::memcpy(&table[static_cast<std::size_t>(p * R)], own.cos_row(p), n * sizeof(float));
+    std::memcpy(&table[static_cast<std::size_t>(p * R + n)], own.sin_row(p), n * sizeof(float));
+  }
+  auto wrapped = ropekit::CosSinCache::wrap(table.data(), table.data() + n, 64, n, R);
+  EXPECT_TRUE(wrapped->is_external());
+  EXPECT_EQ(wrapped->size(), 64);
+  const std::vector<std::int32_t> pos = {0, 5, 63, 2, 2, 40, 17, 1, 9};
+  for (const Backend backend : {Backend::kReference, Backend::kAuto}) {
+    for (const auto dir : {ropekit::Direction::kForward, ropekit::Direction::kInverse}) {
+      auto a = data(static_cast<std::size_t>(T * H * D), 5), b = a;
+      ApplyOptions o;
+      o.backend = backend;
+      o.direction = dir;
+      o.cache = &own;
+      ropekit::apply_rope(plan, TensorView::contiguous(a.data(), DType::kF32, T, H, D),
+                          TensorView{}, Positions::per_token(pos), o);
+      o.cache = wrapped.get();
+      ropekit::apply_rope(plan, TensorView::contiguous(b.data(), DType::kF32, T, H, D),
+                          TensorView{}, Positions::per_token(pos), o);
+      EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0);
+    }
+  }
+  // Positions outside the table and growth are refused.
+  auto x = data(static_cast<std::size_t>(T * H * D), 6);
+  ApplyOptions o;
+  o.cache = wrapped.get();
+  const auto view = TensorView::contiguous(x.data(), DType::kF32, T, H, D);
+  EXPECT_THROW(ropekit::apply_rope(plan, view, TensorView{}, Positions::offset(60), o),
+               ArgumentError);
+  EXPECT_THROW(ropekit::apply_rope(plan, view, TensorView{}, Positions::offset(-1), o),
+               ArgumentError);
+  EXPECT_THROW(wrapped->reserve(65), ArgumentError);
+  EXPECT_THROW(ropekit::CosSinCache::wrap(table.data(), table.data() + n, 64, n, n - 1),
+               ArgumentError);
+  EXPECT_THROW(ropekit::CosSinCache::wrap(nullptr, nullptr, 64, n, R), ArgumentError);
+}
+
+}  // namespace
