@@ -7,6 +7,9 @@
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <string>
+#include <string_view>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -72,6 +75,12 @@ int main(int argc, char** argv) {
       return rc == 0 ? 0 : 1;
     }
     ropekit::cli::check_stdout();  // a command whose output is lost has failed
+  } catch (const std::system_error& e) {
+    // fmt::print throws this when a write to stdout fails mid-way (large outputs).
+    if (std::string_view(e.what()).rfind("cannot write to file", 0) == 0) {
+      return report(("cannot write to standard output: " + e.code().message()).c_str());
+    }
+    return report(e.what());
   } catch (const std::exception& e) {
     return report(e.what());
   }

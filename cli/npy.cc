@@ -260,10 +260,11 @@ NpyArray read_npy(const std::string& path) {
     return a;
   }
   // A pipe or a device: the memory grows with the data that actually arrives.
-  constexpr std::size_t kChunk = std::size_t{64} << 20;
+  constexpr std::size_t kMinChunk = std::size_t{1} << 20, kMaxChunk = std::size_t{64} << 20;
   while (a.bytes.size() < need) {
     const std::size_t old = a.bytes.size();
-    const std::size_t want = std::min<std::uint64_t>(kChunk, need - old);
+    const std::size_t chunk = std::clamp(old, kMinChunk, kMaxChunk);  // doubling, then steady
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, need - old));
     a.bytes.resize(old + want);
     const std::size_t r = in.read(a.bytes.data() + old, want);
     a.bytes.resize(old + r);

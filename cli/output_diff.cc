@@ -80,10 +80,15 @@ OutputDiff compare_outputs(const OutputSide& a, const OutputSide& b, std::int64_
   }
   d.positions = sample_positions(max_position);
   const std::int64_t head_dim = a.plan->head_dim;
-  // One position at a time: memory follows head_dim (up to 2^20), not positions x head_dim.
-  for (std::size_t t = 0; t < d.positions.size(); ++t) {
-    std::vector<float> input = make_input(1, head_dim, static_cast<std::int64_t>(t));
-    const std::vector<std::int64_t> at{d.positions[t]};
+  // In batches of positions holding at most ~1M values each (all 64 for the usual head_dim):
+  // memory follows head_dim (up to 2^20), never positions x head_dim.
+  const auto n = static_cast<std::int64_t>(d.positions.size());
+  const std::int64_t batch =
+      std::clamp<std::int64_t>((std::int64_t{1} << 20) / (kHeads * head_dim), 1, n);
+  for (std::int64_t t0 = 0; t0 < n; t0 += batch) {
+    const std::int64_t m = std::min(batch, n - t0);
+    const std::vector<float> input = make_input(m, head_dim, t0);
+    const std::vector<std::int64_t> at(d.positions.begin() + t0, d.positions.begin() + t0 + m);
     const std::vector<float> ya = rotate(a, input, at);
     const std::vector<float> yb = rotate(b, input, at);
     for (std::size_t i = 0; i < ya.size(); ++i) {
@@ -91,7 +96,7 @@ OutputDiff compare_outputs(const OutputSide& a, const OutputSide& b, std::int64_
       d.max_abs_value = std::max(d.max_abs_value, std::fabs(static_cast<double>(ya[i])));
       if (diff > d.max_abs_diff) {
         d.max_abs_diff = diff;
-        d.at_position = d.positions[t];
+        d.at_position = at[i / static_cast<std::size_t>(kHeads * head_dim)];
         d.at_feature = static_cast<int>(i % static_cast<std::size_t>(head_dim));
       }
     }

@@ -51,6 +51,15 @@ RunResult run_cli(const std::string& args, const RunOptions& options) {
       if (in < 0 || dup2(in, 0) < 0) _exit(126);
       close(in);
     }
+    if (!options.stdin_data.empty()) {
+      int in_pipe[2];
+      if (pipe(in_pipe) != 0) _exit(126);
+      const ssize_t w = write(in_pipe[1], options.stdin_data.data(), options.stdin_data.size());
+      if (w != static_cast<ssize_t>(options.stdin_data.size())) _exit(126);
+      close(in_pipe[1]);
+      if (dup2(in_pipe[0], 0) < 0) _exit(126);
+      close(in_pipe[0]);
+    }
     switch (options.stdout_mode) {
       case RunOptions::Stdout::kCapture: dup2(out_pipe[1], 1); break;
       case RunOptions::Stdout::kClosed: close(1); break;

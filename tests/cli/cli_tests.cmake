@@ -60,3 +60,23 @@ if(ROPEKIT_TEST_CAIRO_FOUND)
   ropekit_warnings(cli_png_test)
   gtest_discover_tests(cli_png_test DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT 300)
 endif()
+
+# Hostile inputs, environments and failing outputs (issue 19): every case checks the exit code,
+# the message, that nothing (no output, no temporary file) is left on failure and that inputs are
+# unchanged. Label `hostile`: ctest -L hostile.
+add_executable(cli_hostile_test
+  ${CMAKE_CURRENT_LIST_DIR}/cli_hostile_test.cc
+  ${CMAKE_CURRENT_LIST_DIR}/cli_run.cc
+  ${PROJECT_SOURCE_DIR}/cli/npy.cc
+  ${PROJECT_SOURCE_DIR}/cli/file_io.cc)
+target_include_directories(cli_hostile_test PRIVATE ${CMAKE_CURRENT_LIST_DIR} ${PROJECT_SOURCE_DIR}/cli)
+target_link_libraries(cli_hostile_test PRIVATE ropekit::ropekit fmt::fmt GTest::gtest GTest::gtest_main)
+target_compile_definitions(cli_hostile_test PRIVATE
+  ROPEKIT_CLI="$<TARGET_FILE:ropekit_cli>"
+  ROPEKIT_CLI_TEST_SCRATCH="${ROPEKIT_CLI_TEST_SCRATCH}")
+if(ROPEKIT_SANITIZE)  # address-space limits cannot be combined with sanitizer shadow memory
+  target_compile_definitions(cli_hostile_test PRIVATE ROPEKIT_TEST_SANITIZED=1)
+endif()
+add_dependencies(cli_hostile_test ropekit_cli)
+ropekit_warnings(cli_hostile_test)
+gtest_discover_tests(cli_hostile_test DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT 300 LABELS hostile)
