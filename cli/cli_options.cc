@@ -1,7 +1,12 @@
 #include "cli_options.h"
 
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
 #include <filesystem>
+#include <limits>
 
+#include "file_io.h"
 #include "ropekit/error.h"
 
 namespace ropekit::cli {
@@ -13,10 +18,39 @@ void add_plan_options(CLI::App& sub, PlanOptions& o, const std::string& suffix) 
   sub.add_option("--seq-len" + suffix, o.seq_len,
                  "Sequence length the frequencies are built for (dynamic NTK and LongRoPE depend "
                  "on it); default: the values at initialisation" + side)
-      ->check(CLI::PositiveNumber);
+      ->check(int_range(1, std::numeric_limits<std::int64_t>::max(),
+                        "an integer in [1, 2^63 - 1]"));
   sub.add_option("--policy" + suffix, o.policy,
                  "Whose sequence-length rule applies: hf (transformers) or mlx-lm" + side)
       ->check(CLI::IsMember({"hf", "mlx-lm"}));
+}
+
+CLI::Validator finite_range(double lo, double hi, const std::string& bounds) {
+  return CLI::Validator(
+      [lo, hi, bounds](std::string& s) -> std::string {
+        const std::string expected = "expected " + bounds + ", got \"" + echo(s) + "\"";
+        const char* begin = s.c_str();
+        char* end = nullptr;
+        errno = 0;
+        const double v = std::strtod(begin, &end);
+        if (end == begin || *end != '\0' || !std::isfinite(v) || v < lo || v > hi) return expected;
+        return {};
+      },
+      "");
+}
+
+CLI::Validator int_range(std::int64_t lo, std::int64_t hi, const std::string& bounds) {
+  return CLI::Validator(
+      [lo, hi, bounds](std::string& s) -> std::string {
+        const std::string expected = "expected " + bounds + ", got \"" + echo(s) + "\"";
+        const char* begin = s.c_str();
+        char* end = nullptr;
+        errno = 0;
+        const long long v = std::strtoll(begin, &end, 10);
+        if (end == begin || *end != '\0' || errno == ERANGE || v < lo || v > hi) return expected;
+        return {};
+      },
+      "");
 }
 
 std::vector<const RopeConfig*> select_layers(const ModelRope& model, const std::string& layer) {

@@ -27,6 +27,12 @@ struct PlanOptions {
 // `suffix` names a second set (compare's "-b" options for its B side).
 void add_plan_options(CLI::App& sub, PlanOptions& o, const std::string& suffix = "");
 
+// Option checks that refuse what CLI11's own would let through: NaN (which passes every range
+// comparison) and integers beyond 64 bits (which CLI11 clamps to the largest value). The
+// message names the range in words (`bounds`), never as a 309-digit number.
+CLI::Validator finite_range(double lo, double hi, const std::string& bounds);
+CLI::Validator int_range(std::int64_t lo, std::int64_t hi, const std::string& bounds);
+
 // The layers to report: all of them, or the one named (ArgumentError lists the names).
 std::vector<const RopeConfig*> select_layers(const ModelRope& model, const std::string& layer);
 

@@ -3,7 +3,9 @@
 // (mlx-lm semantics end to end: x of shape [batch, ..., seq, dims] as mx.fast.rope takes it).
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <functional>
+#include <limits>
 #include <numeric>
 #include <optional>
 #include <sstream>
@@ -12,7 +14,9 @@
 
 #include <fmt/core.h>
 
+#include "cli_options.h"
 #include "commands.h"
+#include "file_io.h"
 #include "model_source.h"
 #include "npy.h"
 #include "progress.h"
@@ -42,24 +46,52 @@ struct ApplyArgs {
 
 std::vector<std::int64_t> parse_int_list(const std::string& s, const std::string& what) {
   std::vector<std::int64_t> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
+  auto bad = [&](const std::string& item) {
+    return ArgumentError(what + " " + echo(s) + ": expected integers separated by commas, got \"" +
+                         echo(item) + "\"");
+  };
+  std::size_t at = 0;
+  for (;;) {  // every item, empty ones included ("1,", ",1", "1,,2")
+    const std::size_t comma = s.find(',', at);
+    const std::string item = s.substr(at, comma == std::string::npos ? comma : comma - at);
     try {
       std::size_t used = 0;
       const long long v = std::stoll(item, &used);
-      if (used != item.size()) throw std::invalid_argument(item);
+      if (used != item.size()) throw bad(item);
       out.push_back(v);
     } catch (const std::logic_error&) {
-      throw ArgumentError(what + ": expected integers separated by commas, got \"" + item + "\"");
+      throw bad(item);
     }
+    if (comma == std::string::npos) break;
+    at = comma + 1;
   }
-  if (out.empty()) throw ArgumentError(what + ": expected at least one integer");
   return out;
 }
 
+// A --positions value is a list unless it names a file: "0,1,2", "7", "-3", and also "0,1.5"
+// or "1,x" (refused as a list, not as a missing file).
 bool looks_like_list(const std::string& s) {
-  return !s.empty() && s.find_first_not_of("-0123456789, ") == std::string::npos;
+  if (s.empty()) return false;
+  std::error_code ec;
+  if (std::filesystem::exists(s, ec)) return false;
+  const char c = s.front();
+  return s.find(',') != std::string::npos || (c >= '0' && c <= '9') || c == '-' || c == '+' ||
+         c == ' ';
+}
+
+// Every position in range, checked before any work so that the index is the one the user wrote
+// (apply_rope's own check sees one chunk at a time).
+void check_positions(const std::vector<std::int64_t>& ids, std::int64_t tokens, bool rows3) {
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const std::int64_t p = ids[i];
+    if (p >= -kMaxAbsPosition && p <= kMaxAbsPosition) continue;
+    const std::string where =
+        rows3 ? fmt::format("positions[{}, {}]", static_cast<std::int64_t>(i) / tokens,
+                            static_cast<std::int64_t>(i) % tokens)
+              : fmt::format("positions[{}]", i);
+    throw ArgumentError(where + ": expected a position within ±(2^31 − 1), got " +
+                        std::to_string(p));
+  }
 }
 
 // Converts f32 values to the working dtype's storage (RNE), and back to f32.
@@ -194,6 +226,7 @@ void run_hf(const ApplyArgs& a) {
   if (n_pos != tokens)
     throw ArgumentError("--positions: expected " + std::to_string(tokens) + " positions (one per token), got " +
                         std::to_string(n_pos));
+  check_positions(ids, tokens, rows3);
   const std::int64_t max_pos = ids.empty() ? 0 : *std::max_element(ids.begin(), ids.end());
   // max(position) + 1, saturated: out-of-range positions are refused by apply_rope itself
   const std::int64_t seq_len =
@@ -214,7 +247,8 @@ void run_hf(const ApplyArgs& a) {
 }
 
 void run_mlx(const ApplyArgs& a) {
-  const MlxRope r = initialize_rope_from_kwargs(read_text_file(a.kwargs));
+  const MlxRope r = initialize_rope_from_kwargs(
+      read_text_file_bounded(a.kwargs, kMaxTextFileBytes, "--initialize-rope"));
   const NpyArray xa = read_npy(a.input);
   if (xa.shape.size() < 3)
     throw ArgumentError("--input " + a.input + ": expected at least 3 dimensions [batch, ..., seq, dims] (mx.fast.rope)");
@@ -239,7 +273,9 @@ void run_mlx(const ApplyArgs& a) {
   const ApplyOptions base_opts = options_from(a, true);
   const std::int64_t per_batch = heads * seq * d;
   Progress progress("apply", batch * seq, "positions");
-  for (std::int64_t b = 0; b < batch; ++b) {
+  // Nothing to rotate (a zero anywhere in the shape): no per-batch work either, however large
+  // the other dimensions are.
+  for (std::int64_t b = 0; b < batch && !x.empty(); ++b) {
     const std::int64_t off = offsets[vector_offset ? static_cast<std::size_t>(b) : 0];
     FrequencyPlan plan = r.plan_for_call(seq, off, static_cast<int>(d));
     ApplyOptions o = base_opts;
@@ -273,7 +309,10 @@ void register_apply(CLI::App& app) {
   c->add_option("--input", a->input, "float32 .npy input")->required();
   c->add_option("--output", a->output, "float32 .npy output")->required();
   auto* p = c->add_option("--positions", a->positions, "Comma list or int .npy ([tokens] or [3, tokens])");
-  auto* off = c->add_option("--offset", a->offset, "mlx: one offset for all batch entries");
+  auto* off = c->add_option("--offset", a->offset, "mlx: one offset for all batch entries")
+                  ->check(int_range(std::numeric_limits<std::int64_t>::min(),
+                                    std::numeric_limits<std::int64_t>::max(),
+                                    "a 64-bit integer"));
   auto* offs = c->add_option("--offsets", a->offsets, "mlx: one offset per batch entry, comma separated");
   off->excludes(offs);
   p->excludes(off)->excludes(offs);

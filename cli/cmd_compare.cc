@@ -10,6 +10,7 @@
 
 #include "cli_options.h"
 #include "commands.h"
+#include "file_io.h"
 #include "freq_report.h"
 #include "model_source.h"
 #include "number_format.h"
@@ -58,10 +59,21 @@ std::string side_text(const Side& s) {
                      s.opts.plan.seq_len ? fmt::format(", seq_len {}", *s.opts.plan.seq_len) : "");
 }
 
-// Pairs the layers of A with those of B: same layer type name, or the only layer of B.
-std::vector<std::pair<const RopeConfig*, const RopeConfig*>> match_layers(const Side& a, const Side& b) {
+// Pairs the layers of A with those of B: same layer type name, or the only layer of B; when A
+// has one layer and B several (none of the same name), A's layer against each of B's.
+std::vector<std::pair<const RopeConfig*, const RopeConfig*>> match_layers(const Side& a,
+                                                                          const Side& b) {
   std::vector<std::pair<const RopeConfig*, const RopeConfig*>> out;
-  for (const RopeConfig* la : select_layers(a.model, a.opts.plan.layer)) {
+  const std::vector<const RopeConfig*> as = select_layers(a.model, a.opts.plan.layer);
+  if (as.size() == 1 && b.opts.plan.layer.empty() && b.model.layers.size() > 1) {
+    bool named = false;
+    for (const RopeConfig& c : b.model.layers) named |= c.layer_type == as.front()->layer_type;
+    if (!named) {
+      for (const RopeConfig& c : b.model.layers) out.emplace_back(as.front(), &c);
+      return out;
+    }
+  }
+  for (const RopeConfig* la : as) {
     if (!b.opts.plan.layer.empty()) {
       out.emplace_back(la, &b.model.layer(b.opts.plan.layer));
       continue;
@@ -73,7 +85,7 @@ std::vector<std::pair<const RopeConfig*, const RopeConfig*>> match_layers(const 
     if (lb == nullptr && b.model.layers.size() == 1) lb = &b.model.layers.front();
     if (lb == nullptr) {
       throw ArgumentError(fmt::format("B has no layer '{}' to compare with; choose with --layer-b",
-                                      la->layer_type));
+                                      echo(la->layer_type)));
     }
     out.emplace_back(la, lb);
   }
@@ -241,7 +253,7 @@ void register_compare(CLI::App& app) {
       ->check(CLI::Range(std::int64_t{1}, kMaxAbsPosition));
   sub->add_option("--tolerance", o->tolerance,
                   "Relative inv_freq difference below which pairs count as equal (default 0)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(finite_range(0, std::numeric_limits<double>::max(), "a finite number >= 0"));
   sub->add_flag("--json", o->json, "Print JSON for scripts");
   sub->footer(
       "The output comparison rotates the same input (2 heads, float32) with A and B at 64\n"

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "file_io.h"
 #include "model_source.h"
 #include "ropekit/error.h"
 #include "ropekit/frequencies.h"
@@ -65,7 +66,8 @@ void print_plan_text(const std::string& name, const FrequencyPlan& p) {
 void run_freqs(const FreqsArgs& a) {
   nlohmann::json out;
   if (!a.kwargs.empty()) {
-    const MlxRope r = initialize_rope_from_kwargs(read_text_file(a.kwargs));
+    const MlxRope r = initialize_rope_from_kwargs(
+        read_text_file_bounded(a.kwargs, kMaxTextFileBytes, "--initialize-rope"));
     const FrequencyPlan p = r.plan_for_call(1, 0, r.dims);
     out["model_type"] = "";
     out["layers"]["default"] = plan_json(p);
@@ -111,7 +113,9 @@ void run_freqs(const FreqsArgs& a) {
   for (const auto& layer : m.layers)
     if (a.layer.empty() || layer.layer_type == a.layer)
       print_plan_text(layer.layer_type, build_frequency_plan(layer, a.seq_len, policy, parse_arithmetic(a.arithmetic)));
-  for (const auto& x : m.warnings) std::fprintf(stderr, "warning: %s: %s\n", x.path.c_str(), x.message.c_str());
+  for (const auto& x : m.warnings) {
+    std::fprintf(stderr, "warning: %s: %s\n", x.path.c_str(), x.message.c_str());
+  }
 }
 
 }  // namespace

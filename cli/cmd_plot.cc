@@ -1,5 +1,4 @@
 // ropekit plot A [B ...] -o FILE.svg|FILE.png: wavelength (log scale) against frequency index.
-#include <fstream>
 #include <map>
 #include <memory>
 #include <numbers>
@@ -9,6 +8,7 @@
 
 #include "cli_options.h"
 #include "commands.h"
+#include "file_io.h"
 #include "freq_report.h"
 #include "model_source.h"
 #include "png_export.h"
@@ -33,7 +33,8 @@ void run_plot(const PlotOptions& o) {
   };
   const bool png = ends_with(".png");
   if (!png && !ends_with(".svg")) {
-    throw ArgumentError("-o: expected a file name ending in .svg or .png, got '" + o.output + "'");
+    throw ArgumentError("-o: expected a file name ending in .svg or .png, got '" + echo(o.output) +
+                        "'");
   }
   if (png && !png_supported()) write_png_from_svg("", o.output);  // throws: how to get PNG
   PlotSpec spec;
@@ -77,11 +78,7 @@ void run_plot(const PlotOptions& o) {
   if (png) {
     write_png_from_svg(render_svg(spec), o.output, o.png_scale);
   } else {
-    std::ofstream out(o.output, std::ios::binary);
-    if (!out) throw IoError("cannot open '" + o.output + "' for writing");
-    out << render_svg(spec);
-    out.close();
-    if (!out) throw IoError("cannot write '" + o.output + "'");
+    write_file_atomic(o.output, render_svg(spec));
   }
   fmt::print("wrote {} ({} curve(s))\n", o.output, spec.series.size());
 }
@@ -99,7 +96,7 @@ void register_plot(CLI::App& app) {
                   png_supported() ? "Output file (.svg, or .png rendered with librsvg)" : "Output file (.svg)")
       ->required();
   sub->add_option("--png-scale", o->png_scale, "PNG only: pixels per SVG unit (2 for high-DPI screens)")
-      ->check(CLI::Range(0.25, 8.0));
+      ->check(finite_range(0.25, 8.0, "a number in [0.25, 8]"));
   add_plan_options(*sub, o->plan);
   sub->add_flag("--no-unscaled", o->no_unscaled, "Leave out the dashed unscaled curves");
   sub->add_option("--title", o->title, "Chart title");

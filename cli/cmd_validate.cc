@@ -1,13 +1,18 @@
 // ropekit validate CONFIG [--strict]: for CI pipelines. One problem per line with its JSON path,
 // exit 0 when valid, 2 when not (with --strict, warnings make it invalid).
+#include <algorithm>
 #include <memory>
+#include <optional>
+#include <set>
 
 #include <fmt/format.h>
 
 #include "cli_options.h"
 #include "commands.h"
+#include "file_io.h"
 #include "model_source.h"
 #include "ropekit/error.h"
+#include "ropekit/frequencies.h"
 
 namespace ropekit::cli {
 namespace {
@@ -37,7 +42,40 @@ void run_validate(const ValidateOptions& o) {
     throw ConfigError("", fmt::format("{} is invalid", display_name(o.config)));
   }
   for (const ConfigWarning& w : model.warnings) {
-    fmt::print("{}\n", problem_line(o.strict ? "error" : "warning", w.path, w.message));
+    fmt::print("{}\n", problem_line(o.strict ? "error" : "warning", echo(w.path), w.message));
+  }
+  // The checks that need the computed frequencies, as freqs, show, compare and apply build
+  // them: every layer, both sequence-length policies and both arithmetics, at initialisation
+  // and at max_position_embeddings. A config valid here is one every command can compute.
+  std::set<std::string> errors;
+  for (const RopeConfig& layer : model.layers) {
+    for (const SeqLenPolicy policy : {SeqLenPolicy::kTransformers, SeqLenPolicy::kMlxLm}) {
+      for (const FrequencyArithmetic arithmetic :
+           {FrequencyArithmetic::kTransformers, FrequencyArithmetic::kExact}) {
+        for (const std::optional<std::int64_t> seq_len :
+             {std::optional<std::int64_t>{}, std::optional<std::int64_t>{std::max<std::int64_t>(
+                                                 1, layer.max_position_embeddings)}}) {
+          try {
+            (void)build_frequency_plan(layer, seq_len, policy, arithmetic);
+          } catch (const Error& e) {
+            std::string message = e.what();
+            const auto* ce = dynamic_cast<const ConfigError*>(&e);
+            const std::string path = ce ? ce->path() : "";
+            if (!path.empty() && message.rfind(path + ": ", 0) == 0) {
+              message = message.substr(path.size() + 2);
+            }
+            errors.insert(problem_line(
+                "error", path,
+                fmt::format("{} (the frequencies of layer {})", message, echo(layer.layer_type))));
+          }
+        }
+      }
+    }
+  }
+  for (const std::string& line : errors) fmt::print("{}\n", line);
+  if (!errors.empty()) {
+    throw ConfigError("", fmt::format("{} is invalid: its frequencies cannot be computed",
+                                      display_name(o.config)));
   }
   if (o.strict && !model.warnings.empty()) {
     throw ConfigError("", fmt::format("{} is invalid under --strict: {} warning(s)",

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "builtin_models.h"
+#include "file_io.h"
 #include "ropekit/error.h"
 #include "suggest.h"
 
@@ -34,7 +35,7 @@ ModelRope load_model_or_config(const std::string& name_or_path, const ParseOptio
   throw IoError(fmt::format(
       "'{}' is neither a config file nor a built-in model; closest built-in names: {} "
       "('ropekit models' lists them all)",
-      name_or_path, fmt::join(closest, ", ")));
+      echo(name_or_path), fmt::join(closest, ", ")));
 }
 
 }  // namespace ropekit::cli

@@ -1,11 +1,12 @@
 #include "npy.h"
 
-#include <cmath>
+#include <algorithm>
 #include <cstring>
-#include <fstream>
 #include <limits>
-#include <sstream>
 
+#include <fmt/format.h>
+
+#include "file_io.h"
 #include "ropekit/error.h"
 
 namespace ropekit::cli {
@@ -15,26 +16,156 @@ namespace {
   throw IoError("cannot read .npy " + path + ": " + what);
 }
 
-// Value of 'key': in the header dict (a Python literal).
-std::string header_value(const std::string& header, const std::string& key, const std::string& path) {
-  const std::string k = "'" + key + "':";
-  const auto at = header.find(k);
-  if (at == std::string::npos) fail(path, "header has no '" + key + "' entry");
-  std::size_t i = at + k.size();
-  while (i < header.size() && header[i] == ' ') ++i;
-  if (i >= header.size()) fail(path, "truncated header");
-  if (header[i] == '\'') {
-    const auto end = header.find('\'', i + 1);
-    if (end == std::string::npos) fail(path, "unterminated string in header");
-    return header.substr(i + 1, end - i - 1);
+std::string shape_text(const std::vector<std::int64_t>& shape) {
+  std::string s = "(";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + (shape.size() == 1 ? ",)" : ")");
+}
+
+// The header dict, parsed as the Python literal NumPy writes:
+//   {'descr': '<f4', 'fortran_order': False, 'shape': (4, 2, 8), }
+// Whitespace between tokens and a trailing comma (dict and tuple) are accepted, as Python does;
+// anything else (other keys, duplicates, expressions, non-decimal or signed integers,
+// "(4)" which is no tuple) is refused.
+class HeaderParser {
+ public:
+  HeaderParser(const std::string& h, const std::string& path) : h_(h), path_(path) {}
+
+  void parse(NpyArray& a) {
+    ws();
+    if (!eat('{')) bad("expected a dict starting with '{'");
+    bool have_descr = false, have_fortran = false, have_shape = false;
+    bool fortran = false;
+    for (;;) {
+      ws();
+      if (eat('}')) break;
+      const std::string key = string_literal("a key");
+      ws();
+      if (!eat(':')) bad("expected ':' after '" + echo(key) + "'");
+      ws();
+      auto once = [&](bool& seen) {
+        if (seen) bad("duplicate key '" + key + "'");
+        seen = true;
+      };
+      if (key == "descr") {
+        once(have_descr);
+        a.dtype = string_literal("the 'descr' value");
+      } else if (key == "fortran_order") {
+        once(have_fortran);
+        if (word("True")) fortran = true;
+        else if (word("False")) fortran = false;
+        else bad("'fortran_order' must be True or False");
+      } else if (key == "shape") {
+        once(have_shape);
+        a.shape = tuple();
+      } else {
+        bad("unexpected key '" + echo(key) + "' (NumPy writes 'descr', 'fortran_order', 'shape')");
+      }
+      ws();
+      if (eat(',')) continue;
+      if (eat('}')) break;
+      bad("expected ',' or '}' after the '" + key + "' value");
+    }
+    ws();
+    if (i_ != h_.size()) bad("unexpected text after the header dict");
+    if (!have_descr) fail(path_, "header has no 'descr' entry");
+    if (!have_fortran) fail(path_, "header has no 'fortran_order' entry");
+    if (!have_shape) fail(path_, "header has no 'shape' entry");
+    if (a.dtype != "<f4" && a.dtype != "<f8" && a.dtype != "<i4" && a.dtype != "<i8")
+      fail(path_, "unsupported dtype " + echo(a.dtype) +
+                      " (expected little-endian float32/float64/int32/int64)");
+    if (fortran) fail(path_, "Fortran-order arrays are not supported (save with np.ascontiguousarray)");
   }
-  if (header[i] == '(') {
-    const auto end = header.find(')', i);
-    if (end == std::string::npos) fail(path, "unterminated shape tuple in header");
-    return header.substr(i + 1, end - i - 1);
+
+ private:
+  [[noreturn]] void bad(const std::string& what) { fail(path_, "malformed header: " + what); }
+
+  void ws() {
+    while (i_ < h_.size() && (h_[i_] == ' ' || h_[i_] == '\t' || h_[i_] == '\n' || h_[i_] == '\r')) {
+      ++i_;
+    }
   }
-  const auto end = header.find_first_of(",}", i);
-  return header.substr(i, end == std::string::npos ? std::string::npos : end - i);
+  bool eat(char c) {
+    if (i_ < h_.size() && h_[i_] == c) return ++i_, true;
+    return false;
+  }
+  bool word(const char* w) {
+    const std::size_t n = std::strlen(w);
+    if (h_.compare(i_, n, w) != 0) return false;
+    const char next = i_ + n < h_.size() ? h_[i_ + n] : ' ';
+    if (std::isalnum(static_cast<unsigned char>(next)) || next == '_') return false;
+    i_ += n;
+    return true;
+  }
+  std::string string_literal(const char* what) {
+    if (i_ >= h_.size() || (h_[i_] != '\'' && h_[i_] != '"')) bad(std::string("expected ") + what);
+    const char quote = h_[i_++];
+    const std::size_t start = i_;
+    while (i_ < h_.size() && h_[i_] != quote) {
+      if (h_[i_] == '\\' || h_[i_] == '\n') bad("escapes and line breaks in strings are not supported");
+      ++i_;
+    }
+    if (i_ >= h_.size()) bad("unterminated string");
+    return h_.substr(start, i_++ - start);
+  }
+  // A tuple of non-negative decimal integers: "()", "(4,)", "(4, 2, 8)", "(4, 2, 8,)".
+  std::vector<std::int64_t> tuple() {
+    const std::size_t open = i_;
+    const std::size_t close = h_.find(')', open);
+    if (i_ >= h_.size() || h_[i_] != '(') {
+      bad("'shape' must be a tuple of integers");
+    }
+    if (close == std::string::npos) fail(path_, "unterminated shape tuple in header");
+    const std::string text = echo(h_.substr(open, close - open + 1));
+    auto malformed = [&](const std::string& why) -> void {
+      fail(path_, "malformed shape " + text + ": " + why);
+    };
+    ++i_;
+    std::vector<std::int64_t> shape;
+    ws();
+    if (eat(')')) return shape;
+    for (;;) {
+      ws();
+      const bool negative = eat('-');
+      const std::size_t digits = i_;
+      std::int64_t v = 0;
+      bool overflow = false;
+      while (i_ < h_.size() && h_[i_] >= '0' && h_[i_] <= '9') {
+        const int d = h_[i_++] - '0';
+        if (v > (std::numeric_limits<std::int64_t>::max() - d) / 10) overflow = true;
+        else v = v * 10 + d;
+      }
+      if (i_ == digits) malformed("expected a decimal integer at offset " + std::to_string(i_ - open));
+      if (h_[digits] == '0' && i_ - digits > 1) malformed("an integer with a leading zero");
+      if (negative) fail(path_, "negative dimension in shape " + text);
+      if (overflow || v > kNpyMaxDim) {
+        fail(path_, "shape too large: dimension " + echo(h_.substr(digits, i_ - digits)) +
+                        " in " + text + "; expected each dimension at most 2^31 - 1");
+      }
+      shape.push_back(v);
+      if (shape.size() > kNpyMaxDims) {
+        fail(path_, "shape too large: more than " + std::to_string(kNpyMaxDims) + " dimensions");
+      }
+      ws();
+      if (eat(')')) {
+        if (shape.size() == 1) malformed("a 1-D shape is written (n,): (n) is not a tuple");
+        return shape;
+      }
+      if (!eat(',')) malformed("expected ',' or ')' after a dimension");
+      ws();
+      if (eat(')')) return shape;
+    }
+  }
+
+  const std::string& h_;
+  const std::string& path_;
+  std::size_t i_ = 0;
+};
+
+std::uint64_t le(const unsigned char* b, int n) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < n; ++i) v |= static_cast<std::uint64_t>(b[i]) << (8 * i);
+  return v;
 }
 
 }  // namespace
@@ -48,7 +179,7 @@ std::int64_t NpyArray::size() const {
 std::vector<float> NpyArray::as_float32() const {
   std::vector<float> out(static_cast<std::size_t>(size()));
   if (dtype == "<f4") {
-    std::memcpy(out.data(), bytes.data(), out.size() * 4);
+    if (!out.empty()) std::memcpy(out.data(), bytes.data(), out.size() * 4);
   } else if (dtype == "<f8") {
     for (std::size_t i = 0; i < out.size(); ++i) {
       double d;
@@ -62,105 +193,114 @@ std::vector<float> NpyArray::as_float32() const {
 }
 
 std::vector<std::int64_t> NpyArray::as_int64() const {
+  if (dtype != "<i8" && dtype != "<i4")
+    throw IoError(path + ": expected an integer array (int32 or int64), got dtype " + dtype);
   std::vector<std::int64_t> out(static_cast<std::size_t>(size()));
   for (std::size_t i = 0; i < out.size(); ++i) {
     if (dtype == "<i8") {
       std::memcpy(&out[i], bytes.data() + i * 8, 8);
-    } else if (dtype == "<i4") {
+    } else {
       std::int32_t v;
       std::memcpy(&v, bytes.data() + i * 4, 4);
       out[i] = v;
-    } else {
-      throw IoError(path + ": expected an integer array (int32 or int64), got dtype " + dtype);
     }
   }
   return out;
 }
 
-NpyArray read_npy(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError("cannot open " + path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  const std::string file = ss.str();
-  static const char kMagic[] = "\x93NUMPY";
-  if (file.size() < 10 || file.compare(0, 6, kMagic, 6) != 0) fail(path, "not a .npy file (bad magic)");
-  const int major = static_cast<unsigned char>(file[6]);
-  std::size_t header_len = 0, start = 0;
-  if (major == 1) {
-    header_len = static_cast<unsigned char>(file[8]) | (static_cast<std::size_t>(static_cast<unsigned char>(file[9])) << 8);
-    start = 10;
-  } else if (major == 2 || major == 3) {
-    if (file.size() < 12) fail(path, "truncated header");
-    header_len = 0;
-    for (int b = 0; b < 4; ++b) header_len |= static_cast<std::size_t>(static_cast<unsigned char>(file[8 + b])) << (8 * b);
-    start = 12;
-  } else {
-    fail(path, "unsupported format version " + std::to_string(major));
-  }
-  if (file.size() < start + header_len) fail(path, "truncated header");
-  const std::string header = file.substr(start, header_len);
-  NpyArray a;
-  a.path = path;
-  a.dtype = header_value(header, "descr", path);
-  if (a.dtype == "|i1" || a.dtype == "|u1") fail(path, "unsupported dtype " + a.dtype);
-  if (a.dtype != "<f4" && a.dtype != "<f8" && a.dtype != "<i4" && a.dtype != "<i8")
-    fail(path, "unsupported dtype " + a.dtype + " (expected little-endian float32/float64/int32/int64)");
-  const std::string fortran = header_value(header, "fortran_order", path);
-  if (fortran.find("True") != std::string::npos)
-    fail(path, "Fortran-order arrays are not supported (save with np.ascontiguousarray)");
-  const std::string shape = header_value(header, "shape", path);
-  std::stringstream sh(shape);
-  std::string item;
-  while (std::getline(sh, item, ',')) {
-    const auto b = item.find_first_not_of(" ");
-    if (b == std::string::npos) continue;
-    try {
-      std::size_t used = 0;
-      const long long v = std::stoll(item.substr(b), &used);
-      if (v < 0) fail(path, "negative dimension in shape (" + shape + ")");
-      a.shape.push_back(v);
-    } catch (const std::logic_error&) {
-      fail(path, "malformed shape (" + shape + ")");
-    }
-  }
-  const std::size_t elem = (a.dtype == "<f8" || a.dtype == "<i8") ? 8 : 4;
+void parse_npy_header(const std::string& header, const std::string& path, NpyArray& a) {
+  HeaderParser(header, path).parse(a);
   std::int64_t n = 1;
   for (const auto d : a.shape) {
-    if (d != 0 && n > std::numeric_limits<std::int64_t>::max() / 16 / d) fail(path, "shape too large");
+    if (d != 0 && n > kNpyMaxElements / d) {
+      fail(path, "shape too large: " + shape_text(a.shape) + " has more than 2^32 elements");
+    }
     n *= d;
   }
-  const std::size_t need = static_cast<std::size_t>(n) * elem;
-  const std::size_t data_at = start + header_len;
-  if (file.size() - data_at < need)
-    fail(path, "truncated data: expected " + std::to_string(need) + " bytes for shape (" + shape + "), got " +
-                   std::to_string(file.size() - data_at));
-  a.bytes.assign(file.begin() + static_cast<std::ptrdiff_t>(data_at),
-                 file.begin() + static_cast<std::ptrdiff_t>(data_at + need));
+}
+
+NpyArray read_npy(const std::string& path) {
+  InputFile in(path);
+  unsigned char pre[12];
+  const std::size_t got = in.read(pre, 8);
+  static const char kMagic[] = "\x93NUMPY";
+  if (got < 8 || std::memcmp(pre, kMagic, 6) != 0) fail(path, "not a .npy file (bad magic)");
+  const int major = pre[6], minor = pre[7];
+  if ((major != 1 && major != 2 && major != 3) || minor != 0) {
+    fail(path, fmt::format("unsupported format version {}.{} (expected 1.0, 2.0 or 3.0)", major,
+                           minor));
+  }
+  const int len_bytes = major == 1 ? 2 : 4;
+  if (in.read(pre + 8, static_cast<std::size_t>(len_bytes)) != static_cast<std::size_t>(len_bytes))
+    fail(path, "truncated header");
+  const std::uint64_t header_len = le(pre + 8, len_bytes);
+  const std::uint64_t start = 8 + static_cast<std::uint64_t>(len_bytes);
+  if (in.regular() && in.size() < start + header_len) fail(path, "truncated header");
+  if (header_len > kNpyMaxHeaderBytes) {
+    fail(path, fmt::format("header of {} bytes; expected at most {} (1 MiB)", header_len,
+                           kNpyMaxHeaderBytes));
+  }
+  std::string header(static_cast<std::size_t>(header_len), '\0');
+  if (in.read(header.data(), header.size()) != header.size()) fail(path, "truncated header");
+  NpyArray a;
+  a.path = path;
+  parse_npy_header(header, path, a);
+  const std::size_t elem = (a.dtype == "<f8" || a.dtype == "<i8") ? 8 : 4;
+  const std::uint64_t need = static_cast<std::uint64_t>(a.size()) * elem;
+  const std::uint64_t data_at = start + header_len;
+  auto truncated = [&](std::uint64_t have) {
+    fail(path, fmt::format("truncated data: expected {} bytes for shape {}, got {}", need,
+                           shape_text(a.shape), have));
+  };
+  if (in.regular()) {
+    if (in.size() - data_at < need) truncated(in.size() - data_at);
+    a.bytes.resize(static_cast<std::size_t>(need));
+    const std::size_t r = in.read(a.bytes.data(), a.bytes.size());
+    if (r != need) truncated(r);  // the file shrank while being read
+    return a;
+  }
+  // A pipe or a device: the memory grows with the data that actually arrives.
+  constexpr std::size_t kMinChunk = std::size_t{1} << 20, kMaxChunk = std::size_t{64} << 20;
+  while (a.bytes.size() < need) {
+    const std::size_t old = a.bytes.size();
+    const std::size_t chunk = std::clamp(old, kMinChunk, kMaxChunk);  // doubling, then steady
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, need - old));
+    a.bytes.resize(old + want);
+    const std::size_t r = in.read(a.bytes.data() + old, want);
+    a.bytes.resize(old + r);
+    if (r < want) truncated(a.bytes.size());
+  }
   return a;
 }
 
-void write_npy_f32(const std::string& path, const std::vector<std::int64_t>& shape, const float* data) {
+std::string npy_f32_header(const std::vector<std::int64_t>& shape) {
   std::string dims;
-  std::int64_t n = 1;
-  for (const auto d : shape) {
-    dims += std::to_string(d) + ",";
-    n *= d;
-  }
-  if (shape.size() > 1) dims.pop_back();
+  for (const auto d : shape) dims += std::to_string(d) + ",";
+  if (shape.size() > 1) dims.pop_back();  // "(4,)" for one dimension, "(4,2,8)" for more
   std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + dims + "), }";
-  const std::size_t total = 10 + header.size() + 1;
-  header.append((64 - total % 64) % 64, ' ');
+  // Version 1.0 while the padded header fits its 16-bit length, else 2.0 (as NumPy does); the
+  // data starts at a multiple of 64 bytes.
+  auto padded = [&](std::size_t prefix) {
+    return (prefix + header.size() + 1 + 63) / 64 * 64 - prefix;
+  };
+  const bool v1 = padded(10) <= 65535;
+  const std::size_t prefix = v1 ? 10 : 12;
+  header.append(padded(prefix) - header.size() - 1, ' ');
   header.push_back('\n');
-  std::ofstream out(path, std::ios::binary);
-  if (!out) throw IoError("cannot write " + path);
-  out.write("\x93NUMPY\x01\x00", 8);
-  const auto len = static_cast<std::uint16_t>(header.size());
-  const char lenb[2] = {static_cast<char>(len & 0xFF), static_cast<char>(len >> 8)};
-  out.write(lenb, 2);
-  out.write(header.data(), static_cast<std::streamsize>(header.size()));
-  out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(n * 4));
-  if (!out) throw IoError("cannot write " + path);
+  std::string out = std::string("\x93NUMPY", 6) + static_cast<char>(v1 ? 1 : 2) + '\0';
+  const std::size_t len = header.size();
+  for (std::size_t b = 0; b < prefix - 8; ++b) out += static_cast<char>((len >> (8 * b)) & 0xFF);
+  return out + header;
+}
+
+void write_npy_f32(const std::string& path, const std::vector<std::int64_t>& shape,
+                   const float* data) {
+  std::int64_t n = 1;
+  for (const auto d : shape) n *= d;
+  AtomicFile out(path);
+  out.write(npy_f32_header(shape));
+  if (n > 0) out.write(data, static_cast<std::size_t>(n) * 4);
+  out.commit();
 }
 
 }  // namespace ropekit::cli

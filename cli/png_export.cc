@@ -1,5 +1,6 @@
 #include "png_export.h"
 
+#include "file_io.h"
 #include "ropekit/error.h"
 
 #if ROPEKIT_HAVE_RSVG
@@ -7,6 +8,7 @@
 #include <librsvg/rsvg.h>
 
 #include <cmath>
+#include <exception>
 #include <memory>
 #endif
 
@@ -50,8 +52,27 @@ void write_png_from_svg(const std::string& svg, const std::string& path, double 
   if (!rsvg_handle_render_document(handle.get(), cr.get(), &viewport, &err))
     throw ArgumentError("PNG: rendering failed: " + take_message(err));
   cairo_surface_flush(surface.get());
-  if (cairo_surface_write_to_png(surface.get(), path.c_str()) != CAIRO_STATUS_SUCCESS)
-    throw IoError("cannot write '" + path + "'");
+  // Through an AtomicFile: every write checked, nothing left behind on failure.
+  struct Sink {
+    AtomicFile file;
+    std::exception_ptr error;
+  } sink{AtomicFile(path), nullptr};
+  const auto write = [](void* closure, const unsigned char* data, unsigned int n) {
+    auto* s = static_cast<Sink*>(closure);
+    try {
+      s->file.write(data, n);
+      return CAIRO_STATUS_SUCCESS;
+    } catch (...) {
+      s->error = std::current_exception();
+      return CAIRO_STATUS_WRITE_ERROR;
+    }
+  };
+  const cairo_status_t st = cairo_surface_write_to_png_stream(surface.get(), write, &sink);
+  if (sink.error) std::rethrow_exception(sink.error);
+  if (st != CAIRO_STATUS_SUCCESS) {
+    throw IoError("cannot write '" + path + "': " + cairo_status_to_string(st));
+  }
+  sink.file.commit();
 }
 
 #else

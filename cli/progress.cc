@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 
 #include <fmt/core.h>
 
@@ -51,7 +52,11 @@ void Progress::draw(std::int64_t done, const std::string& detail) {
 
 void Progress::finish() {
   if (!enabled_ || !drawn_) return;
-  std::fprintf(stderr, "\r%s\r", std::string(width_, ' ').c_str());
+  if (std::uncaught_exceptions() > 0) {
+    std::fputc('\n', stderr);  // an error message follows: on a line of its own
+  } else {
+    std::fprintf(stderr, "\r%s\r", std::string(width_, ' ').c_str());
+  }
   std::fflush(stderr);
   drawn_ = false;
 }

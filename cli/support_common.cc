@@ -1,18 +1,12 @@
 #include "support_common.h"
 
-#include <fstream>
-#include <sstream>
-
+#include "file_io.h"
 #include "ropekit/error.h"
 
 namespace ropekit::cli {
 
 std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError("cannot open " + path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return read_text_file_bounded(path, kMaxTextFileBytes, "file");
 }
 
 std::string_view layout_name(PairLayout l) {

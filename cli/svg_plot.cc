@@ -34,18 +34,58 @@ std::string power_label(int e) {
 
 }  // namespace
 
+namespace {
+
+// Decodes one UTF-8 sequence at s[i]: the code point and its length, or -1 when the bytes there
+// are not valid UTF-8 (a stray continuation byte, a truncated or overlong sequence, a surrogate,
+// beyond U+10FFFF).
+long decode_utf8(const std::string& s, std::size_t i, std::size_t& len) {
+  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  const unsigned char c = b(0);
+  len = 1;
+  if (c < 0x80) return c;
+  long cp = 0;
+  long min = 0;
+  if ((c & 0xE0) == 0xC0) len = 2, cp = c & 0x1F, min = 0x80;
+  else if ((c & 0xF0) == 0xE0) len = 3, cp = c & 0x0F, min = 0x800;
+  else if ((c & 0xF8) == 0xF0) len = 4, cp = c & 0x07, min = 0x10000;
+  else return len = 1, -1;
+  if (i + len > s.size()) return len = 1, -1;
+  for (std::size_t k = 1; k < len; ++k) {
+    if ((b(k) & 0xC0) != 0x80) return len = 1, -1;
+    cp = (cp << 6) | (b(k) & 0x3F);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return len = 1, -1;
+  return cp;
+}
+
+// Characters XML 1.0 allows: tab, line feed, carriage return, and U+0020 up, less U+FFFE/FFFF.
+bool xml_char(long cp) {
+  return cp == 0x9 || cp == 0xA || cp == 0xD || (cp >= 0x20 && cp != 0xFFFE && cp != 0xFFFF);
+}
+
+}  // namespace
+
 std::string xml_escape(const std::string& s) {
   std::string out;
   out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
+  for (std::size_t i = 0; i < s.size();) {
+    std::size_t len = 1;
+    const long cp = decode_utf8(s, i, len);
+    if (cp < 0 || !xml_char(cp)) {
+      out += "\uFFFD";  // invalid UTF-8 or a control character: the replacement character
+      i += len;
+      continue;
+    }
+    switch (cp) {
       case '&': out += "&amp;"; break;
       case '<': out += "&lt;"; break;
       case '>': out += "&gt;"; break;
       case '"': out += "&quot;"; break;
       case '\'': out += "&apos;"; break;
-      default: out += c;
+      default: out.append(s, i, len);
     }
+    i += len;
   }
   return out;
 }

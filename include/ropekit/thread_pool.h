@@ -14,7 +14,9 @@ namespace ropekit {
 
 class ThreadPool {
  public:
-  explicit ThreadPool(int threads);  // threads >= 1 (the calling thread counts as one)
+  // threads >= 1 (the calling thread counts as one), at most 4096. When the system refuses to
+  // start a thread (resource limits), the pool keeps the ones it has: size() says how many.
+  explicit ThreadPool(int threads);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;

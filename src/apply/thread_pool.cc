@@ -39,6 +39,7 @@ namespace ropekit {
 namespace {
 
 constexpr auto kSpin = std::chrono::microseconds(50);
+constexpr int kMaxThreads = 4096;  // as ROPEKIT_THREADS
 
 thread_local bool t_in_pool_job = false;  // this thread is running chunks of some pool
 
@@ -133,12 +134,21 @@ ThreadPool::ThreadPool(int threads) : impl_(std::make_unique<Impl>()) {
     throw ArgumentError("[ropekit.thread_pool] threads: expected >= 1, got " +
                         std::to_string(threads));
   }
-  impl_->size = threads;
+  // At most kMaxThreads; fewer when the system refuses to start more (RLIMIT_NPROC, address
+  // space for the stacks, cgroup pids.max): the pool then runs with the threads it has, and
+  // size() says how many. Nothing below may throw once a worker runs (a joinable std::thread
+  // destroyed during unwinding would terminate the process).
+  threads = std::min(threads, kMaxThreads);
   impl_->ranges = std::make_unique<Impl::Range[]>(static_cast<std::size_t>(threads));
   impl_->workers.reserve(static_cast<std::size_t>(threads - 1));
   for (int i = 0; i < threads - 1; ++i) {
-    impl_->workers.emplace_back([impl = impl_.get()] { impl->worker_loop(); });
+    try {
+      impl_->workers.emplace_back([impl = impl_.get()] { impl->worker_loop(); });
+    } catch (const std::exception&) {  // std::system_error (EAGAIN), or no memory for its state
+      break;
+    }
   }
+  impl_->size = 1 + static_cast<int>(impl_->workers.size());
 }
 
 ThreadPool::~ThreadPool() {

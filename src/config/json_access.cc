@@ -95,6 +95,27 @@ std::string describe(const Json& value) {
   return s + " (" + value.type_name() + ")";
 }
 
+std::string excerpt(std::string_view text) {
+  constexpr std::size_t kMaxChars = 60;
+  std::size_t keep = std::min(text.size(), kMaxChars);
+  while (keep < text.size() && keep > 0 && (static_cast<unsigned char>(text[keep]) & 0xC0) == 0x80)
+    --keep;
+  std::string s;
+  for (std::size_t i = 0; i < keep; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c == 0x7F) {
+      static const char kHex[] = "0123456789abcdef";
+      s += "\\x";
+      s += kHex[c >> 4];
+      s += kHex[c & 15];
+    } else {
+      s += static_cast<char>(c);
+    }
+  }
+  if (keep < text.size()) s += "... (" + std::to_string(text.size()) + " bytes)";
+  return s;
+}
+
 void fail(const std::string& path, const std::string& expected, const Json& found) {
   throw ConfigError(path, "expected " + expected + ", got " + describe(found));
 }

@@ -26,6 +26,9 @@ std::string join_path(const std::string& base, std::string_view key);
 std::string join_index(const std::string& base, std::size_t index);
 // A short, single-line rendering of a value for messages (truncated).
 std::string describe(const Json& value);
+// User text (a rope type, a key, a layer name) for a message: at most 60 bytes of it, cut at a
+// UTF-8 boundary, then "..." and its length; control characters as \xNN.
+std::string excerpt(std::string_view text);
 
 [[noreturn]] void fail(const std::string& path, const std::string& expected, const Json& found);
 [[noreturn]] void fail_missing(const std::string& path, const std::string& expected);

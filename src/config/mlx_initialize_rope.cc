@@ -160,7 +160,7 @@ MlxRope initialize_rope(int dims, double base, bool traditional, std::string_vie
     r.freqs = detail::mlx_proportional_freqs(base, dims, rotated, factor);
     return r;
   }
-  throw ConfigError("scaling_config.type", "Unsupported RoPE type " + type +
+  throw ConfigError("scaling_config.type", "Unsupported RoPE type " + detail::excerpt(type) +
                                                " (mlx-lm supports default, linear, dynamic, llama3, "
                                                "yarn, deepseek_yarn, telechat3-yarn, longrope, "
                                                "proportional, mrope)");

@@ -34,7 +34,9 @@ CmdResult run(const std::string& args) {
 
 // Runs with ROPEKIT_PROGRESS set as given; returns stderr (the progress line), or a failure.
 std::string run_with_progress(const std::string& progress, const std::string& args) {
-  const cli_test::RunResult r = cli_test::run_cli(args, "ROPEKIT_PROGRESS=" + progress);
+  cli_test::RunOptions options;
+  options.env = {"ROPEKIT_PROGRESS=" + progress};
+  const cli_test::RunResult r = cli_test::run_cli(args, options);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   return r.err;
 }

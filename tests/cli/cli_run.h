@@ -3,18 +3,32 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace ropekit::cli_test {
 
 struct RunResult {
-  int exit_code = -1;
-  std::string out;  // stdout
-  std::string err;  // stderr
+  int exit_code = -1;  // -1 when killed by a signal
+  int signal = 0;      // the signal that ended it, if any
+  std::string out;     // stdout
+  std::string err;     // stderr
+};
+
+// How the child runs: its standard streams, environment and resource limits.
+struct RunOptions {
+  enum class Stdout { kCapture, kClosed, kDevFull };
+  Stdout stdout_mode = Stdout::kCapture;
+  std::string stdin_path;             // "" = inherited
+  std::string stdin_data;             // when not empty: stdin is a pipe holding these bytes
+                                      // (at most 64 KiB: one pipe buffer)
+  std::vector<std::string> env;       // "NAME=value", added to the environment
+  long long file_size_limit = -1;     // RLIMIT_FSIZE in bytes, SIGXFSZ ignored (writes: EFBIG)
+  long long address_space_limit = -1; // RLIMIT_AS in bytes (thread stacks cannot be mapped)
 };
 
 // Runs `ropekit ARGS` (ARGS is pasted into a shell command line: quote what needs quoting).
-// `env` is prefixed to the command as shell assignments ("ROPEKIT_PROGRESS=always").
-RunResult run_cli(const std::string& args, const std::string& env = "");
+RunResult run_cli(const std::string& args);
+RunResult run_cli(const std::string& args, const RunOptions& options);
 
 // Reads a whole file (empty string if unreadable).
 std::string read_file(const std::string& path);

@@ -5,6 +5,7 @@
 #   cli_freqs_apply_test    freqs / apply output equals the library's plan and rotation
 #   cli_errors_test         the error catalogue: usage errors exit 1, bad input exits 2
 #   cli_png_test            PNG charts decoded with cairo (where librsvg is built in)
+#   cli_hostile_test        hostile inputs, full disks, closed stdout (label hostile)
 #   cli_plot_svg_xml        the plot parsed as XML by Python's standard library
 if(NOT TARGET ropekit_cli)
   return()  # ROPEKIT_BUILD_CLI=OFF
@@ -44,4 +45,17 @@ if(ROPEKIT_TEST_CAIRO_FOUND)
   ropekit_add_test(cli_png_test LABELS cli LIBS PkgConfig::ROPEKIT_TEST_CAIRO
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/cli_png_test.cc ${CMAKE_CURRENT_LIST_DIR}/cli_run.cc)
   target_include_directories(cli_png_test PRIVATE ${CMAKE_CURRENT_LIST_DIR})
+endif()
+
+# Hostile inputs, environments and failing outputs: every case checks the exit code, the message,
+# that nothing (no output, no temporary file) is left on failure and that inputs are unchanged.
+# Label `hostile`: ctest -L hostile.
+ropekit_add_test(cli_hostile_test LABELS hostile LIBS fmt::fmt
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/cli_hostile_test.cc
+          ${CMAKE_CURRENT_LIST_DIR}/cli_run.cc
+          ${PROJECT_SOURCE_DIR}/cli/npy.cc
+          ${PROJECT_SOURCE_DIR}/cli/file_io.cc)
+target_include_directories(cli_hostile_test PRIVATE ${CMAKE_CURRENT_LIST_DIR} ${PROJECT_SOURCE_DIR}/cli)
+if(ROPEKIT_SANITIZE)  # address-space limits cannot be combined with sanitizer shadow memory
+  target_compile_definitions(cli_hostile_test PRIVATE ROPEKIT_TEST_SANITIZED=1)
 endif()
