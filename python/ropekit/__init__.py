@@ -246,6 +246,12 @@ class Rope:
         Returns q_out, or (q_out, k_out); with ``fold_attention_factor=False`` the attention
         factor left out of the rotation is appended."""
         plan = self._plan0 if seq_len is None else self.plan(seq_len)
+        if (inplace is True and positions.__class__ is int and offsets is None and layout is None
+                and angles is None and rounding is None and inverse is False
+                and fold_attention_factor is True and pair_layout is None and threads == 0
+                and backend == "auto"):  # the decode fast path: no option to translate
+            plan.apply(q, None, k, None, positions, None, None, 0, -1, -1, False, True, 0, 0, "")
+            return q if k is None else (q, k)
         return _apply(plan, q, k, positions, offsets, indptr, out, k_out, inplace, layout, angles,
                       rounding, inverse, fold_attention_factor, pair_layout, threads, backend)
 

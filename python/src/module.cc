@@ -8,7 +8,10 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -632,6 +635,20 @@ PYBIND11_MODULE(_ropekit, m) {
         return cos_sin_tables(p, c, positions, offsets, indptr, batch, seq);
       });
 
+  // For python/bench/bench_python.py: the same call through the C++ API, `calls` times, on
+  // views prepared once (what a C++ caller does), GIL released; returns microseconds per call.
+  m.def("_time_cpp_apply", [](const Plan& p, py::handle q, py::handle q_out, py::handle k,
+                              py::handle k_out, std::int64_t offset, int layout, int calls) {
+    Call c;
+    acquire_call(c, q, q_out, k, k_out, layout);
+    const rk::Positions pos = rk::Positions::offset(offset);
+    const rk::ApplyOptions o = apply_options(p, CallOptions{});
+    py::gil_scoped_release nogil;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < calls; ++i) rk::apply_rope(*p.plan, c.qv, c.qov, c.kv, c.kov, pos, o);
+    const auto t1 = std::chrono::steady_clock::now();
+    return std::chrono::duration<double, std::micro>(t1 - t0).count() / std::max(calls, 1);
+  });
   m.def("apply_with_table", &apply_with_table,
         "apply_with_table(cos, sin, q, q_out, k, k_out, positions, offsets, indptr, layout, "
         "neox, rounding, inverse, threads, backend)");

@@ -342,3 +342,13 @@ def test_model_iteration_and_repr():
     m = ropekit.load(config_path("gemma-3-4b-text"))
     assert len(m) == 2 and {r.name for r in m} == set(m.names)
     assert "gemma" in repr(m) and "Rope" in repr(m.full_attention)
+
+
+def test_concurrent_calls_from_python_threads(llama):
+    # the GIL is released while kernels run: calls from several threads must stay correct
+    from concurrent.futures import ThreadPoolExecutor
+    xs = [rand(64, 4, 128) for _ in range(8)]
+    want = [llama.apply(x, positions=i) for i, x in enumerate(xs)]
+    with ThreadPoolExecutor(4) as ex:
+        got = list(ex.map(lambda i: llama.apply(xs[i], positions=i), range(8)))
+    assert all(np.array_equal(g, w) for g, w in zip(got, want))
