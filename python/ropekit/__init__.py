@@ -250,6 +250,8 @@ class Rope:
                 and angles is None and rounding is None and inverse is False
                 and fold_attention_factor is True and pair_layout is None and threads == 0
                 and backend == "auto"):  # the decode fast path: no option to translate
+            if getattr(q, "requires_grad", False) or getattr(k, "requires_grad", False):
+                _no_grad_in_place()
             plan.apply(q, None, k, None, positions, None, None, 0, -1, -1, False, True, 0, 0, "")
             return q if k is None else (q, k)
         return _apply(plan, q, k, positions, offsets, indptr, out, k_out, inplace, layout, angles,
@@ -273,11 +275,18 @@ class Rope:
                 f"rotary_dim={self.rotary_dim} layout={self.layout}>")
 
 
+def _no_grad_in_place():
+    raise ValueError("q: expected tensors that do not require grad for an in-place rotation "
+                     "(autograd cannot see it; use ropekit.torch.rotate / apply, or .detach())")
+
+
 def _apply(plan, q, k, positions, offsets, indptr, out, k_out, inplace, layout, angles, rounding,
            inverse, fold, pair_layout, threads, backend):
     if inplace:
         if out is not None or k_out is not None:
             raise ValueError("out: expected no output arrays with inplace=True")
+        if getattr(q, "requires_grad", False) or getattr(k, "requires_grad", False):
+            _no_grad_in_place()
         q_out, kk_out = None, None
     else:
         q_out = _empty_like(q, "q") if out is None else out

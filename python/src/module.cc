@@ -241,6 +241,12 @@ void make_positions(PositionsArg& out, py::handle positions, py::handle offsets,
   }
   out.ids = acquire_array(positions.ptr(), "positions", false);
   const Array& a = out.ids;
+  if (a.ndim == 0 && (a.elem == Elem::kI32 || a.elem == Elem::kI64)) {  // np.int64(5), tensor(5)
+    out.pos =
+        rk::Positions::offset(a.elem == Elem::kI32 ? *static_cast<const std::int32_t*>(a.data)
+                                                   : *static_cast<const std::int64_t*>(a.data));
+    return;
+  }
   if (a.elem != Elem::kI32 && a.elem != Elem::kI64)
     throw py::type_error(std::string("positions: expected an int, or an int32/int64 array, got ") +
                          ropekit_py::elem_name(a.elem));

@@ -352,3 +352,10 @@ def test_concurrent_calls_from_python_threads(llama):
     with ThreadPoolExecutor(4) as ex:
         got = list(ex.map(lambda i: llama.apply(xs[i], positions=i), range(8)))
     assert all(np.array_equal(g, w) for g, w in zip(got, want))
+
+
+def test_scalar_array_positions_are_offsets(llama):
+    x = rand(3, 2, 128)
+    want = llama.apply(x, positions=7)
+    assert np.array_equal(llama.apply(x, positions=np.int64(7)), want)
+    assert np.array_equal(llama.apply(x, positions=np.array(7, np.int32)), want)
