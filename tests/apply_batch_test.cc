@@ -122,6 +122,32 @@ TEST(ApplyBatch, BadBatchesAreRefused) {
                ArgumentError);
 }
 
+// q and k as head slices of one fused [batch, heads_q + heads_k, seq, dim] buffer, in place: the
+// batches interleave in memory, yet the views are disjoint and must be accepted.
+TEST(ApplyBatch, FusedHeadsMajorBufferInPlace) {
+  const int B = 2, S = 3, H = 4, Hk = 2, D = 16;
+  const auto plan = test_plan(D, D);
+  std::vector<float> buf = data(static_cast<std::size_t>(B * (H + Hk) * S * D), 7);
+  std::vector<float> ref = buf;
+  for (int b = 0; b < B; ++b) {
+    float* base = ref.data() + b * (H + Hk) * S * D;
+    TensorView qv{base, DType::kF32, S, H, D, D, S * D, 1};
+    TensorView kv{base + H * S * D, DType::kF32, S, Hk, D, D, S * D, 1};
+    ropekit::apply_rope(plan, qv, kv, Positions::offset(3));
+  }
+  TensorView qv{buf.data(), DType::kF32, S, H, D, D, S * D, 1};
+  qv.batch = B;
+  qv.stride_batch = (H + Hk) * S * D;
+  TensorView kv = qv;
+  kv.data = buf.data() + H * S * D;
+  kv.heads = Hk;
+  ropekit::apply_rope(plan, qv, kv, Positions::offset(3));
+  EXPECT_EQ(std::memcmp(buf.data(), ref.data(), buf.size() * 4), 0);
+  // k overlapping q's heads is still refused
+  kv.data = buf.data() + (H - 1) * S * D;
+  EXPECT_THROW(ropekit::apply_rope(plan, qv, kv, Positions::offset(3)), ArgumentError);
+}
+
 // A wrapped vLLM-layout table holding exactly the library cache's values gives the same bytes.
 TEST(CosSinCacheWrap, VllmTableMatchesLibraryCache) {
   const int T = 9, H = 2, D = 64, R = 64, n = R / 2;

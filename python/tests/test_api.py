@@ -359,3 +359,15 @@ def test_scalar_array_positions_are_offsets(llama):
     want = llama.apply(x, positions=7)
     assert np.array_equal(llama.apply(x, positions=np.int64(7)), want)
     assert np.array_equal(llama.apply(x, positions=np.array(7, np.int32)), want)
+
+
+def test_fused_qkv_heads_major_in_place(llama):
+    B, S, H, Hk, D = 2, 3, 4, 2, 128
+    qkv = rand(B, H + 2 * Hk, S, D)  # [batch, heads, seq, dim], q | k | v heads
+    q, k = qkv[:, :H], qkv[:, H:H + Hk]
+    want_q = llama.apply(np.ascontiguousarray(q), positions=3, layout="bhsd")
+    want_k = llama.apply(np.ascontiguousarray(k), positions=3, layout="bhsd")
+    v = qkv[:, H + Hk:].copy()
+    llama.apply(q, k, positions=3, layout="bhsd", inplace=True)
+    assert np.array_equal(q, want_q) and np.array_equal(k, want_k)
+    assert np.array_equal(qkv[:, H + Hk:], v)
