@@ -374,6 +374,23 @@ def cos_sin(rope, positions, **kwargs):
     return rope.cos_sin(positions, **kwargs)
 
 
+def _split_heads(x, head_size, name):
+    """[tokens, heads * head_size] -> [tokens, heads, head_size] as a view (never a copy)."""
+    if x.shape[1] % head_size != 0:
+        raise ValueError(f"{name}: expected a width that is a multiple of head_size "
+                         f"{head_size}, got shape {list(x.shape)}")
+    shape = (x.shape[0], x.shape[1] // head_size, head_size)
+    if isinstance(x, _np.ndarray):
+        v = x.view()
+        try:
+            v.shape = shape  # raises instead of copying
+        except AttributeError:
+            raise ValueError(f"{name}: expected heads that can be split without a copy, got "
+                             f"strides {x.strides}") from None
+        return v
+    return x.view(*shape)  # torch: a view, or an error
+
+
 def apply_with_cos_sin_cache(positions, query, key, cos_sin_cache, *, is_neox=True,
                              head_size=None, inplace=False, layout=None, inverse=False,
                              rounding=None, threads=0, backend="auto"):
@@ -386,9 +403,9 @@ def apply_with_cos_sin_cache(positions, query, key, cos_sin_cache, *, is_neox=Tr
     q_shape = query.shape
     k_shape = key.shape if key is not None else None
     if head_size is not None and len(q_shape) == 2:
-        query = query.reshape(q_shape[0], -1, head_size)
+        query = _split_heads(query, head_size, "query")
         if key is not None:
-            key = key.reshape(k_shape[0], -1, head_size)
+            key = _split_heads(key, head_size, "key")
     if inplace:
         q_out = k_out = None
     else:
