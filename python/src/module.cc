@@ -227,7 +227,12 @@ void make_positions(PositionsArg& out, py::handle positions, py::handle offsets,
     return;
   }
   if (PyLong_Check(positions.ptr())) {
-    out.pos = rk::Positions::offset(positions.cast<std::int64_t>());
+    int overflow = 0;
+    const long long v = PyLong_AsLongLongAndOverflow(positions.ptr(), &overflow);
+    if (overflow != 0)
+      throw py::value_error("positions: expected an offset within ±(2^31 − 1), got " +
+                            py::str(positions).cast<std::string>());
+    out.pos = rk::Positions::offset(v);
     return;
   }
   if (PyList_Check(positions.ptr()) || PyTuple_Check(positions.ptr())) {
