@@ -252,10 +252,19 @@ class Rope:
                 and backend == "auto"):  # the decode fast path: no option to translate
             if getattr(q, "requires_grad", False) or getattr(k, "requires_grad", False):
                 _no_grad_in_place()
-            plan.apply(q, None, k, None, positions, None, None, 0, -1, -1, False, True, 0, 0, "")
+            plan.apply_inplace(q, k, positions)
             return q if k is None else (q, k)
         return _apply(plan, q, k, positions, offsets, indptr, out, k_out, inplace, layout, angles,
                       rounding, inverse, fold_attention_factor, pair_layout, threads, backend)
+
+    def apply_(self, q, k=None, positions=0):
+        """``apply(q, k, positions, inplace=True)`` with the model's default options and the
+        least per-call overhead (decode loops): rotates q (and k) in place and returns them.
+        positions: as for ``apply`` (an int offset, or one position per token)."""
+        if getattr(q, "requires_grad", False) or getattr(k, "requires_grad", False):
+            _no_grad_in_place()
+        self._plan0.apply_inplace(q, k, positions)
+        return q if k is None else (q, k)
 
     def cos_sin(self, positions, *, format="full", offsets=None, indptr=None, count=None,
                 angles=None, fold_attention_factor=True, seq_len=None):

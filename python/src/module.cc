@@ -640,6 +640,16 @@ PYBIND11_MODULE(_ropekit, m) {
              return run_apply(*p.plan, apply_options(p, c), q, q_out, k, k_out, positions, offsets,
                               indptr, layout);
            })
+      // The decode fast path (Rope.apply with only q, k, an int offset and inplace=True):
+      // the plan's default options, fewer arguments to convert.
+      .def("apply_inplace",
+           [](const Plan& p, py::handle q, py::handle k, py::handle positions) {
+             Call c;
+             acquire_call(c, q, py::none(), k, py::none(), kAuto);
+             make_positions(c.pa, positions, py::none(), py::none(), *p.plan, c.qv.batch,
+                            c.qv.tokens);
+             return execute(c, *p.plan, apply_options(p, CallOptions{}));
+           })
       .def("cos_sin", [](const Plan& p, py::handle positions, py::handle offsets, py::handle indptr,
                          std::int64_t batch, std::int64_t seq, int angles, bool fold) {
         const CallOptions c = call_options(kTHD, angles, -1, false, fold, 0, 0, "");

@@ -371,3 +371,14 @@ def test_fused_qkv_heads_major_in_place(llama):
     llama.apply(q, k, positions=3, layout="bhsd", inplace=True)
     assert np.array_equal(q, want_q) and np.array_equal(k, want_k)
     assert np.array_equal(qkv[:, H + Hk:], v)
+
+
+def test_apply_underscore_is_apply_in_place(llama):
+    q, k = rand(3, 4, 128), rand(3, 2, 128)
+    wq, wk = llama.apply(q, k, positions=np.array([5, 0, 9]))
+    ptr = q.__array_interface__["data"][0]
+    rq, rk = llama.apply_(q, k, np.array([5, 0, 9]))
+    assert rq is q and rk is k and q.__array_interface__["data"][0] == ptr
+    assert np.array_equal(q, wq) and np.array_equal(k, wk)
+    x = rand(2, 2, 128)
+    assert np.array_equal(llama.apply_(x.copy(), None, 4), llama.apply(x, positions=4))
