@@ -23,7 +23,7 @@ Columns:
   eager     transformers' `q * cos + rotate_half(q) * sin` (and k) in eager torch, on
             [batch, heads, seq, dim] views, cos/sin precomputed (as its rotary module hands them
             over), so without the cos/sin cost.
-Medians of 15 samples (5 with --quick); a decode sample is 2000 calls (eager: 200).
+Medians of 31 samples (7 with --quick); a decode sample is 2000 calls (eager: 200).
 Not a test: timings depend on the machine and its load.
 """
 import json
@@ -78,7 +78,7 @@ def rotate_half(x):
 
 def main():
     quick = "--quick" in sys.argv
-    samples = 5 if quick else 15
+    samples = 7 if quick else 31
     if "--threads" in sys.argv:  # the library's pool size (default: the hardware threads)
         ropekit.set_threads(int(sys.argv[sys.argv.index("--threads") + 1]))
     cfg = {"model_type": "llama", "head_dim": 128, "hidden_size": 4096,
