@@ -8,6 +8,9 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <random>
+#include <span>
+#include <string>
 #include <vector>
 
 #include "ropekit/ropekit.h"
@@ -120,6 +123,120 @@ TEST(ApplyBatch, BadBatchesAreRefused) {
   std::vector<std::int64_t> ids(S, 0);
   EXPECT_THROW(ropekit::apply_rope(plan, qv, TensorView{}, Positions::per_token(ids)),
                ArgumentError);
+}
+
+// q and k as head slices of one fused [batch, heads_q + heads_k, seq, dim] buffer, in place: the
+// batches interleave in memory, yet the views are disjoint and must be accepted.
+TEST(ApplyBatch, FusedHeadsMajorBufferInPlace) {
+  const int B = 2, S = 3, H = 4, Hk = 2, D = 16;
+  const auto plan = test_plan(D, D);
+  std::vector<float> buf = data(static_cast<std::size_t>(B * (H + Hk) * S * D), 7);
+  std::vector<float> ref = buf;
+  for (int b = 0; b < B; ++b) {
+    float* base = ref.data() + b * (H + Hk) * S * D;
+    TensorView qv{base, DType::kF32, S, H, D, D, S * D, 1};
+    TensorView kv{base + H * S * D, DType::kF32, S, Hk, D, D, S * D, 1};
+    ropekit::apply_rope(plan, qv, kv, Positions::offset(3));
+  }
+  TensorView qv{buf.data(), DType::kF32, S, H, D, D, S * D, 1};
+  qv.batch = B;
+  qv.stride_batch = (H + Hk) * S * D;
+  TensorView kv = qv;
+  kv.data = buf.data() + H * S * D;
+  kv.heads = Hk;
+  ropekit::apply_rope(plan, qv, kv, Positions::offset(3));
+  EXPECT_EQ(std::memcmp(buf.data(), ref.data(), buf.size() * 4), 0);
+  // k overlapping q's heads is still refused
+  kv.data = buf.data() + (H - 1) * S * D;
+  EXPECT_THROW(ropekit::apply_rope(plan, qv, kv, Positions::offset(3)), ArgumentError);
+}
+
+// Random shapes, dtypes, pair layouts, batch layouts (sequence-major, heads-major, batches in
+// reverse order through a negative stride_batch), position kinds and backends: the batched
+// call writes exactly the bytes of one call per sequence.
+TEST(ApplyBatch, RandomCasesEqualOneCallPerSequence) {
+  std::mt19937 rng(16);
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
+  const ropekit::PairLayout layouts[] = {ropekit::PairLayout::kHalf,
+                                         ropekit::PairLayout::kInterleaved,
+                                         ropekit::PairLayout::kInterleavedToHalf};
+  const DType dtypes[] = {DType::kF32, DType::kF16, DType::kBF16};
+  for (int iter = 0; iter < 60; ++iter) {
+    const int B = 1 + pick(4), S = 1 + pick(7), H = 1 + pick(5), D = 8 * (1 + pick(16));
+    const int R = 2 * (1 + pick(D / 2));
+    const auto plan = test_plan(D, R);
+    const DType din = dtypes[pick(3)], dout = dtypes[pick(3)];
+    const int batch_layout = pick(3);  // 0 [B,S,H,D]  1 [B,H,S,D]  2 [B,S,H,D] reversed batch
+    const int pos_kind = pick(3);      // 0 offset  1 per sequence  2 per token
+    const bool in_place = din == dout && pick(2) == 0;
+    ApplyOptions o;
+    o.backend = pick(2) ? Backend::kAuto : Backend::kReference;
+    o.layout = layouts[pick(3)];
+    o.angles = pick(2) ? ropekit::AngleMode::kExact : ropekit::AngleMode::kHf;
+    const std::size_t n = static_cast<std::size_t>(B * S * H * D);
+    const int ein = ropekit::dtype_size(din), eout = ropekit::dtype_size(dout);
+    std::vector<unsigned char> in(n * static_cast<std::size_t>(ein));
+    const auto src = data(n, iter);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (din == DType::kF32) std::memcpy(&in[4 * i], &src[i], 4);
+      const std::uint16_t h =
+          din == DType::kF16 ? ropekit::f32_to_f16(src[i]).bits : ropekit::f32_to_bf16(src[i]).bits;
+      if (din != DType::kF32) std::memcpy(&in[2 * i], &h, 2);
+    }
+    std::vector<unsigned char> out(n * static_cast<std::size_t>(eout), 0xAB), ref = out;
+    std::vector<unsigned char> in_ref = in;
+    // element strides of sequence b at base offset(b)
+    const std::int64_t st = batch_layout == 1 ? D : H * D;
+    const std::int64_t sh = batch_layout == 1 ? S * D : D;
+    const std::int64_t seq_elems = S * H * D;
+    std::vector<std::int64_t> offs(static_cast<std::size_t>(B)), ids;
+    for (auto& v : offs) v = pick(5000) - 100;
+    for (int b = 0; b < B; ++b)
+      for (int t = 0; t < S; ++t)
+        ids.push_back(pick(2) ? offs[static_cast<std::size_t>(b)] + t : pick(100000));
+    std::vector<std::int64_t> indptr;
+    for (int b = 0; b <= B; ++b) indptr.push_back(static_cast<std::int64_t>(b) * S);
+    auto positions_for = [&](int b) {  // sequence b alone
+      if (pos_kind == 2)
+        return Positions::per_token(std::span<const std::int64_t>(ids).subspan(
+            static_cast<std::size_t>(b * S), static_cast<std::size_t>(S)));
+      return Positions::offset(pos_kind == 0 ? offs[0] : offs[static_cast<std::size_t>(b)]);
+    };
+    // reference: one call per sequence, sequence b stored at block b (block B-1-b reversed)
+    auto block = [&](int b) { return batch_layout == 2 ? B - 1 - b : b; };
+    for (int b = 0; b < B; ++b) {
+      const std::int64_t e = block(b) * seq_elems;
+      unsigned char* ip = in_ref.data() + e * ein;
+      unsigned char* op = in_place ? ip : ref.data() + e * eout;
+      ConstTensorView iv(ip, din, S, H, D, st, sh, 1);
+      TensorView ov{op, dout, S, H, D, st, sh, 1};
+      ropekit::apply_rope(plan, iv, ov, {}, {}, positions_for(b), o);
+    }
+    // the batched call
+    const std::int64_t first = block(0) * seq_elems;
+    const std::int64_t sb = batch_layout == 2 ? -seq_elems : seq_elems;
+    ConstTensorView iv(in.data() + first * ein, din, S, H, D, st, sh, 1);
+    iv.batch = B;
+    iv.stride_batch = sb;
+    TensorView ov{
+        (in_place ? in.data() + first * ein : out.data() + first * eout), dout, S, H, D, st, sh, 1};
+    ov.batch = B;
+    ov.stride_batch = sb;
+    const Positions pos = pos_kind == 0 ? Positions::offset(offs[0])
+                          : pos_kind == 1
+                              ? Positions::per_sequence(indptr, offs)
+                              : Positions::per_token(std::span<const std::int64_t>(ids));
+    if (in_place)
+      ropekit::apply_rope(plan, ov, TensorView{}, pos, o);
+    else
+      ropekit::apply_rope(plan, iv, ov, {}, {}, pos, o);
+    SCOPED_TRACE("iter " + std::to_string(iter));
+    if (in_place) {
+      EXPECT_EQ(in, in_ref);
+    } else {
+      EXPECT_EQ(out, ref);
+    }
+  }
 }
 
 // A wrapped vLLM-layout table holding exactly the library cache's values gives the same bytes.

@@ -246,8 +246,25 @@ class Rope:
         Returns q_out, or (q_out, k_out); with ``fold_attention_factor=False`` the attention
         factor left out of the rotation is appended."""
         plan = self._plan0 if seq_len is None else self.plan(seq_len)
+        if (inplace is True and positions.__class__ is int and offsets is None and layout is None
+                and angles is None and rounding is None and inverse is False
+                and fold_attention_factor is True and pair_layout is None and threads == 0
+                and backend == "auto"):  # the decode fast path: no option to translate
+            if getattr(q, "requires_grad", False) or getattr(k, "requires_grad", False):
+                _no_grad_in_place()
+            plan.apply_inplace(q, k, positions)
+            return q if k is None else (q, k)
         return _apply(plan, q, k, positions, offsets, indptr, out, k_out, inplace, layout, angles,
                       rounding, inverse, fold_attention_factor, pair_layout, threads, backend)
+
+    def apply_(self, q, k=None, positions=0):
+        """``apply(q, k, positions, inplace=True)`` with the model's default options and the
+        least per-call overhead (decode loops): rotates q (and k) in place and returns them.
+        positions: as for ``apply`` (an int offset, or one position per token)."""
+        if getattr(q, "requires_grad", False) or getattr(k, "requires_grad", False):
+            _no_grad_in_place()
+        self._plan0.apply_inplace(q, k, positions)
+        return q if k is None else (q, k)
 
     def cos_sin(self, positions, *, format="full", offsets=None, indptr=None, count=None,
                 angles=None, fold_attention_factor=True, seq_len=None):
@@ -267,11 +284,18 @@ class Rope:
                 f"rotary_dim={self.rotary_dim} layout={self.layout}>")
 
 
+def _no_grad_in_place():
+    raise ValueError("q: expected tensors that do not require grad for an in-place rotation "
+                     "(autograd cannot see it; use ropekit.torch.rotate / apply, or .detach())")
+
+
 def _apply(plan, q, k, positions, offsets, indptr, out, k_out, inplace, layout, angles, rounding,
            inverse, fold, pair_layout, threads, backend):
     if inplace:
         if out is not None or k_out is not None:
             raise ValueError("out: expected no output arrays with inplace=True")
+        if getattr(q, "requires_grad", False) or getattr(k, "requires_grad", False):
+            _no_grad_in_place()
         q_out, kk_out = None, None
     else:
         q_out = _empty_like(q, "q") if out is None else out
@@ -359,6 +383,23 @@ def cos_sin(rope, positions, **kwargs):
     return rope.cos_sin(positions, **kwargs)
 
 
+def _split_heads(x, head_size, name):
+    """[tokens, heads * head_size] -> [tokens, heads, head_size] as a view (never a copy)."""
+    if x.shape[1] % head_size != 0:
+        raise ValueError(f"{name}: expected a width that is a multiple of head_size "
+                         f"{head_size}, got shape {list(x.shape)}")
+    shape = (x.shape[0], x.shape[1] // head_size, head_size)
+    if isinstance(x, _np.ndarray):
+        v = x.view()
+        try:
+            v.shape = shape  # raises instead of copying
+        except AttributeError:
+            raise ValueError(f"{name}: expected heads that can be split without a copy, got "
+                             f"strides {x.strides}") from None
+        return v
+    return x.view(*shape)  # torch: a view, or an error
+
+
 def apply_with_cos_sin_cache(positions, query, key, cos_sin_cache, *, is_neox=True,
                              head_size=None, inplace=False, layout=None, inverse=False,
                              rounding=None, threads=0, backend="auto"):
@@ -371,9 +412,9 @@ def apply_with_cos_sin_cache(positions, query, key, cos_sin_cache, *, is_neox=Tr
     q_shape = query.shape
     k_shape = key.shape if key is not None else None
     if head_size is not None and len(q_shape) == 2:
-        query = query.reshape(q_shape[0], -1, head_size)
+        query = _split_heads(query, head_size, "query")
         if key is not None:
-            key = key.reshape(k_shape[0], -1, head_size)
+            key = _split_heads(key, head_size, "key")
     if inplace:
         q_out = k_out = None
     else:

@@ -8,7 +8,10 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -207,7 +210,12 @@ void make_positions(PositionsArg& out, py::handle positions, py::handle offsets,
     return;
   }
   if (PyLong_Check(positions.ptr())) {
-    out.pos = rk::Positions::offset(positions.cast<std::int64_t>());
+    int overflow = 0;
+    const long long v = PyLong_AsLongLongAndOverflow(positions.ptr(), &overflow);
+    if (overflow != 0)
+      throw py::value_error("positions: expected an offset within ±(2^31 − 1), got " +
+                            py::str(positions).cast<std::string>());
+    out.pos = rk::Positions::offset(v);
     return;
   }
   if (PyList_Check(positions.ptr()) || PyTuple_Check(positions.ptr())) {
@@ -221,6 +229,12 @@ void make_positions(PositionsArg& out, py::handle positions, py::handle offsets,
   }
   out.ids = acquire_array(positions.ptr(), "positions", false);
   const Array& a = out.ids;
+  if (a.ndim == 0 && (a.elem == Elem::kI32 || a.elem == Elem::kI64)) {  // np.int64(5), tensor(5)
+    out.pos =
+        rk::Positions::offset(a.elem == Elem::kI32 ? *static_cast<const std::int32_t*>(a.data)
+                                                   : *static_cast<const std::int64_t*>(a.data));
+    return;
+  }
   if (a.elem != Elem::kI32 && a.elem != Elem::kI64)
     throw py::type_error(std::string("positions: expected an int, or an int32/int64 array, got ") +
                          ropekit_py::elem_name(a.elem));
@@ -609,12 +623,36 @@ PYBIND11_MODULE(_ropekit, m) {
              return run_apply(*p.plan, apply_options(p, c), q, q_out, k, k_out, positions, offsets,
                               indptr, layout);
            })
+      // The decode fast path (Rope.apply with only q, k, an int offset and inplace=True):
+      // the plan's default options, fewer arguments to convert.
+      .def("apply_inplace",
+           [](const Plan& p, py::handle q, py::handle k, py::handle positions) {
+             Call c;
+             acquire_call(c, q, py::none(), k, py::none(), kAuto);
+             make_positions(c.pa, positions, py::none(), py::none(), *p.plan, c.qv.batch,
+                            c.qv.tokens);
+             return execute(c, *p.plan, apply_options(p, CallOptions{}));
+           })
       .def("cos_sin", [](const Plan& p, py::handle positions, py::handle offsets, py::handle indptr,
                          std::int64_t batch, std::int64_t seq, int angles, bool fold) {
         const CallOptions c = call_options(kTHD, angles, -1, false, fold, 0, 0, "");
         return cos_sin_tables(p, c, positions, offsets, indptr, batch, seq);
       });
 
+  // For python/bench/bench_python.py: the same call through the C++ API, `calls` times, on
+  // views prepared once (what a C++ caller does), GIL released; returns microseconds per call.
+  m.def("_time_cpp_apply", [](const Plan& p, py::handle q, py::handle q_out, py::handle k,
+                              py::handle k_out, std::int64_t offset, int layout, int calls) {
+    Call c;
+    acquire_call(c, q, q_out, k, k_out, layout);
+    const rk::Positions pos = rk::Positions::offset(offset);
+    const rk::ApplyOptions o = apply_options(p, CallOptions{});
+    py::gil_scoped_release nogil;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < calls; ++i) rk::apply_rope(*p.plan, c.qv, c.qov, c.kv, c.kov, pos, o);
+    const auto t1 = std::chrono::steady_clock::now();
+    return std::chrono::duration<double, std::micro>(t1 - t0).count() / std::max(calls, 1);
+  });
   m.def("apply_with_table", &apply_with_table,
         "apply_with_table(cos, sin, q, q_out, k, k_out, positions, offsets, indptr, layout, "
         "neox, rounding, inverse, threads, backend)");

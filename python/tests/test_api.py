@@ -342,3 +342,43 @@ def test_model_iteration_and_repr():
     m = ropekit.load(config_path("gemma-3-4b-text"))
     assert len(m) == 2 and {r.name for r in m} == set(m.names)
     assert "gemma" in repr(m) and "Rope" in repr(m.full_attention)
+
+
+def test_concurrent_calls_from_python_threads(llama):
+    # the GIL is released while kernels run: calls from several threads must stay correct
+    from concurrent.futures import ThreadPoolExecutor
+    xs = [rand(64, 4, 128) for _ in range(8)]
+    want = [llama.apply(x, positions=i) for i, x in enumerate(xs)]
+    with ThreadPoolExecutor(4) as ex:
+        got = list(ex.map(lambda i: llama.apply(xs[i], positions=i), range(8)))
+    assert all(np.array_equal(g, w) for g, w in zip(got, want))
+
+
+def test_scalar_array_positions_are_offsets(llama):
+    x = rand(3, 2, 128)
+    want = llama.apply(x, positions=7)
+    assert np.array_equal(llama.apply(x, positions=np.int64(7)), want)
+    assert np.array_equal(llama.apply(x, positions=np.array(7, np.int32)), want)
+
+
+def test_fused_qkv_heads_major_in_place(llama):
+    B, S, H, Hk, D = 2, 3, 4, 2, 128
+    qkv = rand(B, H + 2 * Hk, S, D)  # [batch, heads, seq, dim], q | k | v heads
+    q, k = qkv[:, :H], qkv[:, H:H + Hk]
+    want_q = llama.apply(np.ascontiguousarray(q), positions=3, layout="bhsd")
+    want_k = llama.apply(np.ascontiguousarray(k), positions=3, layout="bhsd")
+    v = qkv[:, H + Hk:].copy()
+    llama.apply(q, k, positions=3, layout="bhsd", inplace=True)
+    assert np.array_equal(q, want_q) and np.array_equal(k, want_k)
+    assert np.array_equal(qkv[:, H + Hk:], v)
+
+
+def test_apply_underscore_is_apply_in_place(llama):
+    q, k = rand(3, 4, 128), rand(3, 2, 128)
+    wq, wk = llama.apply(q, k, positions=np.array([5, 0, 9]))
+    ptr = q.__array_interface__["data"][0]
+    rq, rk = llama.apply_(q, k, np.array([5, 0, 9]))
+    assert rq is q and rk is k and q.__array_interface__["data"][0] == ptr
+    assert np.array_equal(q, wq) and np.array_equal(k, wk)
+    x = rand(2, 2, 128)
+    assert np.array_equal(llama.apply_(x.copy(), None, 4), llama.apply(x, positions=4))

@@ -127,3 +127,10 @@ def test_errors_never_crash_on_garbage_arguments(rope):
                 rope.apply(g if not kw else q(), **kw)
             except (TypeError, ValueError):
                 pass
+
+
+def test_huge_python_int_offset_is_a_value_error(rope):
+    with pytest.raises(ValueError, match="positions"):
+        rope.apply(q(), positions=2 ** 70)
+    with pytest.raises(TypeError, match="offsets"):
+        rope.apply(q(), offsets=[1.5])

@@ -315,3 +315,12 @@ def test_rotary_embedding_mrope_rows_with_batch():
     c1, _ = rope.cos_sin((rows + 10).numpy())
     assert np.array_equal(cos[0].numpy(), c0) and np.array_equal(cos[1].numpy(), c1)
     assert np.array_equal(sin[0].numpy(), s0)
+
+
+def test_in_place_on_a_tensor_requiring_grad_is_refused(llama):
+    x = randn(2, 2, 128).requires_grad_()
+    with pytest.raises(ValueError, match="grad"):
+        llama.apply(x, positions=0, inplace=True)
+    with pytest.raises(ValueError, match="grad"):
+        llama.apply(x.detach().clone(), x, positions=0, inplace=True)
+    assert llama.apply(x, positions=0).shape == x.shape  # out of place reads it: fine

@@ -129,6 +129,20 @@ bool disjoint(const ViewInfo& a_view, const ViewInfo& b_view) {
   if (ea.empty || eb.empty) return true;
   if (ea.hi <= eb.lo || eb.hi <= ea.lo) return true;
   const std::int64_t esa = dtype_size(a.dtype), esb = dtype_size(b.dtype);
+  // Batches interleaved sequence by sequence in one buffer (fused qkv as [batch, heads, seq,
+  // dim]: equal stride_batch): compare the per-sequence footprints, as for tokens below.
+  if (a.nb > 1 && a.nb == b.nb && a.sb * esa == b.sb * esb && a.sb > 0) {
+    ViewInfo a1 = a, b1 = b;
+    a1.nb = b1.nb = 1;
+    const Extent sa = a1.ext(), sb = b1.ext();
+    const std::int64_t row = a.sb * esa;
+    const std::int64_t fa = static_cast<std::int64_t>(sa.hi - sa.lo);
+    const std::int64_t fb = static_cast<std::int64_t>(sb.hi - sb.lo);
+    if (fa > row || fb > row) return false;
+    const std::int64_t delta = static_cast<std::int64_t>(sb.lo - sa.lo);
+    const std::int64_t m = ((delta % row) + row) % row;
+    return m >= fa && m + fb <= row;
+  }
   if (a.nb == 1 && b.nb == 1 && a.st * esa == b.st * esb && a.st > 0 && a.sh >= 0 && a.sd >= 0 && b.sh >= 0 && b.sd >= 0) {
     const std::int64_t row = a.st * esa;  // bytes per token in both
     const std::int64_t fa = ((a.nh - 1) * a.sh + (a.nd - 1) * a.sd + 1) * esa;  // footprint per token
