@@ -77,9 +77,9 @@ inline GgufWriter convert_rope(const ModelRope& hf, const std::string& arch, int
       w.f32(k("rope.scaling.yarn_log_multiplier"), static_cast<float>(0.1 * *y->mscale_all_dim));
   } else if (const auto* l = std::get_if<LongRopeScaling>(&c.scaling)) {
     const double orig = static_cast<double>(l->original_max_position_embeddings);
-    const double s = static_cast<double>(c.max_position_embeddings) / orig;
+    const double ratio = static_cast<double>(c.max_position_embeddings) / orig;
     w.f32(k("rope.scaling.attn_factor"),
-          static_cast<float>(std::sqrt(1 + std::log(s) / std::log(orig))));
+          static_cast<float>(std::sqrt(1 + std::log(ratio) / std::log(orig))));
     w.u32(k("rope.scaling.original_context_length"), static_cast<std::uint32_t>(orig));
     w.tensor("rope_factors_long.weight", to_f32(l->long_factor));
     w.tensor("rope_factors_short.weight", to_f32(l->short_factor));

@@ -232,9 +232,14 @@ ModelRope gguf_model_rope(const GgufRopeMetadata& m) {
     int sum = 0;
     for (int i = 0; i < 3; ++i) sum += spec.section[i] = static_cast<int>(m.dimension_sections[i]);
     const int pairs = n_rot / 2;
-    if (sum != pairs || 3 * spec.section[1] > pairs + 1 || 3 * spec.section[2] > pairs + 2)
-      throw ConfigError(key, "expected t + h + w = rope.dimension_count / 2 = " +
-                                 std::to_string(pairs) + ", got a sum of " + std::to_string(sum));
+    const bool interleaved = spec.assignment == MRopeAssignment::kInterleavedThw;
+    if (sum != pairs ||
+        (interleaved && (3 * spec.section[1] > pairs + 1 || 3 * spec.section[2] > pairs + 2)))
+      throw ConfigError(
+          key, "expected t + h + w = rope.dimension_count / 2 = " + std::to_string(pairs) +
+                   (interleaved ? " with 3·h and 3·w within the pairs" : "") + ", got [" +
+                   std::to_string(spec.section[0]) + ", " + std::to_string(spec.section[1]) + ", " +
+                   std::to_string(spec.section[2]) + "]");
     full.mrope = spec;
   }
 
