@@ -83,8 +83,11 @@ OutputDiff compare_outputs(const OutputSide& a, const OutputSide& b, std::int64_
   const std::vector<float> ya = rotate(a, input, d.positions);
   const std::vector<float> yb = rotate(b, input, d.positions);
   d.comparable = true;
+  d.position_max_diff.assign(d.positions.size(), 0.0);
   for (std::size_t i = 0; i < ya.size(); ++i) {
     const double diff = std::fabs(static_cast<double>(ya[i]) - static_cast<double>(yb[i]));
+    double& at_pos = d.position_max_diff[i / static_cast<std::size_t>(kHeads * head_dim)];
+    at_pos = std::max(at_pos, diff);
     d.max_abs_value = std::max(d.max_abs_value, std::fabs(static_cast<double>(ya[i])));
     if (diff > d.max_abs_diff) {
       d.max_abs_diff = diff;
