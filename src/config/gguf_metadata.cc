@@ -145,6 +145,9 @@ GgufRopeMetadata to_metadata(const GgufHeader& h) {
   if (const GgufValue* v = f.find(k("attention.head_count")); v && v->type == detail::kGgufArray) {
     if (!is_integer_type(v->element_type) || !v->kept_elements || v->numbers.empty())
       wrong_type(k("attention.head_count"), "an integer or a short array of integers", *v);
+    if (!(v->numbers.front() >= 0 && v->numbers.front() <= (1 << 20)))
+      throw ConfigError(k("attention.head_count"),
+                        "expected counts in [0, 2^20], got " + std::to_string(v->numbers.front()));
     m.head_count = static_cast<std::int64_t>(v->numbers.front());
   } else {
     m.head_count = f.integer(k("attention.head_count"));
