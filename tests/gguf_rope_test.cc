@@ -185,6 +185,23 @@ TEST(GgufRope, DefaultsFollowLlamaCpp) {
   EXPECT_TRUE(std::holds_alternative<DefaultScaling>(g.layers.at(0).scaling));
 }
 
+TEST(GgufRope, GgmlScalingFormulaAndItsJsonForm) {
+  // inv_i = base_i / factor · (1 − r_i) + base_i · r_i with base_i = θ^(−2i/d) / ff_i; here no
+  // YaRN mix (r = 0): base / ff / factor.
+  const ModelRope m = parse(R"({"model_type":"llama","hidden_size":64,"num_attention_heads":8,
+    "max_position_embeddings":4096,"rope_theta":10000,"rope_scaling":{"rope_type":"ggml",
+    "factor":2,"freq_factors":[1,2,4,8],"attention_factor":0.5}})");
+  const FrequencyPlan p = build_frequency_plan(m.layers.at(0));
+  for (int i = 0; i < 4; ++i)
+    EXPECT_FLOAT_EQ(p.inv_freq[static_cast<std::size_t>(i)],
+                    static_cast<float>(std::pow(10000.0, -2.0 * i / 8) / (1 << i) / 2));
+  EXPECT_EQ(p.attention_factor, 0.5);
+  EXPECT_EQ(p.info.rope_type, "ggml");
+  EXPECT_THROW(parse(R"({"model_type":"llama","hidden_size":64,"num_attention_heads":8,
+    "rope_scaling":{"rope_type":"ggml","ext_factor":1}})"),
+               ConfigError);  // a YaRN mix needs the original context
+}
+
 std::string gguf_error(const GgufWriter& w) {
   try {
     gguf(w);
