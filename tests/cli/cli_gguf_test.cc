@@ -3,12 +3,15 @@
 // config and 3, naming the GGUF key, for the converter mistakes released files have had.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
 
 #include "cli_run.h"
 #include "gguf_test_convert.h"
+#include "ropekit/apply.h"
+#include "ropekit/gguf.h"
 #include "test_util.h"
 
 namespace ropekit::cli_test {
@@ -50,6 +53,47 @@ TEST(CliGguf, ShowFreqsValidateAndPlotTakeAGgufPath) {
   EXPECT_EQ(run_cli("validate '" + f + "'").exit_code, 0);
   const std::string svg = dir() + "/plot.svg";
   EXPECT_EQ(run_cli("plot '" + f + "' -o '" + svg + "'").exit_code, 0);
+}
+
+void write_npy(const std::string& path, const char* descr, const std::string& shape,
+               const void* data, std::size_t bytes) {
+  std::string header =
+      std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': (" + shape + "), }";
+  header.append((64 - (10 + header.size() + 1) % 64) % 64, ' ');
+  header.push_back('\n');
+  std::ofstream out(path, std::ios::binary);
+  out.write("\x93NUMPY\x01\x00", 8);
+  const char len[2] = {static_cast<char>(header.size() & 0xFF),
+                       static_cast<char>(header.size() >> 8)};
+  out.write(len, 2);
+  out.write(header.data(), static_cast<std::streamsize>(header.size()));
+  out.write(static_cast<const char*>(data), static_cast<std::streamsize>(bytes));
+}
+
+TEST(CliGguf, ApplyRotatesWithTheFilesRope) {
+  const test::GgufWriter w = converted("llama-3.1-8b-instruct", "llama");
+  const std::string f = write_gguf(w, "apply");
+  std::vector<float> x(4 * 2 * 128);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 7) / 4.0f - 0.75f;
+  const std::vector<std::int64_t> pos{0, 1, 1000, 100000};
+  write_npy(dir() + "/x.npy", "<f4", "4, 2, 128", x.data(), x.size() * 4);
+  write_npy(dir() + "/p.npy", "<i8", "4,", pos.data(), pos.size() * 8);
+  const RunResult r = run_cli("apply '" + f + "' --input '" + dir() + "/x.npy' --positions '" +
+                              dir() + "/p.npy' --output '" + dir() + "/y.npy'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string y = read_file(dir() + "/y.npy");
+  ASSERT_GE(y.size(), x.size() * 4);
+  std::vector<float> got(x.size());
+  std::memcpy(got.data(), y.data() + (y.size() - x.size() * 4), x.size() * 4);
+  // The library's rotation with the file's plan (llama.cpp's interleaved pairs).
+  const FrequencyPlan plan =
+      build_frequency_plan(gguf_model_rope(parse_gguf_rope_metadata(w.bytes())).layers.at(0));
+  std::vector<float> want(x.size()), k(x.size());
+  const auto in = ConstTensorView::contiguous(x.data(), DType::kF32, 4, 2, 128);
+  apply_rope(plan, in, TensorView::contiguous(want.data(), DType::kF32, 4, 2, 128), in,
+             TensorView::contiguous(k.data(), DType::kF32, 4, 2, 128),
+             Positions::per_token(std::span<const std::int64_t>(pos)));
+  for (std::size_t i = 0; i < x.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-6) << i;
 }
 
 TEST(CliGguf, BadFilesNameTheFileAndTheKey) {
