@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <map>
 
 #include <nlohmann/json.hpp>
 
@@ -19,10 +20,13 @@ namespace {
 
 std::string model(const std::string& name) { return test::data_path("models/" + name + ".json"); }
 
-// One scratch folder for the whole program (scratch_dir empties it on each call).
+// One scratch folder per test (scratch_dir empties it, and ctest runs tests in parallel).
 const std::string& dir() {
-  static const std::string d = scratch_dir("gguf");
-  return d;
+  static std::map<std::string, std::string> dirs;
+  const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  auto it = dirs.find(name);
+  if (it == dirs.end()) it = dirs.emplace(name, scratch_dir("gguf_" + name)).first;
+  return it->second;
 }
 
 std::string write_gguf(const test::GgufWriter& w, const std::string& name) {
