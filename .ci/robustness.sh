@@ -133,7 +133,8 @@ fuzz_one() {  # fuzz_one NAME MAX_LEN: runs fuzz_NAME on a copy of fuzz/corpus/<
   return $rc
 }
 fuzz_both() {
-  if [ ! -x "$clang_dir/fuzz/fuzz_config" ] || [ ! -x "$clang_dir/fuzz/fuzz_apply_differential" ]; then
+  if [ ! -x "$clang_dir/fuzz/fuzz_config" ] || [ ! -x "$clang_dir/fuzz/fuzz_apply_differential" ] ||
+     [ ! -x "$clang_dir/fuzz/fuzz_gguf" ]; then
     echo "fuzzers not built (the clang step failed or was skipped)" >&2
     return 1
   fi
@@ -147,6 +148,7 @@ fuzz_both() {
     fuzz_one fuzz_config 4096 || rc=1
     fuzz_one fuzz_apply_differential 512 || rc=1
   fi
+  fuzz_one fuzz_gguf 4096 || rc=1  # the GGUF header reader (fuzz/corpus/gguf)
   return $rc
 }
 case " $compilers " in

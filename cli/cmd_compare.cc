@@ -2,6 +2,8 @@
 // configs, or one of them under two policies or angle modes: "does my port match?".
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <memory>
 
@@ -12,6 +14,7 @@
 #include "commands.h"
 #include "file_io.h"
 #include "freq_report.h"
+#include "gguf_compare.h"
 #include "model_source.h"
 #include "number_format.h"
 #include "output_diff.h"
@@ -212,6 +215,20 @@ void print_json(const Side& a, const Side& b, const std::vector<PairResult>& res
 }
 
 void run_compare(CompareOptions o, const CLI::App& sub) {
+  if (!o.b.empty() && is_gguf_argument(o.a) != is_gguf_argument(o.b)) {
+    // A config and a GGUF file (either order): gguf_compare.cc; exits 3 when they disagree.
+    GgufCompareOptions g;
+    g.gguf_first = is_gguf_argument(o.a);
+    g.config = g.gguf_first ? o.b : o.a;
+    g.gguf = g.gguf_first ? o.a : o.b;
+    g.max_position = o.max_position;
+    if (sub.get_option("--tolerance")->count() > 0) g.tolerance = o.tolerance;
+    g.json = o.json;
+    const int rc = compare_config_with_gguf(g);
+    std::fflush(stdout);
+    if (rc != 0) std::exit(rc);
+    return;
+  }
   // Every B option left unset copies A's, so `compare X --policy-b mlx-lm` changes one thing.
   auto copy_if_unset = [&](const char* name, auto& b_value, const auto& a_value) {
     if (sub.get_option(name)->count() == 0) b_value = a_value;
@@ -263,7 +280,9 @@ void register_compare(CLI::App& app) {
       "  ropekit compare llama-3.1-8b-instruct llama-3.2-3b-instruct\n"
       "  ropekit compare phi-3.5-mini-instruct --seq-len 8192 --policy-b mlx-lm\n"
       "  ropekit compare qwen2.5-7b-instruct-yarn --angles hf --angles-b exact\n"
-      "  ropekit compare my-port/config.json llama-3.1-8b-instruct --json");
+      "  ropekit compare my-port/config.json llama-3.1-8b-instruct --json\n"
+      "  ropekit compare config.json model.gguf   (exit 3 when the GGUF rotates differently;\n"
+      "                                            --tolerance: output difference, default 1e-4)");
   CLI::App* self = sub;
   sub->callback([o, self] { run_compare(*o, *self); });
 }

@@ -8,9 +8,25 @@
 #include "builtin_models.h"
 #include "file_io.h"
 #include "ropekit/error.h"
+#include "ropekit/gguf.h"
 #include "suggest.h"
 
 namespace ropekit::cli {
+
+ModelRope load_gguf_model(const std::filesystem::path& path, const ParseOptions& options) {
+  try {
+    ModelRope m = load_gguf_rope(path);
+    if (options.strict && !m.warnings.empty()) {
+      const auto& w = m.warnings.front();
+      throw ConfigError(w.path, w.message + " (strict: warnings are errors)");
+    }
+    return m;
+  } catch (const ConfigError& e) {
+    // "<file>: <key or byte offset>: expected ..., got ..."
+    throw ConfigError(path.string() + (e.path().empty() ? "" : ": " + e.path()),
+                      std::string(e.what()).substr(e.path().empty() ? 0 : e.path().size() + 2));
+  }
+}
 
 ModelRope load_model_or_config(const std::string& name_or_path, const ParseOptions& options) {
   namespace fs = std::filesystem;
@@ -18,7 +34,10 @@ ModelRope load_model_or_config(const std::string& name_or_path, const ParseOptio
   // A file on disk wins over a built-in name, so a user can always override a built-in model
   // with a local file of the same name. A directory is read as a Hugging Face snapshot folder.
   const fs::path path(name_or_path);
-  if (fs::is_regular_file(path, ec)) return load_hf_config(path, options);
+  if (fs::is_regular_file(path, ec)) {
+    if (is_gguf_file(path)) return load_gguf_model(path, options);
+    return load_hf_config(path, options);
+  }
   if (fs::is_directory(path, ec)) {
     if (fs::is_regular_file(path / "config.json", ec)) {
       return load_hf_config(path / "config.json", options);

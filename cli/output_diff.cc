@@ -85,6 +85,7 @@ OutputDiff compare_outputs(const OutputSide& a, const OutputSide& b, std::int64_
   const auto n = static_cast<std::int64_t>(d.positions.size());
   const std::int64_t batch =
       std::clamp<std::int64_t>((std::int64_t{1} << 20) / (kHeads * head_dim), 1, n);
+  d.position_max_diff.assign(d.positions.size(), 0.0);
   for (std::int64_t t0 = 0; t0 < n; t0 += batch) {
     const std::int64_t m = std::min(batch, n - t0);
     const std::vector<float> input = make_input(m, head_dim, t0);
@@ -93,6 +94,8 @@ OutputDiff compare_outputs(const OutputSide& a, const OutputSide& b, std::int64_
     const std::vector<float> yb = rotate(b, input, at);
     for (std::size_t i = 0; i < ya.size(); ++i) {
       const double diff = std::fabs(static_cast<double>(ya[i]) - static_cast<double>(yb[i]));
+      const std::size_t pos = static_cast<std::size_t>(t0) + i / static_cast<std::size_t>(kHeads * head_dim);
+      d.position_max_diff[pos] = std::max(d.position_max_diff[pos], diff);
       d.max_abs_value = std::max(d.max_abs_value, std::fabs(static_cast<double>(ya[i])));
       if (diff > d.max_abs_diff) {
         d.max_abs_diff = diff;

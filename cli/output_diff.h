@@ -24,6 +24,7 @@ struct OutputDiff {
   double max_abs_value = 0;             // max |y_A|, for scale
   std::int64_t at_position = 0;         // where the largest difference is
   int at_feature = 0;
+  std::vector<double> position_max_diff;  // max |y_A - y_B| at each of `positions`
 };
 
 // Positions 0..15, then about 48 geometrically spaced up to max_position (included): the small

@@ -3,7 +3,7 @@
 # corpus (fuzz/corpus/<target>/, plus models/ and tests/data/mlx-lm/ for the config target). Included from tests/CMakeLists.txt (and fuzz/CMakeLists.txt).
 #   include(${PROJECT_SOURCE_DIR}/fuzz/replay_tests.cmake)
 set(_ropekit_fuzz_dir ${CMAKE_CURRENT_LIST_DIR})
-foreach(_target IN ITEMS fuzz_config fuzz_apply_differential)
+foreach(_target IN ITEMS fuzz_config fuzz_apply_differential fuzz_gguf)
   if(TARGET ${_target}_replay)
     continue()
   endif()

@@ -65,14 +65,14 @@ struct DynamicNtkScaling {
 
 // YaRN (Peng et al. 2023): per-pair blend of interpolation and extrapolation + a magnitude.
 struct YarnScaling {
-  double factor = 1.0;                              // > 0
+  double factor = 1.0;                                // > 0
   std::int64_t original_max_position_embeddings = 0;  // > 0: the pre-training context
   double beta_fast = 32.0;  // pairs completing >= beta_fast turns in the original context: kept
   double beta_slow = 1.0;   // pairs completing <= beta_slow turns: fully interpolated
-  std::optional<double> mscale;          // DeepSeek: numerator of the magnitude ratio
-  std::optional<double> mscale_all_dim;  // DeepSeek: denominator (and softmax-scale correction)
+  std::optional<double> mscale;            // DeepSeek: numerator of the magnitude ratio
+  std::optional<double> mscale_all_dim;    // DeepSeek: denominator (and softmax-scale correction)
   std::optional<double> attention_factor;  // explicit magnitude; overrides the mscale rules
-  bool truncate = true;  // floor/ceil the correction range (false: gpt-oss)
+  bool truncate = true;                    // floor/ceil the correction range (false: gpt-oss)
 };
 
 // LongRoPE / "su" (Ding et al. 2024; Phi-3): per-pair rescale factors, short and long.
@@ -98,11 +98,28 @@ struct ProportionalScaling {
   double factor = 1.0;
 };
 
+// llama.cpp / ggml (GGUF files, ropekit/gguf.h): the arguments of ggml_rope_ext, for what the
+// types above cannot express: per-pair divisors (the `rope_freqs` tensor that carries Llama 3
+// scaling in a GGUF), an attention factor without YaRN, or a YaRN mix other than 1. With
+// base_i = theta^(-2i/d) / freq_factors[i] (freq_factors empty: 1):
+//     inv_i = base_i / factor · (1 − r_i) + base_i · r_i,   r_i = ext_factor · (1 − ramp_i)
+// ramp_i is YaRN's (0 below the floored correction dimension of beta_fast, 1 above the ceiled
+// one of beta_slow, over original_max_position_embeddings); ext_factor 0 is plain linear.
+struct GgmlScaling {
+  double factor = 1.0;                                // 1 / freq_scale; > 0
+  double ext_factor = 0.0;                            // YaRN mix; >= 0 (ggml's ext_factor)
+  std::int64_t original_max_position_embeddings = 0;  // n_ctx_orig; > 0 when ext_factor != 0
+  double beta_fast = 32.0;
+  double beta_slow = 1.0;
+  double attention_factor = 1.0;     // the cos/sin magnitude; > 0
+  std::vector<double> freq_factors;  // empty, or rotary_dim/2 divisors > 0
+};
+
 using Scaling = std::variant<DefaultScaling, LinearScaling, DynamicNtkScaling, YarnScaling,
-                             LongRopeScaling, Llama3Scaling, ProportionalScaling>;
+                             LongRopeScaling, Llama3Scaling, ProportionalScaling, GgmlScaling>;
 
 // The canonical rope_type name of a scaling ("default", "linear", "dynamic", "yarn",
-// "longrope", "llama3", "proportional").
+// "longrope", "llama3", "proportional", "ggml").
 std::string scaling_type_name(const Scaling& s);
 
 // ---- the config ------------------------------------------------------------------------------

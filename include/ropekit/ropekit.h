@@ -7,6 +7,8 @@
 #include "ropekit/dtype.h"
 #include "ropekit/error.h"
 #include "ropekit/frequencies.h"
+#include "ropekit/ggml_rope.h"
+#include "ropekit/gguf.h"
 #include "ropekit/hf_config.h"
 #include "ropekit/mlx_rope.h"
 #include "ropekit/numerics.h"

@@ -154,6 +154,32 @@ Scaling parse_proportional(const Json& d, const ScalingContext& ctx) {
   return p;
 }
 
+// ggml's arguments as keys (what a GGUF file resolves to; written by hand only for tests).
+Scaling parse_ggml(const Json& d, const ScalingContext& ctx) {
+  GgmlScaling g;
+  auto positive = [&](const char* key, double& out) {
+    if (const auto v = get_number(d, key, ctx.path))
+      out = check_positive_finite(*v, join_path(ctx.path, key));
+  };
+  positive("factor", g.factor);
+  positive("beta_fast", g.beta_fast);
+  positive("beta_slow", g.beta_slow);
+  positive("attention_factor", g.attention_factor);
+  if (const auto v = get_number(d, "ext_factor", ctx.path)) {
+    g.ext_factor = check_finite(*v, join_path(ctx.path, "ext_factor"));
+    if (g.ext_factor < 0) fail(join_path(ctx.path, "ext_factor"), "a number >= 0", Json(*v));
+  }
+  if (const auto v = get_integer(d, "original_max_position_embeddings", ctx.path))
+    g.original_max_position_embeddings =
+        check_positive(*v, join_path(ctx.path, "original_max_position_embeddings"));
+  else if (g.ext_factor != 0)
+    fail_missing(join_path(ctx.path, "original_max_position_embeddings"), "an integer > 0");
+  if (find(d, "freq_factors"))
+    g.freq_factors =
+        get_factor_list(d, "freq_factors", ctx.path, static_cast<std::size_t>(ctx.rotary_dim / 2));
+  return g;
+}
+
 // Keys every type may carry (read by the config front-end, not by the type's parser).
 const std::set<std::string>& common_keys() {
   static const std::set<std::string> keys = {"rope_type",     "type",
@@ -193,8 +219,13 @@ const std::vector<ScalingType>& scaling_types() {
        {"low_freq_factor", "high_freq_factor", "original_max_position_embeddings"},
        parse_llama3},
       {"proportional", {}, {}, parse_proportional},
+      {"ggml",
+       {},
+       {"ext_factor", "original_max_position_embeddings", "beta_fast", "beta_slow",
+        "attention_factor", "freq_factors"},
+       parse_ggml},
   };
-  static_assert(std::variant_size_v<Scaling> == 7, "one row per alternative of Scaling");
+  static_assert(std::variant_size_v<Scaling> == 8, "one row per alternative of Scaling");
   return rows;
 }
 

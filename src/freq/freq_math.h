@@ -42,6 +42,15 @@ PairFrequencies frequencies(const RopeConfig& c, const LongRopeScaling& s, const
 PairFrequencies frequencies(const RopeConfig& c, const Llama3Scaling& s, const PlanRequest& r);
 PairFrequencies frequencies(const RopeConfig& c, const ProportionalScaling& s,
                             const PlanRequest& r);
+PairFrequencies frequencies(const RopeConfig& c, const GgmlScaling& s, const PlanRequest& r);
+
+// ggml's YaRN correction range (ggml_rope_yarn_corr_dims): the floored correction dimension
+// of beta_fast and the ceiled one of beta_slow, clamped to [0, n_dims − 1].
+struct GgmlCorrDims {
+  double low = 0, high = 0;
+};
+GgmlCorrDims ggml_corr_dims(int n_dims, std::int64_t n_ctx_orig, double freq_base, double beta_fast,
+                            double beta_slow);
 
 // theta^(-2i/d) for i < d/2 (RoFormer), in double. `d` is the rotary width.
 std::vector<double> base_inv_freq(double theta, int d);

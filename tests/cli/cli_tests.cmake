@@ -19,7 +19,7 @@ ropekit_add_test(cli_helpers_test LABELS cli LIBS fmt::fmt
           ${PROJECT_SOURCE_DIR}/cli/svg_plot.cc)
 target_include_directories(cli_helpers_test PRIVATE ${PROJECT_SOURCE_DIR}/cli)
 
-foreach(_name IN ITEMS cli_commands_test cli_freqs_apply_test cli_errors_test)
+foreach(_name IN ITEMS cli_commands_test cli_freqs_apply_test cli_errors_test cli_gguf_test)
   ropekit_add_test(${_name} LABELS cli
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/${_name}.cc ${CMAKE_CURRENT_LIST_DIR}/cli_run.cc)
   target_include_directories(${_name} PRIVATE ${CMAKE_CURRENT_LIST_DIR})
