@@ -292,8 +292,7 @@ void register_apply(CLI::App& app) {
   auto* p = c->add_option("--positions", a->positions, "Comma list or int .npy ([tokens] or [3, tokens])");
   auto* off = c->add_option("--offset", a->offset, "mlx: one offset for all batch entries")
                   ->check(int_range(std::numeric_limits<std::int64_t>::min(),
-                                    std::numeric_limits<std::int64_t>::max(),
-                                    "a 64-bit integer"));
+                                    std::numeric_limits<std::int64_t>::max(), "a 64-bit integer"));
   auto* offs = c->add_option("--offsets", a->offsets, "mlx: one offset per batch entry, comma separated");
   off->excludes(offs);
   p->excludes(off)->excludes(offs);
