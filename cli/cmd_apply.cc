@@ -17,6 +17,7 @@
 #include "cli_options.h"
 #include "commands.h"
 #include "file_io.h"
+#include "freq_report.h"
 #include "model_source.h"
 #include "npy.h"
 #include "progress.h"
@@ -212,7 +213,8 @@ void run_hf(const ApplyArgs& a) {
   // max(position) + 1, saturated: out-of-range positions are refused by apply_rope itself
   const std::int64_t seq_len =
       a.seq_len.value_or(std::clamp<std::int64_t>(max_pos, 0, kMaxAbsPosition) + 1);
-  const FrequencyPlan plan = build_frequency_plan(*cfg, seq_len, parse_policy(a.policy), parse_arithmetic(a.arithmetic));
+  const FrequencyPlan plan =
+      plan_of(*cfg, seq_len, parse_policy(a.policy), parse_arithmetic(a.arithmetic));
   const PositionSlice slice = [&](std::int64_t start, std::int64_t n, std::vector<std::int64_t>& scratch) {
     if (!rows3) return Positions::per_token(std::span<const std::int64_t>(ids).subspan(static_cast<std::size_t>(start),
                                                                                         static_cast<std::size_t>(n)));

@@ -532,7 +532,17 @@ TEST_F(Hostile, ValidateRefusesWhatNoCommandCanCompute) {
                                                   R"("rope_scaling":{"rope_type":"linear",)"
                                                   R"("factor":1e-320}})");
   const RunResult f = run_cli("freqs " + q(cfg));
-  EXPECT_EQ(f.exit_code, 2) << f.err;
+  expect_error(f, {"layer default (rope_type linear)", "cannot be computed", "not finite"});
+  // Not a key this config does not have (it has rope_scaling).
+  EXPECT_FALSE(has(f.err, "rope_parameters")) << f.err;
+  const std::vector<std::string> others = {
+      "show " + q(cfg), "plot -o " + q(path("p.svg")) + " " + q(cfg), "compare " + q(cfg),
+      "apply " + q(cfg) + " --input " + q(x()) + " --positions 0,1,2,3 --output " +
+          q(path("y.npy"))};
+  for (const std::string& c : others) {
+    SCOPED_TRACE(c);
+    expect_error(run_cli(c), {"layer default", "cannot be computed"});
+  }
   const RunResult v = run_cli("validate " + q(cfg));
   EXPECT_EQ(v.exit_code, 2) << v.out << v.err;
   EXPECT_TRUE(has(v.out, "error: ")) << v.out;
