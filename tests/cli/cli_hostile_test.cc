@@ -523,6 +523,22 @@ TEST_F(Hostile, PositionErrorsNameTheirIndexOnTheirOwnLine) {
   expect_nothing_written();
 }
 
+// An error after the progress line was drawn (the second batch entry's offset is out of range)
+// starts a line of its own.
+TEST_F(Hostile, ErrorAfterProgressStartsANewLine) {
+  const fs::path kw = input("kw.json", R"({"dims": 8})");
+  const fs::path in = f32("b2.npy", "(2, 1, 4, 8)", 64);
+  RunOptions o;
+  o.env = {"ROPEKIT_PROGRESS=always"};
+  const RunResult r = run_cli("apply --initialize-rope " + q(kw) + " --input " + q(in) +
+                                  " --offsets 0,2147483647 --output " + q(path("y.npy")),
+                              o);
+  expect_error(r, {"positions (offset)"});
+  EXPECT_TRUE(has(r.err, "apply")) << "the progress line was drawn: " << r.err;
+  EXPECT_TRUE(has(r.err, "\nropekit: error: ")) << r.err;
+  expect_nothing_written();
+}
+
 // ---- validate agrees with the commands that compute
 // ----------------------------------------------
 
