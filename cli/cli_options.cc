@@ -17,9 +17,10 @@ void add_plan_options(CLI::App& sub, PlanOptions& o, const std::string& suffix) 
                  "Layer type to report (e.g. full_attention); default: every layer" + side);
   sub.add_option("--seq-len" + suffix, o.seq_len,
                  "Sequence length the frequencies are built for (dynamic NTK and LongRoPE depend "
-                 "on it); default: the values at initialisation" + side)
-      ->check(int_range(1, std::numeric_limits<std::int64_t>::max(),
-                        "an integer in [1, 2^63 - 1]"));
+                 "on it); default: the values at initialisation" +
+                     side)
+      ->check(
+          int_range(1, std::numeric_limits<std::int64_t>::max(), "an integer in [1, 2^63 - 1]"));
   sub.add_option("--policy" + suffix, o.policy,
                  "Whose sequence-length rule applies: hf (transformers) or mlx-lm" + side)
       ->check(CLI::IsMember({"hf", "mlx-lm"}));

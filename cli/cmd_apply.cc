@@ -17,6 +17,7 @@
 #include "cli_options.h"
 #include "commands.h"
 #include "file_io.h"
+#include "freq_report.h"
 #include "model_source.h"
 #include "npy.h"
 #include "progress.h"
@@ -231,7 +232,8 @@ void run_hf(const ApplyArgs& a) {
   // max(position) + 1, saturated: out-of-range positions are refused by apply_rope itself
   const std::int64_t seq_len =
       a.seq_len.value_or(std::clamp<std::int64_t>(max_pos, 0, kMaxAbsPosition) + 1);
-  const FrequencyPlan plan = build_frequency_plan(*cfg, seq_len, numerics_from(a, false));
+  const Numerics numerics = numerics_from(a, false);
+  const FrequencyPlan plan = plan_of(*cfg, seq_len, numerics.policy, numerics.arithmetic);
   const PositionSlice slice = [&](std::int64_t start, std::int64_t n, std::vector<std::int64_t>& scratch) {
     if (!rows3) return Positions::per_token(std::span<const std::int64_t>(ids).subspan(static_cast<std::size_t>(start),
                                                                                         static_cast<std::size_t>(n)));
@@ -311,8 +313,7 @@ void register_apply(CLI::App& app) {
   auto* p = c->add_option("--positions", a->positions, "Comma list or int .npy ([tokens] or [3, tokens])");
   auto* off = c->add_option("--offset", a->offset, "mlx: one offset for all batch entries")
                   ->check(int_range(std::numeric_limits<std::int64_t>::min(),
-                                    std::numeric_limits<std::int64_t>::max(),
-                                    "a 64-bit integer"));
+                                    std::numeric_limits<std::int64_t>::max(), "a 64-bit integer"));
   auto* offs = c->add_option("--offsets", a->offsets, "mlx: one offset per batch entry, comma separated");
   off->excludes(offs);
   p->excludes(off)->excludes(offs);

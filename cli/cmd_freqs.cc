@@ -12,6 +12,7 @@
 
 #include "commands.h"
 #include "file_io.h"
+#include "freq_report.h"
 #include "model_source.h"
 #include "ropekit/error.h"
 #include "ropekit/frequencies.h"
@@ -99,7 +100,8 @@ void run_freqs(const FreqsArgs& a) {
   out["layers"] = nlohmann::json::object();
   for (const auto& layer : m.layers) {
     if (!a.layer.empty() && layer.layer_type != a.layer) continue;
-    out["layers"][layer.layer_type] = plan_json(build_frequency_plan(layer, a.seq_len, policy, parse_arithmetic(a.arithmetic)));
+    out["layers"][layer.layer_type] =
+        plan_json(plan_of(layer, a.seq_len, policy, parse_arithmetic(a.arithmetic)));
   }
   if (!a.layer.empty() && out["layers"].empty()) (void)m.layer(a.layer);  // throws, listing names
   nlohmann::json w = nlohmann::json::array();
@@ -112,7 +114,8 @@ void run_freqs(const FreqsArgs& a) {
   fmt::print("model_type: {}\n", m.model_type);
   for (const auto& layer : m.layers)
     if (a.layer.empty() || layer.layer_type == a.layer)
-      print_plan_text(layer.layer_type, build_frequency_plan(layer, a.seq_len, policy, parse_arithmetic(a.arithmetic)));
+      print_plan_text(layer.layer_type,
+                      plan_of(layer, a.seq_len, policy, parse_arithmetic(a.arithmetic)));
   for (const auto& x : m.warnings) {
     std::fprintf(stderr, "warning: %s: %s\n", x.path.c_str(), x.message.c_str());
   }

@@ -95,7 +95,8 @@ void register_plot(CLI::App& app) {
   sub->add_option("-o,--output", o->output,
                   png_supported() ? "Output file (.svg, or .png rendered with librsvg)" : "Output file (.svg)")
       ->required();
-  sub->add_option("--png-scale", o->png_scale, "PNG only: pixels per SVG unit (2 for high-DPI screens)")
+  sub->add_option("--png-scale", o->png_scale,
+                  "PNG only: pixels per SVG unit (2 for high-DPI screens)")
       ->check(finite_range(0.25, 8.0, "a number in [0.25, 8]"));
   add_plan_options(*sub, o->plan);
   sub->add_flag("--no-unscaled", o->no_unscaled, "Leave out the dashed unscaled curves");

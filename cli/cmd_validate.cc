@@ -3,13 +3,14 @@
 #include <algorithm>
 #include <memory>
 #include <optional>
-#include <set>
+#include <vector>
 
 #include <fmt/format.h>
 
 #include "cli_options.h"
 #include "commands.h"
 #include "file_io.h"
+#include "freq_report.h"
 #include "model_source.h"
 #include "ropekit/error.h"
 #include "ropekit/frequencies.h"
@@ -47,30 +48,28 @@ void run_validate(const ValidateOptions& o) {
   // The checks that need the computed frequencies, as freqs, show, compare and apply build
   // them: every layer, both sequence-length policies and both arithmetics, at initialisation
   // and at max_position_embeddings. A config valid here is one every command can compute.
-  std::set<std::string> errors;
-  for (const RopeConfig& layer : model.layers) {
-    for (const SeqLenPolicy policy : {SeqLenPolicy::kTransformers, SeqLenPolicy::kMlxLm}) {
-      for (const FrequencyArithmetic arithmetic :
-           {FrequencyArithmetic::kTransformers, FrequencyArithmetic::kExact}) {
-        for (const std::optional<std::int64_t> seq_len :
-             {std::optional<std::int64_t>{}, std::optional<std::int64_t>{std::max<std::int64_t>(
-                                                 1, layer.max_position_embeddings)}}) {
+  // One line per layer: its first failure (exact arithmetic first: its message has the value).
+  std::vector<std::string> errors;
+  auto first_error = [](const RopeConfig& layer) -> std::optional<std::string> {
+    const std::optional<std::int64_t> lengths[] = {
+        std::nullopt, std::max<std::int64_t>(1, layer.max_position_embeddings)};
+    for (const FrequencyArithmetic arithmetic :
+         {FrequencyArithmetic::kExact, FrequencyArithmetic::kTransformers}) {
+      for (const SeqLenPolicy policy : {SeqLenPolicy::kTransformers, SeqLenPolicy::kMlxLm}) {
+        for (const std::optional<std::int64_t>& seq_len : lengths) {
           try {
-            (void)build_frequency_plan(layer, seq_len, policy, arithmetic);
+            (void)plan_of(layer, seq_len, policy, arithmetic);
           } catch (const Error& e) {
-            std::string message = e.what();
             const auto* ce = dynamic_cast<const ConfigError*>(&e);
-            const std::string path = ce ? ce->path() : "";
-            if (!path.empty() && message.rfind(path + ": ", 0) == 0) {
-              message = message.substr(path.size() + 2);
-            }
-            errors.insert(problem_line(
-                "error", path,
-                fmt::format("{} (the frequencies of layer {})", message, echo(layer.layer_type))));
+            return problem_line("error", ce ? ce->path() : "", e.what());
           }
         }
       }
     }
+    return std::nullopt;
+  };
+  for (const RopeConfig& layer : model.layers) {
+    if (auto line = first_error(layer)) errors.push_back(std::move(*line));
   }
   for (const std::string& line : errors) fmt::print("{}\n", line);
   if (!errors.empty()) {

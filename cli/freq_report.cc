@@ -7,6 +7,9 @@
 #include <type_traits>
 #include <variant>
 
+#include "file_io.h"
+#include "ropekit/error.h"
+
 namespace ropekit::cli {
 namespace {
 
@@ -79,11 +82,29 @@ bool has_bands(const RopeConfig& config) {
          std::holds_alternative<Llama3Scaling>(config.scaling);
 }
 
+FrequencyPlan plan_of(const RopeConfig& config, std::optional<std::int64_t> seq_len,
+                      SeqLenPolicy policy, FrequencyArithmetic arithmetic) {
+  try {
+    return build_frequency_plan(config, seq_len, policy, arithmetic);
+  } catch (const ConfigError& e) {
+    std::string message = e.what();
+    const std::string& field = e.path();
+    if (!field.empty() && message.rfind(field + ": ", 0) == 0) {
+      message = message.substr(field.size() + 2);
+    }
+    if (field == "attention_factor") message = "the attention factor: " + message;
+    throw ConfigError("",
+                      "layer " + echo(config.layer_type) + " (rope_type " +
+                          scaling_type_name(config.scaling) +
+                          "): the frequencies cannot be computed from its parameters: " + message);
+  }
+}
+
 LayerReport build_layer_report(const RopeConfig& config, std::optional<std::int64_t> seq_len,
                                SeqLenPolicy policy) {
   LayerReport r;
   r.config = &config;
-  r.plan = build_frequency_plan(config, seq_len, policy);
+  r.plan = plan_of(config, seq_len, policy);
   const Contexts ctx = contexts_of(config);
   r.original_context = ctx.original;
   r.extended_context = ctx.extended;

@@ -44,6 +44,14 @@ struct LayerReport {
 };
 
 // Builds the plan (throws what build_frequency_plan throws) and the per-pair rows.
+// build_frequency_plan for the command. A config the parser accepted whose frequencies still
+// cannot be computed (a factor so small a frequency overflows) is a ConfigError naming the layer
+// and its rope type, not a RopeConfig field the config.json may not have ("rope_parameters" for
+// a config with "rope_scaling").
+FrequencyPlan plan_of(const RopeConfig& config, std::optional<std::int64_t> seq_len,
+                      SeqLenPolicy policy,
+                      FrequencyArithmetic arithmetic = FrequencyArithmetic::kExact);
+
 LayerReport build_layer_report(const RopeConfig& config, std::optional<std::int64_t> seq_len,
                                SeqLenPolicy policy);
 

@@ -51,10 +51,10 @@ ModelRope load_model_or_config(const std::string& name_or_path, const ParseOptio
   std::vector<std::string> names;
   for (const BuiltinModel& m : builtin_models()) names.emplace_back(m.name);
   const auto closest = closest_names(name_or_path, names, 3);
-  throw IoError(fmt::format(
-      "'{}' is neither a config file nor a built-in model; closest built-in names: {} "
-      "('ropekit models' lists them all)",
-      echo(name_or_path), fmt::join(closest, ", ")));
+  throw IoError(
+      fmt::format("'{}' is neither a config file nor a built-in model; closest built-in names: {} "
+                  "('ropekit models' lists them all)",
+                  echo(name_or_path), fmt::join(closest, ", ")));
 }
 
 }  // namespace ropekit::cli

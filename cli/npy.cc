@@ -52,9 +52,12 @@ class HeaderParser {
         a.dtype = string_literal("the 'descr' value");
       } else if (key == "fortran_order") {
         once(have_fortran);
-        if (word("True")) fortran = true;
-        else if (word("False")) fortran = false;
-        else bad("'fortran_order' must be True or False");
+        if (word("True"))
+          fortran = true;
+        else if (word("False"))
+          fortran = false;
+        else
+          bad("'fortran_order' must be True or False");
       } else if (key == "shape") {
         once(have_shape);
         a.shape = tuple();
@@ -74,14 +77,16 @@ class HeaderParser {
     if (a.dtype != "<f4" && a.dtype != "<f8" && a.dtype != "<i4" && a.dtype != "<i8")
       fail(path_, "unsupported dtype " + echo(a.dtype) +
                       " (expected little-endian float32/float64/int32/int64)");
-    if (fortran) fail(path_, "Fortran-order arrays are not supported (save with np.ascontiguousarray)");
+    if (fortran)
+      fail(path_, "Fortran-order arrays are not supported (save with np.ascontiguousarray)");
   }
 
  private:
   [[noreturn]] void bad(const std::string& what) { fail(path_, "malformed header: " + what); }
 
   void ws() {
-    while (i_ < h_.size() && (h_[i_] == ' ' || h_[i_] == '\t' || h_[i_] == '\n' || h_[i_] == '\r')) {
+    while (i_ < h_.size() &&
+           (h_[i_] == ' ' || h_[i_] == '\t' || h_[i_] == '\n' || h_[i_] == '\r')) {
       ++i_;
     }
   }
@@ -102,7 +107,8 @@ class HeaderParser {
     const char quote = h_[i_++];
     const std::size_t start = i_;
     while (i_ < h_.size() && h_[i_] != quote) {
-      if (h_[i_] == '\\' || h_[i_] == '\n') bad("escapes and line breaks in strings are not supported");
+      if (h_[i_] == '\\' || h_[i_] == '\n')
+        bad("escapes and line breaks in strings are not supported");
       ++i_;
     }
     if (i_ >= h_.size()) bad("unterminated string");
@@ -132,15 +138,18 @@ class HeaderParser {
       bool overflow = false;
       while (i_ < h_.size() && h_[i_] >= '0' && h_[i_] <= '9') {
         const int d = h_[i_++] - '0';
-        if (v > (std::numeric_limits<std::int64_t>::max() - d) / 10) overflow = true;
-        else v = v * 10 + d;
+        if (v > (std::numeric_limits<std::int64_t>::max() - d) / 10)
+          overflow = true;
+        else
+          v = v * 10 + d;
       }
-      if (i_ == digits) malformed("expected a decimal integer at offset " + std::to_string(i_ - open));
+      if (i_ == digits)
+        malformed("expected a decimal integer at offset " + std::to_string(i_ - open));
       if (h_[digits] == '0' && i_ - digits > 1) malformed("an integer with a leading zero");
       if (negative) fail(path_, "negative dimension in shape " + text);
       if (overflow || v > kNpyMaxDim) {
-        fail(path_, "shape too large: dimension " + echo(h_.substr(digits, i_ - digits)) +
-                        " in " + text + "; expected each dimension at most 2^31 - 1");
+        fail(path_, "shape too large: dimension " + echo(h_.substr(digits, i_ - digits)) + " in " +
+                        text + "; expected each dimension at most 2^31 - 1");
       }
       shape.push_back(v);
       if (shape.size() > kNpyMaxDims) {
@@ -227,8 +236,8 @@ NpyArray read_npy(const std::string& path) {
   if (got < 8 || std::memcmp(pre, kMagic, 6) != 0) fail(path, "not a .npy file (bad magic)");
   const int major = pre[6], minor = pre[7];
   if ((major != 1 && major != 2 && major != 3) || minor != 0) {
-    fail(path, fmt::format("unsupported format version {}.{} (expected 1.0, 2.0 or 3.0)", major,
-                           minor));
+    fail(path,
+         fmt::format("unsupported format version {}.{} (expected 1.0, 2.0 or 3.0)", major, minor));
   }
   const int len_bytes = major == 1 ? 2 : 4;
   if (in.read(pre + 8, static_cast<std::size_t>(len_bytes)) != static_cast<std::size_t>(len_bytes))

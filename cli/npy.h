@@ -14,9 +14,9 @@
 namespace ropekit::cli {
 
 inline constexpr std::size_t kNpyMaxHeaderBytes = std::size_t{1} << 20;  // 1 MiB
-inline constexpr std::size_t kNpyMaxDims = 64;                            // NumPy 2's maximum
-inline constexpr std::int64_t kNpyMaxDim = (std::int64_t{1} << 31) - 1;    // each dimension
-inline constexpr std::int64_t kNpyMaxElements = std::int64_t{1} << 32;    // 16 GiB of float32
+inline constexpr std::size_t kNpyMaxDims = 64;                           // NumPy 2's maximum
+inline constexpr std::int64_t kNpyMaxDim = (std::int64_t{1} << 31) - 1;  // each dimension
+inline constexpr std::int64_t kNpyMaxElements = std::int64_t{1} << 32;   // 16 GiB of float32
 
 struct NpyArray {
   std::string path;   // the file it came from (for messages)
@@ -24,8 +24,8 @@ struct NpyArray {
   std::vector<std::int64_t> shape;
   std::vector<char> bytes;  // raw little-endian data, C order
   std::int64_t size() const;
-  std::vector<float> as_float32() const;             // f4 (exact) or f8 (rounded)
-  std::vector<std::int64_t> as_int64() const;        // i4/i8, or integral floats
+  std::vector<float> as_float32() const;       // f4 (exact) or f8 (rounded)
+  std::vector<std::int64_t> as_int64() const;  // i4/i8, or integral floats
 };
 
 NpyArray read_npy(const std::string& path);

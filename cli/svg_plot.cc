@@ -46,10 +46,14 @@ long decode_utf8(const std::string& s, std::size_t i, std::size_t& len) {
   if (c < 0x80) return c;
   long cp = 0;
   long min = 0;
-  if ((c & 0xE0) == 0xC0) len = 2, cp = c & 0x1F, min = 0x80;
-  else if ((c & 0xF0) == 0xE0) len = 3, cp = c & 0x0F, min = 0x800;
-  else if ((c & 0xF8) == 0xF0) len = 4, cp = c & 0x07, min = 0x10000;
-  else return len = 1, -1;
+  if ((c & 0xE0) == 0xC0)
+    len = 2, cp = c & 0x1F, min = 0x80;
+  else if ((c & 0xF0) == 0xE0)
+    len = 3, cp = c & 0x0F, min = 0x800;
+  else if ((c & 0xF8) == 0xF0)
+    len = 4, cp = c & 0x07, min = 0x10000;
+  else
+    return len = 1, -1;
   if (i + len > s.size()) return len = 1, -1;
   for (std::size_t k = 1; k < len; ++k) {
     if ((b(k) & 0xC0) != 0x80) return len = 1, -1;
@@ -83,7 +87,8 @@ std::string xml_escape(const std::string& s) {
       case '>': out += "&gt;"; break;
       case '"': out += "&quot;"; break;
       case '\'': out += "&apos;"; break;
-      default: out.append(s, i, len);
+      default:
+        out.append(s, i, len);
     }
     i += len;
   }

@@ -35,8 +35,8 @@ const RopeConfig& ModelRope::layer(std::string_view name) const {
     if (l.layer_type == name) return l;
   std::string names;
   for (const auto& l : layers) names += (names.empty() ? "" : ", ") + detail::excerpt(l.layer_type);
-  throw ArgumentError("layer \"" + detail::excerpt(name) + "\" not in this config; available: " +
-                      names);
+  throw ArgumentError("layer \"" + detail::excerpt(name) +
+                      "\" not in this config; available: " + names);
 }
 
 namespace {
@@ -360,9 +360,9 @@ RopeConfig build_layer(const Json& root, const std::string& base, const std::str
   // Unknown keys in the rope dict: transformers warns, we do too.
   for (const auto& [key, v] : rd.dict.items())
     if (!detail::is_known_rope_key(type, key))
-      warnings.push_back({join_path(rd.path, detail::excerpt(key)),
-                          "unrecognized key for rope type \"" + detail::excerpt(type) +
-                              "\"; ignored"});
+      warnings.push_back(
+          {join_path(rd.path, detail::excerpt(key)),
+           "unrecognized key for rope type \"" + detail::excerpt(type) + "\"; ignored"});
 
   detail::ScalingContext ctx;
   ctx.path = rd.path;
@@ -396,8 +396,9 @@ void read_layer_map(const Json& root, const std::string& base, const Family& fam
         bool known = false;
         for (const auto& l : m.layers) known = known || l.layer_type == m.layer_types[i];
         if (!known)
-          throw ConfigError(detail::join_index(path, i), "expected one of the rope layer types, got \"" +
-                                                             detail::excerpt(m.layer_types[i]) + "\"");
+          throw ConfigError(detail::join_index(path, i),
+                            "expected one of the rope layer types, got \"" +
+                                detail::excerpt(m.layer_types[i]) + "\"");
       }
   } else if (fam.gemma3 && n_layers && *n_layers > 0 && *n_layers <= (1 << 20)) {
     // Gemma 3: every sliding_window_pattern-th layer (default 6) is global.

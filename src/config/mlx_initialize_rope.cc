@@ -160,10 +160,11 @@ MlxRope initialize_rope(int dims, double base, bool traditional, std::string_vie
     r.freqs = detail::mlx_proportional_freqs(base, dims, rotated, factor);
     return r;
   }
-  throw ConfigError("scaling_config.type", "Unsupported RoPE type " + detail::excerpt(type) +
-                                               " (mlx-lm supports default, linear, dynamic, llama3, "
-                                               "yarn, deepseek_yarn, telechat3-yarn, longrope, "
-                                               "proportional, mrope)");
+  throw ConfigError("scaling_config.type",
+                    "Unsupported RoPE type " + detail::excerpt(type) +
+                        " (mlx-lm supports default, linear, dynamic, llama3, "
+                        "yarn, deepseek_yarn, telechat3-yarn, longrope, "
+                        "proportional, mrope)");
 }
 
 MlxRope initialize_rope_from_kwargs(std::string_view kwargs_json) {

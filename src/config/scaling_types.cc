@@ -237,7 +237,8 @@ std::string canonical_rope_type(const std::string& type, const std::string& path
   }
   std::string list;
   for (const auto& t : supported_rope_types()) list += (list.empty() ? "" : ", ") + t;
-  throw ConfigError(path, "unknown rope type \"" + detail::excerpt(type) + "\"; supported: " + list);
+  throw ConfigError(path,
+                    "unknown rope type \"" + detail::excerpt(type) + "\"; supported: " + list);
 }
 
 bool is_known_rope_key(const std::string& canonical_type, const std::string& key) {

@@ -72,8 +72,9 @@ class Hostile : public ::testing::Test {
     return npy(name, "{'descr': '<f4', 'fortran_order': False, 'shape': " + shape + ", }", data);
   }
   fs::path config(const std::string& name = "config.json",
-                  const std::string& text = R"({"model_type":"llama","head_dim":8,)"
-                                            R"("max_position_embeddings":4096,"rope_theta":10000.0})") {
+                  const std::string& text =
+                      R"({"model_type":"llama","head_dim":8,)"
+                      R"("max_position_embeddings":4096,"rope_theta":10000.0})") {
     return input(name, text);
   }
   fs::path x() { return f32("x.npy", "(4, 2, 8)", 64); }
@@ -107,8 +108,7 @@ class Hostile : public ::testing::Test {
 void expect_error(const RunResult& r, std::initializer_list<std::string> needles) {
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_EQ(r.signal, 0);
-  EXPECT_TRUE(r.err.rfind("ropekit: error: ", 0) == 0 || has(r.err, "\nropekit: error: "))
-      << r.err;
+  EXPECT_TRUE(r.err.rfind("ropekit: error: ", 0) == 0 || has(r.err, "\nropekit: error: ")) << r.err;
   for (const auto& n : needles) EXPECT_TRUE(has(r.err, n)) << "'" << n << "' not in: " << r.err;
   EXPECT_LT(r.err.size(), 1000u) << "message too long";
 }
@@ -140,8 +140,9 @@ TEST_F(Hostile, ThreadStartFailureUsesFewerThreads) {
 #else
   // Large enough to be split over threads (2 x 256 KiB per chunk and more).
   const fs::path in = f32("big.npy", "(512, 8, 128)", 512 * 8 * 128);
-  const std::string pos = q(npy("pos.npy", "{'descr': '<i8', 'fortran_order': False, "
-                                           "'shape': (512,), }",
+  const std::string pos = q(npy("pos.npy",
+                                "{'descr': '<i8', 'fortran_order': False, "
+                                "'shape': (512,), }",
                                 std::string(512 * 8, '\0')));
   const std::string cfg = q(config("c128.json", R"({"head_dim":128,"rope_theta":10000.0})"));
   auto cmd = [&](const char* out) {
@@ -162,7 +163,8 @@ TEST_F(Hostile, ThreadStartFailureUsesFewerThreads) {
 #endif
 }
 
-// ---- work proportional to the data ---------------------------------------------------------------
+// ---- work proportional to the data
+// ---------------------------------------------------------------
 
 TEST_F(Hostile, ZeroElementsWithHugeDimensionsFinishAtOnce) {
   // mlx-lm layout: 2^31 - 1 batch entries of nothing used to loop over every batch entry.
@@ -173,8 +175,8 @@ TEST_F(Hostile, ZeroElementsWithHugeDimensionsFinishAtOnce) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(has(read_file(path("y.npy")), "'shape': (2147483647,0,1,8)"));
   // transformers layout: no tokens, 2^31 - 1 heads.
-  const fs::path pos = npy("pos.npy", "{'descr': '<i8', 'fortran_order': False, 'shape': (0,), }",
-                           "");
+  const fs::path pos =
+      npy("pos.npy", "{'descr': '<i8', 'fortran_order': False, 'shape': (0,), }", "");
   const fs::path in2 = f32("empty2.npy", "(0, 2147483647, 8)", 0);
   const RunResult r2 = run_cli(apply(in2, path("y2.npy"), q(pos)));
   EXPECT_EQ(r2.exit_code, 0) << r2.err;
@@ -211,7 +213,8 @@ TEST_F(Hostile, CompareMemoryFollowsHeadDimNotPositionsTimesHeadDim) {
 #endif
 }
 
-// ---- bounded reads -------------------------------------------------------------------------------
+// ---- bounded reads
+// -------------------------------------------------------------------------------
 
 TEST_F(Hostile, DevicesAndDirectoriesAreNotReadWhole) {
   expect_error(run_cli(apply("/dev/zero", path("y.npy"))), {"/dev/zero", "bad magic"});
@@ -244,7 +247,8 @@ TEST_F(Hostile, StreamWithHugeShapeAndLittleDataIsTruncated) {
   expect_nothing_written();
 }
 
-// ---- .npy to the specification -------------------------------------------------------------------
+// ---- .npy to the specification
+// -------------------------------------------------------------------
 
 TEST_F(Hostile, NpyShapesNumPyNeverWritesAreRefused) {
   for (const char* shape : {"(4abc, 2, 8)", "(4.9, 2, 8)", "(2 2, 2, 8)", "(4,, 2, 8)", "(4)",
@@ -258,31 +262,36 @@ TEST_F(Hostile, NpyShapesNumPyNeverWritesAreRefused) {
 
 TEST_F(Hostile, NpyHeadersWithDuplicateUnknownOrMissingKeysAreRefused) {
   const std::string data(256, '\0');
-  expect_error(run_cli(apply(npy("dup.npy", "{'descr': '<f4', 'fortran_order': False, "
-                                            "'shape': (4, 2, 8), 'shape': (1, 2, 8), }",
+  expect_error(run_cli(apply(npy("dup.npy",
+                                 "{'descr': '<f4', 'fortran_order': False, "
+                                 "'shape': (4, 2, 8), 'shape': (1, 2, 8), }",
                                  data),
                              path("y.npy"))),
                {"dup.npy", "duplicate key 'shape'"});
-  expect_error(run_cli(apply(npy("dupd.npy", "{'descr': '<i8', 'descr': '<f4', "
-                                             "'fortran_order': False, 'shape': (4, 2, 8), }",
+  expect_error(run_cli(apply(npy("dupd.npy",
+                                 "{'descr': '<i8', 'descr': '<f4', "
+                                 "'fortran_order': False, 'shape': (4, 2, 8), }",
                                  data),
                              path("y.npy"))),
                {"dupd.npy", "duplicate key 'descr'"});
-  expect_error(run_cli(apply(npy("extra.npy", "{'descr': '<f4', 'fortran_order': False, "
-                                              "'shape': (4, 2, 8), 'x': 1, }",
+  expect_error(run_cli(apply(npy("extra.npy",
+                                 "{'descr': '<f4', 'fortran_order': False, "
+                                 "'shape': (4, 2, 8), 'x': 1, }",
                                  data),
                              path("y.npy"))),
                {"extra.npy", "unexpected key 'x'"});
-  expect_error(run_cli(apply(npy("nof.npy", "{'descr': '<f4', 'shape': (4, 2, 8), }", data),
-                             path("y.npy"))),
-               {"nof.npy", "no 'fortran_order' entry"});
-  expect_error(run_cli(apply(npy("fo.npy", "{'descr': '<f4', 'fortran_order': 0, "
-                                           "'shape': (4, 2, 8), }",
+  expect_error(
+      run_cli(apply(npy("nof.npy", "{'descr': '<f4', 'shape': (4, 2, 8), }", data), path("y.npy"))),
+      {"nof.npy", "no 'fortran_order' entry"});
+  expect_error(run_cli(apply(npy("fo.npy",
+                                 "{'descr': '<f4', 'fortran_order': 0, "
+                                 "'shape': (4, 2, 8), }",
                                  data),
                              path("y.npy"))),
                {"fo.npy", "True or False"});
-  expect_error(run_cli(apply(npy("tail.npy", "{'descr': '<f4', 'fortran_order': False, "
-                                             "'shape': (4, 2, 8), } + 1",
+  expect_error(run_cli(apply(npy("tail.npy",
+                                 "{'descr': '<f4', 'fortran_order': False, "
+                                 "'shape': (4, 2, 8), } + 1",
                                  data),
                              path("y.npy"))),
                {"tail.npy", "after the header dict"});
@@ -325,7 +334,8 @@ TEST(HostileNpy, WriterUsesVersion2WhenTheHeaderNeedsIt) {
   ASSERT_EQ(big[6], '\x02');
   EXPECT_EQ(big.size() % 64, 0u);
   std::uint32_t len = 0;
-  for (int b = 0; b < 4; ++b) len |= static_cast<std::uint32_t>(static_cast<unsigned char>(big[8 + b])) << (8 * b);
+  for (int b = 0; b < 4; ++b)
+    len |= static_cast<std::uint32_t>(static_cast<unsigned char>(big[8 + b])) << (8 * b);
   EXPECT_EQ(len + 12, big.size());
   EXPECT_GT(len, 65535u);
   ropekit::cli::NpyArray a;
@@ -382,7 +392,8 @@ TEST_F(Hostile, OutputsThatAreNotFiles) {
 TEST_F(Hostile, PlotOnAFullDiskLeavesNoFile) {
   for (const char* name : {"chart.svg", "chart.png"}) {
     SCOPED_TRACE(name);
-    const RunResult ok = run_cli("plot llama-3.1-8b-instruct -o " + q(path(std::string("ok_") + name)));
+    const RunResult ok =
+        run_cli("plot llama-3.1-8b-instruct -o " + q(path(std::string("ok_") + name)));
     if (ok.exit_code != 0 && has(ok.err, "without PNG support")) continue;
     ASSERT_EQ(ok.exit_code, 0) << ok.err;
     for (const long long limit : {0LL, 1000LL}) {
@@ -398,10 +409,11 @@ TEST_F(Hostile, PlotOnAFullDiskLeavesNoFile) {
 TEST_F(Hostile, FullOrClosedStdoutIsAnError) {
   const std::string cfg = q(config());
   const std::vector<std::string> commands = {
-      "freqs " + cfg,        "freqs " + cfg + " --json", "compare " + cfg,
-      "compare " + cfg + " --json", "validate " + cfg,   "targets",
-      "targets --json",      "show " + cfg,              "models",
-      "compare --help",
+      "freqs " + cfg,    "freqs " + cfg + " --json",
+      "compare " + cfg,  "compare " + cfg + " --json",
+      "validate " + cfg, "targets",
+      "targets --json",  "show " + cfg,
+      "models",          "compare --help",
   };
   for (const auto& mode : {RunOptions::Stdout::kDevFull, RunOptions::Stdout::kClosed}) {
     for (const auto& c : commands) {
@@ -437,10 +449,10 @@ TEST_F(Hostile, NumbersOutsideTheirRangeAreUsageErrors) {
     expect_usage(run_cli(std::string(c) + " " + cfg + extra + " --seq-len 99999999999999999999"),
                  {"--seq-len", "99999999999999999999"});
   }
-  expect_usage(run_cli("apply --initialize-rope " + q(input("kw.json", R"({"dims": 8})")) +
-                       " --input " + q(x()) + " --output " + q(path("y.npy")) +
-                       " --offset 99999999999999999999"),
-               {"--offset"});
+  expect_usage(
+      run_cli("apply --initialize-rope " + q(input("kw.json", R"({"dims": 8})")) + " --input " +
+              q(x()) + " --output " + q(path("y.npy")) + " --offset 99999999999999999999"),
+      {"--offset"});
   // Range bounds in words, not 309-digit numbers (expect_usage checks the length).
   const RunResult r = run_cli("compare " + cfg + " --tolerance -1");
   EXPECT_FALSE(has(r.err, "179769313486231570")) << r.err;
@@ -460,18 +472,20 @@ TEST_F(Hostile, PositionListsAreReadAsLists) {
   expect_nothing_written();
 }
 
-// ---- messages ------------------------------------------------------------------------------------
+// ---- messages
+// ------------------------------------------------------------------------------------
 
 TEST_F(Hostile, UserTextIsEchoedAsAShortPrefix) {
   const std::string huge(1 << 20, 'A');
   // a rope type, an unknown key, a model name, a layer name, a positions list
   expect_error(run_cli("freqs " + q(config("type.json", R"({"head_dim":8,"rope_scaling":)"
-                                                        R"({"rope_type":")" + huge + "\"}}"))),
+                                                        R"({"rope_type":")" +
+                                                            huge + "\"}}"))),
                {"unknown rope type", "AAAA", "bytes)"});
   const RunResult v = run_cli("validate " + q(config("key.json", R"({"head_dim":8,)"
-                                                                  R"("rope_scaling":{"rope_type":)"
-                                                                  R"("linear","factor":2,")" +
-                                                                  huge + "\":1}}")));
+                                                                 R"("rope_scaling":{"rope_type":)"
+                                                                 R"("linear","factor":2,")" +
+                                                                     huge + "\":1}}")));
   EXPECT_EQ(v.exit_code, 0) << v.err;
   EXPECT_LT(v.out.size(), 1000u);
   EXPECT_TRUE(has(v.out, "unrecognized key")) << v.out.substr(0, 300);
@@ -496,8 +510,8 @@ TEST_F(Hostile, PositionErrorsNameTheirIndexOnTheirOwnLine) {
     const std::int64_t p = t == 4000 ? (std::int64_t{1} << 40) : t;
     std::memcpy(&ids[static_cast<std::size_t>(t) * 8], &p, 8);
   }
-  const fs::path pos = npy("pos.npy", "{'descr': '<i8', 'fortran_order': False, 'shape': (4096,), }",
-                           ids);
+  const fs::path pos =
+      npy("pos.npy", "{'descr': '<i8', 'fortran_order': False, 'shape': (4096,), }", ids);
   const fs::path in = f32("big.npy", "(4096, 8, 128)", 4096 * 8 * 128);
   RunOptions o;
   o.env = {"ROPEKIT_PROGRESS=always"};
@@ -509,7 +523,24 @@ TEST_F(Hostile, PositionErrorsNameTheirIndexOnTheirOwnLine) {
   expect_nothing_written();
 }
 
-// ---- validate agrees with the commands that compute ----------------------------------------------
+// An error after the progress line was drawn (the second batch entry's offset is out of range)
+// starts a line of its own.
+TEST_F(Hostile, ErrorAfterProgressStartsANewLine) {
+  const fs::path kw = input("kw.json", R"({"dims": 8})");
+  const fs::path in = f32("b2.npy", "(2, 1, 4, 8)", 64);
+  RunOptions o;
+  o.env = {"ROPEKIT_PROGRESS=always"};
+  const RunResult r = run_cli("apply --initialize-rope " + q(kw) + " --input " + q(in) +
+                                  " --offsets 0,2147483647 --output " + q(path("y.npy")),
+                              o);
+  expect_error(r, {"positions (offset)"});
+  EXPECT_TRUE(has(r.err, "apply")) << "the progress line was drawn: " << r.err;
+  EXPECT_TRUE(has(r.err, "\nropekit: error: ")) << r.err;
+  expect_nothing_written();
+}
+
+// ---- validate agrees with the commands that compute
+// ----------------------------------------------
 
 TEST_F(Hostile, ValidateRefusesWhatNoCommandCanCompute) {
   // A factor that is finite and > 0 but makes the first frequency infinite.
@@ -517,7 +548,17 @@ TEST_F(Hostile, ValidateRefusesWhatNoCommandCanCompute) {
                                                   R"("rope_scaling":{"rope_type":"linear",)"
                                                   R"("factor":1e-320}})");
   const RunResult f = run_cli("freqs " + q(cfg));
-  EXPECT_EQ(f.exit_code, 2) << f.err;
+  expect_error(f, {"layer default (rope_type linear)", "cannot be computed", "not finite"});
+  // Not a key this config does not have (it has rope_scaling).
+  EXPECT_FALSE(has(f.err, "rope_parameters")) << f.err;
+  const std::vector<std::string> others = {
+      "show " + q(cfg), "plot -o " + q(path("p.svg")) + " " + q(cfg), "compare " + q(cfg),
+      "apply " + q(cfg) + " --input " + q(x()) + " --positions 0,1,2,3 --output " +
+          q(path("y.npy"))};
+  for (const std::string& c : others) {
+    SCOPED_TRACE(c);
+    expect_error(run_cli(c), {"layer default", "cannot be computed"});
+  }
   const RunResult v = run_cli("validate " + q(cfg));
   EXPECT_EQ(v.exit_code, 2) << v.out << v.err;
   EXPECT_TRUE(has(v.out, "error: ")) << v.out;
@@ -527,13 +568,18 @@ TEST_F(Hostile, ValidateRefusesWhatNoCommandCanCompute) {
   EXPECT_EQ(run_cli("validate " + q(config())).exit_code, 0);
 }
 
-// ---- SVG titles ----------------------------------------------------------------------------------
+// ---- SVG titles
+// ----------------------------------------------------------------------------------
 
 bool valid_utf8_xml_text(const std::string& s) {
   for (std::size_t i = 0; i < s.size();) {
     const auto c = static_cast<unsigned char>(s[i]);
     if (c < 0x20 && c != '\n' && c != '\t' && c != '\r') return false;
-    std::size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+    std::size_t n = c < 0x80             ? 1
+                    : (c & 0xE0) == 0xC0 ? 2
+                    : (c & 0xF0) == 0xE0 ? 3
+                    : (c & 0xF8) == 0xF0 ? 4
+                                         : 0;
     if (n == 0 || i + n > s.size()) return false;
     for (std::size_t k = 1; k < n; ++k) {
       if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
@@ -545,13 +591,15 @@ bool valid_utf8_xml_text(const std::string& s) {
 
 TEST_F(Hostile, SvgTitlesWithControlCharactersOrInvalidUtf8StayValid) {
   const fs::path svg = path("t.svg");
-  const RunResult r =
-      run_cli("plot llama-3.1-8b-instruct -o " + q(svg) +
-              " --title \"$(printf 'a\\001b\\377\\376<&>\\303')\"");
+  const RunResult r = run_cli("plot llama-3.1-8b-instruct -o " + q(svg) +
+                              " --title \"$(printf 'a\\001b\\377\\376<&>\\303')\"");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::string text = read_file(svg.string());
   EXPECT_TRUE(valid_utf8_xml_text(text));
-  EXPECT_TRUE(has(text, "a\xEF\xBF\xBD" "b")) << "U+FFFD for the control character";
+  EXPECT_TRUE(has(text,
+                  "a\xEF\xBF\xBD"
+                  "b"))
+      << "U+FFFD for the control character";
   EXPECT_TRUE(has(text, "&lt;&amp;&gt;"));
   const RunResult png = run_cli("plot llama-3.1-8b-instruct -o " + q(path("t.png")) +
                                 " --title \"$(printf '\\001\\377')\"");
@@ -561,7 +609,8 @@ TEST_F(Hostile, SvgTitlesWithControlCharactersOrInvalidUtf8StayValid) {
   expect_no_temporary_files();
 }
 
-// ---- compare ----------------------------------------------------------------------------------------
+// ---- compare
+// ----------------------------------------------------------------------------------------
 
 TEST_F(Hostile, CompareOneLayerAgainstEachLayerOfB) {
   const fs::path gemma = config("gemma.json", R"({"model_type":"gemma3_text","head_dim":8,)"

@@ -61,8 +61,12 @@ RunResult run_cli(const std::string& args, const RunOptions& options) {
       close(in_pipe[0]);
     }
     switch (options.stdout_mode) {
-      case RunOptions::Stdout::kCapture: dup2(out_pipe[1], 1); break;
-      case RunOptions::Stdout::kClosed: close(1); break;
+      case RunOptions::Stdout::kCapture:
+        dup2(out_pipe[1], 1);
+        break;
+      case RunOptions::Stdout::kClosed:
+        close(1);
+        break;
       case RunOptions::Stdout::kDevFull: {
         const int full = open("/dev/full", O_WRONLY);
         if (full < 0 || dup2(full, 1) < 0) _exit(126);

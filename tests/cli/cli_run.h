@@ -18,12 +18,12 @@ struct RunResult {
 struct RunOptions {
   enum class Stdout { kCapture, kClosed, kDevFull };
   Stdout stdout_mode = Stdout::kCapture;
-  std::string stdin_path;             // "" = inherited
-  std::string stdin_data;             // when not empty: stdin is a pipe holding these bytes
-                                      // (at most 64 KiB: one pipe buffer)
-  std::vector<std::string> env;       // "NAME=value", added to the environment
-  long long file_size_limit = -1;     // RLIMIT_FSIZE in bytes, SIGXFSZ ignored (writes: EFBIG)
-  long long address_space_limit = -1; // RLIMIT_AS in bytes (thread stacks cannot be mapped)
+  std::string stdin_path;              // "" = inherited
+  std::string stdin_data;              // when not empty: stdin is a pipe holding these bytes
+                                       // (at most 64 KiB: one pipe buffer)
+  std::vector<std::string> env;        // "NAME=value", added to the environment
+  long long file_size_limit = -1;      // RLIMIT_FSIZE in bytes, SIGXFSZ ignored (writes: EFBIG)
+  long long address_space_limit = -1;  // RLIMIT_AS in bytes (thread stacks cannot be mapped)
 };
 
 // Runs `ropekit ARGS` (ARGS is pasted into a shell command line: quote what needs quoting).
