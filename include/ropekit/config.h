@@ -59,20 +59,25 @@ struct LinearScaling {
 };
 
 // Dynamic NTK: theta grows with the sequence length once it exceeds max_position_embeddings.
+// With `alpha` (NTK-alpha: HunYuan dense and MoE, HY-MT, HunYuan-VL) the base is fixed at
+//     theta_a = theta · alpha^(h/(h−2)),   inv_freq_i = theta_a^(−2i/h)   (h = head_dim)
+// and the attention factor is 1; past max_position_embeddings transformers' dynamic update
+// switches to the plain dynamic formula, which knows no alpha (see ropekit/frequencies.h).
 struct DynamicNtkScaling {
-  double factor = 1.0;  // > 0
+  double factor = 1.0;          // > 0
+  std::optional<double> alpha;  // finite, > 0: NTK-alpha
 };
 
 // YaRN (Peng et al. 2023): per-pair blend of interpolation and extrapolation + a magnitude.
 struct YarnScaling {
-  double factor = 1.0;                              // > 0
+  double factor = 1.0;                                // > 0
   std::int64_t original_max_position_embeddings = 0;  // > 0: the pre-training context
   double beta_fast = 32.0;  // pairs completing >= beta_fast turns in the original context: kept
   double beta_slow = 1.0;   // pairs completing <= beta_slow turns: fully interpolated
-  std::optional<double> mscale;          // DeepSeek: numerator of the magnitude ratio
-  std::optional<double> mscale_all_dim;  // DeepSeek: denominator (and softmax-scale correction)
+  std::optional<double> mscale;            // DeepSeek: numerator of the magnitude ratio
+  std::optional<double> mscale_all_dim;    // DeepSeek: denominator (and softmax-scale correction)
   std::optional<double> attention_factor;  // explicit magnitude; overrides the mscale rules
-  bool truncate = true;  // floor/ceil the correction range (false: gpt-oss)
+  bool truncate = true;                    // floor/ceil the correction range (false: gpt-oss)
 };
 
 // LongRoPE / "su" (Ding et al. 2024; Phi-3): per-pair rescale factors, short and long.
