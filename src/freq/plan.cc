@@ -67,7 +67,10 @@ FrequencyPlan build_frequency_plan(const RopeConfig& c, std::optional<std::int64
   p.attention_factor = f.attention_factor;
   p.info.softmax_scale_multiplier = f.softmax_scale_multiplier;
   p.info.mrope = c.mrope;
-  if (c.mrope) p.pair_axis = detail::mrope_pair_axes(*c.mrope, p.rotary_dim / 2);
+  if (c.mrope) {
+    p.pair_axis = detail::mrope_pair_axes(*c.mrope, p.rotary_dim / 2);
+    p.position_rows = 3;
+  }
   p.hf_rounds_once = c.hf_rounds_once;
   p.info.seq_len_used = seq_len.value_or(0);
   p.info.effective_theta = f.effective_theta;
