@@ -48,6 +48,8 @@ struct PlanInfo {
   // yarn_get_mscale(factor, mscale_all_dim)^2); 1 when none. Returned, never applied here.
   double softmax_scale_multiplier = 1.0;
   std::optional<MRopeSpec> mrope;  // the config's M-RoPE spec (pair_axis is its kernel form)
+  std::optional<XdRopeSpec> xdrope;  // the config's XD-RoPE spec (likewise)
+  std::optional<Vision2dSpec> vision2d;  // the vision encoder's 2-D RoPE (likewise)
   std::int64_t seq_len_used = 0;   // the sequence length the plan was built for (0 = init)
   double effective_theta = 0;      // theta after dynamic NTK (else rope_theta)
   bool uses_long_factor = false;   // longrope: which set was chosen

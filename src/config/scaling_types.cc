@@ -153,7 +153,10 @@ Scaling parse_linear(const Json& d, const ScalingContext& ctx) {
   return LinearScaling{required_factor(d, ctx)};
 }
 Scaling parse_dynamic(const Json& d, const ScalingContext& ctx) {
-  DynamicNtkScaling s{required_factor(d, ctx), std::nullopt};
+  // NTK-alpha dicts may omit `factor` (HunyuanOCR's rope_parameters): it only matters past
+  // max_position_embeddings, where transformers' plain dynamic formula takes it (default 1).
+  const bool alpha_only = d.contains("alpha") && !d.contains("factor");
+  DynamicNtkScaling s{alpha_only ? 1.0 : required_factor(d, ctx), std::nullopt};
   s.alpha = optional_positive(d, "alpha", ctx);  // HunYuan's NTK-alpha
   return s;
 }
@@ -167,8 +170,8 @@ Scaling parse_proportional(const Json& d, const ScalingContext& ctx) {
 // Keys every type may carry (read by the config front-end, not by the type's parser).
 const std::set<std::string>& common_keys() {
   static const std::set<std::string> keys = {
-      "rope_type",         "type",  "rope_theta", "partial_rotary_factor", "mrope_section",
-      "mrope_interleaved", "factor"};
+      "rope_type",         "type",   "rope_theta",    "partial_rotary_factor", "mrope_section",
+      "mrope_interleaved", "factor", "xdrope_section"};
   return keys;
 }
 
@@ -186,7 +189,7 @@ const std::vector<ScalingType>& scaling_types() {
   static const std::vector<ScalingType> rows = {
       {"default", {{"mrope", "default + position rows"}}, {}, parse_default},
       {"linear", {}, {}, parse_linear},
-      {"dynamic", {}, {"alpha"}, parse_dynamic},
+      {"dynamic", {{"xdrope", "dynamic + XD-RoPE position rows"}}, {"alpha"}, parse_dynamic},
       {"yarn",
        {{"deepseek_yarn", "yarn"}, {"telechat3-yarn", "yarn"}},
        {"original_max_position_embeddings", "beta_fast", "beta_slow", "mscale", "mscale_all_dim",
