@@ -35,7 +35,8 @@ TEST(XdRope, TransformersV5FormWithFourEntryMropeSection) {
   // transformers v5 saves xdrope as rope_type "dynamic" with a 4-entry mrope_section.
   const ModelRope m =
       parse_hf_config(R"({"model_type":"hunyuan_vl","head_dim":128,"hidden_size":1024,
-    "num_attention_heads":16,"max_position_embeddings":131072,"rope_parameters":{"rope_type":"dynamic",
+    "num_attention_heads":16,"max_position_embeddings":131072,
+    "rope_parameters":{"rope_type":"dynamic",
     "rope_theta":10000.0,"alpha":1000.0,"mrope_section":[16,16,16,16]}})");
   ASSERT_TRUE(m.layers.at(0).xdrope);
   EXPECT_EQ(build_frequency_plan(m.layers.at(0)).pair_axis,
@@ -47,7 +48,8 @@ TEST(XdRope, BadSectionsAreConfigErrors) {
     SCOPED_TRACE(sec);
     try {
       parse_hf_config(std::string(R"({"model_type":"hunyuan_vl","head_dim":128,"hidden_size":1024,
-        "num_attention_heads":16,"max_position_embeddings":4096,"rope_parameters":{"rope_type":"xdrope",
+        "num_attention_heads":16,"max_position_embeddings":4096,
+        "rope_parameters":{"rope_type":"xdrope",
         "rope_theta":10000.0,"alpha":1000.0,"xdrope_section":)") +
                       sec + "}}");
       FAIL() << "expected a ConfigError";
