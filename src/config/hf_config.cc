@@ -232,7 +232,8 @@ std::optional<MRopeSpec> resolve_mrope(const Json& d, const std::string& dpath, 
     spath = join_path(base, "mrope_section");
   }
   if (!sec) return std::nullopt;
-  if (sec->is_array() && sec->size() == 4) return std::nullopt;  // XD-RoPE (resolve_xdrope)
+  // transformers v5's XD-RoPE: NTK-alpha with a 4-entry mrope_section (resolve_xdrope).
+  if (sec->is_array() && sec->size() == 4 && d.contains("alpha")) return std::nullopt;
   if (!sec->is_array() || sec->size() != 3) fail(spath, "a list of 3 integers (T, H, W pairs)", *sec);
   MRopeSpec m;
   int sum = 0;
@@ -274,7 +275,7 @@ std::optional<XdRopeSpec> resolve_xdrope(const Json& d, const std::string& dpath
   if (!sec) {
     sec = detail::find(d, "mrope_section");
     spath = join_path(dpath, "mrope_section");
-    if (!sec || !sec->is_array() || sec->size() != 4) return std::nullopt;
+    if (!sec || !sec->is_array() || sec->size() != 4 || !d.contains("alpha")) return std::nullopt;
   }
   if (!sec->is_array() || sec->empty() || sec->size() > 4)
     fail(spath, "a list of 1 to 4 integers (pairs per position row)", *sec);
