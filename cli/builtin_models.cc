@@ -65,14 +65,16 @@ BuiltinModelSummary summarize_builtin_model(const BuiltinModel& model) {
   }
   // Distinct scaling types in layer order: Gemma 3 is "linear/default" (full / sliding layers).
   std::vector<std::string> types;
-  bool mrope = false;
+  bool mrope = false, xdrope = false;
   for (const RopeConfig& layer : rope.layers) {
     const std::string t = scaling_type_name(layer.scaling);
     if (std::find(types.begin(), types.end(), t) == types.end()) types.push_back(t);
     mrope = mrope || layer.mrope.has_value();
+    xdrope = xdrope || layer.xdrope.has_value();
   }
   for (std::size_t i = 0; i < types.size(); ++i) s.rope_type += (i ? "/" : "") + types[i];
   if (mrope) s.rope_type += "+mrope";
+  if (xdrope) s.rope_type += "+xdrope";
   if (!rope.layers.empty()) {
     s.rope_theta = rope.layers.front().rope_theta;
     s.max_position_embeddings = rope.layers.front().max_position_embeddings;

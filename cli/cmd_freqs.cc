@@ -48,6 +48,10 @@ nlohmann::json plan_json(const FrequencyPlan& p) {
     j["mrope_section"] = p.info.mrope->section;
     j["pair_axis"] = p.pair_axis;
   }
+  if (p.info.xdrope) {
+    j["xdrope_section"] = p.info.xdrope->section;
+    j["pair_axis"] = p.pair_axis;
+  }
   if (p.info.seq_len_used > 0) j["seq_len"] = p.info.seq_len_used;
   return j;
 }

@@ -4,6 +4,7 @@
 #include <variant>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "cli_options.h"
@@ -113,6 +114,26 @@ void print_text(const ShowOptions& o, const ModelRope& model, const std::vector<
     fmt::print("{}\n", key_value("rotary_dim", rotary_text(c)));
     fmt::print("{}\n", key_value("layout", layout_text(c)));
     if (c.mrope) fmt::print("{}\n", key_value("mrope_section", mrope_text(*c.mrope)));
+    if (c.xdrope) {
+      fmt::print("{}\n",
+                 key_value("xdrope_section", fmt::format("[{}] (run j of pairs: position row j)",
+                                                         fmt::join(c.xdrope->section, ", "))));
+    }
+    if (c.vision2d) {
+      const int q = c.head_dim / 4;
+      const char* kind = c.vision2d->kind == Vision2dKind::kPixtral  ? "pixtral"
+                         : c.vision2d->kind == Vision2dKind::kQwenVl ? "qwen-vl"
+                                                                     : "llama4";
+      const bool column_first = c.vision2d->kind == Vision2dKind::kLlama4;
+      fmt::print("{}\n",
+                 key_value("vision_2d", fmt::format("{}: pairs 0-{} {}, pairs {}-{} {}", kind,
+                                                    q - 1, column_first ? "column" : "row", q,
+                                                    2 * q - 1, column_first ? "row" : "column")));
+    }
+    if (const auto* d = std::get_if<DynamicNtkScaling>(&c.scaling); d && d->alpha) {
+      fmt::print("{}\n", key_value("alpha", format_general(*d->alpha) +
+                                                " (NTK-alpha: theta·alpha^(h/(h−2)))"));
+    }
     fmt::print("{}\n", key_value("attention_factor", format_general(p.attention_factor)));
     if (p.info.softmax_scale_multiplier != 1.0) {
       fmt::print("{}\n", key_value("softmax_scale_x", format_general(p.info.softmax_scale_multiplier)));
@@ -161,6 +182,10 @@ void print_json(const ShowOptions& o, const ModelRope& model, const std::vector<
     l["extended_context"] = r.extended_context;
     l["max_position_embeddings"] = c.max_position_embeddings;
     if (c.mrope) l["mrope_section"] = c.mrope->section;
+    if (c.xdrope) l["xdrope_section"] = c.xdrope->section;
+    if (c.vision2d) l["position_rows"] = p.position_rows, l["pair_axis"] = p.pair_axis;
+    if (const auto* d = std::get_if<DynamicNtkScaling>(&c.scaling); d && d->alpha)
+      l["alpha"] = *d->alpha;
     l["frequencies"] = nlohmann::ordered_json::array();
     for (const FrequencyRow& row : r.rows) {
       nlohmann::ordered_json f{{"index", row.index},

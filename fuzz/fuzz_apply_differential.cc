@@ -183,7 +183,7 @@ std::optional<FrequencyPlan> plan_from_config(ByteReader& r) {
   switch (r.pick(7)) {
     case 0: break;
     case 1: c.scaling = LinearScaling{r.unit_range(0.25, 64)}; break;
-    case 2: c.scaling = DynamicNtkScaling{r.unit_range(0.5, 64)}; break;
+    case 2: c.scaling = DynamicNtkScaling{r.unit_range(0.5, 64), std::nullopt}; break;
     case 3: {
       YarnScaling y;
       y.factor = r.unit_range(1, 64);

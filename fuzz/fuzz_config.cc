@@ -87,8 +87,12 @@ void check_plan(const RopeConfig& c, const FrequencyPlan& p, std::optional<std::
     if (p.pair_axis.size() != p.inv_freq.size()) finding("pair_axis size for " + where);
     for (auto a : p.pair_axis)
       if (a > 2) finding("pair_axis entry " + std::to_string(a) + " for " + where);
-  } else if (!p.pair_axis.empty()) {
-    finding("pair_axis without mrope for " + where);
+  } else if (!p.pair_axis.empty()) {  // XD-RoPE, 2-D vision RoPE: 1 to 4 position rows
+    if (p.position_rows < 1 || p.position_rows > 4 || !(p.info.xdrope || p.info.vision2d))
+      finding("pair_axis without mrope, xdrope or vision2d for " + where);
+    if (p.pair_axis.size() != p.inv_freq.size()) finding("pair_axis size for " + where);
+    for (auto a : p.pair_axis)
+      if (a >= p.position_rows) finding("pair_axis entry " + std::to_string(a) + " for " + where);
   }
 }
 

@@ -664,7 +664,7 @@ TEST(PlanErrors, HandMadeConfigsAreValidatedToo) {
   expect(b, "max_position_embeddings");
   b = c;
   b.rotary_dim = 2;
-  b.scaling = DynamicNtkScaling{2.0};  // exponent d/(d-2)
+  b.scaling = DynamicNtkScaling{2.0, std::nullopt};  // exponent d/(d-2)
   expect(b, "partial_rotary_factor");
 }
 

@@ -146,7 +146,11 @@ struct Case {
   Shape in_shape = Shape::kContiguous, out_shape = Shape::kContiguous;
   bool in_place = false, inverse = false, cache = false, fold = true;
   AngleMode angles = AngleMode::kExact;
-  int positions = 0;  // 0 offset, 1 per_sequence, 2 per_token i32, 3 per_token i64, 4 mrope i32, 5 mrope i64
+  int positions =
+      0;  // 0 offset, 1 per_sequence, 2 per_token i32, 3 per_token i64, 4 rows i32, 5 rows i64
+  // Position rows of kinds 4 and 5 (1 to 4; 3 is M-RoPE): chosen from the seed so that the
+  // random stream of the case lists stays as it was.
+  int rows() const { return 1 + static_cast<int>((seed >> 7) % 4); }
   double attention_factor = 1.0;
   double position_scale = 1.0;
   bool fused_qk = false;  // q and k are slices of one qkv buffer (contiguous rows)
@@ -154,18 +158,19 @@ struct Case {
   std::uint64_t seed = 1;
 
   std::string describe() const {
-    std::string s = std::string(dtype_name(in)) + "->" + std::string(dtype_name(out)) + " layout=" +
-                    std::to_string(static_cast<int>(layout)) + " hd=" + std::to_string(head_dim) +
-                    " rot=" + std::to_string(rotary_dim) + " T=" + std::to_string(tokens) +
-                    " Hq=" + std::to_string(q_heads) + " Hk=" + std::to_string(k_heads) +
-                    " in=" + shape_name(in_shape) + " out=" + shape_name(out_shape) +
-                    (in_place ? " in-place" : "") + (inverse ? " inverse" : "") +
-                    (cache ? " cache" : "") + (fold ? "" : " unfolded") +
-                    (angles == AngleMode::kHf ? " hf" : " exact") +
-                    " pos=" + std::to_string(positions) + " A=" + std::to_string(attention_factor) +
+    std::string s = std::string(dtype_name(in)) + "->" + std::string(dtype_name(out)) +
+                    " layout=" + std::to_string(static_cast<int>(layout)) +
+                    " hd=" + std::to_string(head_dim) + " rot=" + std::to_string(rotary_dim) +
+                    " T=" + std::to_string(tokens) + " Hq=" + std::to_string(q_heads) +
+                    " Hk=" + std::to_string(k_heads) + " in=" + shape_name(in_shape) +
+                    " out=" + shape_name(out_shape) + (in_place ? " in-place" : "") +
+                    (inverse ? " inverse" : "") + (cache ? " cache" : "") +
+                    (fold ? "" : " unfolded") + (angles == AngleMode::kHf ? " hf" : " exact") +
+                    " pos=" + std::to_string(positions) +
+                    (positions >= 4 ? " rows=" + std::to_string(rows()) : std::string()) +
+                    " A=" + std::to_string(attention_factor) +
                     " scale=" + std::to_string(position_scale) + (fused_qk ? " fused" : "") +
-                    " input_scale=" + std::to_string(input_scale) +
-                    " seed=" + std::to_string(seed);
+                    " input_scale=" + std::to_string(input_scale) + " seed=" + std::to_string(seed);
     return s;
   }
 };
@@ -185,7 +190,9 @@ FrequencyPlan make_plan(const Case& c, std::mt19937_64& rng) {
     MRopeSpec spec;
     spec.section = {c.rotary_dim / 6, c.rotary_dim / 6, c.rotary_dim / 2 - 2 * (c.rotary_dim / 6)};
     plan.info.mrope = spec;
-    for (int i = 0; i < c.rotary_dim / 2; ++i) plan.pair_axis.push_back(static_cast<std::uint8_t>(rng() % 3));
+    for (int i = 0; i < c.rotary_dim / 2; ++i)
+      plan.pair_axis.push_back(static_cast<std::uint8_t>(rng() % static_cast<unsigned>(c.rows())));
+    plan.position_rows = c.rows();
   }
   return plan;
 }
@@ -193,14 +200,16 @@ FrequencyPlan make_plan(const Case& c, std::mt19937_64& rng) {
 struct PositionData {
   std::vector<std::int64_t> indptr, offsets, ids64;
   std::vector<std::int32_t> ids32;
-  Positions get(int kind, std::int64_t T, std::int64_t start) const {
+  Positions get(int kind, std::int64_t T, std::int64_t start, int rows) const {
     switch (kind) {
       case 0: return Positions::offset(start);
       case 1: return Positions::per_sequence(indptr, offsets);
       case 2: return Positions::per_token(std::span<const std::int32_t>(ids32));
       case 3: return Positions::per_token(std::span<const std::int64_t>(ids64));
-      case 4: return Positions::mrope(std::span<const std::int32_t>(ids32), T);
-      default: return Positions::mrope(std::span<const std::int64_t>(ids64), T);
+      case 4:
+        return Positions::rows(std::span<const std::int32_t>(ids32), T, rows);
+      default:
+        return Positions::rows(std::span<const std::int64_t>(ids64), T, rows);
     }
   }
 };
@@ -243,7 +252,7 @@ void run_case(const Case& c) {
       pd.offsets.push_back(static_cast<std::int64_t>(rng() % 40000));
     }
   } else {
-    const std::int64_t n = c.positions >= 4 ? 3 * T : T;
+    const std::int64_t n = c.positions >= 4 ? c.rows() * T : T;
     for (std::int64_t i = 0; i < n; ++i) {
       std::int64_t p = random_position(rng);
       if (c.cache && rng() % 2) p = static_cast<std::int64_t>(rng() % 2048);  // mostly inside
@@ -251,7 +260,7 @@ void run_case(const Case& c) {
       pd.ids32.push_back(static_cast<std::int32_t>(p));
     }
   }
-  const Positions pos = pd.get(c.positions, T, start);
+  const Positions pos = pd.get(c.positions, T, start, c.rows());
 
   // tensors
   auto setup = [&](std::int64_t H, TensorBufs& tb) {

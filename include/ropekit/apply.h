@@ -31,8 +31,10 @@
 //                                 belong to sequence s and have positions offsets[s] + (t − indptr[s])
 //   per_token(ids)                one int32/int64 position per token; negative allowed
 //                                 (left-padded batches)
-//   mrope(rows)                   [3, tokens] int32/int64 rows T, H, W (plan.mrope required);
-//                                 pair i uses row plan.pair_axis[i]
+//   rows(rows, tokens, n)         [n, tokens] int32/int64 position rows, 1 <= n <= 4 (the plan's
+//                                 position_rows); pair i uses row plan.pair_axis[i]: M-RoPE,
+//                                 XD-RoPE, 2-D vision RoPE
+//   mrope(rows, tokens)           rows(rows, tokens, 3): M-RoPE's rows T, H, W
 // Supported positions: |p| <= 2^31 − 1.
 //
 // Angle modes:
@@ -103,6 +105,7 @@ struct ConstTensorView {
 
 class Positions {
  public:
+  // kMRope: position rows (M-RoPE, XD-RoPE, 2-D vision RoPE), whatever their number.
   enum class Kind { kOffset, kPerSequence, kPerToken, kMRope };
 
   static Positions offset(std::int64_t start) {
@@ -132,20 +135,31 @@ class Positions {
     p.ids64_ = ids;
     return p;
   }
-  // rows: 3 rows of `tokens` ids each, row r at rows.data() + r * tokens.
-  static Positions mrope(std::span<const std::int32_t> rows, std::int64_t tokens) {
+  // Position rows (Kind::kMRope): n_rows rows of `tokens` ids each, row r at
+  // rows.data() + r * tokens. n_rows in [1, kMaxRows] must equal the plan's position_rows.
+  static constexpr int kMaxRows = 4;
+  static Positions rows(std::span<const std::int32_t> rows, std::int64_t tokens, int n_rows) {
     Positions p;
     p.kind_ = Kind::kMRope;
     p.ids32_ = rows;
     p.mrope_tokens_ = tokens;
+    p.rows_ = n_rows;
     return p;
   }
-  static Positions mrope(std::span<const std::int64_t> rows, std::int64_t tokens) {
+  static Positions rows(std::span<const std::int64_t> rows, std::int64_t tokens, int n_rows) {
     Positions p;
     p.kind_ = Kind::kMRope;
     p.ids64_ = rows;
     p.mrope_tokens_ = tokens;
+    p.rows_ = n_rows;
     return p;
+  }
+  // M-RoPE: 3 rows T, H, W.
+  static Positions mrope(std::span<const std::int32_t> r, std::int64_t tokens) {
+    return rows(r, tokens, 3);
+  }
+  static Positions mrope(std::span<const std::int64_t> r, std::int64_t tokens) {
+    return rows(r, tokens, 3);
   }
 
   Kind kind() const noexcept { return kind_; }
@@ -155,6 +169,7 @@ class Positions {
   std::span<const std::int32_t> ids32() const noexcept { return ids32_; }
   std::span<const std::int64_t> ids64() const noexcept { return ids64_; }
   std::int64_t mrope_tokens() const noexcept { return mrope_tokens_; }
+  int n_rows() const noexcept { return kind_ == Kind::kMRope ? rows_ : 1; }  // position rows
 
  private:
   Kind kind_ = Kind::kOffset;
@@ -163,6 +178,7 @@ class Positions {
   std::span<const std::int32_t> ids32_;
   std::span<const std::int64_t> ids64_;
   std::int64_t mrope_tokens_ = 0;
+  int rows_ = 1;
 };
 
 constexpr std::int64_t kMaxAbsPosition = 2147483647;  // 2^31 − 1

@@ -49,6 +49,32 @@ struct MRopeSpec {
   MRopeAssignment assignment = MRopeAssignment::kSections;
 };
 
+// XD-RoPE (HunYuan-VL, HunyuanOCR): `section` = the config's `xdrope_section`, 1 to 4
+// contiguous runs of pairs summing to rotary_dim/2; run j takes its position from row j
+// (vLLM names the four rows P, W, H, T: text position, then width, height, time).
+//     pairs: [ s0 pairs: row 0 | s1 pairs: row 1 | s2 pairs: row 2 | s3 pairs: row 3 ]
+struct XdRopeSpec {
+  std::vector<int> section;
+};
+
+// 2-D RoPE of vision encoders: each image patch has a position (row, column), given as
+// Positions::rows with 2 rows (row 0: patch row, row 1: patch column; vision_patch_rows in
+// ropekit/position_rows.h builds them). With h = head_dim the h/2 pairs form two runs of h/4:
+//   kPixtral (Pixtral, Mistral 3; transformers PixtralRotaryEmbedding):
+//       inv_k = θ^(−2k/h); pair i < h/4: row, inv_{2i}; pair h/4 + i: column, inv_{2i+1};
+//       half-split pairs.
+//   kQwenVl (Qwen2-VL, Qwen2.5-VL, Qwen3-VL and GLM-4.1V vision towers; VisionRotaryEmbedding
+//       of dim h/2): inv_j = θ^(−2j/(h/2)); pair i < h/4: row, inv_i; pair h/4 + i: column,
+//       inv_i; half-split pairs.
+//   kLlama4 (Llama4VisionRotaryEmbedding): inv_j = θ^(−2j/(h/2)); pair i < h/4: column, inv_i;
+//       pair h/4 + i: row, inv_i; interleaved pairs; the positions are row + 1 and column + 1,
+//       and 0, 0 (no rotation) for the class token.
+enum class Vision2dKind { kPixtral, kQwenVl, kLlama4 };
+
+struct Vision2dSpec {
+  Vision2dKind kind = Vision2dKind::kQwenVl;
+};
+
 // ---- scaling types ---------------------------------------------------------------------------
 // Plain RoPE (RoFormer): inv_freq_i = theta^(-2i/d).
 struct DefaultScaling {};
@@ -59,8 +85,13 @@ struct LinearScaling {
 };
 
 // Dynamic NTK: theta grows with the sequence length once it exceeds max_position_embeddings.
+// With `alpha` (NTK-alpha: HunYuan dense and MoE, HY-MT, HunYuan-VL) the base is fixed at
+//     theta_a = theta · alpha^(h/(h−2)),   inv_freq_i = theta_a^(−2i/h)   (h = head_dim)
+// and the attention factor is 1; past max_position_embeddings transformers' dynamic update
+// switches to the plain dynamic formula, which knows no alpha (see ropekit/frequencies.h).
 struct DynamicNtkScaling {
-  double factor = 1.0;  // > 0
+  double factor = 1.0;          // > 0
+  std::optional<double> alpha;  // finite, > 0: NTK-alpha
 };
 
 // YaRN (Peng et al. 2023): per-pair blend of interpolation and extrapolation + a magnitude.
@@ -134,6 +165,10 @@ struct RopeConfig {
   PairLayout layout = PairLayout::kHalf;
   Scaling scaling = DefaultScaling{};
   std::optional<MRopeSpec> mrope;  // multimodal position rows, when the model has them
+  std::optional<XdRopeSpec> xdrope;  // XD-RoPE position rows (exclusive with mrope)
+  // The vision encoder's 2-D RoPE (layer "vision", read from `vision_config`); its scaling is
+  // DefaultScaling and rotary_dim == head_dim.
+  std::optional<Vision2dSpec> vision2d;
   // transformers rounds bf16 outputs in three steps for most families (q*cos, rot*sin, sum);
   // Llama 4 and ERNIE-4.5-VL compute in f32 and round once. Used by the `hf` rounding mode.
   bool hf_rounds_once = false;

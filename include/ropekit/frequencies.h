@@ -4,7 +4,8 @@
 //                                                          ├ inv_freq[n_pairs]   (float32)
 //                                                          ├ attention_factor    (cos/sin magnitude)
 //                                                          ├ layout, head_dim, rotary_dim
-//                                                          ├ pair_axis[n_pairs]  (M-RoPE: 0=T,1=H,2=W)
+//                                                          ├ pair_axis[n_pairs]  (row a(i))
+//                                                          ├ position_rows       (0 or 1-4)
 //                                                          └ info (PlanInfo: what it was built
 //                                                            from; for reports, not kernels)
 //
@@ -47,6 +48,8 @@ struct PlanInfo {
   // yarn_get_mscale(factor, mscale_all_dim)^2); 1 when none. Returned, never applied here.
   double softmax_scale_multiplier = 1.0;
   std::optional<MRopeSpec> mrope;  // the config's M-RoPE spec (pair_axis is its kernel form)
+  std::optional<XdRopeSpec> xdrope;  // the config's XD-RoPE spec (likewise)
+  std::optional<Vision2dSpec> vision2d;  // the vision encoder's 2-D RoPE (likewise)
   std::int64_t seq_len_used = 0;   // the sequence length the plan was built for (0 = init)
   double effective_theta = 0;      // theta after dynamic NTK (else rope_theta)
   bool uses_long_factor = false;   // longrope: which set was chosen
@@ -59,8 +62,14 @@ struct FrequencyPlan {
   PairLayout layout = PairLayout::kHalf;
   std::vector<float> inv_freq;     // radians per position, one per rotated pair
   double attention_factor = 1.0;   // multiplies cos and sin (transformers' attention_scaling)
-  std::vector<std::uint8_t> pair_axis;  // M-RoPE: position row (0 T, 1 H, 2 W) of each pair;
-                                        // empty for 1-D positions
+  // N-axis positions: pair i takes its position from row pair_axis[i] (< position_rows) and
+  // its frequency from inv_freq[i] (the builder has already placed frequency f(i) there).
+  // M-RoPE: rows 0 T, 1 H, 2 W; XD-RoPE: 4 rows; 2-D vision RoPE: rows (h, w). Empty (and
+  // position_rows 0) for 1-D positions; an empty pair_axis means 1-D positions whatever
+  // position_rows says. A plan with pair_axis and position_rows 0 takes 3 rows
+  // (M-RoPE plans built by hand before position_rows existed).
+  std::vector<std::uint8_t> pair_axis;
+  int position_rows = 0;
   bool hf_rounds_once = false;          // see RopeConfig
   PlanInfo info;
 };

@@ -12,6 +12,7 @@
 #include "ropekit/hf_config.h"
 #include "ropekit/mlx_rope.h"
 #include "ropekit/numerics.h"
+#include "ropekit/position_rows.h"
 #include "ropekit/targets.h"
 #include "ropekit/thread_pool.h"
 #include "ropekit/version.h"

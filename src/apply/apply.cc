@@ -208,14 +208,23 @@ void check_positions(const Positions& pos, std::int64_t tokens, std::int64_t seq
     case Positions::Kind::kPerToken:
     case Positions::Kind::kMRope: {
       const bool mrope = pos.kind() == Positions::Kind::kMRope;
+      const int rows = pos.n_rows();
       if (mrope && plan.pair_axis.empty())
-        bad("positions", "1-D positions (this plan has no mrope_section)", "[3, tokens] M-RoPE rows");
+        bad("positions", "1-D positions (this plan has no mrope_section)",
+            "[" + str(rows) + ", tokens] M-RoPE rows");
+      const int plan_rows = plan.position_rows > 0 ? plan.position_rows : 3;
+      if (mrope && rows != plan_rows)
+        bad("positions (rows)", str(plan_rows) + " position rows (the plan's position_rows)",
+            str(rows));
       if (mrope && pos.mrope_tokens() != tokens)
         bad("positions (M-RoPE)", "rows of " + str(tokens) + " tokens", str(pos.mrope_tokens()));
-      const std::int64_t want = mrope ? 3 * tokens : tokens;
+      const std::int64_t want = mrope ? rows * tokens : tokens;
       const std::int64_t have = static_cast<std::int64_t>(pos.ids32().empty() ? pos.ids64().size() : pos.ids32().size());
       if (have != want)
-        bad("positions", str(want) + (mrope ? " ids (3 rows × tokens)" : " ids (one per token)"), str(have));
+        bad("positions",
+            str(want) + (mrope ? " ids (" + str(rows) + " rows × tokens)" : " ids (one per token)"),
+            str(have));
+      job.pos_rows = mrope ? rows : 1;
       if (!pos.ids64().empty()) {
         for (std::size_t i = 0; i < pos.ids64().size(); ++i)
           if (!in_range(pos.ids64()[i]))
@@ -252,8 +261,16 @@ void check_plan(const FrequencyPlan& plan) {
   if (!plan.pair_axis.empty() && plan.pair_axis.size() != plan.inv_freq.size())
     bad("plan.pair_axis", str(static_cast<std::int64_t>(plan.inv_freq.size())) + " entries",
         str(static_cast<std::int64_t>(plan.pair_axis.size())));
+  if (plan.position_rows < 0 || plan.position_rows > Positions::kMaxRows)
+    bad("plan.position_rows", "0 (1-D positions) to " + str(Positions::kMaxRows),
+        str(plan.position_rows));
+  const int rows = plan.position_rows > 0 ? plan.position_rows : 3;
   for (const auto a : plan.pair_axis)
-    if (a > 2) bad("plan.pair_axis", "entries 0, 1 or 2", str(a));
+    if (a >= rows)
+      bad("plan.pair_axis",
+          rows == 3 ? std::string("entries 0, 1 or 2")
+                    : "entries below position_rows = " + str(rows),
+          str(a));
 }
 
 JobTensor make_tensor(const ViewInfo& in, const ViewInfo& out, const FrequencyPlan& plan,

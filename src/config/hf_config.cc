@@ -233,6 +233,8 @@ std::optional<MRopeSpec> resolve_mrope(const Json& d, const std::string& dpath, 
     spath = join_path(base, "mrope_section");
   }
   if (!sec) return std::nullopt;
+  // transformers v5's XD-RoPE: NTK-alpha with a 4-entry mrope_section (resolve_xdrope).
+  if (sec->is_array() && sec->size() == 4 && d.contains("alpha")) return std::nullopt;
   if (!sec->is_array() || sec->size() != 3) fail(spath, "a list of 3 integers (T, H, W pairs)", *sec);
   MRopeSpec m;
   int sum = 0;
@@ -265,6 +267,33 @@ std::optional<MRopeSpec> resolve_mrope(const Json& d, const std::string& dpath, 
                                  "] (sum " + std::to_string(sum) + ")");
   }
   return m;
+}
+
+// XD-RoPE: `xdrope_section` (transformers v5 saves it as a 4-entry `mrope_section`).
+std::optional<XdRopeSpec> resolve_xdrope(const Json& d, const std::string& dpath, int rotary_dim) {
+  const Json* sec = detail::find(d, "xdrope_section");
+  std::string spath = join_path(dpath, "xdrope_section");
+  if (!sec) {
+    sec = detail::find(d, "mrope_section");
+    spath = join_path(dpath, "mrope_section");
+    if (!sec || !sec->is_array() || sec->size() != 4 || !d.contains("alpha")) return std::nullopt;
+  }
+  if (!sec->is_array() || sec->empty() || sec->size() > 4)
+    fail(spath, "a list of 1 to 4 integers (pairs per position row)", *sec);
+  XdRopeSpec x;
+  std::int64_t sum = 0;
+  for (std::size_t i = 0; i < sec->size(); ++i) {
+    const Json& e = (*sec)[i];
+    if (!e.is_number_integer() || e.get<std::int64_t>() < 0 || e.get<std::int64_t>() > (1 << 20))
+      fail(detail::join_index(spath, i), "an integer >= 0", e);
+    x.section.push_back(static_cast<int>(e.get<std::int64_t>()));
+    sum += x.section.back();
+  }
+  if (sum != rotary_dim / 2)
+    throw ConfigError(
+        spath, "expected sections summing to rotary_dim/2 = " + std::to_string(rotary_dim / 2) +
+                   ", got sum " + std::to_string(sum));
+  return x;
 }
 
 RopeConfig build_layer(const Json& root, const std::string& base, const std::string& model_type,
@@ -376,6 +405,10 @@ RopeConfig build_layer(const Json& root, const std::string& base, const std::str
   ctx.warnings = &warnings;
   c.scaling = detail::parse_scaling(rd.dict, ctx);
   c.mrope = resolve_mrope(rd.dict, rd.path, root, base, fam, c.rotary_dim);
+  c.xdrope = resolve_xdrope(rd.dict, rd.path, c.rotary_dim);
+  if (c.mrope && c.xdrope)
+    throw ConfigError(join_path(rd.path, "xdrope_section"),
+                      "expected either mrope_section or xdrope_section, got both");
   return c;
 }
 
@@ -432,6 +465,86 @@ void read_layer_map(const Json& root, const std::string& base, const Family& fam
   }
 }
 
+// DeepSeek-V3.2 sparse-attention indexer (reference inference/model.py, class Indexer): its
+// heads of index_head_dim features rotate their first qk_rope_head_dim features with the
+// model's frequencies, half-split ("rope in indexer is not interleaved") while MLA itself is
+// interleaved. Exposed as the role "indexer": the main layer's RoPE with the indexer's head
+// width and layout.
+void read_indexer_role(const Json& root, const std::string& base, const Family& fam, ModelRope& m) {
+  if (!fam.deepseek || m.layers.size() != 1) return;
+  const auto ihd = get_integer(root, "index_head_dim", base);
+  if (!ihd) return;
+  RopeConfig c = m.layers.front();
+  if (*ihd < c.rotary_dim || *ihd % 2 != 0 || *ihd > (1 << 20))
+    fail(join_path(base, "index_head_dim"),
+         "an even number >= qk_rope_head_dim = " + std::to_string(c.rotary_dim), Json(*ihd));
+  c.layer_type = "indexer";
+  c.head_dim = static_cast<int>(*ihd);
+  c.partial_rotary_factor = static_cast<double>(c.rotary_dim) / c.head_dim;
+  c.layout = PairLayout::kHalf;
+  m.layers.push_back(c);
+}
+
+// vision_config: the vision encoder's 2-D RoPE, as its own layer "vision", for the families
+// whose encoder has one (docs/variants.md, "2-D vision RoPE"). Other vision configs add no layer.
+void read_vision_layer(const Json& doc, const std::string& model_type, ModelRope& m) {
+  const Json* vc = detail::find(doc, "vision_config");
+  if (!vc) return;
+  const std::string base = "vision_config";
+  if (!vc->is_object()) fail(base, "an object", *vc);
+  const std::string vmt = get_string(*vc, "model_type", base).value_or("");
+  std::optional<Vision2dKind> kind;
+  if (vmt == "pixtral" || model_type == "pixtral" || model_type == "mistral3") {
+    kind = Vision2dKind::kPixtral;
+  } else if (starts_with(model_type, "qwen2_vl") || starts_with(model_type, "qwen2_5_vl") ||
+             starts_with(model_type, "qwen3_vl") || model_type == "glm4v") {
+    kind = Vision2dKind::kQwenVl;
+  } else if (starts_with(model_type, "llama4")) {
+    kind = Vision2dKind::kLlama4;
+  }
+  if (!kind) return;
+  // Qwen2-VL names the width embed_dim (its hidden_size is the merger's output) and the heads
+  // num_heads; the others use hidden_size / num_attention_heads.
+  const char* width_key = detail::find(*vc, "embed_dim") ? "embed_dim" : "hidden_size";
+  const char* heads_key = detail::find(*vc, "num_heads") ? "num_heads" : "num_attention_heads";
+  const auto width = get_integer(*vc, width_key, base);
+  const auto heads = get_integer(*vc, heads_key, base);
+  if (!heads || *heads <= 0)
+    fail(join_path(base, heads_key), "an integer > 0", heads ? Json(*heads) : Json());
+  std::int64_t hd = 0;
+  if (const auto explicit_hd = get_integer(*vc, "head_dim", base)) {
+    hd = *explicit_hd;
+  } else {
+    if (!width || *width <= 0 || *width % *heads != 0)
+      fail(join_path(base, width_key), "an integer > 0, a multiple of " + std::string(heads_key),
+           width ? Json(*width) : Json());
+    hd = *width / *heads;
+  }
+  if (hd <= 0 || hd % 4 != 0 || hd > (1 << 20))
+    fail(join_path(base, "head_dim"), "a multiple of 4 (2-D RoPE: two runs of head_dim/4 pairs)",
+         Json(hd));
+  RopeConfig c;
+  c.layer_type = "vision";
+  c.model_type = vmt.empty() ? model_type : vmt;
+  c.head_dim = static_cast<int>(hd);
+  c.rotary_dim = c.head_dim;
+  c.rope_theta = detail::check_positive_finite(
+      get_number(*vc, "rope_theta", base).value_or(10000.0), join_path(base, "rope_theta"));
+  if (c.rope_theta <= 1.0)
+    fail(join_path(base, "rope_theta"), "a finite number > 1", Json(c.rope_theta));
+  // Patches per side, where the config says (image_size / patch_size); else 1.
+  const auto image = get_integer(*vc, "image_size", base);
+  const auto patch = get_integer(*vc, "patch_size", base);
+  c.max_position_embeddings =
+      image && patch && *patch > 0 && *image >= *patch ? *image / *patch : 1;
+  c.layout = *kind == Vision2dKind::kLlama4 ? PairLayout::kInterleaved : PairLayout::kHalf;
+  // Qwen-VL's apply_rotary_pos_emb_vision and Llama 4's complex product compute in float32 and
+  // round once; Pixtral rounds cos/sin to the dtype like the text models.
+  c.hf_rounds_once = *kind != Vision2dKind::kPixtral;
+  c.vision2d = Vision2dSpec{*kind};
+  m.layers.push_back(c);
+}
+
 }  // namespace
 
 ModelRope parse_hf_config(std::string_view json_text, const ParseOptions& options) {
@@ -473,6 +586,8 @@ ModelRope parse_hf_config(std::string_view json_text, const ParseOptions& option
   for (const RopeDict& rd : rope_dicts(*root, base, fam, m.warnings))
     m.layers.push_back(build_layer(*root, base, m.model_type, fam, rd, m.warnings, head_dim, max_pos));
   read_layer_map(*root, base, fam, m);
+  read_vision_layer(doc, m.model_type, m);
+  read_indexer_role(*root, base, fam, m);
   if (options.strict && !m.warnings.empty()) {
     const auto& w = m.warnings.front();
     throw ConfigError(w.path, w.message + " (strict: warnings are errors)");

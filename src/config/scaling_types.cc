@@ -27,7 +27,9 @@ double required_factor(const Json& d, const ScalingContext& ctx) {
   if (!f) fail_missing(join_path(ctx.path, "factor"), "a number >= 1 (the scaling factor)");
   check_positive_finite(*f, join_path(ctx.path, "factor"));
   if (*f < 1.0)
-    warn(ctx, "factor", "factor " + std::to_string(*f) + " is below 1 (transformers warns: it shrinks the context)");
+    warn(ctx, "factor",
+         "factor " + std::to_string(*f) +
+             " is below 1 (transformers warns: it shrinks the context)");
   return *f;
 }
 
@@ -69,17 +71,22 @@ Scaling parse_yarn(const Json& d, const ScalingContext& ctx) {
   y.mscale = get_number(d, "mscale", ctx.path);
   y.mscale_all_dim = get_number(d, "mscale_all_dim", ctx.path);
   y.attention_factor = optional_positive(d, "attention_factor", ctx);
-  if (!y.attention_factor && y.mscale.value_or(0.0) != 0.0 && y.mscale_all_dim.value_or(0.0) != 0.0) {
+  if (!y.attention_factor && y.mscale.value_or(0.0) != 0.0 &&
+      y.mscale_all_dim.value_or(0.0) != 0.0) {
     // g(s, m) = 0.1·m·ln(s) + 1 must stay positive for the ratio to be a magnitude.
-    const double num = yarn_mscale(y.factor, *y.mscale), den = yarn_mscale(y.factor, *y.mscale_all_dim);
+    const double num = yarn_mscale(y.factor, *y.mscale),
+                 den = yarn_mscale(y.factor, *y.mscale_all_dim);
     if (!(std::isfinite(num) && num > 0))
-      throw ConfigError(join_path(ctx.path, "mscale"),
-                        "expected an mscale giving a positive magnitude 0.1·mscale·ln(factor) + 1, got " +
-                            std::to_string(*y.mscale) + " (magnitude " + std::to_string(num) + ")");
+      throw ConfigError(
+          join_path(ctx.path, "mscale"),
+          "expected an mscale giving a positive magnitude 0.1·mscale·ln(factor) + 1, got " +
+              std::to_string(*y.mscale) + " (magnitude " + std::to_string(num) + ")");
     if (!(std::isfinite(den) && den > 0))
       throw ConfigError(join_path(ctx.path, "mscale_all_dim"),
-                        "expected an mscale_all_dim giving a positive magnitude 0.1·mscale_all_dim·ln(factor) + 1, got " +
-                            std::to_string(*y.mscale_all_dim) + " (magnitude " + std::to_string(den) + ")");
+                        "expected an mscale_all_dim giving a positive magnitude "
+                        "0.1·mscale_all_dim·ln(factor) + 1, got " +
+                            std::to_string(*y.mscale_all_dim) + " (magnitude " +
+                            std::to_string(den) + ")");
   }
   if (y.mscale_all_dim.value_or(0.0) != 0.0 && !(yarn_mscale(y.factor, *y.mscale_all_dim) > 0))
     throw ConfigError(join_path(ctx.path, "mscale_all_dim"),
@@ -131,7 +138,8 @@ Scaling parse_llama3(const Json& d, const ScalingContext& ctx) {
   if (l.high_freq_factor == l.low_freq_factor)
     warn(ctx, "high_freq_factor",
          "high_freq_factor == low_freq_factor: no blended band (Llama 4 ships this; harmless)");
-  if (!d.contains("original_max_position_embeddings") || d["original_max_position_embeddings"].is_null())
+  if (!d.contains("original_max_position_embeddings") ||
+      d["original_max_position_embeddings"].is_null())
     fail_missing(join_path(ctx.path, "original_max_position_embeddings"), "an integer > 0");
   l.original_max_position_embeddings = original_max(d, ctx, false);
   if (l.original_max_position_embeddings >= ctx.max_position_embeddings)
@@ -145,7 +153,12 @@ Scaling parse_linear(const Json& d, const ScalingContext& ctx) {
   return LinearScaling{required_factor(d, ctx)};
 }
 Scaling parse_dynamic(const Json& d, const ScalingContext& ctx) {
-  return DynamicNtkScaling{required_factor(d, ctx)};
+  // NTK-alpha dicts may omit `factor` (HunyuanOCR's rope_parameters): it only matters past
+  // max_position_embeddings, where transformers' plain dynamic formula takes it (default 1).
+  const bool alpha_only = d.contains("alpha") && !d.contains("factor");
+  DynamicNtkScaling s{alpha_only ? 1.0 : required_factor(d, ctx), std::nullopt};
+  s.alpha = optional_positive(d, "alpha", ctx);  // HunYuan's NTK-alpha
+  return s;
 }
 Scaling parse_proportional(const Json& d, const ScalingContext& ctx) {
   ProportionalScaling p;
@@ -182,10 +195,9 @@ Scaling parse_ggml(const Json& d, const ScalingContext& ctx) {
 
 // Keys every type may carry (read by the config front-end, not by the type's parser).
 const std::set<std::string>& common_keys() {
-  static const std::set<std::string> keys = {"rope_type",     "type",
-                                             "rope_theta",    "partial_rotary_factor",
-                                             "mrope_section", "mrope_interleaved",
-                                             "factor"};
+  static const std::set<std::string> keys = {
+      "rope_type",         "type",   "rope_theta",    "partial_rotary_factor", "mrope_section",
+      "mrope_interleaved", "factor", "xdrope_section"};
   return keys;
 }
 
@@ -203,7 +215,7 @@ const std::vector<ScalingType>& scaling_types() {
   static const std::vector<ScalingType> rows = {
       {"default", {{"mrope", "default + position rows"}}, {}, parse_default},
       {"linear", {}, {}, parse_linear},
-      {"dynamic", {}, {}, parse_dynamic},
+      {"dynamic", {{"xdrope", "dynamic + XD-RoPE position rows"}}, {"alpha"}, parse_dynamic},
       {"yarn",
        {{"deepseek_yarn", "yarn"}, {"telechat3-yarn", "yarn"}},
        {"original_max_position_embeddings", "beta_fast", "beta_slow", "mscale", "mscale_all_dim",
@@ -264,7 +276,8 @@ const std::vector<std::string>& supported_rope_types() {
     std::vector<std::string> names, aliases;
     for (const auto& t : detail::scaling_types()) {
       names.emplace_back(t.name);
-      for (const auto& [alias, meaning] : t.aliases) aliases.push_back(alias + " (= " + meaning + ")");
+      for (const auto& [alias, meaning] : t.aliases)
+        aliases.push_back(alias + " (= " + meaning + ")");
     }
     names.insert(names.end(), aliases.begin(), aliases.end());
     return names;

@@ -64,5 +64,13 @@ inline float f32(double v) { return static_cast<float>(v); }
 
 // M-RoPE: the position row (0 = T, 1 = H, 2 = W) of each of `pairs` pairs.
 std::vector<std::uint8_t> mrope_pair_axes(const MRopeSpec& spec, int pairs);
+// 2-D vision RoPE (freq/vision_2d.cc): the per-pair frequencies (f(i) resolved) and, in
+// `pair_axis`, the position row of each pair (0: patch row, 1: patch column).
+PairFrequencies vision_2d_frequencies(const RopeConfig& c, const Vision2dSpec& v,
+                                      const PlanRequest& r, std::vector<std::uint8_t>& pair_axis);
+
+// XD-RoPE: run j of the sections takes row j. Throws ConfigError unless 1 to 4 sections >= 0
+// sum to `pairs`.
+std::vector<std::uint8_t> xdrope_pair_axes(const XdRopeSpec& spec, int pairs);
 
 }  // namespace ropekit::detail

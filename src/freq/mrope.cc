@@ -7,6 +7,7 @@
 // position row per pair changes. This is separate from the pair layout (which features form
 // a pair): see ropekit/config.h.
 #include "freq/freq_math.h"
+#include "ropekit/error.h"
 
 namespace ropekit::detail {
 
@@ -30,6 +31,26 @@ std::vector<std::uint8_t> mrope_pair_axes(const MRopeSpec& spec, int pairs) {
     }
     axis[static_cast<std::size_t>(k)] = a;
   }
+  return axis;
+}
+
+std::vector<std::uint8_t> xdrope_pair_axes(const XdRopeSpec& spec, int pairs) {
+  const auto n = spec.section.size();
+  bool ok = n >= 1 && n <= 4;
+  long sum = 0;
+  for (const int s : spec.section) {
+    ok = ok && s >= 0;
+    sum += s;
+  }
+  if (!ok || sum != pairs)
+    throw ConfigError("xdrope_section", "expected 1 to 4 sections >= 0 summing to rotary_dim/2 = " +
+                                            std::to_string(pairs) + ", got " + std::to_string(n) +
+                                            " sections summing to " + std::to_string(sum));
+  std::vector<std::uint8_t> axis;
+  axis.reserve(static_cast<std::size_t>(pairs));
+  for (std::size_t j = 0; j < n; ++j)
+    axis.insert(axis.end(), static_cast<std::size_t>(spec.section[j]),
+                static_cast<std::uint8_t>(j));
   return axis;
 }
 

@@ -26,6 +26,10 @@ void check_config(const RopeConfig& c) {
 
 std::vector<double> unscaled_inv_freq(const RopeConfig& config) {
   check_config(config);
+  if (config.vision2d) {  // 2-D vision RoPE: its own (unscaled) per-pair frequencies
+    std::vector<std::uint8_t> axis;
+    return detail::vision_2d_frequencies(config, *config.vision2d, {}, axis).inv_freq;
+  }
   if (std::holds_alternative<ProportionalScaling>(config.scaling))
     return detail::base_inv_freq(config.rope_theta, config.head_dim);
   return detail::base_inv_freq(config.rope_theta, config.rotary_dim);
@@ -37,8 +41,11 @@ FrequencyPlan build_frequency_plan(const RopeConfig& c, std::optional<std::int64
   if (seq_len && *seq_len <= 0)
     throw ArgumentError("seq_len: expected a length > 0, got " + std::to_string(*seq_len));
   const detail::PlanRequest request{seq_len, policy, arithmetic};
-  const detail::PairFrequencies f = std::visit(
-      [&](const auto& scaling) { return detail::frequencies(c, scaling, request); }, c.scaling);
+  std::vector<std::uint8_t> vision_axis;
+  const detail::PairFrequencies f =
+      c.vision2d ? detail::vision_2d_frequencies(c, *c.vision2d, request, vision_axis)
+                 : std::visit([&](const auto& s) { return detail::frequencies(c, s, request); },
+                              c.scaling);
 
   FrequencyPlan p;
   p.info.rope_type = scaling_type_name(c.scaling);
@@ -67,7 +74,20 @@ FrequencyPlan build_frequency_plan(const RopeConfig& c, std::optional<std::int64
   p.attention_factor = f.attention_factor;
   p.info.softmax_scale_multiplier = f.softmax_scale_multiplier;
   p.info.mrope = c.mrope;
-  if (c.mrope) p.pair_axis = detail::mrope_pair_axes(*c.mrope, p.rotary_dim / 2);
+  if (c.mrope) {
+    p.pair_axis = detail::mrope_pair_axes(*c.mrope, p.rotary_dim / 2);
+    p.position_rows = 3;
+  }
+  p.info.xdrope = c.xdrope;
+  p.info.vision2d = c.vision2d;
+  if (c.vision2d) {
+    p.pair_axis = std::move(vision_axis);
+    p.position_rows = 2;
+  }
+  if (c.xdrope) {
+    p.pair_axis = detail::xdrope_pair_axes(*c.xdrope, p.rotary_dim / 2);
+    p.position_rows = static_cast<int>(c.xdrope->section.size());
+  }
   p.hf_rounds_once = c.hf_rounds_once;
   p.info.seq_len_used = seq_len.value_or(0);
   p.info.effective_theta = f.effective_theta;

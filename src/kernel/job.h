@@ -65,7 +65,8 @@ struct ApplyJob {
   const std::int64_t* indptr = nullptr;  // [n_seq + 1]
   const std::int64_t* seq_offsets = nullptr;
   std::int64_t n_seq = 0;
-  const std::int32_t* ids32 = nullptr;  // per token, or [3][tokens] for M-RoPE
+  int pos_rows = 1;                     // position rows of Kind::kMRope (1 to 4), else 1
+  const std::int32_t* ids32 = nullptr;  // per token, or [pos_rows][tokens] for position rows
   const std::int64_t* ids64 = nullptr;
   // tensors
   JobTensor q, k;

@@ -24,9 +24,9 @@ struct PairTrig {
 void token_trig(const ApplyJob& job, std::int64_t t, std::int64_t& seq_hint, bool emulate,
                 PairTrig& out) {
   const int n = job.pairs;
-  std::int64_t pos[3] = {0, 0, 0};
+  std::int64_t pos[Positions::kMaxRows] = {0, 0, 0, 0};
   const bool mrope = job.pos_kind == Positions::Kind::kMRope;
-  for (int a = 0; a < (mrope ? 3 : 1); ++a) pos[a] = token_position(job, t, a, seq_hint);
+  for (int a = 0; a < (mrope ? job.pos_rows : 1); ++a) pos[a] = token_position(job, t, a, seq_hint);
   const float scale = job.position_scale;
   for (int i = 0; i < n; ++i) {
     const std::int64_t p = mrope && job.pair_axis ? pos[job.pair_axis[i]] : pos[0];

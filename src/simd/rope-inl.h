@@ -279,15 +279,23 @@ class TokenCosSin {
     }
   }
 
-  // M-RoPE: pair i takes its position from row pair_axis[i].
+  // Position rows (M-RoPE, XD-RoPE, 2-D vision): pair i takes its position from row
+  // pair_axis[i] of the job's pos_rows rows (1 to Positions::kMaxRows).
   HWY_INLINE void PerPairRows(std::int64_t t, std::int64_t& seq_hint) {
-    std::int64_t pos[3];
-    for (int axis = 0; axis < 3; ++axis) pos[axis] = detail::token_position(job_, t, axis, seq_hint);
+    const int rows = job_.pos_rows;
+    std::int64_t pos[Positions::kMaxRows];
+    for (int axis = 0; axis < rows; ++axis)
+      pos[axis] = detail::token_position(job_, t, axis, seq_hint);
     bool in_cache = cache_n_ > 0;
-    for (int axis = 0; axis < 3; ++axis) in_cache = in_cache && pos[axis] >= 0 && pos[axis] < cache_n_;
+    for (int axis = 0; axis < rows; ++axis)
+      in_cache = in_cache && pos[axis] >= 0 && pos[axis] < cache_n_;
     if (in_cache) {
-      const float* crow[3] = {cache_->cos_row(pos[0]), cache_->cos_row(pos[1]), cache_->cos_row(pos[2])};
-      const float* srow[3] = {cache_->sin_row(pos[0]), cache_->sin_row(pos[1]), cache_->sin_row(pos[2])};
+      const float* crow[Positions::kMaxRows];
+      const float* srow[Positions::kMaxRows];
+      for (int axis = 0; axis < rows; ++axis) {
+        crow[axis] = cache_->cos_row(pos[axis]);
+        srow[axis] = cache_->sin_row(pos[axis]);
+      }
       for (int i = 0; i < pairs_; ++i) {
         const int axis = job_.pair_axis[i];
         cos_buf_[i] = crow[axis][i];
@@ -296,8 +304,9 @@ class TokenCosSin {
       return;
     }
     if (hf_) {
-      float pf[3];
-      for (int axis = 0; axis < 3; ++axis) pf[axis] = HfPosition(pos[axis], scaled_, job_.position_scale);
+      float pf[Positions::kMaxRows];
+      for (int axis = 0; axis < rows; ++axis)
+        pf[axis] = HfPosition(pos[axis], scaled_, job_.position_scale);
       for (int i = 0; i < pairs_; ++i) pp_f_[i] = pf[job_.pair_axis[i]];
     } else {
       for (int i = 0; i < pairs_; ++i) pp_[i] = pos[job_.pair_axis[i]];
