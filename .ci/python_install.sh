@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The Python package's documented install, checked in a fresh virtual environment (issue 16):
+# The Python package's documented install, checked in a fresh virtual environment:
 # `python3 -m pip install --no-build-isolation --no-deps .` from the clone (no network: NumPy
 # and torch come from Debian, hence --system-site-packages), then import it from outside the
 # source tree and rotate a NumPy array and a torch tensor.

@@ -56,9 +56,11 @@ struct Setup {
     }
     if (decode) {
       for (std::int64_t s = 0; s <= tokens; ++s) indptr.push_back(s);
-      for (std::int64_t s = 0; s < tokens; ++s) offsets.push_back(s * 32767 / std::max<std::int64_t>(1, tokens - 1));
+      for (std::int64_t s = 0; s < tokens; ++s)
+        offsets.push_back(s * 32767 / std::max<std::int64_t>(1, tokens - 1));
     }
-    if (st.range(4)) cache = std::make_unique<CosSinCache>(plan, AngleMode::kExact, true, decode ? 32768 : tokens);
+    if (st.range(4))
+      cache = std::make_unique<CosSinCache>(plan, AngleMode::kExact, true, decode ? 32768 : tokens);
     pool = std::make_unique<ThreadPool>(static_cast<int>(st.range(5)));
   }
 
@@ -79,7 +81,8 @@ void run_apply(benchmark::State& st, bool decode) {
     s.apply();
     benchmark::ClobberMemory();
   }
-  st.SetBytesProcessed(static_cast<std::int64_t>(st.iterations()) * static_cast<std::int64_t>(2 * s.in.size()));
+  st.SetBytesProcessed(static_cast<std::int64_t>(st.iterations()) *
+                       static_cast<std::int64_t>(2 * s.in.size()));
   st.SetLabel(active_target());
 }
 
@@ -88,7 +91,8 @@ void BM_Decode(benchmark::State& st) { run_apply(st, true); }
 
 // The floor: copy of the same bytes (regular stores), split like apply_rope splits its work.
 void BM_CopyFloor(benchmark::State& st) {
-  const std::size_t bytes = static_cast<std::size_t>(st.range(0) * st.range(1) * 128 * dtype_size(static_cast<DType>(st.range(2))));
+  const std::size_t bytes = static_cast<std::size_t>(st.range(0) * st.range(1) * 128 *
+                                                     dtype_size(static_cast<DType>(st.range(2))));
   std::vector<std::uint8_t> a(bytes, 1), b(bytes, 0);
   ThreadPool pool(static_cast<int>(st.range(5)));
   const int threads = pool.size();
@@ -97,10 +101,15 @@ void BM_CopyFloor(benchmark::State& st) {
       detail::simd_copy(b.data(), a.data(), bytes);
       return;
     }
-    const std::int64_t chunks = std::max<std::int64_t>(threads, std::min<std::int64_t>(4 * threads, static_cast<std::int64_t>(2 * bytes / (256 * 1024))));
+    const std::int64_t chunks = std::max<std::int64_t>(
+        threads,
+        std::min<std::int64_t>(4 * threads, static_cast<std::int64_t>(2 * bytes / (256 * 1024))));
     pool.parallel_for(chunks, [&](std::int64_t c) {
-      const std::size_t lo = bytes * static_cast<std::size_t>(c) / static_cast<std::size_t>(chunks) / 64 * 64;
-      const std::size_t hi = c + 1 == chunks ? bytes : bytes * static_cast<std::size_t>(c + 1) / static_cast<std::size_t>(chunks) / 64 * 64;
+      const std::size_t lo =
+          bytes * static_cast<std::size_t>(c) / static_cast<std::size_t>(chunks) / 64 * 64;
+      const std::size_t hi = c + 1 == chunks ? bytes
+                                             : bytes * static_cast<std::size_t>(c + 1) /
+                                                   static_cast<std::size_t>(chunks) / 64 * 64;
       detail::simd_copy(b.data() + lo, a.data() + lo, hi - lo);
     });
   };
@@ -109,7 +118,8 @@ void BM_CopyFloor(benchmark::State& st) {
     copy();
     benchmark::ClobberMemory();
   }
-  st.SetBytesProcessed(static_cast<std::int64_t>(st.iterations()) * static_cast<std::int64_t>(2 * bytes));
+  st.SetBytesProcessed(static_cast<std::int64_t>(st.iterations()) *
+                       static_cast<std::int64_t>(2 * bytes));
 }
 
 void Shapes(benchmark::internal::Benchmark* b, std::int64_t tokens, std::int64_t heads) {
@@ -117,7 +127,9 @@ void Shapes(benchmark::internal::Benchmark* b, std::int64_t tokens, std::int64_t
     for (const int layout : {0, 1})
       for (const int table : {0, 1})
         for (const int threads : {1, 2}) b->Args({tokens, heads, dt, layout, table, threads});
-  b->ArgNames({"T", "H", "dtype", "interleaved", "table", "thr"})->UseRealTime()->Unit(benchmark::kMicrosecond);
+  b->ArgNames({"T", "H", "dtype", "interleaved", "table", "thr"})
+      ->UseRealTime()
+      ->Unit(benchmark::kMicrosecond);
 }
 
 BENCHMARK(BM_Decode)->Apply([](auto* b) { Shapes(b, 64, 32); });
@@ -136,10 +148,12 @@ BENCHMARK(BM_CopyFloor)->Apply([](auto* b) {
 // The exact cos/sin table for 32768 positions × 64 frequencies (what CosSinCache builds).
 void BM_CosSinTable(benchmark::State& st) {
   std::vector<float> inv(64);
-  for (int i = 0; i < 64; ++i) inv[static_cast<std::size_t>(i)] = static_cast<float>(std::pow(500000.0, -i / 64.0));
+  for (int i = 0; i < 64; ++i)
+    inv[static_cast<std::size_t>(i)] = static_cast<float>(std::pow(500000.0, -i / 64.0));
   std::vector<float> c(32768 * 64), s(c.size());
   for (auto _ : st) {
-    detail::simd_fill_cos_sin(inv.data(), 64, AngleMode::kExact, 1.0, 0, 32768, c.data(), s.data(), 64);
+    detail::simd_fill_cos_sin(inv.data(), 64, AngleMode::kExact, 1.0, 0, 32768, c.data(), s.data(),
+                              64);
     benchmark::DoNotOptimize(c.data());
   }
   st.SetItemsProcessed(static_cast<std::int64_t>(st.iterations()) * 32768 * 64);
@@ -149,11 +163,13 @@ BENCHMARK(BM_CosSinTable)->Unit(benchmark::kMillisecond);
 
 void BM_LibmSincosf(benchmark::State& st) {
   std::vector<float> inv(64);
-  for (int i = 0; i < 64; ++i) inv[static_cast<std::size_t>(i)] = static_cast<float>(std::pow(500000.0, -i / 64.0));
+  for (int i = 0; i < 64; ++i)
+    inv[static_cast<std::size_t>(i)] = static_cast<float>(std::pow(500000.0, -i / 64.0));
   std::vector<float> c(32768 * 64), s(c.size());
   for (auto _ : st) {
     for (std::size_t p = 0; p < 32768; ++p)
-      for (std::size_t i = 0; i < 64; ++i) ::sincosf(static_cast<float>(p) * inv[i], &s[p * 64 + i], &c[p * 64 + i]);
+      for (std::size_t i = 0; i < 64; ++i)
+        ::sincosf(static_cast<float>(p) * inv[i], &s[p * 64 + i], &c[p * 64 + i]);
     benchmark::DoNotOptimize(c.data());
   }
   st.SetItemsProcessed(static_cast<std::int64_t>(st.iterations()) * 32768 * 64);

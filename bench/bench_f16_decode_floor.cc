@@ -91,8 +91,9 @@ struct Buffers {
   AlignedWords l1;
   std::uint16_t* l1_in;
   std::uint16_t* l1_out;
-  alignas(64) float cos_nat[kPairs], sin_nat[kPairs];        // natural pair order
-  alignas(64) float cos_eo_f16[kPairs], sin_eo_f16[kPairs];  // per 32 pairs: 16 even, 16 odd; ·2^112
+  alignas(64) float cos_nat[kPairs], sin_nat[kPairs];  // natural pair order
+  alignas(64) float cos_eo_f16[kPairs],
+      sin_eo_f16[kPairs];  // per 32 pairs: 16 even, 16 odd; ·2^112
 
   explicit Buffers(bool subnormals)
       : in(ZeroedWords(kDecodeRows * kRowElems)),
@@ -132,9 +133,12 @@ constexpr int kRne = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
 __attribute__((target("avx512f,avx512bw,f16c,fma"), always_inline)) inline void F16CBlock(
     const std::uint16_t* x, std::uint16_t* y, int i, __m512 c, __m512 s) {
   const __m512 a = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i)));
-  const __m512 b = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + kPairs + i)));
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i), _mm512_cvtps_ph(_mm512_fmsub_ps(a, c, _mm512_mul_ps(b, s)), kRne));
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + kPairs + i), _mm512_cvtps_ph(_mm512_fmadd_ps(b, c, _mm512_mul_ps(a, s)), kRne));
+  const __m512 b =
+      _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + kPairs + i)));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i),
+                      _mm512_cvtps_ph(_mm512_fmsub_ps(a, c, _mm512_mul_ps(b, s)), kRne));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + kPairs + i),
+                      _mm512_cvtps_ph(_mm512_fmadd_ps(b, c, _mm512_mul_ps(a, s)), kRne));
 }
 
 // Even word w (low half of a u32): (w << 16) >>arith 3 puts the sign at bit 31 (copies at
@@ -150,23 +154,30 @@ __attribute__((target("avx512f,avx512bw,f16c,fma"), always_inline)) inline void 
     const std::uint16_t* x, std::uint16_t* y, int i, __m512 ce, __m512 co, __m512 se, __m512 so,
     const IntWidenConsts& k) {
   const __m512i wa = _mm512_loadu_si512(x + i), wb = _mm512_loadu_si512(x + kPairs + i);
-  const __m512 ae = _mm512_castsi512_ps(_mm512_and_si512(_mm512_srai_epi32(_mm512_slli_epi32(wa, 16), 3), k.keep_even));
+  const __m512 ae = _mm512_castsi512_ps(
+      _mm512_and_si512(_mm512_srai_epi32(_mm512_slli_epi32(wa, 16), 3), k.keep_even));
   const __m512 ao = _mm512_castsi512_ps(_mm512_and_si512(_mm512_srai_epi32(wa, 3), k.keep_odd));
-  const __m512 be = _mm512_castsi512_ps(_mm512_and_si512(_mm512_srai_epi32(_mm512_slli_epi32(wb, 16), 3), k.keep_even));
+  const __m512 be = _mm512_castsi512_ps(
+      _mm512_and_si512(_mm512_srai_epi32(_mm512_slli_epi32(wb, 16), 3), k.keep_even));
   const __m512 bo = _mm512_castsi512_ps(_mm512_and_si512(_mm512_srai_epi32(wb, 3), k.keep_odd));
   const __m256i ya_e = _mm512_cvtps_ph(_mm512_fmsub_ps(ae, ce, _mm512_mul_ps(be, se)), kRne);
   const __m256i ya_o = _mm512_cvtps_ph(_mm512_fmsub_ps(ao, co, _mm512_mul_ps(bo, so)), kRne);
   const __m256i yb_e = _mm512_cvtps_ph(_mm512_fmadd_ps(be, ce, _mm512_mul_ps(ae, se)), kRne);
   const __m256i yb_o = _mm512_cvtps_ph(_mm512_fmadd_ps(bo, co, _mm512_mul_ps(ao, so)), kRne);
-  _mm512_storeu_si512(y + i, _mm512_permutex2var_epi16(_mm512_castsi256_si512(ya_e), k.order, _mm512_castsi256_si512(ya_o)));
-  _mm512_storeu_si512(y + kPairs + i, _mm512_permutex2var_epi16(_mm512_castsi256_si512(yb_e), k.order, _mm512_castsi256_si512(yb_o)));
+  _mm512_storeu_si512(y + i, _mm512_permutex2var_epi16(_mm512_castsi256_si512(ya_e), k.order,
+                                                       _mm512_castsi256_si512(ya_o)));
+  _mm512_storeu_si512(y + kPairs + i,
+                      _mm512_permutex2var_epi16(_mm512_castsi256_si512(yb_e), k.order,
+                                                _mm512_castsi256_si512(yb_o)));
 }
 
 enum class Form { kF16C, kIntWiden, kHybrid };
 
 template <Form kForm>
-__attribute__((target("avx512f,avx512bw,f16c,fma")))
-void Rotate(const Buffers& b, const std::uint16_t* in, std::uint16_t* out, int rows, int passes) {
+__attribute__((target("avx512f,avx512bw,f16c,fma"))) void Rotate(const Buffers& b,
+                                                                 const std::uint16_t* in,
+                                                                 std::uint16_t* out, int rows,
+                                                                 int passes) {
   __m512 c[4], s[4], ce[4], se[4];
   for (int k = 0; k < 4; ++k) {
     c[k] = _mm512_load_ps(b.cos_nat + 16 * k);
@@ -175,9 +186,10 @@ void Rotate(const Buffers& b, const std::uint16_t* in, std::uint16_t* out, int r
     se[k] = _mm512_load_ps(b.sin_eo_f16 + 16 * k);
   }
   const IntWidenConsts kc{
-      _mm512_set1_epi32(static_cast<int>(0x8FFFFFFFu)), _mm512_set1_epi32(static_cast<int>(0x8FFFE000u)),
-      _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8, 39, 7, 38, 6, 37, 5, 36, 4, 35,
-                       3, 34, 2, 33, 1, 32, 0)};
+      _mm512_set1_epi32(static_cast<int>(0x8FFFFFFFu)),
+      _mm512_set1_epi32(static_cast<int>(0x8FFFE000u)),
+      _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8, 39, 7, 38, 6,
+                       37, 5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0)};
   for (int p = 0; p < passes; ++p) {
     const std::uint16_t* x = in;
     std::uint16_t* y = out;
@@ -200,10 +212,13 @@ void Rotate(const Buffers& b, const std::uint16_t* in, std::uint16_t* out, int r
 bool Matches(const Buffers& b, const std::uint16_t* in, const std::uint16_t* out, int rows) {
   for (int r = 0; r < rows; ++r)
     for (int i = 0; i < kPairs; ++i) {
-      const std::size_t ia = static_cast<std::size_t>(r) * kRowElems + static_cast<std::size_t>(i), ib = ia + kPairs;
+      const std::size_t ia = static_cast<std::size_t>(r) * kRowElems + static_cast<std::size_t>(i),
+                        ib = ia + kPairs;
       const float a = F16ToF32(in[ia]), x_b = F16ToF32(in[ib]);
       const float c = b.cos_nat[i], s = b.sin_nat[i];
-      if (out[ia] != F32ToF16(std::fma(a, c, -(x_b * s))) || out[ib] != F32ToF16(std::fma(x_b, c, a * s))) return false;
+      if (out[ia] != F32ToF16(std::fma(a, c, -(x_b * s))) ||
+          out[ib] != F32ToF16(std::fma(x_b, c, a * s)))
+        return false;
     }
   return true;
 }
@@ -222,8 +237,8 @@ bool HasF16C() {
 
 void BM_F16DecodeFloor(benchmark::State& st, Form form) {
   __builtin_cpu_init();
-  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") || !__builtin_cpu_supports("fma") ||
-      !HasF16C()) {
+  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
+      !__builtin_cpu_supports("fma") || !HasF16C()) {
     st.SkipWithError("needs AVX-512 F/BW, F16C and FMA");
     return;
   }
@@ -235,9 +250,15 @@ void BM_F16DecodeFloor(benchmark::State& st, Form form) {
   const int passes = kDecodeRows / rows;  // 2048 rows of work either way
   auto run = [&] {
     switch (form) {
-      case Form::kF16C: Rotate<Form::kF16C>(b, in, out, rows, passes); break;
-      case Form::kIntWiden: Rotate<Form::kIntWiden>(b, in, out, rows, passes); break;
-      case Form::kHybrid: Rotate<Form::kHybrid>(b, in, out, rows, passes); break;
+      case Form::kF16C:
+        Rotate<Form::kF16C>(b, in, out, rows, passes);
+        break;
+      case Form::kIntWiden:
+        Rotate<Form::kIntWiden>(b, in, out, rows, passes);
+        break;
+      case Form::kHybrid:
+        Rotate<Form::kHybrid>(b, in, out, rows, passes);
+        break;
     }
   };
   run();
@@ -272,7 +293,10 @@ void BM_F16DecodeFloor(benchmark::State& st, Form form) {
 }
 
 void Args(benchmark::internal::Benchmark* b) {
-  b->ArgsProduct({{0, 1}, {0, 1}})->ArgNames({"l1", "subnormals"})->UseManualTime()->Unit(benchmark::kMicrosecond);
+  b->ArgsProduct({{0, 1}, {0, 1}})
+      ->ArgNames({"l1", "subnormals"})
+      ->UseManualTime()
+      ->Unit(benchmark::kMicrosecond);
 }
 BENCHMARK_CAPTURE(BM_F16DecodeFloor, f16c, Form::kF16C)->Apply(Args);
 BENCHMARK_CAPTURE(BM_F16DecodeFloor, int_widen, Form::kIntWiden)->Apply(Args);

@@ -17,7 +17,8 @@ const nlohmann::json& sources() {
     try {
       return nlohmann::json::parse(generated::kSourcesJson);
     } catch (const nlohmann::json::exception& e) {
-      throw ConfigError("models/SOURCES.json", std::string("embedded file is not JSON: ") + e.what());
+      throw ConfigError("models/SOURCES.json",
+                        std::string("embedded file is not JSON: ") + e.what());
     }
   }();
   return parsed;
@@ -45,8 +46,9 @@ const std::vector<BuiltinModel>& builtin_models() {
 
 const BuiltinModel* find_builtin_model(std::string_view name) {
   const auto& models = builtin_models();
-  const auto it = std::lower_bound(models.begin(), models.end(), name,
-                                   [](const BuiltinModel& m, std::string_view n) { return m.name < n; });
+  const auto it =
+      std::lower_bound(models.begin(), models.end(), name,
+                       [](const BuiltinModel& m, std::string_view n) { return m.name < n; });
   return it != models.end() && it->name == name ? &*it : nullptr;
 }
 

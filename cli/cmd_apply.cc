@@ -37,7 +37,7 @@ struct ApplyArgs {
   std::string dtype = "f32";
   std::string rounding;  // default: transformers with --angles hf, else single
   std::string layout;    // override
-  std::string policy;      // default: from the numerics
+  std::string policy;    // default: from the numerics
   std::string backend = "auto";
   std::string arithmetic;  // default: from the numerics
   std::string numerics;    // a preset of ropekit/numerics.h
@@ -117,7 +117,8 @@ Backend parse_backend(const std::string& s) {
 }
 
 // Positions of tokens [start, start + count): a sub-range of the call's positions.
-using PositionSlice = std::function<Positions(std::int64_t start, std::int64_t count, std::vector<std::int64_t>& scratch)>;
+using PositionSlice = std::function<Positions(std::int64_t start, std::int64_t count,
+                                              std::vector<std::int64_t>& scratch)>;
 
 // Rotates `x` ([tokens, heads, head_dim] with the given strides, f32) in the chosen dtype. Large
 // tensors go in token chunks so that a terminal shows progress (Progress stays silent when
@@ -147,8 +148,10 @@ void rotate(const FrequencyPlan& plan, std::vector<float>& x, DType dt, std::int
     }
     if (progress) progress->update(progress_base + t0 + n);
   }
-  if (dt == DType::kF32) x.swap(out);
-  else x = from16(dt, buf);
+  if (dt == DType::kF32)
+    x.swap(out);
+  else
+    x = from16(dt, buf);
 }
 
 // The numerics of one call (ropekit/numerics.h): --numerics names a preset; without it a
@@ -166,8 +169,10 @@ Numerics numerics_from(const ApplyArgs& a, bool mlx) {
     n.rounding = Rounding::kSingle;
   }
   if (!a.angles.empty()) n.angles = parse_angles(a.angles);
-  if (a.rounding == "transformers" || a.rounding == "hf") n.rounding = Rounding::kTransformers;
-  else if (a.rounding == "single") n.rounding = Rounding::kSingle;
+  if (a.rounding == "transformers" || a.rounding == "hf")
+    n.rounding = Rounding::kTransformers;
+  else if (a.rounding == "single")
+    n.rounding = Rounding::kSingle;
   else if (!a.rounding.empty())
     throw ArgumentError("--rounding: expected single or transformers, got " + a.rounding);
   if (!a.policy.empty()) n.policy = parse_policy(a.policy);
@@ -181,10 +186,15 @@ ApplyOptions options_from(const ApplyArgs& a, bool mlx) {
   o.fold_attention_factor = !a.no_fold;
   o.backend = parse_backend(a.backend);
   if (!a.layout.empty()) {
-    if (a.layout == "half") o.layout = PairLayout::kHalf;
-    else if (a.layout == "interleaved") o.layout = PairLayout::kInterleaved;
-    else if (a.layout == "interleaved_to_half" || a.layout == "deepseek") o.layout = PairLayout::kInterleavedToHalf;
-    else throw ArgumentError("--layout: expected half, interleaved or interleaved_to_half, got " + a.layout);
+    if (a.layout == "half")
+      o.layout = PairLayout::kHalf;
+    else if (a.layout == "interleaved")
+      o.layout = PairLayout::kInterleaved;
+    else if (a.layout == "interleaved_to_half" || a.layout == "deepseek")
+      o.layout = PairLayout::kInterleavedToHalf;
+    else
+      throw ArgumentError("--layout: expected half, interleaved or interleaved_to_half, got " +
+                          a.layout);
   }
   return o;
 }
@@ -192,8 +202,10 @@ ApplyOptions options_from(const ApplyArgs& a, bool mlx) {
 void run_hf(const ApplyArgs& a) {
   const ModelRope m = load_model_or_config(a.config);
   const RopeConfig* cfg = nullptr;
-  if (!a.layer.empty()) cfg = &m.layer(a.layer);
-  else if (m.layers.size() == 1) cfg = &m.layers.front();
+  if (!a.layer.empty())
+    cfg = &m.layer(a.layer);
+  else if (m.layers.size() == 1)
+    cfg = &m.layers.front();
   else {
     std::string names;
     for (const auto& l : m.layers) names += (names.empty() ? "" : ", ") + l.layer_type;
@@ -217,16 +229,19 @@ void run_hf(const ApplyArgs& a) {
   } else {
     const NpyArray pa = read_npy(a.positions);
     ids = pa.as_int64();
-    if (pa.shape.size() == 2 && pa.shape[0] == 3) rows3 = true;
+    if (pa.shape.size() == 2 && pa.shape[0] == 3)
+      rows3 = true;
     else if (pa.shape.size() != 1)
-      throw ArgumentError("--positions " + a.positions + ": expected shape [tokens] or [3, tokens]");
+      throw ArgumentError("--positions " + a.positions +
+                          ": expected shape [tokens] or [3, tokens]");
   }
   if (rows3 && !cfg->mrope)
     throw ArgumentError("--positions: [3, tokens] rows need an M-RoPE config (mrope_section)");
-  const std::int64_t n_pos = rows3 ? static_cast<std::int64_t>(ids.size()) / 3 : static_cast<std::int64_t>(ids.size());
+  const std::int64_t n_pos =
+      rows3 ? static_cast<std::int64_t>(ids.size()) / 3 : static_cast<std::int64_t>(ids.size());
   if (n_pos != tokens)
-    throw ArgumentError("--positions: expected " + std::to_string(tokens) + " positions (one per token), got " +
-                        std::to_string(n_pos));
+    throw ArgumentError("--positions: expected " + std::to_string(tokens) +
+                        " positions (one per token), got " + std::to_string(n_pos));
   check_positions(ids, tokens, rows3);
   const std::int64_t max_pos = ids.empty() ? 0 : *std::max_element(ids.begin(), ids.end());
   // max(position) + 1, saturated: out-of-range positions are refused by apply_rope itself
@@ -234,12 +249,15 @@ void run_hf(const ApplyArgs& a) {
       a.seq_len.value_or(std::clamp<std::int64_t>(max_pos, 0, kMaxAbsPosition) + 1);
   const Numerics numerics = numerics_from(a, false);
   const FrequencyPlan plan = plan_of(*cfg, seq_len, numerics.policy, numerics.arithmetic);
-  const PositionSlice slice = [&](std::int64_t start, std::int64_t n, std::vector<std::int64_t>& scratch) {
-    if (!rows3) return Positions::per_token(std::span<const std::int64_t>(ids).subspan(static_cast<std::size_t>(start),
-                                                                                        static_cast<std::size_t>(n)));
+  const PositionSlice slice = [&](std::int64_t start, std::int64_t n,
+                                  std::vector<std::int64_t>& scratch) {
+    if (!rows3)
+      return Positions::per_token(std::span<const std::int64_t>(ids).subspan(
+          static_cast<std::size_t>(start), static_cast<std::size_t>(n)));
     scratch.clear();  // rows T, H, W of the chunk, each contiguous
     for (std::int64_t r = 0; r < 3; ++r)
-      scratch.insert(scratch.end(), ids.begin() + r * tokens + start, ids.begin() + r * tokens + start + n);
+      scratch.insert(scratch.end(), ids.begin() + r * tokens + start,
+                     ids.begin() + r * tokens + start + n);
     return Positions::mrope(std::span<const std::int64_t>(scratch), n);
   };
   const ApplyOptions o = options_from(a, false);
@@ -253,24 +271,30 @@ void run_mlx(const ApplyArgs& a) {
       read_text_file_bounded(a.kwargs, kMaxTextFileBytes, "--initialize-rope"));
   const NpyArray xa = read_npy(a.input);
   if (xa.shape.size() < 3)
-    throw ArgumentError("--input " + a.input + ": expected at least 3 dimensions [batch, ..., seq, dims] (mx.fast.rope)");
+    throw ArgumentError("--input " + a.input +
+                        ": expected at least 3 dimensions [batch, ..., seq, dims] (mx.fast.rope)");
   const std::int64_t batch = xa.shape.front();
   const std::int64_t seq = xa.shape[xa.shape.size() - 2];
   const std::int64_t d = xa.shape.back();
   std::int64_t heads = 1;
   for (std::size_t i = 1; i + 2 < xa.shape.size(); ++i) heads *= xa.shape[i];
   if (r.dims > d)
-    throw ArgumentError("dims " + std::to_string(r.dims) + " must be <= the last axis of --input (" + std::to_string(d) + ")");
+    throw ArgumentError("dims " + std::to_string(r.dims) +
+                        " must be <= the last axis of --input (" + std::to_string(d) + ")");
   std::vector<std::int64_t> offsets;
-  if (a.offset) offsets = {*a.offset};
-  else if (!a.offsets.empty()) offsets = parse_int_list(a.offsets, "--offsets");
-  else offsets = {0};
+  if (a.offset)
+    offsets = {*a.offset};
+  else if (!a.offsets.empty())
+    offsets = parse_int_list(a.offsets, "--offsets");
+  else
+    offsets = {0};
   const bool vector_offset = !a.offsets.empty();
   if (vector_offset && static_cast<std::int64_t>(offsets.size()) != batch)
-    throw ArgumentError("--offsets: expected one offset per batch entry (" + std::to_string(batch) + "), got " +
-                        std::to_string(offsets.size()));
+    throw ArgumentError("--offsets: expected one offset per batch entry (" + std::to_string(batch) +
+                        "), got " + std::to_string(offsets.size()));
   if (vector_offset && r.dynamic)
-    throw ArgumentError("--offsets: DynamicNTKScalingRoPE takes a scalar offset (mlx-lm raises ValueError)");
+    throw ArgumentError(
+        "--offsets: DynamicNTKScalingRoPE takes a scalar offset (mlx-lm raises ValueError)");
   std::vector<float> x = xa.as_float32();
   const ApplyOptions base_opts = options_from(a, true);
   const std::int64_t per_batch = heads * seq * d;
@@ -301,33 +325,45 @@ void register_apply(CLI::App& app) {
   c->footer(
       "Examples:\n"
       "  ropekit apply llama-3.1-8b-instruct --input q.npy --positions 0,1,2,3 --output y.npy\n"
-      "  ropekit apply qwen2-vl.json --input q.npy --positions pos3xT.npy --output y.npy --angles hf\n"
-      "  ropekit apply --initialize-rope kwargs.json --input x.npy --offsets 0,4093 --output y.npy\n"
+      "  ropekit apply qwen2-vl.json --input q.npy --positions pos3xT.npy --output y.npy --angles "
+      "hf\n"
+      "  ropekit apply --initialize-rope kwargs.json --input x.npy --offsets 0,4093 --output "
+      "y.npy\n"
       "Input: float32 [tokens, heads, head_dim] ([batch, ..., seq, dims] with --initialize-rope).\n"
       "Output: float32 of the same shape holding the values of the computed dtype.");
   auto* cfg = c->add_option("config", a->config, "Built-in model name or path to a config.json");
-  auto* kw = c->add_option("--initialize-rope", a->kwargs, "mlx-lm initialize_rope kwargs (JSON file)");
+  auto* kw =
+      c->add_option("--initialize-rope", a->kwargs, "mlx-lm initialize_rope kwargs (JSON file)");
   cfg->excludes(kw);
   c->add_option("--input", a->input, "float32 .npy input")->required();
   c->add_option("--output", a->output, "float32 .npy output")->required();
-  auto* p = c->add_option("--positions", a->positions, "Comma list or int .npy ([tokens] or [3, tokens])");
+  auto* p = c->add_option("--positions", a->positions,
+                          "Comma list or int .npy ([tokens] or [3, tokens])");
   auto* off = c->add_option("--offset", a->offset, "mlx: one offset for all batch entries")
                   ->check(int_range(std::numeric_limits<std::int64_t>::min(),
                                     std::numeric_limits<std::int64_t>::max(), "a 64-bit integer"));
-  auto* offs = c->add_option("--offsets", a->offsets, "mlx: one offset per batch entry, comma separated");
+  auto* offs =
+      c->add_option("--offsets", a->offsets, "mlx: one offset per batch entry, comma separated");
   off->excludes(offs);
   p->excludes(off)->excludes(offs);
   c->add_option("--layer", a->layer, "Layer type for per-layer configs");
-  c->add_option("--seq-len", a->seq_len, "Sequence length for dynamic NTK / LongRoPE (default max(position)+1)")
+  c->add_option("--seq-len", a->seq_len,
+                "Sequence length for dynamic NTK / LongRoPE (default max(position)+1)")
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40));
-  c->add_option("--angles", a->angles, "hf (float32 angles, parity) or exact (default; hf with --initialize-rope)")
+  c->add_option("--angles", a->angles,
+                "hf (float32 angles, parity) or exact (default; hf with --initialize-rope)")
       ->check(CLI::IsMember({"hf", "exact"}));
-  c->add_option("--dtype", a->dtype, "Computed dtype: f32, f16 or bf16")->check(CLI::IsMember({"f32", "f16", "bf16"}));
-  c->add_option("--rounding", a->rounding, "single, or transformers (replays transformers' roundings; default with --angles hf)")
+  c->add_option("--dtype", a->dtype, "Computed dtype: f32, f16 or bf16")
+      ->check(CLI::IsMember({"f32", "f16", "bf16"}));
+  c->add_option(
+       "--rounding", a->rounding,
+       "single, or transformers (replays transformers' roundings; default with --angles hf)")
       ->check(CLI::IsMember({"single", "transformers"}));
-  c->add_option("--layout", a->layout, "Override the pair layout: half, interleaved, interleaved_to_half")
+  c->add_option("--layout", a->layout,
+                "Override the pair layout: half, interleaved, interleaved_to_half")
       ->check(CLI::IsMember({"half", "interleaved", "interleaved_to_half", "deepseek"}));
-  c->add_option("--policy", a->policy, "Sequence-length policy: hf or mlx-lm")->check(CLI::IsMember({"hf", "transformers", "mlx-lm", "mlx"}));
+  c->add_option("--policy", a->policy, "Sequence-length policy: hf or mlx-lm")
+      ->check(CLI::IsMember({"hf", "transformers", "mlx-lm", "mlx"}));
   c->add_option("--backend", a->backend, "auto (SIMD when available), reference or simd")
       ->check(CLI::IsMember({"auto", "reference", "ref", "simd"}));
   c->add_option("--numerics", a->numerics,
@@ -335,12 +371,15 @@ void register_apply(CLI::App& app) {
                 "transformers or mlx-lm (default: transformers' frequencies with exact angles; "
                 "mlx-lm with --initialize-rope); the options above and below override its parts")
       ->check(CLI::IsMember({"exact", "transformers", "hf", "mlx-lm", "mlx"}));
-  c->add_option("--freq-arithmetic", a->arithmetic,
-                "transformers (default: transformers' float32 inv_freq table, so outputs compare with it) "
-                "or exact (each inv_freq rounded once from double)")
+  c->add_option(
+       "--freq-arithmetic", a->arithmetic,
+       "transformers (default: transformers' float32 inv_freq table, so outputs compare with it) "
+       "or exact (each inv_freq rounded once from double)")
       ->check(CLI::IsMember({"transformers", "exact"}));
   c->add_flag("--inverse", a->inverse, "Apply the inverse rotation (backward pass)");
-  c->add_flag("--no-fold", a->no_fold, "Leave the attention factor out of cos/sin (a pure rotation; ropekit freqs prints the factor)");
+  c->add_flag("--no-fold", a->no_fold,
+              "Leave the attention factor out of cos/sin (a pure rotation; ropekit freqs prints "
+              "the factor)");
   c->callback([a] {
     if (a->kwargs.empty()) {
       if (a->config.empty()) throw CLI::RequiredError("CONFIG or --initialize-rope");

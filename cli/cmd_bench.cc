@@ -101,7 +101,9 @@ struct Buffer {
     if (n <= size) return;
     const std::size_t rounded = (n + 63) / 64 * 64;
     ptr.reset(static_cast<std::uint8_t*>(std::aligned_alloc(64, rounded)));
-    if (!ptr) throw IoError("[ropekit.bench] out of memory allocating " + std::to_string(rounded) + " bytes");
+    if (!ptr)
+      throw IoError("[ropekit.bench] out of memory allocating " + std::to_string(rounded) +
+                    " bytes");
     std::memset(ptr.get(), 0, rounded);
     size = rounded;
   }
@@ -115,9 +117,15 @@ void fill_input(std::uint8_t* p, DType t, std::int64_t n) {
     s = s * 6364136223846793005ull + 1442695040888963407ull;
     const float v = static_cast<float>(static_cast<std::int32_t>(s >> 32)) * (1.0f / 2147483648.0f);
     switch (t) {
-      case DType::kF32: reinterpret_cast<float*>(p)[i] = v; break;
-      case DType::kF16: reinterpret_cast<F16*>(p)[i] = f32_to_f16(v); break;
-      case DType::kBF16: reinterpret_cast<BF16*>(p)[i] = f32_to_bf16(v); break;
+      case DType::kF32:
+        reinterpret_cast<float*>(p)[i] = v;
+        break;
+      case DType::kF16:
+        reinterpret_cast<F16*>(p)[i] = f32_to_f16(v);
+        break;
+      case DType::kBF16:
+        reinterpret_cast<BF16*>(p)[i] = f32_to_bf16(v);
+        break;
     }
   }
 }
@@ -131,12 +139,13 @@ void copy_split(ThreadPool& pool, int threads, std::uint8_t* dst, const std::uin
     detail::simd_copy(dst, src, n);
     return;
   }
-  const std::int64_t chunks =
-      std::max<std::int64_t>(threads, std::min<std::int64_t>(4 * threads, total / kMinBytesPerChunk));
+  const std::int64_t chunks = std::max<std::int64_t>(
+      threads, std::min<std::int64_t>(4 * threads, total / kMinBytesPerChunk));
   pool.parallel_for(
       chunks,
       [&](std::int64_t c) {
-        const std::size_t lo = n * static_cast<std::size_t>(c) / static_cast<std::size_t>(chunks) / 64 * 64;
+        const std::size_t lo =
+            n * static_cast<std::size_t>(c) / static_cast<std::size_t>(chunks) / 64 * 64;
         const std::size_t hi = c + 1 == chunks ? n
                                                : n * static_cast<std::size_t>(c + 1) /
                                                      static_cast<std::size_t>(chunks) / 64 * 64;
@@ -189,7 +198,8 @@ class Runner {
     std::int64_t max_pos = bc.tokens;
     if (bc.decode) {
       for (std::int64_t s = 0; s <= bc.tokens; ++s) indptr.push_back(s);
-      for (std::int64_t s = 0; s < bc.tokens; ++s) offsets.push_back(s * 32767 / std::max<std::int64_t>(1, bc.tokens - 1));
+      for (std::int64_t s = 0; s < bc.tokens; ++s)
+        offsets.push_back(s * 32767 / std::max<std::int64_t>(1, bc.tokens - 1));
       pos = Positions::per_sequence(indptr, offsets);
       max_pos = 32768;
     }
@@ -246,8 +256,9 @@ class Runner {
     m.bytes = 2.0 * static_cast<double>(nbytes);
 
     if (!o_.no_reference) {
-      const auto key = std::make_tuple(bc.name, static_cast<int>(bc.dtype), static_cast<int>(bc.layout),
-                                       bc.scaling, bc.table, bc.threads);
+      const auto key =
+          std::make_tuple(bc.name, static_cast<int>(bc.dtype), static_cast<int>(bc.layout),
+                          bc.scaling, bc.table, bc.threads);
       if (const auto it = ref_cache_.find(key); it != ref_cache_.end()) {
         m.reference_ms = it->second;  // the in-place twin reuses the out-of-place measurement
       } else {
@@ -298,8 +309,8 @@ TableBuild bench_table_build(int reps) {
     });
     // The vectorised fill itself (what CosSinCache uses when built with it), into one table.
     const double tf = time_ms([&] {
-      detail::simd_fill_cos_sin(plan.inv_freq.data(), pairs, AngleMode::kExact, plan.attention_factor, 0, n,
-                                c.data(), s.data(), pairs);
+      detail::simd_fill_cos_sin(plan.inv_freq.data(), pairs, AngleMode::kExact,
+                                plan.attention_factor, 0, n, c.data(), s.data(), pairs);
       sink = sink + c.back() + s.back();
     });
     const double tl = time_ms([&] {
@@ -333,12 +344,17 @@ std::vector<BenchCase> make_cases(const BenchOptions& o) {
   }
   std::vector<BenchCase> cases;
   const std::vector<DType> dtypes =
-      o.quick ? std::vector<DType>{DType::kF32, DType::kBF16} : std::vector<DType>{DType::kF32, DType::kBF16, DType::kF16};
+      o.quick ? std::vector<DType>{DType::kF32, DType::kBF16}
+              : std::vector<DType>{DType::kF32, DType::kBF16, DType::kF16};
   const std::vector<PairLayout> layouts =
-      o.quick ? std::vector<PairLayout>{PairLayout::kHalf} : std::vector<PairLayout>{PairLayout::kHalf, PairLayout::kInterleaved};
-  const std::vector<std::string> scalings = o.quick ? std::vector<std::string>{"plain"} : std::vector<std::string>{"plain", "yarn"};
-  const std::vector<bool> places = o.quick ? std::vector<bool>{false} : std::vector<bool>{false, true};
-  for (const auto& [name, tokens, heads] : {std::tuple{"prefill", 4096, 32}, std::tuple{"long", 32768, 8}}) {
+      o.quick ? std::vector<PairLayout>{PairLayout::kHalf}
+              : std::vector<PairLayout>{PairLayout::kHalf, PairLayout::kInterleaved};
+  const std::vector<std::string> scalings =
+      o.quick ? std::vector<std::string>{"plain"} : std::vector<std::string>{"plain", "yarn"};
+  const std::vector<bool> places =
+      o.quick ? std::vector<bool>{false} : std::vector<bool>{false, true};
+  for (const auto& [name, tokens, heads] :
+       {std::tuple{"prefill", 4096, 32}, std::tuple{"long", 32768, 8}}) {
     for (const DType dt : dtypes)
       for (const PairLayout l : layouts)
         for (const std::string& sc : scalings)
@@ -406,8 +422,9 @@ void run_bench(const BenchOptions& o) {
   TextTable table;
   for (const char* h : {"case", "dtype", "layout", "scaling", "cos/sin", "place", "thr", "ms",
                         "GB/s", "floor ms", "x floor", "ref ms", "speed-up"})
-    table.add_column(h, std::string(h) == "case" || std::string(h) == "dtype" || std::string(h) == "layout" ||
-                                std::string(h) == "scaling" || std::string(h) == "cos/sin" || std::string(h) == "place"
+    table.add_column(h, std::string(h) == "case" || std::string(h) == "dtype" ||
+                                std::string(h) == "layout" || std::string(h) == "scaling" ||
+                                std::string(h) == "cos/sin" || std::string(h) == "place"
                             ? TextTable::Align::kLeft
                             : TextTable::Align::kRight);
   Progress progress("bench", static_cast<std::int64_t>(cases.size()) + 1, "cases");
@@ -430,18 +447,21 @@ void run_bench(const BenchOptions& o) {
                         {"median_ms", m.median_ms},
                         {"floor_ms", m.floor_ms},
                         {"x_floor", x_floor},
-                        {"reference_ms", m.reference_ms ? nlohmann::json(*m.reference_ms) : nlohmann::json(nullptr)}};
+                        {"reference_ms", m.reference_ms ? nlohmann::json(*m.reference_ms)
+                                                        : nlohmann::json(nullptr)}};
     if (bc.k_heads > 0) {
       j["q_heads"] = bc.q_heads;
       j["k_heads"] = bc.k_heads;
     }
     list.push_back(j);
-    const std::string heads = bc.k_heads > 0 ? fmt::format("{}+{}", bc.q_heads, bc.k_heads) : std::to_string(bc.q_heads);
-    table.add_row({fmt::format("{} {}x{}x{}", bc.name, bc.tokens, heads, bc.head_dim), std::string(dtype_name(bc.dtype)),
-                   bc.layout_name(), bc.scaling, bc.table ? "table" : "on_the_fly", bc.inplace ? "inplace" : "out",
+    const std::string heads =
+        bc.k_heads > 0 ? fmt::format("{}+{}", bc.q_heads, bc.k_heads) : std::to_string(bc.q_heads);
+    table.add_row({fmt::format("{} {}x{}x{}", bc.name, bc.tokens, heads, bc.head_dim),
+                   std::string(dtype_name(bc.dtype)), bc.layout_name(), bc.scaling,
+                   bc.table ? "table" : "on_the_fly", bc.inplace ? "inplace" : "out",
                    std::to_string(bc.threads), fixed(m.median_ms, bc.decode ? 4 : 3),
-                   fixed(m.bytes / (m.median_ms * 1e6), 1), fixed(m.floor_ms, bc.decode ? 4 : 3), fixed(x_floor, 2),
-                   m.reference_ms ? fixed(*m.reference_ms, 2) : "-",
+                   fixed(m.bytes / (m.median_ms * 1e6), 1), fixed(m.floor_ms, bc.decode ? 4 : 3),
+                   fixed(x_floor, 2), m.reference_ms ? fixed(*m.reference_ms, 2) : "-",
                    m.reference_ms ? fixed(*m.reference_ms / m.median_ms, 1) + "x" : "-"});
   }
   std::optional<TableBuild> tb;
@@ -473,16 +493,20 @@ void run_bench(const BenchOptions& o) {
     fmt::print("{}\n", list.dump(2));
     return;
   }
-  fmt::print("ropekit bench — SIMD target {}, {} hardware threads; floor = regular-store copy of the same bytes,\n"
-             "same threads, alternating with the kernel; medians of {} calls after warm-up\n\n",
-             active_target(), std::thread::hardware_concurrency(), reps);
+  fmt::print(
+      "ropekit bench — SIMD target {}, {} hardware threads; floor = regular-store copy of the same "
+      "bytes,\n"
+      "same threads, alternating with the kernel; medians of {} calls after warm-up\n\n",
+      active_target(), std::thread::hardware_concurrency(), reps);
   fmt::print("{}", table.render());
   if (tb) {
-    fmt::print("\ncos/sin table, 32768 positions x 64 frequencies, exact angles, 1 thread:\n"
-               "  loop of libm sincosf over float angles  {:8.2f} ms\n"
-               "  CosSinCache construction                {:8.2f} ms  ({:.1f}x faster than libm)\n"
-               "  vectorised fill (simd_fill_cos_sin)     {:8.2f} ms  ({:.1f}x faster than libm)\n",
-               tb->libm_ms, tb->cache_ms, tb->libm_ms / tb->cache_ms, tb->fill_ms, tb->libm_ms / tb->fill_ms);
+    fmt::print(
+        "\ncos/sin table, 32768 positions x 64 frequencies, exact angles, 1 thread:\n"
+        "  loop of libm sincosf over float angles  {:8.2f} ms\n"
+        "  CosSinCache construction                {:8.2f} ms  ({:.1f}x faster than libm)\n"
+        "  vectorised fill (simd_fill_cos_sin)     {:8.2f} ms  ({:.1f}x faster than libm)\n",
+        tb->libm_ms, tb->cache_ms, tb->libm_ms / tb->cache_ms, tb->fill_ms,
+        tb->libm_ms / tb->fill_ms);
   }
 }
 
@@ -490,19 +514,26 @@ void run_bench(const BenchOptions& o) {
 
 void register_bench(CLI::App& app) {
   auto o = std::make_shared<BenchOptions>();
-  CLI::App* sub = app.add_subcommand("bench", "Time apply_rope against this machine's copy bandwidth (the floor)");
+  CLI::App* sub = app.add_subcommand(
+      "bench", "Time apply_rope against this machine's copy bandwidth (the floor)");
   sub->add_flag("--json", o->json,
-                "Print a JSON list of cases {case, tokens, heads, head_dim, dtype, layout, scaling, angles, cos_sin, "
+                "Print a JSON list of cases {case, tokens, heads, head_dim, dtype, layout, "
+                "scaling, angles, cos_sin, "
                 "inplace, threads, median_ms, floor_ms, x_floor, reference_ms}");
-  sub->add_option("--threads", o->threads, "Run every case on N threads only (default: 1 and all hardware threads)")
+  sub->add_option("--threads", o->threads,
+                  "Run every case on N threads only (default: 1 and all hardware threads)")
       ->check(CLI::Range(1, 4096));
   sub->add_flag("--quick", o->quick, "A small subset with fewer repetitions (about 15 s)");
-  sub->add_option("--filter", o->filter, "Only cases whose label contains this text (e.g. 'decode', 'bf16', 't2')");
+  sub->add_option("--filter", o->filter,
+                  "Only cases whose label contains this text (e.g. 'decode', 'bf16', 't2')");
   sub->add_flag("--no-reference", o->no_reference, "Skip timing the scalar reference (faster)");
   sub->footer(
-      "Cases: prefill 4096x32x128 and long 32768x8x128 (f32/bf16/f16, half and interleaved pairs, plain and YaRN,\n"
-      "cos/sin from a table or on the fly, out of place and in place), decode 64 sequences x 1 token x 32 heads\n"
-      "(cache-hot, positions spread to 32767), q and k fused (32 + 8 heads), and the exact cos/sin table build.\n"
+      "Cases: prefill 4096x32x128 and long 32768x8x128 (f32/bf16/f16, half and interleaved pairs, "
+      "plain and YaRN,\n"
+      "cos/sin from a table or on the fly, out of place and in place), decode 64 sequences x 1 "
+      "token x 32 heads\n"
+      "(cache-hot, positions spread to 32767), q and k fused (32 + 8 heads), and the exact cos/sin "
+      "table build.\n"
       "x floor = kernel time / time of copying the same bytes. See docs/benchmarks.md.\n\n"
       "Examples:\n"
       "  ropekit bench --quick\n"

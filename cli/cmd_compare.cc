@@ -99,7 +99,10 @@ PairResult compare_pair(const Side& sa, const RopeConfig& ca, const Side& sb, co
                         const CompareOptions& o) {
   PairResult r{build_layer_report(ca, sa.opts.plan.seq_len, parse_policy(sa.opts.plan.policy)),
                build_layer_report(cb, sb.opts.plan.seq_len, parse_policy(sb.opts.plan.policy)),
-               {}, 0, -1, {}};
+               {},
+               0,
+               -1,
+               {}};
   const std::size_t n = std::min(r.a.rows.size(), r.b.rows.size());
   for (std::size_t i = 0; i < n; ++i) {
     const double d = rel_diff(r.a.rows[i].inv_freq, r.b.rows[i].inv_freq);
@@ -133,7 +136,9 @@ void print_text(const Side& a, const Side& b, const std::vector<PairResult>& res
     field("softmax_scale_x", format_general(r.a.plan.info.softmax_scale_multiplier),
           format_general(r.b.plan.info.softmax_scale_multiplier));
     const std::size_t na = r.a.rows.size(), nb = r.b.rows.size();
-    if (na != nb) fmt::print("  pairs differ in number: {} vs {} (the first {} compared)\n", na, nb, std::min(na, nb));
+    if (na != nb)
+      fmt::print("  pairs differ in number: {} vs {} (the first {} compared)\n", na, nb,
+                 std::min(na, nb));
     if (r.differing.empty()) {
       fmt::print("  inv_freq: identical over {} pairs\n", std::min(na, nb));
     } else {
@@ -150,7 +155,9 @@ void print_text(const Side& a, const Side& b, const std::vector<PairResult>& res
         const FrequencyRow& x = r.a.rows[static_cast<std::size_t>(i)];
         const FrequencyRow& y = r.b.rows[static_cast<std::size_t>(i)];
         t.add_row({std::to_string(i), format_sci(x.inv_freq), format_sci(y.inv_freq),
-                   format_fixed(x.inv_freq > 0 ? y.inv_freq / x.inv_freq : std::numeric_limits<double>::quiet_NaN(), 6),
+                   format_fixed(x.inv_freq > 0 ? y.inv_freq / x.inv_freq
+                                               : std::numeric_limits<double>::quiet_NaN(),
+                                6),
                    format_fixed(x.wavelength, 1), format_fixed(y.wavelength, 1)});
       }
       fmt::print("{}", t.render("    "));
@@ -159,13 +166,15 @@ void print_text(const Side& a, const Side& b, const std::vector<PairResult>& res
     if (!d.comparable) {
       fmt::print("  outputs: not compared: {}\n", d.reason);
     } else {
-      fmt::print("  outputs: largest |A - B| = {} at position {} (feature {}); |A| up to {}; "
-                 "{} positions in [0, {}]\n",
-                 format_sci(d.max_abs_diff), d.at_position, d.at_feature,
-                 format_fixed(d.max_abs_value, 3), d.positions.size(), d.positions.back());
+      fmt::print(
+          "  outputs: largest |A - B| = {} at position {} (feature {}); |A| up to {}; "
+          "{} positions in [0, {}]\n",
+          format_sci(d.max_abs_diff), d.at_position, d.at_feature, format_fixed(d.max_abs_value, 3),
+          d.positions.size(), d.positions.back());
       if (ca.layout != cb.layout) {
-        fmt::print("  note: the pair layouts differ, so outputs differ element-wise even where "
-                   "the rotation is the same\n");
+        fmt::print(
+            "  note: the pair layouts differ, so outputs differ element-wise even where "
+            "the rotation is the same\n");
       }
     }
   }
@@ -173,12 +182,15 @@ void print_text(const Side& a, const Side& b, const std::vector<PairResult>& res
 
 void print_json(const Side& a, const Side& b, const std::vector<PairResult>& results) {
   auto side_json = [](const Side& s) {
-    return nlohmann::ordered_json{{"model", s.label},
-                          {"policy", s.opts.plan.policy},
-                          {"angles", s.opts.angles},
-                          {"seq_len", s.opts.plan.seq_len ? nlohmann::ordered_json(*s.opts.plan.seq_len) : nlohmann::ordered_json()}};
+    return nlohmann::ordered_json{
+        {"model", s.label},
+        {"policy", s.opts.plan.policy},
+        {"angles", s.opts.angles},
+        {"seq_len", s.opts.plan.seq_len ? nlohmann::ordered_json(*s.opts.plan.seq_len)
+                                        : nlohmann::ordered_json()}};
   };
-  nlohmann::ordered_json j{{"a", side_json(a)}, {"b", side_json(b)}, {"layers", nlohmann::ordered_json::array()}};
+  nlohmann::ordered_json j{
+      {"a", side_json(a)}, {"b", side_json(b)}, {"layers", nlohmann::ordered_json::array()}};
   for (const PairResult& r : results) {
     nlohmann::ordered_json l;
     l["layer_a"] = r.a.config->layer_type;
@@ -241,7 +253,8 @@ void run_compare(CompareOptions o, const CLI::App& sub) {
   Side a{display_name(o.a), load_model_or_config(o.a), o.side_a};
   Side b{display_name(b_name), load_model_or_config(b_name), o.side_b};
   std::vector<PairResult> results;
-  for (const auto& [ca, cb] : match_layers(a, b)) results.push_back(compare_pair(a, *ca, b, *cb, o));
+  for (const auto& [ca, cb] : match_layers(a, b))
+    results.push_back(compare_pair(a, *ca, b, *cb, o));
   if (o.json) {
     print_json(a, b, results);
   } else {
@@ -254,7 +267,8 @@ void run_compare(CompareOptions o, const CLI::App& sub) {
 void register_compare(CLI::App& app) {
   auto o = std::make_shared<CompareOptions>();
   CLI::App* sub = app.add_subcommand(
-      "compare", "Where two RoPE setups differ: frequency tables and the largest output difference");
+      "compare",
+      "Where two RoPE setups differ: frequency tables and the largest output difference");
   sub->add_option("a", o->a, "Model name or config.json path (side A)")->required();
   sub->add_option("b", o->b, "Model name or config.json path (side B); default: A again");
   add_plan_options(*sub, o->side_a.plan);

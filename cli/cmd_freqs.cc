@@ -57,14 +57,17 @@ nlohmann::json plan_json(const FrequencyPlan& p) {
 }
 
 void print_plan_text(const std::string& name, const FrequencyPlan& p) {
-  fmt::print("[{}] rope_type={} head_dim={} rotary_dim={} layout={} attention_factor={:.9g}",
-             name, p.info.rope_type, p.head_dim, p.rotary_dim, layout_name(p.layout), p.attention_factor);
-  if (p.info.softmax_scale_multiplier != 1.0) fmt::print(" softmax_scale_multiplier={:.9g}", p.info.softmax_scale_multiplier);
+  fmt::print("[{}] rope_type={} head_dim={} rotary_dim={} layout={} attention_factor={:.9g}", name,
+             p.info.rope_type, p.head_dim, p.rotary_dim, layout_name(p.layout), p.attention_factor);
+  if (p.info.softmax_scale_multiplier != 1.0)
+    fmt::print(" softmax_scale_multiplier={:.9g}", p.info.softmax_scale_multiplier);
   fmt::print("\n{:>5}  {:>16}  {:>16}\n", "pair", "inv_freq", "wavelength");
   for (std::size_t i = 0; i < p.inv_freq.size(); ++i) {
     const double inv = p.inv_freq[i];
-    if (inv > 0) fmt::print("{:>5}  {:>16.9g}  {:>16.6g}\n", i, inv, 2.0 * 3.14159265358979323846 / inv);
-    else fmt::print("{:>5}  {:>16.9g}  {:>16}\n", i, inv, "inf");
+    if (inv > 0)
+      fmt::print("{:>5}  {:>16.9g}  {:>16.6g}\n", i, inv, 2.0 * 3.14159265358979323846 / inv);
+    else
+      fmt::print("{:>5}  {:>16.9g}  {:>16}\n", i, inv, "inf");
   }
 }
 
@@ -84,14 +87,17 @@ void run_freqs(const FreqsArgs& a) {
     m["base"] = r.base ? nlohmann::json(*r.base) : nlohmann::json(nullptr);
     m["scale"] = r.scale;
     nlohmann::json f = nlohmann::json::array();
-    for (const float v : r.freqs) f.push_back(std::isinf(v) ? nlohmann::json("inf") : nlohmann::json(static_cast<double>(v)));
+    for (const float v : r.freqs)
+      f.push_back(std::isinf(v) ? nlohmann::json("inf") : nlohmann::json(static_cast<double>(v)));
     m["freqs"] = r.freqs.empty() ? nlohmann::json(nullptr) : f;
     m["input_prescale"] = r.input_prescale;
     out["mlx"] = m;
     out["warnings"] = nlohmann::json::array();
-    if (a.json) fmt::print("{}\n", out.dump(2));
+    if (a.json)
+      fmt::print("{}\n", out.dump(2));
     else {
-      fmt::print("mlx-lm initialize_rope → {} (type {}), input prescale {:.9g}\n", r.class_name, r.rope_type, r.input_prescale);
+      fmt::print("mlx-lm initialize_rope → {} (type {}), input prescale {:.9g}\n", r.class_name,
+                 r.rope_type, r.input_prescale);
       print_plan_text("default", p);
     }
     return;
@@ -129,19 +135,25 @@ void run_freqs(const FreqsArgs& a) {
 
 void register_freqs(CLI::App& app) {
   auto args = std::make_shared<FreqsArgs>();
-  CLI::App* c = app.add_subcommand("freqs", "Print the inverse frequencies and attention factor of each layer type");
-  c->footer("Example: ropekit freqs llama-3.1-8b-instruct --json\n         ropekit freqs --initialize-rope kwargs.json");
+  CLI::App* c = app.add_subcommand(
+      "freqs", "Print the inverse frequencies and attention factor of each layer type");
+  c->footer(
+      "Example: ropekit freqs llama-3.1-8b-instruct --json\n         ropekit freqs "
+      "--initialize-rope kwargs.json");
   auto* cfg = c->add_option("config", args->config, "Built-in model name or path to a config.json");
-  auto* kw = c->add_option("--initialize-rope", args->kwargs, "JSON file of mlx-lm initialize_rope keyword arguments");
+  auto* kw = c->add_option("--initialize-rope", args->kwargs,
+                           "JSON file of mlx-lm initialize_rope keyword arguments");
   cfg->excludes(kw);
   c->add_option("--layer", args->layer, "Layer type (e.g. full_attention); default: all");
-  c->add_option("--seq-len", args->seq_len, "Sequence length (dynamic NTK, LongRoPE); default: initialisation")
+  c->add_option("--seq-len", args->seq_len,
+                "Sequence length (dynamic NTK, LongRoPE); default: initialisation")
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40));
   c->add_option("--policy", args->policy, "Sequence-length policy: hf (transformers) or mlx-lm")
       ->check(CLI::IsMember({"hf", "transformers", "mlx-lm", "mlx"}));
-  c->add_option("--freq-arithmetic", args->arithmetic,
-                "transformers (default: the float32 table transformers builds, as `apply` uses) or exact "
-                "(each value rounded once from double)")
+  c->add_option(
+       "--freq-arithmetic", args->arithmetic,
+       "transformers (default: the float32 table transformers builds, as `apply` uses) or exact "
+       "(each value rounded once from double)")
       ->check(CLI::IsMember({"transformers", "exact"}));
   c->add_flag("--json", args->json, "Machine-readable output");
   c->add_flag("--strict", args->strict, "Treat config warnings as errors");

@@ -5,10 +5,10 @@
 #include <nlohmann/json.hpp>
 
 #include "builtin_models.h"
-#include "ropekit/error.h"
 #include "commands.h"
 #include "model_source.h"
 #include "number_format.h"
+#include "ropekit/error.h"
 #include "text_table.h"
 
 namespace ropekit::cli {

@@ -58,7 +58,8 @@ void run_plot(const PlotOptions& o) {
       }
       spec.series.push_back(std::move(scaled));
       // Plain RoPE has nothing beside it to show: its unscaled curve is the curve.
-      const bool changed = r.plan.info.rope_type != "default" || r.plan.info.effective_theta != c->rope_theta;
+      const bool changed =
+          r.plan.info.rope_type != "default" || r.plan.info.effective_theta != c->rope_theta;
       if (!o.no_unscaled && changed) spec.series.push_back(std::move(unscaled));
       lines[r.original_context].push_back("original " + label);
       kinds[r.original_context].insert("original");
@@ -93,7 +94,8 @@ void register_plot(CLI::App& app) {
       ->required()
       ->expected(1, -1);
   sub->add_option("-o,--output", o->output,
-                  png_supported() ? "Output file (.svg, or .png rendered with librsvg)" : "Output file (.svg)")
+                  png_supported() ? "Output file (.svg, or .png rendered with librsvg)"
+                                  : "Output file (.svg)")
       ->required();
   sub->add_option("--png-scale", o->png_scale,
                   "PNG only: pixels per SVG unit (2 for high-DPI screens)")

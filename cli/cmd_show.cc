@@ -25,7 +25,9 @@ struct ShowOptions {
 };
 
 // JSON numbers must be finite; NaN/inf (no unscaled value, inv_freq 0) become null.
-nlohmann::ordered_json number(double v) { return std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(); }
+nlohmann::ordered_json number(double v) {
+  return std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json();
+}
 
 std::string rotary_text(const RopeConfig& c) {
   if (c.rotary_dim == c.head_dim) return fmt::format("{} (all features)", c.rotary_dim);
@@ -83,24 +85,31 @@ std::string nope_text(const ModelRope& model) {
   std::vector<std::size_t> nope;
   for (std::size_t i = 0; i < model.layer_uses_rope.size(); ++i)
     if (!model.layer_uses_rope[i]) nope.push_back(i);
-  if (nope.empty()) return fmt::format("none of {} layers (all rotate)", model.layer_uses_rope.size());
+  if (nope.empty())
+    return fmt::format("none of {} layers (all rotate)", model.layer_uses_rope.size());
   std::string list;
-  for (std::size_t k = 0; k < nope.size() && k < 8; ++k) list += (k ? ", " : "") + std::to_string(nope[k]);
+  for (std::size_t k = 0; k < nope.size() && k < 8; ++k)
+    list += (k ? ", " : "") + std::to_string(nope[k]);
   if (nope.size() > 8) list += ", ...";
-  return fmt::format("{} of {} layers skip RoPE: {} (0-based)", nope.size(), model.layer_uses_rope.size(), list);
+  return fmt::format("{} of {} layers skip RoPE: {} (0-based)", nope.size(),
+                     model.layer_uses_rope.size(), list);
 }
 
-void print_text(const ShowOptions& o, const ModelRope& model, const std::vector<LayerReport>& reports) {
-  fmt::print("{}\n", key_value("model", fmt::format("{} (model_type {})", display_name(o.model),
-                                                    model.model_type.empty() ? "?" : model.model_type)));
+void print_text(const ShowOptions& o, const ModelRope& model,
+                const std::vector<LayerReport>& reports) {
+  fmt::print("{}\n",
+             key_value("model", fmt::format("{} (model_type {})", display_name(o.model),
+                                            model.model_type.empty() ? "?" : model.model_type)));
   if (model.warnings.empty()) {
     fmt::print("{}\n", key_value("warnings", "none"));
   } else {
     for (const ConfigWarning& w : model.warnings) {
-      fmt::print("{}\n", key_value("warning", w.path.empty() ? w.message : w.path + ": " + w.message));
+      fmt::print("{}\n",
+                 key_value("warning", w.path.empty() ? w.message : w.path + ": " + w.message));
     }
   }
-  if (!model.layer_uses_rope.empty()) fmt::print("{}\n", key_value("nope_layers", nope_text(model)));
+  if (!model.layer_uses_rope.empty())
+    fmt::print("{}\n", key_value("nope_layers", nope_text(model)));
   for (const LayerReport& r : reports) {
     const RopeConfig& c = *r.config;
     const FrequencyPlan& p = r.plan;
@@ -136,32 +145,40 @@ void print_text(const ShowOptions& o, const ModelRope& model, const std::vector<
     }
     fmt::print("{}\n", key_value("attention_factor", format_general(p.attention_factor)));
     if (p.info.softmax_scale_multiplier != 1.0) {
-      fmt::print("{}\n", key_value("softmax_scale_x", format_general(p.info.softmax_scale_multiplier)));
+      fmt::print("{}\n",
+                 key_value("softmax_scale_x", format_general(p.info.softmax_scale_multiplier)));
     }
     if (r.factor) fmt::print("{}\n", key_value("factor", format_general(*r.factor)));
-    fmt::print("{}\n", key_value("context", fmt::format("original {}, extended {}, max_position_embeddings {}",
-                                                        r.original_context, r.extended_context,
-                                                        c.max_position_embeddings)));
-    fmt::print("{}\n", key_value("seq_len", o.plan.seq_len ? fmt::format("{} (policy {})", *o.plan.seq_len, o.plan.policy)
-                                                           : std::string("none (values at initialisation)")));
+    fmt::print("{}\n", key_value("context",
+                                 fmt::format("original {}, extended {}, max_position_embeddings {}",
+                                             r.original_context, r.extended_context,
+                                             c.max_position_embeddings)));
+    fmt::print("{}\n", key_value("seq_len",
+                                 o.plan.seq_len
+                                     ? fmt::format("{} (policy {})", *o.plan.seq_len, o.plan.policy)
+                                     : std::string("none (values at initialisation)")));
     if (std::holds_alternative<LongRopeScaling>(c.scaling)) {
-      fmt::print("{}\n", key_value("factor_set", p.info.uses_long_factor ? "long_factor" : "short_factor"));
+      fmt::print("{}\n",
+                 key_value("factor_set", p.info.uses_long_factor ? "long_factor" : "short_factor"));
     }
     fmt::print("\n{}", frequency_table(r, false).render("  "));
   }
 }
 
-void print_json(const ShowOptions& o, const ModelRope& model, const std::vector<LayerReport>& reports) {
+void print_json(const ShowOptions& o, const ModelRope& model,
+                const std::vector<LayerReport>& reports) {
   nlohmann::ordered_json j;
   j["model"] = display_name(o.model);
   j["model_type"] = model.model_type;
   j["warnings"] = nlohmann::ordered_json::array();
-  for (const ConfigWarning& w : model.warnings) j["warnings"].push_back({{"path", w.path}, {"message", w.message}});
+  for (const ConfigWarning& w : model.warnings)
+    j["warnings"].push_back({{"path", w.path}, {"message", w.message}});
   // Decoder layers that apply no rotation at all (Llama 4 / SmolLM3 NoPE), by layer index.
   j["nope_layers"] = nlohmann::ordered_json::array();
   for (std::size_t i = 0; i < model.layer_uses_rope.size(); ++i)
     if (!model.layer_uses_rope[i]) j["nope_layers"].push_back(i);
-  j["seq_len"] = o.plan.seq_len ? nlohmann::ordered_json(*o.plan.seq_len) : nlohmann::ordered_json();
+  j["seq_len"] =
+      o.plan.seq_len ? nlohmann::ordered_json(*o.plan.seq_len) : nlohmann::ordered_json();
   j["policy"] = o.plan.policy;
   j["layers"] = nlohmann::ordered_json::array();
   for (const LayerReport& r : reports) {
@@ -188,13 +205,15 @@ void print_json(const ShowOptions& o, const ModelRope& model, const std::vector<
       l["alpha"] = *d->alpha;
     l["frequencies"] = nlohmann::ordered_json::array();
     for (const FrequencyRow& row : r.rows) {
-      nlohmann::ordered_json f{{"index", row.index},
-                       {"inv_freq", row.inv_freq},
-                       {"unscaled_inv_freq", number(row.unscaled_inv_freq)},
-                       {"wavelength", number(row.wavelength)},
-                       {"ratio", number(row.ratio)},
-                       {"band", row.band == Band::kNone ? nlohmann::ordered_json() : nlohmann::ordered_json(band_name(row.band))},
-                       {"turns_in_original_context", number(row.turns)}};
+      nlohmann::ordered_json f{
+          {"index", row.index},
+          {"inv_freq", row.inv_freq},
+          {"unscaled_inv_freq", number(row.unscaled_inv_freq)},
+          {"wavelength", number(row.wavelength)},
+          {"ratio", number(row.ratio)},
+          {"band", row.band == Band::kNone ? nlohmann::ordered_json()
+                                           : nlohmann::ordered_json(band_name(row.band))},
+          {"turns_in_original_context", number(row.turns)}};
       l["frequencies"].push_back(std::move(f));
     }
     j["layers"].push_back(std::move(l));

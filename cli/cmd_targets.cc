@@ -19,7 +19,8 @@ void run_targets(bool json) {
     j["active"] = active;
     j["compiled"] = nlohmann::ordered_json::array();
     for (const SimdTarget& t : targets) {
-      j["compiled"].push_back({{"name", t.name}, {"supported", t.supported}, {"active", t.name == active}});
+      j["compiled"].push_back(
+          {{"name", t.name}, {"supported", t.supported}, {"active", t.name == active}});
     }
     fmt::print("{}\n", j.dump(2));
     return;

@@ -20,10 +20,10 @@ void register_all(CLI::App& app);
 
 #define ROPEKIT_CLI_CONCAT2(a, b) a##b
 #define ROPEKIT_CLI_CONCAT(a, b) ROPEKIT_CLI_CONCAT2(a, b)
-#define ROPEKIT_CLI_COMMAND(order, fn)                                                        \
-  namespace {                                                                                 \
-  const ::ropekit::cli::CommandRegistration ROPEKIT_CLI_CONCAT(kRegistration_, __LINE__){     \
-      order, &::ropekit::cli::fn};                                                            \
+#define ROPEKIT_CLI_COMMAND(order, fn)                                                    \
+  namespace {                                                                             \
+  const ::ropekit::cli::CommandRegistration ROPEKIT_CLI_CONCAT(kRegistration_, __LINE__){ \
+      order, &::ropekit::cli::fn};                                                        \
   }
 
 }  // namespace ropekit::cli

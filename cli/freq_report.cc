@@ -31,7 +31,8 @@ Contexts contexts_of(const RopeConfig& c) {
   // original (Llama 3.x, Phi-3.5, DeepSeek); when a config keeps max_position_embeddings at the
   // original (Qwen2.5's YaRN opt-in, dynamic NTK) it is original x factor.
   auto scaled = [&](std::int64_t original, double factor) {
-    const auto target = static_cast<std::int64_t>(std::llround(static_cast<double>(original) * factor));
+    const auto target =
+        static_cast<std::int64_t>(std::llround(static_cast<double>(original) * factor));
     return Contexts{original, max_pos > original ? max_pos : target, factor};
   };
   return std::visit(
@@ -40,7 +41,8 @@ Contexts contexts_of(const RopeConfig& c) {
         if constexpr (std::is_same_v<T, LinearScaling> || std::is_same_v<T, ProportionalScaling>) {
           // No original length in the config. Released models (Gemma 3: factor 8, 131072) give
           // max_position_embeddings as the extended context: the original is max / factor.
-          const auto original = static_cast<std::int64_t>(std::llround(static_cast<double>(max_pos) / s.factor));
+          const auto original =
+              static_cast<std::int64_t>(std::llround(static_cast<double>(max_pos) / s.factor));
           return Contexts{original, max_pos, s.factor};
         } else if constexpr (std::is_same_v<T, DynamicNtkScaling>) {
           // Dynamic NTK starts scaling past max_position_embeddings (transformers' threshold).
@@ -48,8 +50,9 @@ Contexts contexts_of(const RopeConfig& c) {
         } else if constexpr (std::is_same_v<T, YarnScaling> || std::is_same_v<T, Llama3Scaling>) {
           return scaled(s.original_max_position_embeddings, s.factor);
         } else if constexpr (std::is_same_v<T, LongRopeScaling>) {
-          const double f = s.factor.value_or(static_cast<double>(max_pos) /
-                                             static_cast<double>(s.original_max_position_embeddings));
+          const double f =
+              s.factor.value_or(static_cast<double>(max_pos) /
+                                static_cast<double>(s.original_max_position_embeddings));
           return scaled(s.original_max_position_embeddings, f);
         } else {
           return Contexts{max_pos, max_pos, std::nullopt};
@@ -69,10 +72,14 @@ Band classify(double ratio, std::optional<double> factor) {
 
 std::string_view band_name(Band band) {
   switch (band) {
-    case Band::kKept: return "kept";
-    case Band::kInterpolated: return "interpolated";
-    case Band::kBlended: return "blended";
-    case Band::kNone: return "";
+    case Band::kKept:
+      return "kept";
+    case Band::kInterpolated:
+      return "interpolated";
+    case Band::kBlended:
+      return "blended";
+    case Band::kNone:
+      return "";
   }
   return "";
 }
@@ -119,8 +126,8 @@ LayerReport build_layer_report(const RopeConfig& config, std::optional<std::int6
     row.index = static_cast<int>(i);
     row.inv_freq = static_cast<double>(r.plan.inv_freq[i]);
     row.unscaled_inv_freq = i < unscaled.size() ? unscaled[i] : nan;
-    row.wavelength = row.inv_freq > 0 ? kTwoPi / row.inv_freq
-                                      : std::numeric_limits<double>::infinity();
+    row.wavelength =
+        row.inv_freq > 0 ? kTwoPi / row.inv_freq : std::numeric_limits<double>::infinity();
     row.ratio = row.unscaled_inv_freq > 0 ? row.inv_freq / row.unscaled_inv_freq : nan;
     row.band = bands ? classify(row.ratio, r.factor) : Band::kNone;
     row.turns = std::isfinite(row.unscaled_inv_freq)

@@ -26,11 +26,14 @@ std::vector<std::pair<int, RegisterFn>>& registry() {
 }
 }  // namespace
 
-CommandRegistration::CommandRegistration(int order, RegisterFn fn) { registry().emplace_back(order, fn); }
+CommandRegistration::CommandRegistration(int order, RegisterFn fn) {
+  registry().emplace_back(order, fn);
+}
 
 void register_all(CLI::App& app) {
   auto r = registry();
-  std::stable_sort(r.begin(), r.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::stable_sort(r.begin(), r.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
   for (const auto& [order, fn] : r) fn(app);
 }
 }  // namespace ropekit::cli

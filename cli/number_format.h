@@ -5,8 +5,8 @@
 
 namespace ropekit::cli {
 
-std::string format_sci(double v);       // 1.234568e-05; "nan", "inf"
+std::string format_sci(double v);                  // 1.234568e-05; "nan", "inf"
 std::string format_fixed(double v, int decimals);  // 1303.8; "nan", "inf"
-std::string format_general(double v);   // shortest round-trip form: 500000, 0.125, 1e+06
+std::string format_general(double v);              // shortest round-trip form: 500000, 0.125, 1e+06
 
 }  // namespace ropekit::cli

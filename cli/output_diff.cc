@@ -42,11 +42,13 @@ std::vector<float> rotate(const OutputSide& side, const std::vector<float>& inpu
   options.angles = side.angles;
   options.fold_attention_factor = true;
   // kInterleavedToHalf writes pairs de-interleaved and is only valid out of place, which this is.
-  const auto in = ConstTensorView::contiguous(input.data(), DType::kF32, tokens, kHeads, plan.head_dim);
+  const auto in =
+      ConstTensorView::contiguous(input.data(), DType::kF32, tokens, kHeads, plan.head_dim);
   const auto q_out = TensorView::contiguous(out.data(), DType::kF32, tokens, kHeads, plan.head_dim);
   // k is a second copy of q: the tool compares one tensor, apply_rope rotates two.
   std::vector<float> k_out(input.size());
-  const auto k_view = TensorView::contiguous(k_out.data(), DType::kF32, tokens, kHeads, plan.head_dim);
+  const auto k_view =
+      TensorView::contiguous(k_out.data(), DType::kF32, tokens, kHeads, plan.head_dim);
   apply_rope(plan, in, q_out, in, k_view, pos, options);
   return out;
 }
@@ -94,7 +96,8 @@ OutputDiff compare_outputs(const OutputSide& a, const OutputSide& b, std::int64_
     const std::vector<float> yb = rotate(b, input, at);
     for (std::size_t i = 0; i < ya.size(); ++i) {
       const double diff = std::fabs(static_cast<double>(ya[i]) - static_cast<double>(yb[i]));
-      const std::size_t pos = static_cast<std::size_t>(t0) + i / static_cast<std::size_t>(kHeads * head_dim);
+      const std::size_t pos =
+          static_cast<std::size_t>(t0) + i / static_cast<std::size_t>(kHeads * head_dim);
       d.position_max_diff[pos] = std::max(d.position_max_diff[pos], diff);
       d.max_abs_value = std::max(d.max_abs_value, std::fabs(static_cast<double>(ya[i])));
       if (diff > d.max_abs_diff) {

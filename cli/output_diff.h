@@ -18,7 +18,7 @@ struct OutputSide {
 
 struct OutputDiff {
   bool comparable = false;
-  std::string reason;                  // why not, when !comparable
+  std::string reason;                   // why not, when !comparable
   std::vector<std::int64_t> positions;  // the positions compared
   double max_abs_diff = 0;              // max |y_A - y_B| over positions, heads, features
   double max_abs_value = 0;             // max |y_A|, for scale

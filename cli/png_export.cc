@@ -43,8 +43,10 @@ void write_png_from_svg(const std::string& svg, const std::string& path, double 
   gdouble w = 0, h = 0;
   if (!rsvg_handle_get_intrinsic_size_in_pixels(handle.get(), &w, &h) || !(w > 0 && h > 0))
     throw ArgumentError("PNG: the chart's SVG has no pixel size");
-  const int pw = static_cast<int>(std::lround(w * scale)), ph = static_cast<int>(std::lround(h * scale));
-  std::unique_ptr<cairo_surface_t, SurfaceDestroy> surface(cairo_image_surface_create(CAIRO_FORMAT_ARGB32, pw, ph));
+  const int pw = static_cast<int>(std::lround(w * scale)),
+            ph = static_cast<int>(std::lround(h * scale));
+  std::unique_ptr<cairo_surface_t, SurfaceDestroy> surface(
+      cairo_image_surface_create(CAIRO_FORMAT_ARGB32, pw, ph));
   std::unique_ptr<cairo_t, CairoDestroy> cr(cairo_create(surface.get()));
   cairo_set_source_rgb(cr.get(), 1.0, 1.0, 1.0);  // opaque white under the chart
   cairo_paint(cr.get());
@@ -80,9 +82,10 @@ void write_png_from_svg(const std::string& svg, const std::string& path, double 
 bool png_supported() { return false; }
 
 void write_png_from_svg(const std::string&, const std::string& path, double) {
-  throw ArgumentError("-o " + path +
-                      ": this ropekit was built without PNG support (it needs librsvg: apt-get install "
-                      "librsvg2-dev, then rebuild); write a .svg instead");
+  throw ArgumentError(
+      "-o " + path +
+      ": this ropekit was built without PNG support (it needs librsvg: apt-get install "
+      "librsvg2-dev, then rebuild); write a .svg instead");
 }
 
 #endif

@@ -21,8 +21,12 @@ bool Progress::wanted() {
 }
 
 Progress::Progress(std::string label, std::int64_t total, std::string unit)
-    : label_(std::move(label)), unit_(std::move(unit)), total_(std::max<std::int64_t>(total, 1)), enabled_(wanted()),
-      start_(std::chrono::steady_clock::now()), last_(start_) {}
+    : label_(std::move(label)),
+      unit_(std::move(unit)),
+      total_(std::max<std::int64_t>(total, 1)),
+      enabled_(wanted()),
+      start_(std::chrono::steady_clock::now()),
+      last_(start_) {}
 
 Progress::~Progress() { finish(); }
 
@@ -37,11 +41,13 @@ void Progress::update(std::int64_t done, const std::string& detail) {
 
 void Progress::draw(std::int64_t done, const std::string& detail) {
   const double frac = std::clamp(static_cast<double>(done) / static_cast<double>(total_), 0.0, 1.0);
-  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   std::string eta;
-  if (frac > 0.02 && frac < 1.0) eta = fmt::format(", ~{:.0f} s left", elapsed * (1.0 - frac) / frac);
-  std::string line = fmt::format("{} {:3.0f}% ({}/{} {}{}){}", label_, 100.0 * frac, done, total_, unit_, eta,
-                                 detail.empty() ? "" : " " + detail);
+  if (frac > 0.02 && frac < 1.0)
+    eta = fmt::format(", ~{:.0f} s left", elapsed * (1.0 - frac) / frac);
+  std::string line = fmt::format("{} {:3.0f}% ({}/{} {}{}){}", label_, 100.0 * frac, done, total_,
+                                 unit_, eta, detail.empty() ? "" : " " + detail);
   const std::size_t len = line.size();
   if (len < width_) line.append(width_ - len, ' ');  // erase the rest of a longer previous line
   width_ = std::max(width_, len);

@@ -11,9 +11,12 @@ std::string read_text_file(const std::string& path) {
 
 std::string_view layout_name(PairLayout l) {
   switch (l) {
-    case PairLayout::kHalf: return "half";
-    case PairLayout::kInterleaved: return "interleaved";
-    case PairLayout::kInterleavedToHalf: return "interleaved_to_half";
+    case PairLayout::kHalf:
+      return "half";
+    case PairLayout::kInterleaved:
+      return "interleaved";
+    case PairLayout::kInterleavedToHalf:
+      return "interleaved_to_half";
   }
   return "?";
 }

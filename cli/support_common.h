@@ -10,11 +10,11 @@
 
 namespace ropekit::cli {
 
-std::string read_text_file(const std::string& path);       // IoError when unreadable
-std::string_view layout_name(PairLayout l);                 // "half", "interleaved", "interleaved_to_half"
-SeqLenPolicy parse_policy(const std::string& s);            // "hf"/"transformers" or "mlx-lm"/"mlx"
-AngleMode parse_angles(const std::string& s);               // "hf" or "exact"
-DType parse_dtype(const std::string& s);                    // "f32", "f16", "bf16"
-FrequencyArithmetic parse_arithmetic(const std::string& s); // "exact" or "transformers"
+std::string read_text_file(const std::string& path);  // IoError when unreadable
+std::string_view layout_name(PairLayout l);       // "half", "interleaved", "interleaved_to_half"
+SeqLenPolicy parse_policy(const std::string& s);  // "hf"/"transformers" or "mlx-lm"/"mlx"
+AngleMode parse_angles(const std::string& s);     // "hf" or "exact"
+DType parse_dtype(const std::string& s);          // "f32", "f16", "bf16"
+FrequencyArithmetic parse_arithmetic(const std::string& s);  // "exact" or "transformers"
 
 }  // namespace ropekit::cli

@@ -82,11 +82,21 @@ std::string xml_escape(const std::string& s) {
       continue;
     }
     switch (cp) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
       default:
         out.append(s, i, len);
     }
@@ -149,8 +159,8 @@ std::string render_svg(const PlotSpec& spec) {
       kLeft, kTop, kPlotW, kPlotH);
   svg += "</g>\n<g class=\"tick-labels\" fill=\"#333333\">\n";
   for (int e = e_lo; e <= e_hi; ++e) {
-    svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"end\">{}</text>\n",
-                       kLeft - 8, py(std::pow(10.0, e)) + 4, power_label(e));
+    svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"end\">{}</text>\n", kLeft - 8,
+                       py(std::pow(10.0, e)) + 4, power_label(e));
   }
   for (int i = 0; i <= static_cast<int>(x_max); i += x_step) {
     svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n", px(i),
@@ -171,7 +181,8 @@ std::string render_svg(const PlotSpec& spec) {
   // Labels sit at the right end; one closer than a text line to the previous label moves to the
   // left end instead, so nearby context lengths (8192, 16384) stay readable.
   std::vector<ReferenceLine> lines = spec.lines;
-  std::sort(lines.begin(), lines.end(), [](const auto& a, const auto& b) { return a.tokens < b.tokens; });
+  std::sort(lines.begin(), lines.end(),
+            [](const auto& a, const auto& b) { return a.tokens < b.tokens; });
   double last_right_y = std::numeric_limits<double>::infinity();
   for (const auto& l : lines) {
     if (!usable(l.tokens)) continue;

@@ -8,14 +8,15 @@
 namespace ropekit::cli {
 
 struct PlotSeries {
-  std::string label;               // legend text, e.g. "llama-3.1-8b-instruct"
-  std::vector<double> wavelength;  // tokens per turn, one per pair index; inf/NaN/<=0 break the line
-  bool unscaled = false;           // drawn dashed: the plain-RoPE curve beside a scaled one
-  int color = 0;                   // palette index; a scaled curve and its unscaled twin share it
+  std::string label;  // legend text, e.g. "llama-3.1-8b-instruct"
+  std::vector<double>
+      wavelength;         // tokens per turn, one per pair index; inf/NaN/<=0 break the line
+  bool unscaled = false;  // drawn dashed: the plain-RoPE curve beside a scaled one
+  int color = 0;          // palette index; a scaled curve and its unscaled twin share it
 };
 
 struct ReferenceLine {
-  double tokens = 0;  // a context length, drawn as a horizontal line at that wavelength
+  double tokens = 0;        // a context length, drawn as a horizontal line at that wavelength
   std::string label;        // full text (tooltip), e.g. "8192 tokens: original llama-3.1-8b"
   std::string short_label;  // drawn beside the line, e.g. "8192 original"; "" = label
 };

@@ -26,8 +26,8 @@ void TextTable::add_column(std::string header, Align align) {
 
 void TextTable::add_row(std::vector<std::string> cells) {
   if (cells.size() != headers_.size()) {
-    throw ArgumentError("TextTable: a row has " + std::to_string(cells.size()) + " cells, expected " +
-                        std::to_string(headers_.size()));
+    throw ArgumentError("TextTable: a row has " + std::to_string(cells.size()) +
+                        " cells, expected " + std::to_string(headers_.size()));
   }
   rows_.push_back(std::move(cells));
 }

@@ -47,13 +47,15 @@ double ulp_f32(double v) {
   const float f = static_cast<float>(std::fabs(v));
   if (!(f < std::numeric_limits<float>::max())) return std::ldexp(1.0, 104);  // 2^(127−23)
   const float up = std::nextafter(f, std::numeric_limits<float>::infinity());
-  return static_cast<double>(up) - static_cast<double>(f) > 0 ? static_cast<double>(up) - static_cast<double>(f)
-                                                                : std::ldexp(1.0, -149);
+  return static_cast<double>(up) - static_cast<double>(f) > 0
+             ? static_cast<double>(up) - static_cast<double>(f)
+             : std::ldexp(1.0, -149);
 }
 double ulp_out(DType t, double v) {
   const double a = std::fabs(v);
   switch (t) {
-    case DType::kF32: return ulp_f32(a);
+    case DType::kF32:
+      return ulp_f32(a);
     case DType::kBF16: {
       if (a < std::ldexp(1.0, -126)) return std::ldexp(1.0, -133);
       int e = 0;
@@ -71,9 +73,12 @@ double ulp_out(DType t, double v) {
 }
 double max_finite(DType t) {
   switch (t) {
-    case DType::kF32: return std::numeric_limits<float>::max();
-    case DType::kF16: return 65504.0;
-    case DType::kBF16: return 3.3895313892515355e38;
+    case DType::kF32:
+      return std::numeric_limits<float>::max();
+    case DType::kF16:
+      return 65504.0;
+    case DType::kBF16:
+      return 3.3895313892515355e38;
   }
   return 0;
 }
@@ -85,14 +90,16 @@ std::string num(double v) {
   return buf;
 }
 
-// ---- the call under test -------------------------------------------------------------------------
+// ---- the call under test
+// -------------------------------------------------------------------------
 
 struct View {
   DType in_t = DType::kF32, out_t = DType::kF32;
   std::int64_t heads = 0;
-  std::int64_t st = 0, sh = 0, sd = 1;        // input strides (elements of in_t)
-  std::int64_t ost = 0, osh = 0, osd = 1;     // output strides (elements of out_t)
-  std::int64_t in_off = -1, out_off = -1;     // byte offsets of element (0,0,0) in the arena; -1: nullptr
+  std::int64_t st = 0, sh = 0, sd = 1;     // input strides (elements of in_t)
+  std::int64_t ost = 0, osh = 0, osd = 1;  // output strides (elements of out_t)
+  std::int64_t in_off = -1,
+               out_off = -1;  // byte offsets of element (0,0,0) in the arena; -1: nullptr
   bool in_place = false;
 };
 
@@ -101,7 +108,8 @@ struct Call {
   std::int64_t tokens = 0, head_dim = 0;
   View q, k;
   bool in_place_api = false;
-  int pos_kind = 0;  // 0 offset, 1 per_sequence, 2 per_token i32, 3 per_token i64, 4 mrope i32, 5 mrope i64
+  int pos_kind =
+      0;  // 0 offset, 1 per_sequence, 2 per_token i32, 3 per_token i64, 4 mrope i32, 5 mrope i64
   std::int64_t pos_start = 0;
   std::vector<std::int64_t> indptr, offsets, ids64;
   std::vector<std::int32_t> ids32;
@@ -109,53 +117,70 @@ struct Call {
   ApplyOptions options;
   std::unique_ptr<CosSinCache> cache;
   bool special_values = false;
-  int mutation = 0;  // 0: a valid call
+  int mutation = 0;       // 0: a valid call
   bool mutate_q = false;  // which tensor a view mutation acts on
   std::string mutation_name;
   std::vector<std::uint8_t> arena;  // inputs written, outputs and gaps hold guard bytes
 
   Positions positions() const {
     switch (pos_kind) {
-      case 0: return Positions::offset(pos_start);
-      case 1: return Positions::per_sequence(indptr, offsets);
-      case 2: return Positions::per_token(std::span<const std::int32_t>(ids32));
-      case 3: return Positions::per_token(std::span<const std::int64_t>(ids64));
-      case 4: return Positions::mrope(std::span<const std::int32_t>(ids32), mrope_tokens);
-      default: return Positions::mrope(std::span<const std::int64_t>(ids64), mrope_tokens);
+      case 0:
+        return Positions::offset(pos_start);
+      case 1:
+        return Positions::per_sequence(indptr, offsets);
+      case 2:
+        return Positions::per_token(std::span<const std::int32_t>(ids32));
+      case 3:
+        return Positions::per_token(std::span<const std::int64_t>(ids64));
+      case 4:
+        return Positions::mrope(std::span<const std::int32_t>(ids32), mrope_tokens);
+      default:
+        return Positions::mrope(std::span<const std::int64_t>(ids64), mrope_tokens);
     }
   }
   // Position of token t on row `axis` (the call's positions, known valid).
   std::int64_t position(std::int64_t t, int axis) const {
     switch (pos_kind) {
-      case 0: return pos_start + t;
+      case 0:
+        return pos_start + t;
       case 1: {
         std::size_t s = 0;
         while (s + 1 < indptr.size() && indptr[s + 1] <= t) ++s;
         return offsets[s] + (t - indptr[s]);
       }
-      case 2: return ids32[static_cast<std::size_t>(t)];
-      case 3: return ids64[static_cast<std::size_t>(t)];
-      case 4: return ids32[static_cast<std::size_t>(axis * tokens + t)];
-      default: return ids64[static_cast<std::size_t>(axis * tokens + t)];
+      case 2:
+        return ids32[static_cast<std::size_t>(t)];
+      case 3:
+        return ids64[static_cast<std::size_t>(t)];
+      case 4:
+        return ids32[static_cast<std::size_t>(axis * tokens + t)];
+      default:
+        return ids64[static_cast<std::size_t>(axis * tokens + t)];
     }
   }
   std::string describe() const {
-    return "T=" + std::to_string(tokens) + " D=" + std::to_string(head_dim) + " rot=" + std::to_string(plan.rotary_dim) +
-           " q[" + std::to_string(q.heads) + " " + dt(q.in_t) + "->" + dt(q.out_t) + (q.in_place ? " in-place" : "") +
-           " st=" + std::to_string(q.st) + "," + std::to_string(q.sh) + "," + std::to_string(q.sd) + "] k[" +
-           std::to_string(k.heads) + " " + dt(k.in_t) + "->" + dt(k.out_t) + (k.in_place ? " in-place" : "") +
-           " st=" + std::to_string(k.st) + "," + std::to_string(k.sh) + "," + std::to_string(k.sd) +
-           "] pos_kind=" + std::to_string(pos_kind) + " angles=" + std::to_string(static_cast<int>(options.angles)) +
+    return "T=" + std::to_string(tokens) + " D=" + std::to_string(head_dim) +
+           " rot=" + std::to_string(plan.rotary_dim) + " q[" + std::to_string(q.heads) + " " +
+           dt(q.in_t) + "->" + dt(q.out_t) + (q.in_place ? " in-place" : "") +
+           " st=" + std::to_string(q.st) + "," + std::to_string(q.sh) + "," + std::to_string(q.sd) +
+           "] k[" + std::to_string(k.heads) + " " + dt(k.in_t) + "->" + dt(k.out_t) +
+           (k.in_place ? " in-place" : "") + " st=" + std::to_string(k.st) + "," +
+           std::to_string(k.sh) + "," + std::to_string(k.sd) +
+           "] pos_kind=" + std::to_string(pos_kind) +
+           " angles=" + std::to_string(static_cast<int>(options.angles)) +
            " rounding=" + std::to_string(static_cast<int>(options.rounding)) +
            " inverse=" + std::to_string(options.direction == Direction::kInverse) +
            " layout=" + std::to_string(static_cast<int>(options.layout.value_or(plan.layout))) +
-           " A=" + std::to_string(plan.attention_factor) + " fold=" + std::to_string(options.fold_attention_factor) +
-           " scale=" + std::to_string(options.position_scale) + " cache=" + std::to_string(cache != nullptr) +
+           " A=" + std::to_string(plan.attention_factor) +
+           " fold=" + std::to_string(options.fold_attention_factor) +
+           " scale=" + std::to_string(options.position_scale) +
+           " cache=" + std::to_string(cache != nullptr) +
            (mutation ? " mutation=" + mutation_name : "");
   }
 };
 
-// ---- plans ----------------------------------------------------------------------------------------
+// ---- plans
+// ----------------------------------------------------------------------------------------
 
 // head_dim and rotary_dim: one case in four takes a real model's shape (head_dim 64/128/256,
 // all or half of it rotated), which selects the whole-token kernels of fixed row widths;
@@ -181,9 +206,14 @@ std::optional<FrequencyPlan> plan_from_config(ByteReader& r) {
   c.hf_rounds_once = r.flag();
   const std::int64_t orig = r.range(256, 65536);
   switch (r.pick(7)) {
-    case 0: break;
-    case 1: c.scaling = LinearScaling{r.unit_range(0.25, 64)}; break;
-    case 2: c.scaling = DynamicNtkScaling{r.unit_range(0.5, 64), std::nullopt}; break;
+    case 0:
+      break;
+    case 1:
+      c.scaling = LinearScaling{r.unit_range(0.25, 64)};
+      break;
+    case 2:
+      c.scaling = DynamicNtkScaling{r.unit_range(0.5, 64), std::nullopt};
+      break;
     case 3: {
       YarnScaling y;
       y.factor = r.unit_range(1, 64);
@@ -237,7 +267,8 @@ std::optional<FrequencyPlan> plan_from_config(ByteReader& r) {
   std::optional<std::int64_t> seq;
   if (r.flag()) seq = r.range(1, 1 << 20);
   const SeqLenPolicy policy = r.flag() ? SeqLenPolicy::kMlxLm : SeqLenPolicy::kTransformers;
-  const FrequencyArithmetic ar = r.flag() ? FrequencyArithmetic::kTransformers : FrequencyArithmetic::kExact;
+  const FrequencyArithmetic ar =
+      r.flag() ? FrequencyArithmetic::kTransformers : FrequencyArithmetic::kExact;
   try {
     return build_frequency_plan(c, seq, policy, ar);
   } catch (const ConfigError&) {
@@ -255,62 +286,99 @@ FrequencyPlan synthetic_plan(ByteReader& r) {
   for (int i = 0; i < p.rotary_dim / 2; ++i) {
     double f = 0;
     switch (dist == 5 ? r.pick(5) : dist) {
-      case 0: f = std::pow(theta, -2.0 * i / p.rotary_dim); break;
-      case 1: f = r.unit_range(0, 1); break;
-      case 2: f = r.unit_range(0, 4); break;  // the SIMD kernels' range
-      case 3: f = r.unit_range(4, 1e4); break;  // beyond: SIMD declines, the reference runs
-      default: f = r.flag() ? 0.0 : -r.unit_range(0, 2); break;  // zero, negative
+      case 0:
+        f = std::pow(theta, -2.0 * i / p.rotary_dim);
+        break;
+      case 1:
+        f = r.unit_range(0, 1);
+        break;
+      case 2:
+        f = r.unit_range(0, 4);
+        break;  // the SIMD kernels' range
+      case 3:
+        f = r.unit_range(4, 1e4);
+        break;  // beyond: SIMD declines, the reference runs
+      default:
+        f = r.flag() ? 0.0 : -r.unit_range(0, 2);
+        break;  // zero, negative
     }
     p.inv_freq.push_back(static_cast<float>(f));
   }
   p.attention_factor = std::exp2(r.unit_range(-4, 4));
   if (r.pick(4) == 0) {
     p.info.mrope = MRopeSpec{};
-    for (int i = 0; i < p.rotary_dim / 2; ++i) p.pair_axis.push_back(static_cast<std::uint8_t>(r.pick(3)));
+    for (int i = 0; i < p.rotary_dim / 2; ++i)
+      p.pair_axis.push_back(static_cast<std::uint8_t>(r.pick(3)));
   }
   p.hf_rounds_once = r.flag();
   return p;
 }
 
-// ---- layouts ----------------------------------------------------------------------------------------
+// ---- layouts
+// ----------------------------------------------------------------------------------------
 
 // Strides for [T, H, D] of one kind; `lo`/`hi`: element extent relative to element (0,0,0).
-void strides_for(int kind, std::int64_t T, std::int64_t H, std::int64_t D, ByteReader& r, std::int64_t& st,
-                 std::int64_t& sh, std::int64_t& sd) {
+void strides_for(int kind, std::int64_t T, std::int64_t H, std::int64_t D, ByteReader& r,
+                 std::int64_t& st, std::int64_t& sh, std::int64_t& sd) {
   switch (kind) {
-    case 0: st = H * D; sh = D; sd = 1; break;                  // contiguous
-    case 1: st = D; sh = T * D; sd = 1; break;                  // head-major
-    case 2: {                                                    // padded rows
+    case 0:
+      st = H * D;
+      sh = D;
+      sd = 1;
+      break;  // contiguous
+    case 1:
+      st = D;
+      sh = T * D;
+      sd = 1;
+      break;   // head-major
+    case 2: {  // padded rows
       const std::int64_t p1 = r.range(1, 5), p2 = r.range(0, 7);
-      sd = 1; sh = D + p1; st = H * sh + p2;
+      sd = 1;
+      sh = D + p1;
+      st = H * sh + p2;
       break;
     }
-    case 3: {                                                    // strided features
+    case 3: {  // strided features
       sd = r.range(2, 3);
       sh = D * sd + r.range(0, 3);
       st = H * sh + r.range(0, 5);
       break;
     }
-    case 4: st = -H * D; sh = D; sd = 1; break;                 // tokens reversed
-    case 5: st = H * D; sh = D; sd = -1; break;                 // features reversed
-    default: st = H * D; sh = -D; sd = 1; break;                // heads reversed
+    case 4:
+      st = -H * D;
+      sh = D;
+      sd = 1;
+      break;  // tokens reversed
+    case 5:
+      st = H * D;
+      sh = D;
+      sd = -1;
+      break;  // features reversed
+    default:
+      st = H * D;
+      sh = -D;
+      sd = 1;
+      break;  // heads reversed
   }
 }
 
-void extent(std::int64_t T, std::int64_t H, std::int64_t D, std::int64_t st, std::int64_t sh, std::int64_t sd,
-            std::int64_t& lo, std::int64_t& hi) {
+void extent(std::int64_t T, std::int64_t H, std::int64_t D, std::int64_t st, std::int64_t sh,
+            std::int64_t sd, std::int64_t& lo, std::int64_t& hi) {
   lo = hi = 0;
   for (const auto& [n, s] : {std::pair{T, st}, std::pair{H, sh}, std::pair{D, sd}}) {
     if (n <= 0) continue;
-    if (s < 0) lo += (n - 1) * s; else hi += (n - 1) * s;
+    if (s < 0)
+      lo += (n - 1) * s;
+    else
+      hi += (n - 1) * s;
   }
 }
 
 constexpr std::int64_t kGuard = 64;  // bytes between regions
 
 // Appends a region for a view to the arena layout; returns the byte offset of element (0,0,0).
-std::int64_t place(std::int64_t& cursor, std::int64_t T, std::int64_t H, std::int64_t D, DType t, std::int64_t st,
-                   std::int64_t sh, std::int64_t sd) {
+std::int64_t place(std::int64_t& cursor, std::int64_t T, std::int64_t H, std::int64_t D, DType t,
+                   std::int64_t st, std::int64_t sh, std::int64_t sd) {
   std::int64_t lo = 0, hi = 0;
   extent(T, H, D, st, sh, sd, lo, hi);
   const std::int64_t es = dtype_size(t);
@@ -320,22 +388,25 @@ std::int64_t place(std::int64_t& cursor, std::int64_t T, std::int64_t H, std::in
   return origin;
 }
 
-// ---- element access -----------------------------------------------------------------------------------
+// ---- element access
+// -----------------------------------------------------------------------------------
 
-std::int64_t byte_of(std::int64_t origin, DType t, std::int64_t st, std::int64_t sh, std::int64_t sd, std::int64_t tt,
-                     std::int64_t h, std::int64_t d) {
+std::int64_t byte_of(std::int64_t origin, DType t, std::int64_t st, std::int64_t sh,
+                     std::int64_t sd, std::int64_t tt, std::int64_t h, std::int64_t d) {
   return origin + (tt * st + h * sh + d * sd) * dtype_size(t);
 }
 double load(const std::vector<std::uint8_t>& a, std::int64_t off, DType t) {
   return load_as_double(t, a.data() + off);
 }
-bool same_bits_or_both_nan(const std::vector<std::uint8_t>& a, const std::vector<std::uint8_t>& b, std::int64_t off,
-                           DType t) {
-  if (std::memcmp(a.data() + off, b.data() + off, static_cast<std::size_t>(dtype_size(t))) == 0) return true;
+bool same_bits_or_both_nan(const std::vector<std::uint8_t>& a, const std::vector<std::uint8_t>& b,
+                           std::int64_t off, DType t) {
+  if (std::memcmp(a.data() + off, b.data() + off, static_cast<std::size_t>(dtype_size(t))) == 0)
+    return true;
   return std::isnan(load(a, off, t)) && std::isnan(load(b, off, t));
 }
 
-// ---- building a call ---------------------------------------------------------------------------------
+// ---- building a call
+// ---------------------------------------------------------------------------------
 
 float random_value(std::uint64_t& s, bool special, double magnitude) {
   const std::uint64_t z = splitmix(s);
@@ -356,32 +427,74 @@ void write_input(Call& c, const View& v, std::uint64_t& seed, double magnitude) 
     for (std::int64_t h = 0; h < v.heads; ++h)
       for (std::int64_t d = 0; d < c.head_dim; ++d) {
         const std::int64_t off = byte_of(v.in_off, v.in_t, v.st, v.sh, v.sd, t, h, d);
-        store_from_double(v.in_t, c.arena.data() + off, random_value(seed, c.special_values, magnitude));
+        store_from_double(v.in_t, c.arena.data() + off,
+                          random_value(seed, c.special_values, magnitude));
       }
 }
 
 std::int64_t random_position(ByteReader& r, std::uint64_t& s) {
   const std::uint64_t z = splitmix(s);
   switch (r.pick(4)) {
-    case 0: return static_cast<std::int64_t>(z % 4096);
-    case 1: return static_cast<std::int64_t>(z % (2 * static_cast<std::uint64_t>(kMax) + 1)) - kMax;
-    case 2: return kMax - static_cast<std::int64_t>(z % 64);
-    default: return -static_cast<std::int64_t>(z % 5000);
+    case 0:
+      return static_cast<std::int64_t>(z % 4096);
+    case 1:
+      return static_cast<std::int64_t>(z % (2 * static_cast<std::uint64_t>(kMax) + 1)) - kMax;
+    case 2:
+      return kMax - static_cast<std::int64_t>(z % 64);
+    default:
+      return -static_cast<std::int64_t>(z % 5000);
   }
 }
 
 // The mutations: each makes the call invalid (ArgumentError expected).
 enum Mutation {
-  kNone = 0, kPosOutOfRange, kPosCount, kIndptr, kMropeRowsNoMrope, kHeadDim, kKTokens, kNullData, kMisaligned,
-  kOutOverlapsIn, kOutputsOverlap, kSelfOverlap, kNegativeSize, kInPlaceDtype, kPlanNaN, kPlanAttention, kPlanOddHead,
-  kPlanInvSize, kPositionScale, kMaxThreads, kCacheMismatch, kBadDtype, kCount
+  kNone = 0,
+  kPosOutOfRange,
+  kPosCount,
+  kIndptr,
+  kMropeRowsNoMrope,
+  kHeadDim,
+  kKTokens,
+  kNullData,
+  kMisaligned,
+  kOutOverlapsIn,
+  kOutputsOverlap,
+  kSelfOverlap,
+  kNegativeSize,
+  kInPlaceDtype,
+  kPlanNaN,
+  kPlanAttention,
+  kPlanOddHead,
+  kPlanInvSize,
+  kPositionScale,
+  kMaxThreads,
+  kCacheMismatch,
+  kBadDtype,
+  kCount
 };
 const char* mutation_name(int m) {
-  static const char* const names[] = {"none", "pos-out-of-range", "pos-count", "indptr", "mrope-rows-no-mrope",
-                                      "head-dim", "k-tokens", "null-data", "misaligned", "out-overlaps-in",
-                                      "outputs-overlap", "self-overlap", "negative-size", "in-place-dtype",
-                                      "plan-nan", "plan-attention", "plan-odd-head", "plan-inv-size",
-                                      "position-scale", "max-threads", "cache-mismatch", "bad-dtype"};
+  static const char* const names[] = {"none",
+                                      "pos-out-of-range",
+                                      "pos-count",
+                                      "indptr",
+                                      "mrope-rows-no-mrope",
+                                      "head-dim",
+                                      "k-tokens",
+                                      "null-data",
+                                      "misaligned",
+                                      "out-overlaps-in",
+                                      "outputs-overlap",
+                                      "self-overlap",
+                                      "negative-size",
+                                      "in-place-dtype",
+                                      "plan-nan",
+                                      "plan-attention",
+                                      "plan-odd-head",
+                                      "plan-inv-size",
+                                      "position-scale",
+                                      "max-threads",
+                                      "cache-mismatch",
+                                      "bad-dtype"};
   return m >= 0 && m < kCount ? names[m] : "?";
 }
 
@@ -432,20 +545,30 @@ bool build(ByteReader& r, Call& c) {
     if (!fused) {
       int kind = r.pick(8);
       if (kind == 7) {  // broadcast input heads (stride 0): inputs only
-        if (v->in_place) kind = 0;
+        if (v->in_place)
+          kind = 0;
         else {
-          v->st = D; v->sh = 0; v->sd = 1;
+          v->st = D;
+          v->sh = 0;
+          v->sd = 1;
         }
       }
       if (kind != 7) strides_for(kind, T, v->heads, D, r, v->st, v->sh, v->sd);
-      v->in_off = (v->heads == 0 && r.flag()) ? -1 : place(cursor, T, v->heads, D, v->in_t, v->st, v->sh, v->sd);
+      v->in_off = (v->heads == 0 && r.flag())
+                      ? -1
+                      : place(cursor, T, v->heads, D, v->in_t, v->st, v->sh, v->sd);
     }
     if (v->in_place) {
-      v->ost = v->st; v->osh = v->sh; v->osd = v->sd; v->out_off = v->in_off;
+      v->ost = v->st;
+      v->osh = v->sh;
+      v->osd = v->sd;
+      v->out_off = v->in_off;
     } else {
       int kind = r.pick(7);
       strides_for(kind, T, v->heads, D, r, v->ost, v->osh, v->osd);
-      v->out_off = (v->heads == 0 && r.flag()) ? -1 : place(cursor, T, v->heads, D, v->out_t, v->ost, v->osh, v->osd);
+      v->out_off = (v->heads == 0 && r.flag())
+                       ? -1
+                       : place(cursor, T, v->heads, D, v->out_t, v->ost, v->osh, v->osd);
     }
   }
   // Inputs that share their origin with their output must be exactly the output (in place).
@@ -467,10 +590,10 @@ bool build(ByteReader& r, Call& c) {
   switch (c.pos_kind) {
     case 0: {
       const int how = r.pick(4);
-      c.pos_start = how == 0 ? r.range(0, 8192)
-                  : how == 1 ? kMax - std::max<std::int64_t>(T - 1, 0) - r.range(0, 16)
-                  : how == 2 ? -kMax + r.range(0, 16)
-                             : r.range(-100000, 100000);
+      c.pos_start = how == 0   ? r.range(0, 8192)
+                    : how == 1 ? kMax - std::max<std::int64_t>(T - 1, 0) - r.range(0, 16)
+                    : how == 2 ? -kMax + r.range(0, 16)
+                               : r.range(-100000, 100000);
       break;
     }
     case 1: {
@@ -480,15 +603,18 @@ bool build(ByteReader& r, Call& c) {
         break;
       }
       std::vector<std::int64_t> cuts;
-      for (std::int64_t i = 0; i + 1 < n; ++i) cuts.push_back(r.range(0, static_cast<std::int64_t>(std::max<std::int64_t>(T, 0))));
+      for (std::int64_t i = 0; i + 1 < n; ++i)
+        cuts.push_back(r.range(0, static_cast<std::int64_t>(std::max<std::int64_t>(T, 0))));
       std::sort(cuts.begin(), cuts.end());
       c.indptr.push_back(0);
       for (auto x : cuts) c.indptr.push_back(x);
       if (n > 0) c.indptr.push_back(T);
       for (std::int64_t s = 0; s < n; ++s) {
-        const std::int64_t len = c.indptr[static_cast<std::size_t>(s + 1)] - c.indptr[static_cast<std::size_t>(s)];
+        const std::int64_t len =
+            c.indptr[static_cast<std::size_t>(s + 1)] - c.indptr[static_cast<std::size_t>(s)];
         std::int64_t o = random_position(r, ps);
-        if (o > kMax - std::max<std::int64_t>(len - 1, 0)) o = kMax - std::max<std::int64_t>(len - 1, 0);
+        if (o > kMax - std::max<std::int64_t>(len - 1, 0))
+          o = kMax - std::max<std::int64_t>(len - 1, 0);
         c.offsets.push_back(o);
       }
       if (n == 0) c.indptr = {0};
@@ -499,8 +625,10 @@ bool build(ByteReader& r, Call& c) {
       c.mrope_tokens = T;
       for (std::int64_t i = 0; i < rows * T; ++i) {
         const std::int64_t p = random_position(r, ps);
-        if (c.pos_kind % 2 == 0) c.ids32.push_back(static_cast<std::int32_t>(std::clamp<std::int64_t>(p, -kMax, kMax)));
-        else c.ids64.push_back(p);
+        if (c.pos_kind % 2 == 0)
+          c.ids32.push_back(static_cast<std::int32_t>(std::clamp<std::int64_t>(p, -kMax, kMax)));
+        else
+          c.ids64.push_back(p);
       }
       break;
     }
@@ -513,16 +641,24 @@ bool build(ByteReader& r, Call& c) {
   o.rounding = r.pick(4) == 0 ? Rounding::kTransformers : Rounding::kSingle;
   o.fold_attention_factor = r.pick(4) != 0;
   switch (r.pick(6)) {
-    case 0: o.layout = PairLayout::kHalf; break;
-    case 1: o.layout = PairLayout::kInterleaved; break;
-    case 2: o.layout = PairLayout::kInterleavedToHalf; break;
-    default: break;
+    case 0:
+      o.layout = PairLayout::kHalf;
+      break;
+    case 1:
+      o.layout = PairLayout::kInterleaved;
+      break;
+    case 2:
+      o.layout = PairLayout::kInterleavedToHalf;
+      break;
+    default:
+      break;
   }
   static const double kScales[] = {0.25, 0.5, 0.125, 2.0, 4.0, 0.0625, 1.5, 0.75};
   const bool scaled = r.pick(6) == 0;
   if (scaled) o.position_scale = kScales[r.pick(8)];
   if (!scaled && c.plan.inv_freq.size() <= 64 && r.pick(5) == 0) {
-    c.cache = std::make_unique<CosSinCache>(c.plan, o.angles, o.fold_attention_factor, r.range(0, 3000));
+    c.cache =
+        std::make_unique<CosSinCache>(c.plan, o.angles, o.fold_attention_factor, r.range(0, 3000));
     o.cache = c.cache.get();
   }
   o.backend = Backend::kAuto;
@@ -540,80 +676,149 @@ bool build(ByteReader& r, Call& c) {
   View& mv = c.mutate_q ? c.q : c.k;
   switch (c.mutation) {
     case kPosOutOfRange:
-      if (T == 0) { c.mutation = 0; break; }
-      if (c.pos_kind == 0) c.pos_start = r.flag() ? kMax - T + 2 : -kMax - 1;
+      if (T == 0) {
+        c.mutation = 0;
+        break;
+      }
+      if (c.pos_kind == 0)
+        c.pos_start = r.flag() ? kMax - T + 2 : -kMax - 1;
       else if (c.pos_kind == 1) {
         std::size_t s = 0;
         while (c.indptr[s + 1] == c.indptr[s]) ++s;  // a non-empty sequence
         c.offsets[s] = r.flag() ? kMax + 1 : -kMax - 1;
       } else if (c.pos_kind % 2 == 0) {
-        c.ids32[static_cast<std::size_t>(r.range(0, static_cast<std::int64_t>(c.ids32.size()) - 1))] = std::numeric_limits<std::int32_t>::min();
+        c.ids32[static_cast<std::size_t>(
+            r.range(0, static_cast<std::int64_t>(c.ids32.size()) - 1))] =
+            std::numeric_limits<std::int32_t>::min();
       } else {
-        c.ids64[static_cast<std::size_t>(r.range(0, static_cast<std::int64_t>(c.ids64.size()) - 1))] = r.flag() ? kMax + 1 : std::numeric_limits<std::int64_t>::min();
+        c.ids64[static_cast<std::size_t>(
+            r.range(0, static_cast<std::int64_t>(c.ids64.size()) - 1))] =
+            r.flag() ? kMax + 1 : std::numeric_limits<std::int64_t>::min();
       }
       break;
     case kPosCount:
-      if (c.pos_kind < 2) { c.mutation = 0; break; }
-      if (c.pos_kind % 2 == 0) c.ids32.push_back(0); else c.ids64.push_back(0);
+      if (c.pos_kind < 2) {
+        c.mutation = 0;
+        break;
+      }
+      if (c.pos_kind % 2 == 0)
+        c.ids32.push_back(0);
+      else
+        c.ids64.push_back(0);
       break;
     case kIndptr:
-      if (c.pos_kind != 1) { c.mutation = 0; break; }
+      if (c.pos_kind != 1) {
+        c.mutation = 0;
+        break;
+      }
       switch (r.pick(3)) {
-        case 0: c.indptr.front() = 1; break;
-        case 1: c.indptr.back() = T + 1; break;
-        default: c.offsets.push_back(0); break;
+        case 0:
+          c.indptr.front() = 1;
+          break;
+        case 1:
+          c.indptr.back() = T + 1;
+          break;
+        default:
+          c.offsets.push_back(0);
+          break;
       }
       break;
     case kMropeRowsNoMrope:
-      if (mrope) { c.mutation = 0; break; }
+      if (mrope) {
+        c.mutation = 0;
+        break;
+      }
       c.pos_kind = 5;
       c.ids64.assign(static_cast<std::size_t>(3 * T), 0);
       c.mrope_tokens = T;
       break;
     case kHeadDim:
-      if (!nonempty(mv)) { c.mutation = 0; break; }
+      if (!nonempty(mv)) {
+        c.mutation = 0;
+        break;
+      }
       c.head_dim = D;  // the tensors keep D; the plan changes
       c.plan.head_dim = static_cast<int>(D + 2);
       break;
     case kKTokens:
-      if (c.k.heads == 0 || T == 0) { c.mutation = 0; break; }
+      if (c.k.heads == 0 || T == 0) {
+        c.mutation = 0;
+        break;
+      }
       break;  // applied when the views are made
     case kNullData:
-      if (!nonempty(mv)) { c.mutation = 0; break; }
+      if (!nonempty(mv)) {
+        c.mutation = 0;
+        break;
+      }
       break;
     case kMisaligned:
-      if (!nonempty(mv)) { c.mutation = 0; break; }
+      if (!nonempty(mv)) {
+        c.mutation = 0;
+        break;
+      }
       break;
     case kOutOverlapsIn:
     case kOutputsOverlap:
-      if (c.in_place_api || !nonempty(c.q) || !nonempty(c.k) || c.q.in_place || c.k.in_place) { c.mutation = 0; break; }
+      if (c.in_place_api || !nonempty(c.q) || !nonempty(c.k) || c.q.in_place || c.k.in_place) {
+        c.mutation = 0;
+        break;
+      }
       break;
     case kSelfOverlap:
-      if (!nonempty(mv) || (mv.heads < 2 && T < 2)) { c.mutation = 0; break; }
+      if (!nonempty(mv) || (mv.heads < 2 && T < 2)) {
+        c.mutation = 0;
+        break;
+      }
       break;
-    case kNegativeSize: break;
+    case kNegativeSize:
+      break;
     case kInPlaceDtype:
-      if (c.in_place_api || !nonempty(mv)) { c.mutation = 0; break; }
+      if (c.in_place_api || !nonempty(mv)) {
+        c.mutation = 0;
+        break;
+      }
       break;
-    case kPlanNaN: c.plan.inv_freq[static_cast<std::size_t>(r.range(0, static_cast<std::int64_t>(c.plan.inv_freq.size()) - 1))] = std::numeric_limits<float>::quiet_NaN(); break;
-    case kPlanAttention: c.plan.attention_factor = r.flag() ? 0.0 : -1.0; break;
-    case kPlanOddHead: c.plan.head_dim += 1; break;
-    case kPlanInvSize: c.plan.inv_freq.push_back(0.5f); break;
-    case kPositionScale: o.position_scale = r.flag() ? 0.0 : std::numeric_limits<double>::quiet_NaN(); break;
-    case kMaxThreads: o.max_threads = -1; break;
+    case kPlanNaN:
+      c.plan.inv_freq[static_cast<std::size_t>(
+          r.range(0, static_cast<std::int64_t>(c.plan.inv_freq.size()) - 1))] =
+          std::numeric_limits<float>::quiet_NaN();
+      break;
+    case kPlanAttention:
+      c.plan.attention_factor = r.flag() ? 0.0 : -1.0;
+      break;
+    case kPlanOddHead:
+      c.plan.head_dim += 1;
+      break;
+    case kPlanInvSize:
+      c.plan.inv_freq.push_back(0.5f);
+      break;
+    case kPositionScale:
+      o.position_scale = r.flag() ? 0.0 : std::numeric_limits<double>::quiet_NaN();
+      break;
+    case kMaxThreads:
+      o.max_threads = -1;
+      break;
     case kCacheMismatch: {
       FrequencyPlan other = c.plan;
       other.inv_freq[0] = other.inv_freq[0] * 0.5f + 0.25f;
-      if (other.inv_freq == c.plan.inv_freq) { c.mutation = 0; break; }
+      if (other.inv_freq == c.plan.inv_freq) {
+        c.mutation = 0;
+        break;
+      }
       c.cache = std::make_unique<CosSinCache>(other, o.angles, o.fold_attention_factor, 0);
       o.cache = c.cache.get();
       o.position_scale = 1.0;
       break;
     }
     case kBadDtype:
-      if (!nonempty(mv)) { c.mutation = 0; break; }
+      if (!nonempty(mv)) {
+        c.mutation = 0;
+        break;
+      }
       break;
-    default: break;
+    default:
+      break;
   }
   c.mutation_name = mutation_name(c.mutation);
   return true;
@@ -627,17 +832,25 @@ struct Views {
 Views views_of(const Call& c, std::vector<std::uint8_t>& a, bool mutate_q) {
   auto ptr = [&](std::int64_t off) -> std::uint8_t* { return off < 0 ? nullptr : a.data() + off; };
   Views v;
-  v.qi = ConstTensorView(ptr(c.q.in_off), c.q.in_t, c.tokens, c.q.heads, c.head_dim, c.q.st, c.q.sh, c.q.sd);
-  v.qo = TensorView{ptr(c.q.out_off), c.q.out_t, c.tokens, c.q.heads, c.head_dim, c.q.ost, c.q.osh, c.q.osd};
-  v.ki = ConstTensorView(ptr(c.k.in_off), c.k.in_t, c.tokens, c.k.heads, c.head_dim, c.k.st, c.k.sh, c.k.sd);
-  v.ko = TensorView{ptr(c.k.out_off), c.k.out_t, c.tokens, c.k.heads, c.head_dim, c.k.ost, c.k.osh, c.k.osd};
+  v.qi = ConstTensorView(ptr(c.q.in_off), c.q.in_t, c.tokens, c.q.heads, c.head_dim, c.q.st, c.q.sh,
+                         c.q.sd);
+  v.qo = TensorView{ptr(c.q.out_off), c.q.out_t, c.tokens, c.q.heads,
+                    c.head_dim,       c.q.ost,   c.q.osh,  c.q.osd};
+  v.ki = ConstTensorView(ptr(c.k.in_off), c.k.in_t, c.tokens, c.k.heads, c.head_dim, c.k.st, c.k.sh,
+                         c.k.sd);
+  v.ko = TensorView{ptr(c.k.out_off), c.k.out_t, c.tokens, c.k.heads,
+                    c.head_dim,       c.k.ost,   c.k.osh,  c.k.osd};
   ConstTensorView& mi = mutate_q ? v.qi : v.ki;
   TensorView& mo = mutate_q ? v.qo : v.ko;
   switch (c.mutation) {
-    case kKTokens: v.ki.tokens = v.ko.tokens = c.tokens + 1; break;
+    case kKTokens:
+      v.ki.tokens = v.ko.tokens = c.tokens + 1;
+      break;
     case kNullData:
-      if (c.in_place_api || mi.data == mo.data) mi.data = mo.data = nullptr;
-      else mi.data = nullptr;
+      if (c.in_place_api || mi.data == mo.data)
+        mi.data = mo.data = nullptr;
+      else
+        mi.data = nullptr;
       break;
     case kMisaligned: {
       auto* p = static_cast<std::uint8_t*>(mo.data) + 1;
@@ -646,30 +859,47 @@ Views views_of(const Call& c, std::vector<std::uint8_t>& a, bool mutate_q) {
       break;
     }
     case kOutOverlapsIn:  // q_out moved onto q_in, shifted by one element
-      v.qo = TensorView{static_cast<std::uint8_t*>(const_cast<void*>(v.qi.data)) + dtype_size(v.qi.dtype), v.qi.dtype,
-                        v.qi.tokens, v.qi.heads, v.qi.head_dim, v.qi.stride_token, v.qi.stride_head, v.qi.stride_dim};
+      v.qo = TensorView{
+          static_cast<std::uint8_t*>(const_cast<void*>(v.qi.data)) + dtype_size(v.qi.dtype),
+          v.qi.dtype,
+          v.qi.tokens,
+          v.qi.heads,
+          v.qi.head_dim,
+          v.qi.stride_token,
+          v.qi.stride_head,
+          v.qi.stride_dim};
       v.qo.dtype = c.q.in_t;
       break;
     case kOutputsOverlap:  // k_out is q_out's first heads
-      v.ko = TensorView{v.qo.data, v.qo.dtype, v.ki.tokens, v.ki.heads, v.ki.head_dim, v.qo.stride_token,
-                        v.qo.stride_head, v.qo.stride_dim};
+      v.ko = TensorView{v.qo.data,     v.qo.dtype,        v.ki.tokens,      v.ki.heads,
+                        v.ki.head_dim, v.qo.stride_token, v.qo.stride_head, v.qo.stride_dim};
       break;
     case kSelfOverlap:
-      if (mo.heads >= 2) mo.stride_head = 0;
-      else mo.stride_token = 0;
+      if (mo.heads >= 2)
+        mo.stride_head = 0;
+      else
+        mo.stride_token = 0;
       if (c.in_place_api || mi.data == mo.data) {
         mi.stride_head = mo.stride_head;
         mi.stride_token = mo.stride_token;
       }
       break;
-    case kNegativeSize: v.qi.tokens = v.qo.tokens = -1; break;
-    case kInPlaceDtype: mo.dtype = mi.dtype == DType::kF32 ? DType::kF16 : DType::kF32; mo.data = const_cast<void*>(mi.data);
-      mo.stride_token = mi.stride_token; mo.stride_head = mi.stride_head; mo.stride_dim = mi.stride_dim; break;
+    case kNegativeSize:
+      v.qi.tokens = v.qo.tokens = -1;
+      break;
+    case kInPlaceDtype:
+      mo.dtype = mi.dtype == DType::kF32 ? DType::kF16 : DType::kF32;
+      mo.data = const_cast<void*>(mi.data);
+      mo.stride_token = mi.stride_token;
+      mo.stride_head = mi.stride_head;
+      mo.stride_dim = mi.stride_dim;
+      break;
     case kBadDtype:
       mo.dtype = static_cast<DType>(3);
       if (c.in_place_api) mi.dtype = mo.dtype;
       break;
-    default: break;
+    default:
+      break;
   }
   return v;
 }
@@ -687,8 +917,10 @@ Outcome run(const Call& c, Backend backend, bool mutate_q) {
   ApplyOptions o = c.options;
   o.backend = backend;
   try {
-    if (c.in_place_api) apply_rope(c.plan, v.qo, v.ko, c.positions(), o);
-    else apply_rope(c.plan, v.qi, v.qo, v.ki, v.ko, c.positions(), o);
+    if (c.in_place_api)
+      apply_rope(c.plan, v.qo, v.ko, c.positions(), o);
+    else
+      apply_rope(c.plan, v.qi, v.qo, v.ki, v.ko, c.positions(), o);
   } catch (const ArgumentError& e) {
     out.threw = true;
     out.message = e.what();
@@ -696,7 +928,8 @@ Outcome run(const Call& c, Backend backend, bool mutate_q) {
   return out;
 }
 
-// ---- checks ----------------------------------------------------------------------------------------
+// ---- checks
+// ----------------------------------------------------------------------------------------
 
 // Marks the bytes of a view's elements.
 void mark(std::vector<std::uint8_t>& is_out, const Call& c, const View& v) {
@@ -719,7 +952,8 @@ void check_guards(const Call& c, const Outcome& o, const std::string& who) {
   }
   for (std::size_t i = 0; i < c.arena.size(); ++i)
     if (!is_out[i] && o.arena[i] != c.arena[i])
-      finding(who + " wrote byte " + std::to_string(i) + " outside the output views (" + c.describe() + ")");
+      finding(who + " wrote byte " + std::to_string(i) + " outside the output views (" +
+              c.describe() + ")");
 }
 
 // cos/sin of the call's angle for position p and inverse frequency inv, independently of the
@@ -737,26 +971,40 @@ void oracle_cos_sin(const Call& c, std::int64_t p, float inv, long double& cs, l
     sn = std::sin(theta);
     return;
   }
-  const double m = scaled ? static_cast<double>(inv) * static_cast<double>(scale) : static_cast<double>(inv);
+  const double m =
+      scaled ? static_cast<double>(inv) * static_cast<double>(scale) : static_cast<double>(inv);
   const double pd = static_cast<double>(p);
   const double hi = pd * m;
   const double lo = std::fma(pd, m, -hi);
-  const long double ch = std::cos(static_cast<long double>(hi)), sh = std::sin(static_cast<long double>(hi));
-  const long double cl = std::cos(static_cast<long double>(lo)), sl = std::sin(static_cast<long double>(lo));
+  const long double ch = std::cos(static_cast<long double>(hi)),
+                    sh = std::sin(static_cast<long double>(hi));
+  const long double cl = std::cos(static_cast<long double>(lo)),
+                    sl = std::sin(static_cast<long double>(lo));
   cs = ch * cl - sh * sl;
   sn = sh * cl + ch * sl;
 }
 
 void pair_of(PairLayout layout, int pairs, int i, int& ia, int& ib, int& oa, int& ob) {
   switch (layout) {
-    case PairLayout::kHalf: ia = oa = i; ib = ob = i + pairs; return;
-    case PairLayout::kInterleaved: ia = oa = 2 * i; ib = ob = 2 * i + 1; return;
-    case PairLayout::kInterleavedToHalf: ia = 2 * i; ib = 2 * i + 1; oa = i; ob = i + pairs; return;
+    case PairLayout::kHalf:
+      ia = oa = i;
+      ib = ob = i + pairs;
+      return;
+    case PairLayout::kInterleaved:
+      ia = oa = 2 * i;
+      ib = ob = 2 * i + 1;
+      return;
+    case PairLayout::kInterleavedToHalf:
+      ia = 2 * i;
+      ib = 2 * i + 1;
+      oa = i;
+      ob = i + pairs;
+      return;
   }
 }
 
-void compare(const Call& c, const View& v, const Outcome& ref, const Outcome& other, const std::string& who,
-             bool vs_oracle) {
+void compare(const Call& c, const View& v, const Outcome& ref, const Outcome& other,
+             const std::string& who, bool vs_oracle) {
   if (v.out_off < 0 || v.heads == 0) return;
   const int pairs = c.plan.rotary_dim / 2;
   const PairLayout layout = c.options.layout.value_or(c.plan.layout);
@@ -769,8 +1017,12 @@ void compare(const Call& c, const View& v, const Outcome& ref, const Outcome& ot
       pos[2] = c.position(t, 2);
     }
     for (std::int64_t h = 0; h < v.heads; ++h) {
-      auto in_at = [&](int d) { return load(c.arena, byte_of(v.in_off, v.in_t, v.st, v.sh, v.sd, t, h, d), v.in_t); };
-      auto out_off = [&](int d) { return byte_of(v.out_off, v.out_t, v.ost, v.osh, v.osd, t, h, d); };
+      auto in_at = [&](int d) {
+        return load(c.arena, byte_of(v.in_off, v.in_t, v.st, v.sh, v.sd, t, h, d), v.in_t);
+      };
+      auto out_off = [&](int d) {
+        return byte_of(v.out_off, v.out_t, v.ost, v.osh, v.osd, t, h, d);
+      };
       for (int i = 0; i < pairs; ++i) {
         int ia = 0, ib = 0, oa = 0, ob = 0;
         pair_of(layout, pairs, i, ia, ib, oa, ob);
@@ -781,29 +1033,38 @@ void compare(const Call& c, const View& v, const Outcome& ref, const Outcome& ot
         if (!std::isfinite(xa) || !std::isfinite(xb)) continue;
         if (amp * (std::fabs(xa) + std::fabs(xb)) > 0x1p125) continue;  // f32 products may overflow
         const double bound_f32 = 8.0 * ulp_f32(amp * std::max(std::fabs(xa), std::fabs(xb)));
-        const double ya_r = load(ref.arena, out_off(oa), v.out_t), yb_r = load(ref.arena, out_off(ob), v.out_t);
+        const double ya_r = load(ref.arena, out_off(oa), v.out_t),
+                     yb_r = load(ref.arena, out_off(ob), v.out_t);
         double ya_x = 0, yb_x = 0;
         if (vs_oracle) {
-          const std::int64_t p = c.pos_kind >= 4 && !c.plan.pair_axis.empty() ? pos[c.plan.pair_axis[static_cast<std::size_t>(i)]] : pos[0];
+          const std::int64_t p = c.pos_kind >= 4 && !c.plan.pair_axis.empty()
+                                     ? pos[c.plan.pair_axis[static_cast<std::size_t>(i)]]
+                                     : pos[0];
           long double cs = 0, sn = 0;
           oracle_cos_sin(c, p, c.plan.inv_freq[static_cast<std::size_t>(i)], cs, sn);
           cs *= amp;
           sn *= amp * sign;
-          ya_x = static_cast<double>(static_cast<long double>(xa) * cs - static_cast<long double>(xb) * sn);
-          yb_x = static_cast<double>(static_cast<long double>(xb) * cs + static_cast<long double>(xa) * sn);
+          ya_x = static_cast<double>(static_cast<long double>(xa) * cs -
+                                     static_cast<long double>(xb) * sn);
+          yb_x = static_cast<double>(static_cast<long double>(xb) * cs +
+                                     static_cast<long double>(xa) * sn);
         } else {
           ya_x = load(other.arena, out_off(oa), v.out_t);
           yb_x = load(other.arena, out_off(ob), v.out_t);
         }
-        for (const auto& [y, x, name] : {std::tuple{ya_r, ya_x, "a"}, std::tuple{yb_r, yb_x, "b"}}) {
-          const double bound = (v.out_t == DType::kF32 ? 0.0 : ulp_out(v.out_t, vs_oracle ? x : y)) + bound_f32;
+        for (const auto& [y, x, name] :
+             {std::tuple{ya_r, ya_x, "a"}, std::tuple{yb_r, yb_x, "b"}}) {
+          const double bound =
+              (v.out_t == DType::kF32 ? 0.0 : ulp_out(v.out_t, vs_oracle ? x : y)) + bound_f32;
           bool ok = std::fabs(y - x) <= bound || y == x || (std::isnan(y) && std::isnan(x));
           if (!ok && (!std::isfinite(y) || !std::isfinite(x)))  // overflow at the edge of the range
-            ok = std::fabs(vs_oracle ? x : y) >= max_finite(v.out_t) * (1 - 1.0 / 128) && (std::isinf(y) || std::isinf(x));
+            ok = std::fabs(vs_oracle ? x : y) >= max_finite(v.out_t) * (1 - 1.0 / 128) &&
+                 (std::isinf(y) || std::isinf(x));
           if (!ok)
-            finding(who + ": t=" + std::to_string(t) + " h=" + std::to_string(h) + " pair " + std::to_string(i) + name +
-                    " (pos " + std::to_string(pos[0]) + ", inv_freq " + num(c.plan.inv_freq[static_cast<std::size_t>(i)]) +
-                    "): " + num(y) + " vs " + num(x) + " (|diff| " + num(std::fabs(y - x)) + " > bound " + num(bound) +
+            finding(who + ": t=" + std::to_string(t) + " h=" + std::to_string(h) + " pair " +
+                    std::to_string(i) + name + " (pos " + std::to_string(pos[0]) + ", inv_freq " +
+                    num(c.plan.inv_freq[static_cast<std::size_t>(i)]) + "): " + num(y) + " vs " +
+                    num(x) + " (|diff| " + num(std::fabs(y - x)) + " > bound " + num(bound) +
                     ", x = " + num(xa) + ", " + num(xb) + ") " + c.describe());
         }
       }
@@ -813,10 +1074,12 @@ void compare(const Call& c, const View& v, const Outcome& ref, const Outcome& ot
           const double want = round_to_dtype(v.out_t, in_at(d));
           const double got = load(ref.arena, out_off(d), v.out_t);
           if (!(got == want || (std::isnan(got) && std::isnan(want))))
-            finding(who + ": pass-through feature " + std::to_string(d) + " is " + std::to_string(got) + ", expected " +
-                    std::to_string(want) + " " + c.describe());
+            finding(who + ": pass-through feature " + std::to_string(d) + " is " +
+                    std::to_string(got) + ", expected " + std::to_string(want) + " " +
+                    c.describe());
         } else if (!same_bits_or_both_nan(ref.arena, other.arena, out_off(d), v.out_t)) {
-          finding(who + ": pass-through feature " + std::to_string(d) + " differs from the reference " + c.describe());
+          finding(who + ": pass-through feature " + std::to_string(d) +
+                  " differs from the reference " + c.describe());
         }
       }
     }
@@ -836,7 +1099,8 @@ void check_call(ByteReader& r) {
   const Outcome ref = run(c, Backend::kReference, mutate_q);
   if (c.mutation != 0 && !ref.threw)
     finding("a call with defect '" + c.mutation_name + "' was accepted: " + c.describe());
-  if (c.mutation == 0 && ref.threw) finding("a valid call was refused: " + ref.message + " — " + c.describe());
+  if (c.mutation == 0 && ref.threw)
+    finding("a valid call was refused: " + ref.message + " — " + c.describe());
   if (ref.threw) {
     if (ref.arena != c.arena) finding("a refused call wrote memory: " + ref.message);
   } else {
@@ -852,7 +1116,8 @@ void check_call(ByteReader& r) {
     force_target("auto");
     const std::string who = "target " + t;
     if (o.threw != ref.threw || o.message != ref.message)
-      finding(who + " and the reference disagree on validity: '" + o.message + "' vs '" + ref.message + "' " + c.describe());
+      finding(who + " and the reference disagree on validity: '" + o.message + "' vs '" +
+              ref.message + "' " + c.describe());
     if (o.threw) {
       if (o.arena != c.arena) finding(who + ": a refused call wrote memory");
       continue;

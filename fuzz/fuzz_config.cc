@@ -68,8 +68,8 @@ void check_plan(const RopeConfig& c, const FrequencyPlan& p, std::optional<std::
     finding("plan head_dim " + std::to_string(p.head_dim) + " for " + where);
   if (p.rotary_dim <= 0 || p.rotary_dim % 2 != 0 || p.rotary_dim > p.head_dim ||
       static_cast<std::size_t>(p.rotary_dim) != 2 * p.inv_freq.size())
-    finding("plan rotary_dim " + std::to_string(p.rotary_dim) + " with " + std::to_string(p.inv_freq.size()) +
-            " frequencies for " + where);
+    finding("plan rotary_dim " + std::to_string(p.rotary_dim) + " with " +
+            std::to_string(p.inv_freq.size()) + " frequencies for " + where);
   if (!proportional && p.rotary_dim != c.rotary_dim)
     finding("plan rotary_dim differs from the config's for " + where);
   for (std::size_t i = 0; i < p.inv_freq.size(); ++i) {
@@ -82,7 +82,8 @@ void check_plan(const RopeConfig& c, const FrequencyPlan& p, std::optional<std::
   if (!(std::isfinite(p.attention_factor) && p.attention_factor > 0))
     finding("attention_factor " + std::to_string(p.attention_factor) + " for " + where);
   if (!std::isfinite(p.info.softmax_scale_multiplier) || p.info.softmax_scale_multiplier <= 0)
-    finding("softmax_scale_multiplier " + std::to_string(p.info.softmax_scale_multiplier) + " for " + where);
+    finding("softmax_scale_multiplier " + std::to_string(p.info.softmax_scale_multiplier) +
+            " for " + where);
   if (p.info.mrope) {
     if (p.pair_axis.size() != p.inv_freq.size()) finding("pair_axis size for " + where);
     for (auto a : p.pair_axis)
@@ -108,12 +109,13 @@ void check_apply(const FrequencyPlan& p, std::int64_t position, const std::strin
   } catch (const std::exception& e) {
     finding("apply_rope refused a valid plan (" + where + "): " + e.what());
   }
-  const std::size_t b = p.layout == PairLayout::kHalf ? static_cast<std::size_t>(p.rotary_dim / 2) : 1;
+  const std::size_t b =
+      p.layout == PairLayout::kHalf ? static_cast<std::size_t>(p.rotary_dim / 2) : 1;
   const double len = std::hypot(static_cast<double>(x[0]), static_cast<double>(x[b]));
   const double want = p.attention_factor;
   if (!(std::fabs(len - want) <= 4e-7 * want + 1e-30))
-    finding("rotated unit pair has length " + std::to_string(len) + ", expected " + std::to_string(want) + " (" +
-            where + ")");
+    finding("rotated unit pair has length " + std::to_string(len) + ", expected " +
+            std::to_string(want) + " (" + where + ")");
 }
 
 void check_layer(const RopeConfig& c, std::uint64_t salt) {
@@ -121,30 +123,35 @@ void check_layer(const RopeConfig& c, std::uint64_t salt) {
   const std::int64_t mp = c.max_position_embeddings;
   constexpr std::int64_t kBig = std::int64_t{1} << 60;  // sequence lengths stay far from overflow
   const std::int64_t m = std::min(mp, kBig);
-  std::vector<std::optional<std::int64_t>> lens = {std::nullopt, 1, m, m + 1, 4 * m,
-                                                   static_cast<std::int64_t>(salt % (std::uint64_t{1} << 34)) + 1};
+  std::vector<std::optional<std::int64_t>> lens = {
+      std::nullopt, 1,     m,
+      m + 1,        4 * m, static_cast<std::int64_t>(salt % (std::uint64_t{1} << 34)) + 1};
   for (const auto& seq : lens) {
     for (const SeqLenPolicy policy : {SeqLenPolicy::kTransformers, SeqLenPolicy::kMlxLm}) {
-      for (const FrequencyArithmetic ar : {FrequencyArithmetic::kExact, FrequencyArithmetic::kTransformers}) {
+      for (const FrequencyArithmetic ar :
+           {FrequencyArithmetic::kExact, FrequencyArithmetic::kTransformers}) {
         FrequencyPlan p;
         try {
           p = build_frequency_plan(c, seq, policy, ar);
         } catch (const ConfigError& e) {
-          if (strict_plan) finding(std::string("parsed config refused by build_frequency_plan: ") + e.what());
+          if (strict_plan)
+            finding(std::string("parsed config refused by build_frequency_plan: ") + e.what());
           return;  // the same error for every length
         } catch (const ArgumentError& e) {
           finding(std::string("ArgumentError for a valid seq_len: ") + e.what());
         }
         check_plan(c, p, seq);
         if (policy == SeqLenPolicy::kTransformers && ar == FrequencyArithmetic::kExact)
-          check_apply(p, static_cast<std::int64_t>(salt % 2147483648u), describe_plan_context(c, seq));
+          check_apply(p, static_cast<std::int64_t>(salt % 2147483648u),
+                      describe_plan_context(c, seq));
       }
     }
   }
   // transformers' stateful module: a few calls, growing then shrinking.
   try {
     RopeState state(c);
-    for (std::int64_t s : {m / 2 + 1, 2 * m, m + 1, std::int64_t{1}}) check_plan(c, state.plan_for(s), s);
+    for (std::int64_t s : {m / 2 + 1, 2 * m, m + 1, std::int64_t{1}})
+      check_plan(c, state.plan_for(s), s);
   } catch (const ConfigError& e) {
     if (strict_plan) finding(std::string("RopeState refused a parsed config: ") + e.what());
   }
@@ -176,9 +183,11 @@ void check_parse(std::string_view text) {
   strict.strict = true;
   try {
     (void)parse_hf_config(text, strict);
-    if (!m.warnings.empty()) finding("strict parse accepted a config with warnings: " + m.warnings.front().message);
+    if (!m.warnings.empty())
+      finding("strict parse accepted a config with warnings: " + m.warnings.front().message);
   } catch (const ConfigError& e) {
-    if (m.warnings.empty()) finding(std::string("strict parse refused a config without warnings: ") + e.what());
+    if (m.warnings.empty())
+      finding(std::string("strict parse refused a config without warnings: ") + e.what());
   }
   std::uint64_t salt = 1469598103934665603ull;  // FNV-1a of the text: a deterministic position
   for (unsigned char ch : text) salt = (salt ^ ch) * 1099511628211ull;
@@ -192,36 +201,46 @@ void check_kwargs(std::string_view text) {
   } catch (const ConfigError&) {
     return;
   }
-  const std::string where = "initialize_rope " + r.class_name + " (" + r.rope_type + ", dims " + std::to_string(r.dims) + ")";
+  const std::string where = "initialize_rope " + r.class_name + " (" + r.rope_type + ", dims " +
+                            std::to_string(r.dims) + ")";
   if (r.dims <= 0 || r.dims % 2 != 0) finding("dims " + std::to_string(r.dims) + " from " + where);
   if (!r.freqs.empty() && r.freqs.size() != static_cast<std::size_t>(r.dims / 2))
     finding(std::to_string(r.freqs.size()) + " periods from " + where);
   for (std::size_t i = 0; i < r.freqs.size(); ++i)
-    if (!(r.freqs[i] > 0)) finding("period[" + std::to_string(i) + "] = " + std::to_string(r.freqs[i]) + " from " + where);
+    if (!(r.freqs[i] > 0))
+      finding("period[" + std::to_string(i) + "] = " + std::to_string(r.freqs[i]) + " from " +
+              where);
   if (!(std::isfinite(r.input_prescale) && r.input_prescale > 0))
     finding("input_prescale " + std::to_string(r.input_prescale) + " from " + where);
-  if (!(std::isfinite(r.scale) && r.scale > 0)) finding("scale " + std::to_string(r.scale) + " from " + where);
-  for (const auto& [seq, offset] : {std::pair<std::int64_t, std::int64_t>{1, 0}, {4096, 0}, {7, 1000000}}) {
+  if (!(std::isfinite(r.scale) && r.scale > 0))
+    finding("scale " + std::to_string(r.scale) + " from " + where);
+  for (const auto& [seq, offset] :
+       {std::pair<std::int64_t, std::int64_t>{1, 0}, {4096, 0}, {7, 1000000}}) {
     // Dynamic NTK grows the base with each call's length; beyond float32's range (where MLX
     // would get NaN frequencies) plan_for_call must refuse the call, and only then.
-    const bool base_overflows = r.dynamic && !(r.base_for_call(seq, offset) <= std::numeric_limits<float>::max());
+    const bool base_overflows =
+        r.dynamic && !(r.base_for_call(seq, offset) <= std::numeric_limits<float>::max());
     FrequencyPlan p;
     try {
       p = r.plan_for_call(seq, offset, r.dims);
-      if (base_overflows) finding("plan_for_call accepted a dynamic base beyond float32 from " + where);
+      if (base_overflows)
+        finding("plan_for_call accepted a dynamic base beyond float32 from " + where);
     } catch (const ArgumentError& e) {
-      if (!base_overflows) finding(std::string("plan_for_call refused a valid call: ") + e.what() + " from " + where);
+      if (!base_overflows)
+        finding(std::string("plan_for_call refused a valid call: ") + e.what() + " from " + where);
       continue;
     }
     for (float f : p.inv_freq)
-      if (!(std::isfinite(f) && f >= 0)) finding("plan_for_call inv_freq " + std::to_string(f) + " from " + where);
+      if (!(std::isfinite(f) && f >= 0))
+        finding("plan_for_call inv_freq " + std::to_string(f) + " from " + where);
     std::vector<float> x(static_cast<std::size_t>(r.dims), 0.5f);
     ApplyOptions o;
     o.backend = Backend::kReference;
     o.position_scale = r.scale;
     o.angles = AngleMode::kHf;
     try {
-      apply_rope(p, TensorView::contiguous(x.data(), DType::kF32, 1, 1, r.dims), TensorView{}, Positions::offset(offset), o);
+      apply_rope(p, TensorView::contiguous(x.data(), DType::kF32, 1, 1, r.dims), TensorView{},
+                 Positions::offset(offset), o);
     } catch (const std::exception& e) {
       finding("apply_rope refused the plan of " + where + ": " + e.what());
     }

@@ -26,7 +26,8 @@ int main(int argc, char** argv) {
     std::error_code ec;
     if (fs::is_directory(p, ec)) {
       for (const auto& e : fs::recursive_directory_iterator(p))
-        if (e.is_regular_file() && e.path().filename().string().front() != '.') files.push_back(e.path());
+        if (e.is_regular_file() && e.path().filename().string().front() != '.')
+          files.push_back(e.path());
     } else if (fs::is_regular_file(p, ec)) {
       files.push_back(p);
     } else {  // e.g. an empty regressions folder (git keeps no empty folders)
@@ -35,12 +36,14 @@ int main(int argc, char** argv) {
   }
   std::sort(files.begin(), files.end());
   if (files.empty()) {
-    std::fprintf(stderr, "usage: %s FILE_OR_DIR...  (no inputs found)\n", argc > 0 ? argv[0] : "replay");
+    std::fprintf(stderr, "usage: %s FILE_OR_DIR...  (no inputs found)\n",
+                 argc > 0 ? argv[0] : "replay");
     return 2;
   }
   for (const fs::path& f : files) {
     std::ifstream in(f, std::ios::binary);
-    const std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::vector<char> bytes((std::istreambuf_iterator<char>(in)),
+                                  std::istreambuf_iterator<char>());
     std::fprintf(stderr, "replay: %s (%zu bytes)\n", f.string().c_str(), bytes.size());
     std::fflush(stderr);
     // A copy in an exactly sized heap block, as libFuzzer passes it (ASan sees overreads).

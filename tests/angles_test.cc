@@ -35,7 +35,9 @@ F128 frac(F128 x) {
 }
 
 // (a − b) mod 2^64 as a signed distance.
-std::int64_t wrap_diff(std::uint64_t a, std::uint64_t b) { return static_cast<std::int64_t>(a - b); }
+std::int64_t wrap_diff(std::uint64_t a, std::uint64_t b) {
+  return static_cast<std::int64_t>(a - b);
+}
 
 TEST(ExactAngles, DoubleDoubleInverseTwoPiMatchesBinary128) {
   const F128 c = inv_two_pi();
@@ -50,16 +52,19 @@ TEST(ExactAngles, TurnsAreTheRoundedFractionOfATurn) {
   const F128 two64 = static_cast<F128>(18446744073709551616.0);
   std::vector<std::pair<double, double>> ms;
   // Llama-3-style inverse frequencies (θ = 500000, 64 pairs), as floats.
-  for (int i = 0; i < 64; ++i) ms.emplace_back(static_cast<float>(std::pow(500000.0, -i / 64.0)), 0.0);
+  for (int i = 0; i < 64; ++i)
+    ms.emplace_back(static_cast<float>(std::pow(500000.0, -i / 64.0)), 0.0);
   // Edge values: 1, the first float above 2π·k, tiny, negative, above one turn per position,
   // and multipliers with a low part (inv_freq · position scale as m + m_lo).
-  for (const double m : {1.0, 6.2831854820251465, 6.283185307179586, 1e-9, 3e-38, -0.75, 123.456, 6.5e6})
+  for (const double m :
+       {1.0, 6.2831854820251465, 6.283185307179586, 1e-9, 3e-38, -0.75, 123.456, 6.5e6})
     ms.emplace_back(m, 0.0);
   ms.emplace_back(1.0 / 3.0, 1.850371707708594e-17);
   ms.emplace_back(0.0123, -4.4e-19);
   std::mt19937_64 rng(11);
   for (int i = 0; i < 2000; ++i) {
-    const double m = std::ldexp(std::uniform_real_distribution<double>(0.5, 1.0)(rng), static_cast<int>(rng() % 60) - 50);
+    const double m = std::ldexp(std::uniform_real_distribution<double>(0.5, 1.0)(rng),
+                                static_cast<int>(rng() % 60) - 50);
     ms.emplace_back(rng() % 2 ? m : -m, 0.0);
   }
   for (const auto& [m, m_lo] : ms) {
@@ -72,11 +77,16 @@ TEST(ExactAngles, TurnsAreTheRoundedFractionOfATurn) {
     ASSERT_LE(std::llabs(wrap_diff(t, want)), 1) << "m = " << m << " + " << m_lo;
 
     // Positions up to ±(2^31 − 1): low64(p·T) is within |p|·2^-65 turn (+1 unit) of p·m/(2π).
-    for (const std::int64_t p : {std::int64_t{1}, std::int64_t{-1}, std::int64_t{4093}, std::int64_t{131071},
-                                 std::int64_t{2147483647}, std::int64_t{-2147483647}}) {
+    for (const std::int64_t p :
+         {std::int64_t{1}, std::int64_t{-1}, std::int64_t{4093}, std::int64_t{131071},
+          std::int64_t{2147483647}, std::int64_t{-2147483647}}) {
       const std::uint64_t v = static_cast<std::uint64_t>(p) * t;
-      const F128 angle = frac(static_cast<F128>(p) * ((static_cast<F128>(m) + static_cast<F128>(m_lo)) * c)) * two64;
-      const std::uint64_t ref = angle + static_cast<F128>(0.5) >= two64 ? 0 : static_cast<std::uint64_t>(angle + static_cast<F128>(0.5));
+      const F128 angle =
+          frac(static_cast<F128>(p) * ((static_cast<F128>(m) + static_cast<F128>(m_lo)) * c)) *
+          two64;
+      const std::uint64_t ref = angle + static_cast<F128>(0.5) >= two64
+                                    ? 0
+                                    : static_cast<std::uint64_t>(angle + static_cast<F128>(0.5));
       const std::int64_t bound = std::llabs(p) / 2 + 2;
       ASSERT_LE(std::llabs(wrap_diff(v, ref)), bound) << "m = " << m << ", p = " << p;
     }
@@ -85,11 +95,11 @@ TEST(ExactAngles, TurnsAreTheRoundedFractionOfATurn) {
 
 TEST(ExactAngles, TurnsRefuseOutOfRangeMultipliers) {
   std::uint64_t t = 0;
-  EXPECT_FALSE(detail::turns_q64(7e6, 0.0, t));   // 1.1e6 turns per position
+  EXPECT_FALSE(detail::turns_q64(7e6, 0.0, t));  // 1.1e6 turns per position
   EXPECT_FALSE(detail::turns_q64(-7e6, 0.0, t));
   EXPECT_FALSE(detail::turns_q64(INFINITY, 0.0, t));
   EXPECT_FALSE(detail::turns_q64(NAN, 0.0, t));
-  EXPECT_TRUE(detail::turns_q64(6e6, 0.0, t));    // 0.95e6
+  EXPECT_TRUE(detail::turns_q64(6e6, 0.0, t));  // 0.95e6
 }
 
 }  // namespace

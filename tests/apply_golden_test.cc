@@ -49,13 +49,15 @@ Result run(const FrequencyPlan& plan, DType dt, const std::vector<std::int64_t>&
     }
     const auto in_v = ConstTensorView::contiguous(in, dt, seq, heads, hd);
     const auto out_v = TensorView::contiguous(outp, dt, seq, heads, hd);
-    const Positions pos = mrope_rows ? Positions::mrope(std::span<const std::int64_t>(positions), seq)
-                                     : Positions::per_token(std::span<const std::int64_t>(positions));
+    const Positions pos = mrope_rows
+                              ? Positions::mrope(std::span<const std::int64_t>(positions), seq)
+                              : Positions::per_token(std::span<const std::int64_t>(positions));
     apply_rope(plan, in_v, out_v, {}, {}, pos, o);
     out.resize(x.size());
     for (std::size_t i = 0; i < x.size(); ++i)
-      out[i] = dt == DType::kF32 ? out32[i]
-               : dt == DType::kBF16 ? bf16_to_f32(BF16{out16[i]}) : f16_to_f32(F16{out16[i]});
+      out[i] = dt == DType::kF32    ? out32[i]
+               : dt == DType::kBF16 ? bf16_to_f32(BF16{out16[i]})
+                                    : f16_to_f32(F16{out16[i]});
   };
   go(qf, r.q);
   go(kf, r.k);
@@ -63,8 +65,9 @@ Result run(const FrequencyPlan& plan, DType dt, const std::vector<std::int64_t>&
 }
 
 // float64 rotation of the test inputs by the given inverse frequencies (exact-mode oracle)
-std::vector<double> f64_rotation(const std::vector<float>& x, const std::vector<float>& inv, double att,
-                                 const std::vector<std::int64_t>& pos, PairLayout layout, int heads, int hd,
+std::vector<double> f64_rotation(const std::vector<float>& x, const std::vector<float>& inv,
+                                 double att, const std::vector<std::int64_t>& pos,
+                                 PairLayout layout, int heads, int hd,
                                  const std::vector<std::uint8_t>& axis = {}, int seq = 0) {
   std::vector<double> y(x.begin(), x.end());
   const int n = static_cast<int>(inv.size());
@@ -72,11 +75,15 @@ std::vector<double> f64_rotation(const std::vector<float>& x, const std::vector<
   for (int s = 0; s < tokens; ++s)
     for (int h = 0; h < heads; ++h)
       for (int i = 0; i < n; ++i) {
-        const std::int64_t p = axis.empty() ? pos[static_cast<std::size_t>(s)]
-                                            : pos[static_cast<std::size_t>(axis[static_cast<std::size_t>(i)] * tokens + s)];
-        const double th = static_cast<double>(p) * static_cast<double>(inv[static_cast<std::size_t>(i)]);
+        const std::int64_t p =
+            axis.empty()
+                ? pos[static_cast<std::size_t>(s)]
+                : pos[static_cast<std::size_t>(axis[static_cast<std::size_t>(i)] * tokens + s)];
+        const double th =
+            static_cast<double>(p) * static_cast<double>(inv[static_cast<std::size_t>(i)]);
         const double c = std::cos(th) * att, sn = std::sin(th) * att;
-        const int a = layout == PairLayout::kHalf ? i : 2 * i, b = layout == PairLayout::kHalf ? i + n : 2 * i + 1;
+        const int a = layout == PairLayout::kHalf ? i : 2 * i,
+                  b = layout == PairLayout::kHalf ? i + n : 2 * i + 1;
         const std::size_t base = (static_cast<std::size_t>(s) * heads + h) * hd;
         const double xa = x[base + a], xb = x[base + b];
         y[base + a] = xa * c - xb * sn;
@@ -101,7 +108,8 @@ double max_bf16_ulps(const std::vector<double>& got, const std::vector<double>& 
 
 std::vector<std::string> names(const std::string& dir) {
   std::vector<std::string> out;
-  for (const auto& e : std::filesystem::directory_iterator(test::data_path("tests/data/golden/" + dir)))
+  for (const auto& e :
+       std::filesystem::directory_iterator(test::data_path("tests/data/golden/" + dir)))
     if (e.path().extension() == ".json") out.push_back(e.path().stem().string());
   std::sort(out.begin(), out.end());
   return out;
@@ -109,7 +117,8 @@ std::vector<std::string> names(const std::string& dir) {
 
 std::string param_name(const ::testing::TestParamInfo<std::string>& info) {
   std::string n = info.param;
-  for (char& ch : n) if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+  for (char& ch : n)
+    if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
   return n;
 }
 
@@ -184,10 +193,12 @@ TEST_P(HfApply, ReproducesEveryScenario) {
         e.backend = backend;
         e.angles = AngleMode::kExact;
         const Result r = run(plan, DType::kF32, positions, false, e, heads, seq);
-        const auto want_q = f64_rotation(test::hf_q(heads, seq, plan.head_dim), plan.inv_freq, plan.attention_factor,
-                                         positions, plan.layout, heads, plan.head_dim);
-        const auto want_k = f64_rotation(test::hf_k(heads, seq, plan.head_dim), plan.inv_freq, plan.attention_factor,
-                                         positions, plan.layout, heads, plan.head_dim);
+        const auto want_q =
+            f64_rotation(test::hf_q(heads, seq, plan.head_dim), plan.inv_freq,
+                         plan.attention_factor, positions, plan.layout, heads, plan.head_dim);
+        const auto want_k =
+            f64_rotation(test::hf_k(heads, seq, plan.head_dim), plan.inv_freq,
+                         plan.attention_factor, positions, plan.layout, heads, plan.head_dim);
         EXPECT_LE(max_abs(r.q, want_q), 2e-5) << "exact q";
         EXPECT_LE(max_abs(r.k, want_k), 2e-5) << "exact k";
       }
@@ -203,8 +214,9 @@ class MRopeApply : public ::testing::TestWithParam<std::string> {};
 TEST_P(MRopeApply, ReproducesEveryScenario) {
   const json g = test::load_json("tests/data/golden/hf-mrope/" + GetParam() + ".json");
   const ModelRope m = parse_hf_config(test::read_file("models/" + GetParam() + ".json"));
-  FrequencyPlan plan = build_frequency_plan(m.layers.at(0), std::nullopt, SeqLenPolicy::kTransformers,
-                                            FrequencyArithmetic::kTransformers);
+  FrequencyPlan plan =
+      build_frequency_plan(m.layers.at(0), std::nullopt, SeqLenPolicy::kTransformers,
+                           FrequencyArithmetic::kTransformers);
   int replaced = 0;  // torch's pow rounding, as in HfApply
   for (std::size_t i = 0; i < plan.inv_freq.size(); ++i) {
     const float want = static_cast<float>(g["inv_freq"][i].get<double>());
@@ -239,8 +251,9 @@ TEST_P(MRopeApply, ReproducesEveryScenario) {
       ApplyOptions e;
       e.backend = backend;
       const Result x = run(plan, DType::kF32, rows, true, e, heads, seq);
-      const auto want = f64_rotation(test::hf_q(heads, seq, plan.head_dim), plan.inv_freq, plan.attention_factor, rows,
-                                     plan.layout, heads, plan.head_dim, plan.pair_axis, seq);
+      const auto want =
+          f64_rotation(test::hf_q(heads, seq, plan.head_dim), plan.inv_freq, plan.attention_factor,
+                       rows, plan.layout, heads, plan.head_dim, plan.pair_axis, seq);
       EXPECT_LE(max_abs(x.q, want), 2e-5) << "exact";
     }
   }
@@ -259,11 +272,14 @@ TEST_P(MlxApply, ReproducesEveryResult) {
     const int d = r["head_dim"].get<int>();
     for (const auto& res : r["results"]) {
       if (!res.contains("out")) continue;
-      SCOPED_TRACE(GetParam() + "/" + r["name"].get<std::string>() + " offset " + res["offset"].dump());
+      SCOPED_TRACE(GetParam() + "/" + r["name"].get<std::string>() + " offset " +
+                   res["offset"].dump());
       const int batch = res["batch"].get<int>(), heads = 2, seq = 8;
       std::vector<std::int64_t> offs;
-      if (res["offset"].is_array()) offs = res["offset"].get<std::vector<std::int64_t>>();
-      else offs.assign(static_cast<std::size_t>(batch), res["offset"].get<std::int64_t>());
+      if (res["offset"].is_array())
+        offs = res["offset"].get<std::vector<std::int64_t>>();
+      else
+        offs.assign(static_cast<std::size_t>(batch), res["offset"].get<std::int64_t>());
       const auto want = res["out"].get<std::vector<double>>();
       double worst = 0;
       for (int b = 0; b < batch; ++b) {
@@ -278,13 +294,17 @@ TEST_P(MlxApply, ReproducesEveryResult) {
         o.angles = AngleMode::kHf;
         o.position_scale = rope.scale;
         // [heads, seq, d] viewed as tokens = seq, heads: token stride d, head stride seq·d
-        const ConstTensorView in(x.data(), DType::kF32, seq, heads, d, d, static_cast<std::int64_t>(seq) * d, 1);
-        const TensorView out{y.data(), DType::kF32, seq, heads, d, d, static_cast<std::int64_t>(seq) * d, 1};
+        const ConstTensorView in(x.data(), DType::kF32, seq, heads, d, d,
+                                 static_cast<std::int64_t>(seq) * d, 1);
+        const TensorView out{
+            y.data(), DType::kF32, seq, heads, d, d, static_cast<std::int64_t>(seq) * d, 1};
         apply_rope(plan, in, out, {}, {}, Positions::offset(offs[static_cast<std::size_t>(b)]), o);
         for (std::size_t i = 0; i < y.size(); ++i)
-          worst = std::max(worst, std::fabs(y[i] - want[static_cast<std::size_t>(b) * y.size() + i]));
+          worst =
+              std::max(worst, std::fabs(y[i] - want[static_cast<std::size_t>(b) * y.size() + i]));
       }
-      const double tol = 2e-5 + 1e-7 * static_cast<double>(*std::max_element(offs.begin(), offs.end()) + 8);
+      const double tol =
+          2e-5 + 1e-7 * static_cast<double>(*std::max_element(offs.begin(), offs.end()) + 8);
       EXPECT_LE(worst, tol);
       ++cases;
     }

@@ -52,12 +52,15 @@ using LD = long double;
 constexpr double kU32 = 0x1p-24;  // unit roundoff of f32
 
 const DType kDTypes[] = {DType::kF32, DType::kF16, DType::kBF16};
-const PairLayout kLayouts[] = {PairLayout::kHalf, PairLayout::kInterleaved, PairLayout::kInterleavedToHalf};
+const PairLayout kLayouts[] = {PairLayout::kHalf, PairLayout::kInterleaved,
+                               PairLayout::kInterleavedToHalf};
 const int kHeadDims[] = {2, 8, 64, 80, 96, 128, 256};
 
 std::string name_of(Backend b) { return b == Backend::kReference ? "reference" : "auto"; }
 std::string name_of(PairLayout l) {
-  return l == PairLayout::kHalf ? "half" : l == PairLayout::kInterleaved ? "interleaved" : "interleaved_to_half";
+  return l == PairLayout::kHalf          ? "half"
+         : l == PairLayout::kInterleaved ? "interleaved"
+                                         : "interleaved_to_half";
 }
 
 std::string hex(std::uint32_t u) {
@@ -75,14 +78,17 @@ std::string hexf(double v) {
 // ---- sentinel-guarded strided buffers --------------------------------------------------------
 
 enum class Kind { kContig, kHeadsMajor, kPadded, kDimStride2, kNegToken, kNegDim, kReversed };
-const Kind kKinds[] = {Kind::kContig, Kind::kHeadsMajor, Kind::kPadded, Kind::kDimStride2,
-                       Kind::kNegToken, Kind::kNegDim, Kind::kReversed};
+const Kind kKinds[] = {Kind::kContig,   Kind::kHeadsMajor, Kind::kPadded,  Kind::kDimStride2,
+                       Kind::kNegToken, Kind::kNegDim,     Kind::kReversed};
 
 std::uint32_t sentinel(DType t) {
   switch (t) {
-    case DType::kF32: return 0x7FBADBADu;  // signalling NaN
-    case DType::kF16: return 0x7D5Au;      // signalling NaN
-    case DType::kBF16: return 0x7F9Au;     // signalling NaN
+    case DType::kF32:
+      return 0x7FBADBADu;  // signalling NaN
+    case DType::kF16:
+      return 0x7D5Au;  // signalling NaN
+    case DType::kBF16:
+      return 0x7F9Au;  // signalling NaN
   }
   return 0;
 }
@@ -96,16 +102,45 @@ struct Buf {
   std::vector<std::byte> mem;
 
   Buf() = default;
-  Buf(DType t, std::int64_t tokens, std::int64_t heads, std::int64_t hd, Kind kind, std::int64_t guard = 9)
+  Buf(DType t, std::int64_t tokens, std::int64_t heads, std::int64_t hd, Kind kind,
+      std::int64_t guard = 9)
       : dt(t), nt(tokens), nh(heads), nd(hd) {
     switch (kind) {
-      case Kind::kContig: sd = 1; sh = nd; st = nh * nd; break;
-      case Kind::kHeadsMajor: sd = 1; st = nd; sh = nt * nd; break;
-      case Kind::kPadded: sd = 1; sh = nd + 3; st = nh * (nd + 3) + 5; break;
-      case Kind::kDimStride2: sd = 2; sh = 2 * nd + 1; st = nh * (2 * nd + 1) + 2; break;
-      case Kind::kNegToken: sd = 1; sh = nd; st = -(nh * nd + 2); break;
-      case Kind::kNegDim: sd = -1; sh = nd + 1; st = nh * (nd + 1) + 1; break;
-      case Kind::kReversed: sd = -2; sh = -(2 * nd + 1); st = -(nh * (2 * nd + 1) + 1); break;
+      case Kind::kContig:
+        sd = 1;
+        sh = nd;
+        st = nh * nd;
+        break;
+      case Kind::kHeadsMajor:
+        sd = 1;
+        st = nd;
+        sh = nt * nd;
+        break;
+      case Kind::kPadded:
+        sd = 1;
+        sh = nd + 3;
+        st = nh * (nd + 3) + 5;
+        break;
+      case Kind::kDimStride2:
+        sd = 2;
+        sh = 2 * nd + 1;
+        st = nh * (2 * nd + 1) + 2;
+        break;
+      case Kind::kNegToken:
+        sd = 1;
+        sh = nd;
+        st = -(nh * nd + 2);
+        break;
+      case Kind::kNegDim:
+        sd = -1;
+        sh = nd + 1;
+        st = nh * (nd + 1) + 1;
+        break;
+      case Kind::kReversed:
+        sd = -2;
+        sh = -(2 * nd + 1);
+        st = -(nh * (2 * nd + 1) + 1);
+        break;
     }
     std::int64_t lo = 0, hi = 0;
     for (const auto& [n, s] : {std::pair{nt, st}, std::pair{nh, sh}, std::pair{nd, sd}}) {
@@ -117,20 +152,28 @@ struct Buf {
     mem.resize(static_cast<std::size_t>(slots * dtype_size(dt)));
     for (std::int64_t i = 0; i < slots; ++i) set_bits_at(i, sentinel(dt));
   }
-  std::int64_t slot(std::int64_t t, std::int64_t h, std::int64_t d) const { return base + t * st + h * sh + d * sd; }
+  std::int64_t slot(std::int64_t t, std::int64_t h, std::int64_t d) const {
+    return base + t * st + h * sh + d * sd;
+  }
   static std::uint32_t bits_of(DType t, double v) {  // v rounded once to t
     switch (t) {
-      case DType::kF32: return std::bit_cast<std::uint32_t>(static_cast<float>(v));
-      case DType::kF16: return f64_to_f16(v).bits;
-      case DType::kBF16: return f64_to_bf16(v).bits;
+      case DType::kF32:
+        return std::bit_cast<std::uint32_t>(static_cast<float>(v));
+      case DType::kF16:
+        return f64_to_f16(v).bits;
+      case DType::kBF16:
+        return f64_to_bf16(v).bits;
     }
     return 0;
   }
   static double value_of(DType t, std::uint32_t b) {
     switch (t) {
-      case DType::kF32: return std::bit_cast<float>(b);
-      case DType::kF16: return f16_to_f32(F16{static_cast<std::uint16_t>(b)});
-      case DType::kBF16: return bf16_to_f32(BF16{static_cast<std::uint16_t>(b)});
+      case DType::kF32:
+        return std::bit_cast<float>(b);
+      case DType::kF16:
+        return f16_to_f32(F16{static_cast<std::uint16_t>(b)});
+      case DType::kBF16:
+        return bf16_to_f32(BF16{static_cast<std::uint16_t>(b)});
     }
     return 0;
   }
@@ -143,7 +186,9 @@ struct Buf {
     std::memcpy(mem.data() + i * dtype_size(dt), &u, static_cast<std::size_t>(dtype_size(dt)));
   }
   std::int64_t size() const { return nt * nh * nd; }
-  std::int64_t logical(std::int64_t t, std::int64_t h, std::int64_t d) const { return (t * nh + h) * nd + d; }
+  std::int64_t logical(std::int64_t t, std::int64_t h, std::int64_t d) const {
+    return (t * nh + h) * nd + d;
+  }
   void* data() { return mem.data() + base * dtype_size(dt); }
   const void* data() const { return mem.data() + base * dtype_size(dt); }
   TensorView view() { return TensorView{data(), dt, nt, nh, nd, st, sh, sd}; }
@@ -154,26 +199,30 @@ struct Buf {
     for (std::int64_t t = 0; t < nt; ++t)
       for (std::int64_t h = 0; h < nh; ++h)
         for (std::int64_t d = 0; d < nd; ++d)
-          store_from_double(dt, mem.data() + slot(t, h, d) * dtype_size(dt), x[static_cast<std::size_t>(logical(t, h, d))]);
+          store_from_double(dt, mem.data() + slot(t, h, d) * dtype_size(dt),
+                            x[static_cast<std::size_t>(logical(t, h, d))]);
   }
   void fill_bits(const std::vector<std::uint32_t>& b) {
     for (std::int64_t t = 0; t < nt; ++t)
       for (std::int64_t h = 0; h < nh; ++h)
-        for (std::int64_t d = 0; d < nd; ++d) set_bits_at(slot(t, h, d), b[static_cast<std::size_t>(logical(t, h, d))]);
+        for (std::int64_t d = 0; d < nd; ++d)
+          set_bits_at(slot(t, h, d), b[static_cast<std::size_t>(logical(t, h, d))]);
   }
   std::vector<double> values() const {
     std::vector<double> out(static_cast<std::size_t>(size()));
     for (std::int64_t t = 0; t < nt; ++t)
       for (std::int64_t h = 0; h < nh; ++h)
         for (std::int64_t d = 0; d < nd; ++d)
-          out[static_cast<std::size_t>(logical(t, h, d))] = load_as_double(dt, mem.data() + slot(t, h, d) * dtype_size(dt));
+          out[static_cast<std::size_t>(logical(t, h, d))] =
+              load_as_double(dt, mem.data() + slot(t, h, d) * dtype_size(dt));
     return out;
   }
   std::vector<std::uint32_t> bits() const {
     std::vector<std::uint32_t> out(static_cast<std::size_t>(size()));
     for (std::int64_t t = 0; t < nt; ++t)
       for (std::int64_t h = 0; h < nh; ++h)
-        for (std::int64_t d = 0; d < nd; ++d) out[static_cast<std::size_t>(logical(t, h, d))] = bits_at(slot(t, h, d));
+        for (std::int64_t d = 0; d < nd; ++d)
+          out[static_cast<std::size_t>(logical(t, h, d))] = bits_at(slot(t, h, d));
     return out;
   }
   // Slots outside the view still hold the sentinel; with `written`, no slot inside does.
@@ -185,8 +234,8 @@ struct Buf {
     for (std::int64_t i = 0; i < slots; ++i) {
       const bool sent = bits_at(i) == sentinel(dt);
       if (!in_view[static_cast<std::size_t>(i)] && !sent)
-        return ::testing::AssertionFailure() << "slot " << i << " outside the view was written (" << hex(bits_at(i))
-                                             << ")";
+        return ::testing::AssertionFailure()
+               << "slot " << i << " outside the view was written (" << hex(bits_at(i)) << ")";
       if (in_view[static_cast<std::size_t>(i)] && written && sent)
         return ::testing::AssertionFailure() << "slot " << i << " inside the view was not written";
     }
@@ -216,9 +265,10 @@ struct Spec {
   double amp = 1.0;
   std::string describe() const {
     return "hd=" + std::to_string(plan.head_dim) + " rot=" + std::to_string(plan.rotary_dim) + " " +
-           name_of(layout) + " qh=" + std::to_string(qh) + " kh=" + std::to_string(kh) + " tokens=" +
-           std::to_string(tokens) + " q " + std::string(dtype_name(q_in)) + "→" + std::string(dtype_name(q_out)) +
-           " k " + std::string(dtype_name(k_in)) + "→" + std::string(dtype_name(k_out)) + " A=" + std::to_string(amp);
+           name_of(layout) + " qh=" + std::to_string(qh) + " kh=" + std::to_string(kh) +
+           " tokens=" + std::to_string(tokens) + " q " + std::string(dtype_name(q_in)) + "→" +
+           std::string(dtype_name(q_out)) + " k " + std::string(dtype_name(k_in)) + "→" +
+           std::string(dtype_name(k_out)) + " A=" + std::to_string(amp);
   }
 };
 
@@ -238,7 +288,8 @@ Spec random_spec(std::mt19937& rng, const SpecOptions& so = {}) {
   Spec s;
   const int hd = pick(rng, kHeadDims);
   int rot = hd;
-  if (so.partial && hd > 2 && rng() % 2) rot = 2 * (1 + static_cast<int>(rng() % static_cast<unsigned>(hd / 2 - 1)));
+  if (so.partial && hd > 2 && rng() % 2)
+    rot = 2 * (1 + static_cast<int>(rng() % static_cast<unsigned>(hd / 2 - 1)));
   const double thetas[] = {10000.0, 500000.0, 1e6, 1e4 * 3.7};
   s.layout = pick(rng, kLayouts);
   s.plan = make_plan(hd, rot, pick(rng, thetas), s.layout);
@@ -260,19 +311,23 @@ Spec random_spec(std::mt19937& rng, const SpecOptions& so = {}) {
 }
 
 // Values representable in `t`: uniform in [−1, 1) times 2^[−3, 3] per head.
-std::vector<double> random_values(std::mt19937& rng, std::int64_t tokens, int heads, int hd, DType t) {
+std::vector<double> random_values(std::mt19937& rng, std::int64_t tokens, int heads, int hd,
+                                  DType t) {
   std::uniform_real_distribution<double> u(-1.0, 1.0);
   std::vector<double> x(static_cast<std::size_t>(tokens * heads * hd));
   for (std::size_t i = 0; i < x.size(); ++i) {
-    x[i] = round_to_dtype(t, std::ldexp(u(rng), static_cast<int>((i / static_cast<std::size_t>(hd)) % 7) - 3));
+    x[i] = round_to_dtype(
+        t, std::ldexp(u(rng), static_cast<int>((i / static_cast<std::size_t>(hd)) % 7) - 3));
   }
   return x;
 }
 
-std::vector<std::int64_t> random_positions(std::mt19937& rng, std::int64_t tokens, std::int64_t max_abs = 1 << 20) {
+std::vector<std::int64_t> random_positions(std::mt19937& rng, std::int64_t tokens,
+                                           std::int64_t max_abs = 1 << 20) {
   std::uniform_int_distribution<std::int64_t> u(-max_abs, max_abs);
   std::vector<std::int64_t> p(static_cast<std::size_t>(tokens));
-  for (auto& v : p) v = rng() % 4 == 0 ? u(rng) : std::uniform_int_distribution<std::int64_t>(0, 5000)(rng);
+  for (auto& v : p)
+    v = rng() % 4 == 0 ? u(rng) : std::uniform_int_distribution<std::int64_t>(0, 5000)(rng);
   return p;
 }
 
@@ -285,8 +340,8 @@ struct Side {
 };
 
 struct Outcome {
-  std::vector<double> q, k;             // logical outputs as values
-  std::vector<std::uint32_t> qb, kb;    // and bits
+  std::vector<double> q, k;           // logical outputs as values
+  std::vector<std::uint32_t> qb, kb;  // and bits
   ApplyResult result;
 };
 
@@ -298,8 +353,9 @@ Side k_side(const Spec& s, std::mt19937& rng) {
 }
 
 // Out of place from `in_kind` buffers into `out_kind` buffers. Checks guards of all four.
-Outcome run_oop(const FrequencyPlan& plan, const Side& q, const Side& k, std::int64_t tokens, const Positions& pos,
-            const ApplyOptions& o, Kind in_kind = Kind::kContig, Kind out_kind = Kind::kContig) {
+Outcome run_oop(const FrequencyPlan& plan, const Side& q, const Side& k, std::int64_t tokens,
+                const Positions& pos, const ApplyOptions& o, Kind in_kind = Kind::kContig,
+                Kind out_kind = Kind::kContig) {
   const int hd = plan.head_dim;
   Buf qi(q.in, tokens, q.heads, hd, in_kind), ki(k.in, tokens, k.heads, hd, in_kind);
   Buf qo(q.out, tokens, q.heads, hd, out_kind), ko(k.out, tokens, k.heads, hd, out_kind);
@@ -322,8 +378,8 @@ Outcome run_oop(const FrequencyPlan& plan, const Side& q, const Side& k, std::in
 }
 
 // In place (input dtype = output dtype = side.in).
-Outcome run_ip(const FrequencyPlan& plan, const Side& q, const Side& k, std::int64_t tokens, const Positions& pos,
-           const ApplyOptions& o, Kind kind = Kind::kContig) {
+Outcome run_ip(const FrequencyPlan& plan, const Side& q, const Side& k, std::int64_t tokens,
+               const Positions& pos, const ApplyOptions& o, Kind kind = Kind::kContig) {
   const int hd = plan.head_dim;
   Buf qb(q.in, tokens, q.heads, hd, kind), kb(k.in, tokens, k.heads, hd, kind);
   qb.fill(q.x);
@@ -340,15 +396,17 @@ Outcome run_ip(const FrequencyPlan& plan, const Side& q, const Side& k, std::int
 }
 
 // Bit equality of two logical tensors, naming the first differing element.
-::testing::AssertionResult same_bits(const std::vector<std::uint32_t>& got, const std::vector<std::uint32_t>& want) {
+::testing::AssertionResult same_bits(const std::vector<std::uint32_t>& got,
+                                     const std::vector<std::uint32_t>& want) {
   if (got.size() != want.size())
     return ::testing::AssertionFailure() << "sizes " << got.size() << " and " << want.size();
   for (std::size_t i = 0; i < got.size(); ++i)
     if (got[i] != want[i]) {
       std::size_t n = 0;
       for (std::size_t j = i; j < got.size(); ++j) n += got[j] != want[j];
-      return ::testing::AssertionFailure() << n << " of " << got.size() << " elements differ, the first at logical index "
-                                           << i << ": " << hex(got[i]) << " vs " << hex(want[i]);
+      return ::testing::AssertionFailure()
+             << n << " of " << got.size() << " elements differ, the first at logical index " << i
+             << ": " << hex(got[i]) << " vs " << hex(want[i]);
     }
   return ::testing::AssertionSuccess();
 }
@@ -394,11 +452,13 @@ Want oracle(const FrequencyPlan& plan, PairLayout layout, double amp, AngleMode 
           oa = ia;
           ob = ib;
         }
-        const LD a = x[row + static_cast<std::size_t>(ia)], b = x[row + static_cast<std::size_t>(ib)];
+        const LD a = x[row + static_cast<std::size_t>(ia)],
+                 b = x[row + static_cast<std::size_t>(ib)];
         const auto ci = c[static_cast<std::size_t>(i)], si = s[static_cast<std::size_t>(i)];
         w.y[row + static_cast<std::size_t>(oa)] = a * ci - b * si;
         w.y[row + static_cast<std::size_t>(ob)] = b * ci + a * si;
-        const double m = amp * (std::fabs(static_cast<double>(a)) + std::fabs(static_cast<double>(b)));
+        const double m =
+            amp * (std::fabs(static_cast<double>(a)) + std::fabs(static_cast<double>(b)));
         w.mag[row + static_cast<std::size_t>(oa)] = w.mag[row + static_cast<std::size_t>(ob)] = m;
       }
     }
@@ -421,8 +481,8 @@ struct Tally {
 
 // Each `got` element against the exact `want`, by backend (see the top of the file).
 // For kAuto with 16-bit outputs, `cancellation` adds 4·2^-24·mag to the 1-ulp bound.
-::testing::AssertionResult matches_oracle(const std::vector<double>& got, const Want& w, DType out, Backend backend,
-                                          Tally& tally, bool cancellation = true) {
+::testing::AssertionResult matches_oracle(const std::vector<double>& got, const Want& w, DType out,
+                                          Backend backend, Tally& tally, bool cancellation = true) {
   for (std::size_t j = 0; j < got.size(); ++j) {
     const LD o = w.y[j];
     const double od = static_cast<double>(o);
@@ -430,7 +490,8 @@ struct Tally {
     ++tally.elements;
     if (w.mag[j] < 0) {  // pass-through: one RNE conversion of the input
       if (!(g == round_to_dtype(out, od)) && !(std::isnan(g) && std::isnan(od)))
-        return ::testing::AssertionFailure() << "pass-through element " << j << ": got " << g << ", want " << od;
+        return ::testing::AssertionFailure()
+               << "pass-through element " << j << ": got " << g << ", want " << od;
       continue;
     }
     const double ulp = test::ulp_of(out, od);
@@ -444,21 +505,26 @@ struct Tally {
       // allowed only next to a tie, within the double reference's own error
       const double mid = (g + rounded) / 2;
       const bool adjacent = std::fabs(g - rounded) <= ulp * 1.0000001;
-      if (adjacent && std::fabs(static_cast<double>(o - static_cast<LD>(mid))) <= 1e-14 * w.mag[j]) {
+      if (adjacent &&
+          std::fabs(static_cast<double>(o - static_cast<LD>(mid))) <= 1e-14 * w.mag[j]) {
         ++tally.near_ties;
         continue;
       }
-      return ::testing::AssertionFailure() << "element " << j << " (" << dtype_name(out) << "): got " << hexf(g)
-                                           << ", the correctly rounded value is " << hexf(rounded) << " (exact "
-                                           << hexf(od) << ")";
+      return ::testing::AssertionFailure()
+             << "element " << j << " (" << dtype_name(out) << "): got " << hexf(g)
+             << ", the correctly rounded value is " << hexf(rounded) << " (exact " << hexf(od)
+             << ")";
     }
     double bound = 0;
-    if (out == DType::kF32) bound = 0.5 * ulp + 4 * kU32 * w.mag[j];
-    else bound = ulp + (cancellation ? 4 * kU32 * w.mag[j] : 0.0);
+    if (out == DType::kF32)
+      bound = 0.5 * ulp + 4 * kU32 * w.mag[j];
+    else
+      bound = ulp + (cancellation ? 4 * kU32 * w.mag[j] : 0.0);
     if (!(err <= bound))
-      return ::testing::AssertionFailure() << "element " << j << " (" << dtype_name(out) << "): got " << g << ", exact "
-                                           << od << ", error " << err / ulp << " ulp (mag " << w.mag[j]
-                                           << ") exceeds the bound " << bound / ulp << " ulp";
+      return ::testing::AssertionFailure()
+             << "element " << j << " (" << dtype_name(out) << "): got " << g << ", exact " << od
+             << ", error " << err / ulp << " ulp (mag " << w.mag[j] << ") exceeds the bound "
+             << bound / ulp << " ulp";
   }
   return ::testing::AssertionSuccess();
 }
@@ -484,23 +550,31 @@ TEST_P(ApplyProperties, MatchesLongDoubleOracleEveryDtype) {
     const Spec s = random_spec(rng);
     const AngleMode mode = it % 3 == 2 ? AngleMode::kHf : AngleMode::kExact;
     const bool inverse = it % 5 == 4;
-    SCOPED_TRACE(s.describe() + (mode == AngleMode::kHf ? " hf" : " exact") + (inverse ? " inverse" : ""));
+    SCOPED_TRACE(s.describe() + (mode == AngleMode::kHf ? " hf" : " exact") +
+                 (inverse ? " inverse" : ""));
     const Side q = q_side(s, rng), k = k_side(s, rng);
     const auto pos = random_positions(rng, s.tokens, it % 2 ? 2147483647 : 1 << 17);
     ApplyOptions o = opts(mode);
     o.direction = inverse ? Direction::kInverse : Direction::kForward;
-    const Outcome r = run_oop(s.plan, q, k, s.tokens, Positions::per_token(std::span<const std::int64_t>(pos)), o);
-    const Want wq = oracle(s.plan, s.layout, s.amp, mode, inverse, q.x, s.qh, s.tokens, per_token_fn(pos));
-    const Want wk = oracle(s.plan, s.layout, s.amp, mode, inverse, k.x, s.kh, s.tokens, per_token_fn(pos));
-    ASSERT_TRUE(matches_oracle(r.q, wq, s.q_out, GetParam(), tally[static_cast<int>(s.q_out)])) << "q";
-    ASSERT_TRUE(matches_oracle(r.k, wk, s.k_out, GetParam(), tally[static_cast<int>(s.k_out)])) << "k";
+    const Outcome r = run_oop(s.plan, q, k, s.tokens,
+                              Positions::per_token(std::span<const std::int64_t>(pos)), o);
+    const Want wq =
+        oracle(s.plan, s.layout, s.amp, mode, inverse, q.x, s.qh, s.tokens, per_token_fn(pos));
+    const Want wk =
+        oracle(s.plan, s.layout, s.amp, mode, inverse, k.x, s.kh, s.tokens, per_token_fn(pos));
+    ASSERT_TRUE(matches_oracle(r.q, wq, s.q_out, GetParam(), tally[static_cast<int>(s.q_out)]))
+        << "q";
+    ASSERT_TRUE(matches_oracle(r.k, wk, s.k_out, GetParam(), tally[static_cast<int>(s.k_out)]))
+        << "k";
   }
   for (const DType t : kDTypes) {
     const Tally& ta = tally[static_cast<int>(t)];
-    std::printf("[ %s ] %-4s out: %lld elements, max %.3f ulp (%.3f × 2^-24·mag), %lld beyond 1 ulp, %lld near ties\n",
-                name_of(GetParam()).c_str(), std::string(dtype_name(t)).c_str(),
-                static_cast<long long>(ta.elements), ta.max_ulps, ta.max_mag_units,
-                static_cast<long long>(ta.beyond_one_ulp), static_cast<long long>(ta.near_ties));
+    std::printf(
+        "[ %s ] %-4s out: %lld elements, max %.3f ulp (%.3f × 2^-24·mag), %lld beyond 1 ulp, %lld "
+        "near ties\n",
+        name_of(GetParam()).c_str(), std::string(dtype_name(t)).c_str(),
+        static_cast<long long>(ta.elements), ta.max_ulps, ta.max_mag_units,
+        static_cast<long long>(ta.beyond_one_ulp), static_cast<long long>(ta.near_ties));
   }
 }
 
@@ -518,8 +592,10 @@ TEST_P(ApplyProperties, SixteenBitOutputsWithinOneUlp) {
     SCOPED_TRACE(s.describe());
     const Side q = q_side(s, rng), k = k_side(s, rng);
     const auto pos = random_positions(rng, s.tokens);
-    const Outcome r = run_oop(s.plan, q, k, s.tokens, Positions::per_token(std::span<const std::int64_t>(pos)), opts());
-    const Want wq = oracle(s.plan, s.layout, s.amp, AngleMode::kExact, false, q.x, s.qh, s.tokens, per_token_fn(pos));
+    const Outcome r = run_oop(s.plan, q, k, s.tokens,
+                              Positions::per_token(std::span<const std::int64_t>(pos)), opts());
+    const Want wq = oracle(s.plan, s.layout, s.amp, AngleMode::kExact, false, q.x, s.qh, s.tokens,
+                           per_token_fn(pos));
     // only elements without heavy cancellation (|y| >= mag/64) for the strict 1-ulp bound
     Want strict;
     std::vector<double> got;
@@ -546,8 +622,11 @@ TEST_P(ApplyProperties, NormPreserved) {
     SCOPED_TRACE(s.describe());
     const Side q = q_side(s, rng), k = k_side(s, rng);
     const auto pos = random_positions(rng, s.tokens, 2147483647);
-    const Outcome r = run_oop(s.plan, q, k, s.tokens, Positions::per_token(std::span<const std::int64_t>(pos)), opts(mode));
-    const double rel = s.q_out == DType::kF32 ? 4 * kU32 : s.q_out == DType::kF16 ? 0x1p-10 : 0x1p-7;
+    const Outcome r = run_oop(s.plan, q, k, s.tokens,
+                              Positions::per_token(std::span<const std::int64_t>(pos)), opts(mode));
+    const double rel = s.q_out == DType::kF32   ? 4 * kU32
+                       : s.q_out == DType::kF16 ? 0x1p-10
+                                                : 0x1p-7;
     const int hd = s.plan.head_dim;
     for (const auto& [x, y] : {std::pair{&q.x, &r.q}, std::pair{&k.x, &r.k}}) {
       for (std::size_t row = 0; row < x->size(); row += static_cast<std::size_t>(hd)) {
@@ -584,7 +663,7 @@ TEST_P(ApplyProperties, InverseUndoesForward) {
     FrequencyPlan inv_plan = s.plan;
     if (s.layout == PairLayout::kInterleavedToHalf) o.layout = PairLayout::kHalf;
     const Outcome back = run_oop(inv_plan, Side{s.qh, DType::kF32, DType::kF32, fwd.q},
-                             Side{s.kh, DType::kF32, DType::kF32, fwd.k}, s.tokens, P, o);
+                                 Side{s.kh, DType::kF32, DType::kF32, fwd.k}, s.tokens, P, o);
     const int hd = s.plan.head_dim, n = s.plan.rotary_dim / 2;
     const double a2 = s.amp * s.amp;
     for (const auto& [x, z] : {std::pair{&q.x, &back.q}, std::pair{&k.x, &back.k}}) {
@@ -600,13 +679,15 @@ TEST_P(ApplyProperties, InverseUndoesForward) {
             za = xa;
             zb = xb;
           }
-          const double a = (*x)[row + static_cast<std::size_t>(xa)], b = (*x)[row + static_cast<std::size_t>(xb)];
+          const double a = (*x)[row + static_cast<std::size_t>(xa)],
+                       b = (*x)[row + static_cast<std::size_t>(xb)];
           const double tol = 8 * kU32 * a2 * (std::fabs(a) + std::fabs(b));
           ASSERT_NEAR((*z)[row + static_cast<std::size_t>(za)], a2 * a, tol) << "pair " << i;
           ASSERT_NEAR((*z)[row + static_cast<std::size_t>(zb)], a2 * b, tol) << "pair " << i;
         }
         for (int d = 2 * n; d < hd; ++d)  // pass-through survives both ways
-          ASSERT_EQ((*z)[row + static_cast<std::size_t>(d)], (*x)[row + static_cast<std::size_t>(d)]);
+          ASSERT_EQ((*z)[row + static_cast<std::size_t>(d)],
+                    (*x)[row + static_cast<std::size_t>(d)]);
       }
     }
   }
@@ -627,12 +708,14 @@ TEST_P(ApplyProperties, DotProductDependsOnlyOnRelativePosition) {
     const Side q = q_side(s, rng), k = k_side(s, rng);
     const std::int64_t m = std::uniform_int_distribution<std::int64_t>(0, 4096)(rng);
     const std::int64_t n = std::uniform_int_distribution<std::int64_t>(0, 4096)(rng);
-    const std::int64_t shifts[] = {std::uniform_int_distribution<std::int64_t>(1, 1 << 30)(rng), 1 << 30,
-                                   -(std::int64_t{1} << 30), 2147483647 - 4096, -2147483647 + 4096};
+    const std::int64_t shifts[] = {std::uniform_int_distribution<std::int64_t>(1, 1 << 30)(rng),
+                                   1 << 30, -(std::int64_t{1} << 30), 2147483647 - 4096,
+                                   -2147483647 + 4096};
     const int hd = s.plan.head_dim;
     auto dots = [&](AngleMode mode, std::int64_t shift) {
       const std::vector<std::int64_t> pos = {m + shift, n + shift};
-      const Outcome r = run_oop(s.plan, q, k, 2, Positions::per_token(std::span<const std::int64_t>(pos)), opts(mode));
+      const Outcome r = run_oop(
+          s.plan, q, k, 2, Positions::per_token(std::span<const std::int64_t>(pos)), opts(mode));
       std::vector<double> out;  // q head h (token 0) · k head h % kh (token 1)
       for (int h = 0; h < s.qh; ++h) {
         double dot = 0;
@@ -657,8 +740,9 @@ TEST_P(ApplyProperties, DotProductDependsOnlyOnRelativePosition) {
       for (const std::int64_t shift : shifts) {
         const auto moved = dots(mode, shift);
         for (int h = 0; h < s.qh; ++h) {
-          const double rel = std::fabs(moved[static_cast<std::size_t>(h)] - base[static_cast<std::size_t>(h)]) /
-                             scale[static_cast<std::size_t>(h)];
+          const double rel =
+              std::fabs(moved[static_cast<std::size_t>(h)] - base[static_cast<std::size_t>(h)]) /
+              scale[static_cast<std::size_t>(h)];
           if (mode == AngleMode::kExact) {
             worst_exact = std::max(worst_exact, rel);
             ASSERT_LE(rel, 48 * kU32) << "shift " << shift << " head " << h;
@@ -692,7 +776,8 @@ TEST_P(ApplyProperties, InPlaceEqualsOutOfPlace) {
     ASSERT_TRUE(same_bits(a.qb, b.qb));
     ASSERT_TRUE(same_bits(a.kb, b.kb));
     // Out of place with the output given as exactly the input view is in place too.
-    Buf qb(s.q_in, s.tokens, s.qh, s.plan.head_dim, kind), kb(s.k_in, s.tokens, s.kh, s.plan.head_dim, kind);
+    Buf qb(s.q_in, s.tokens, s.qh, s.plan.head_dim, kind),
+        kb(s.k_in, s.tokens, s.kh, s.plan.head_dim, kind);
     qb.fill(q.x);
     kb.fill(k.x);
     apply_rope(s.plan, qb.cview(), qb.view(), kb.cview(), kb.view(), P, opts(mode));
@@ -739,7 +824,8 @@ TEST_P(ApplyProperties, FusedQkvBuffer) {
     const auto pos = random_positions(rng, s.tokens);
     const Positions P = Positions::per_token(std::span<const std::int64_t>(pos));
     const Outcome want = run_oop(s.plan, q, k, s.tokens, P, opts());
-    const std::int64_t row = static_cast<std::int64_t>(s.qh + 2 * s.kh) * hd + 1;  // +1: a gap per token
+    const std::int64_t row =
+        static_cast<std::int64_t>(s.qh + 2 * s.kh) * hd + 1;  // +1: a gap per token
     // the fused buffer: one Buf of [tokens, 1, row] holding q | k | v | gap
     auto make_fused = [&](Buf& fused) {
       fused = Buf(s.q_in, s.tokens, 1, row, Kind::kContig);
@@ -750,7 +836,8 @@ TEST_P(ApplyProperties, FusedQkvBuffer) {
       auto* base = static_cast<std::byte*>(fused.data());
       const std::int64_t es = dtype_size(s.q_in);
       qv = TensorView{base, s.q_in, s.tokens, s.qh, hd, row, hd, 1};
-      kv = TensorView{base + static_cast<std::int64_t>(s.qh) * hd * es, s.q_in, s.tokens, s.kh, hd, row, hd, 1};
+      kv = TensorView{
+          base + static_cast<std::int64_t>(s.qh) * hd * es, s.q_in, s.tokens, s.kh, hd, row, hd, 1};
     };
     std::uniform_real_distribution<double> u(-1, 1);
     // 1) in place
@@ -767,7 +854,8 @@ TEST_P(ApplyProperties, FusedQkvBuffer) {
           init[static_cast<std::size_t>(t * row + (s.qh + h) * hd + d)] =
               Buf::bits_of(s.q_in, k.x[static_cast<std::size_t>((t * s.kh + h) * hd + d)]);
       for (int j = 0; j < s.kh * hd; ++j)
-        init[static_cast<std::size_t>(t * row + (s.qh + s.kh) * hd + j)] = Buf::bits_of(s.q_in, u(rng));
+        init[static_cast<std::size_t>(t * row + (s.qh + s.kh) * hd + j)] =
+            Buf::bits_of(s.q_in, u(rng));
     }
     fused.fill_bits(init);
     TensorView qv, kv;
@@ -777,17 +865,20 @@ TEST_P(ApplyProperties, FusedQkvBuffer) {
     const auto after = fused.bits();
     for (std::int64_t t = 0; t < s.tokens; ++t) {
       for (int j = 0; j < s.qh * hd; ++j)
-        ASSERT_EQ(after[static_cast<std::size_t>(t * row + j)], want.qb[static_cast<std::size_t>(t * s.qh * hd + j)]);
+        ASSERT_EQ(after[static_cast<std::size_t>(t * row + j)],
+                  want.qb[static_cast<std::size_t>(t * s.qh * hd + j)]);
       for (int j = 0; j < s.kh * hd; ++j)
         ASSERT_EQ(after[static_cast<std::size_t>(t * row + s.qh * hd + j)],
                   want.kb[static_cast<std::size_t>(t * s.kh * hd + j)]);
       for (std::int64_t j = (s.qh + s.kh) * hd; j < row; ++j)  // v and the gap untouched
-        ASSERT_EQ(after[static_cast<std::size_t>(t * row + j)], init[static_cast<std::size_t>(t * row + j)]);
+        ASSERT_EQ(after[static_cast<std::size_t>(t * row + j)],
+                  init[static_cast<std::size_t>(t * row + j)]);
     }
     // 2) from the fused buffer into separate contiguous outputs
     fused.fill_bits(init);
     fused_views(fused, qv, kv);
-    Buf qo(s.q_in, s.tokens, s.qh, hd, Kind::kContig), ko(s.q_in, s.tokens, s.kh, hd, Kind::kContig);
+    Buf qo(s.q_in, s.tokens, s.qh, hd, Kind::kContig),
+        ko(s.q_in, s.tokens, s.kh, hd, Kind::kContig);
     apply_rope(s.plan, ConstTensorView(qv), qo.view(), ConstTensorView(kv), ko.view(), P, opts());
     ASSERT_TRUE(same_bits(fused.bits(), init));
     ASSERT_TRUE(same_bits(qo.bits(), want.qb));
@@ -798,16 +889,19 @@ TEST_P(ApplyProperties, FusedQkvBuffer) {
     Buf target;
     make_fused(target);
     fused_views(target, qv, kv);
-    Buf qi(s.q_in, s.tokens, s.qh, hd, Kind::kContig), ki(s.q_in, s.tokens, s.kh, hd, Kind::kContig);
+    Buf qi(s.q_in, s.tokens, s.qh, hd, Kind::kContig),
+        ki(s.q_in, s.tokens, s.kh, hd, Kind::kContig);
     qi.fill(q.x);
     ki.fill(k.x);
     apply_rope(s.plan, qi.cview(), qv, ki.cview(), kv, P, opts());
     const auto tb = target.bits();
     for (std::int64_t t = 0; t < s.tokens; ++t) {
       for (int j = 0; j < s.qh * hd; ++j)
-        ASSERT_EQ(tb[static_cast<std::size_t>(t * row + j)], want.qb[static_cast<std::size_t>(t * s.qh * hd + j)]);
+        ASSERT_EQ(tb[static_cast<std::size_t>(t * row + j)],
+                  want.qb[static_cast<std::size_t>(t * s.qh * hd + j)]);
       for (std::int64_t j = (s.qh + s.kh) * hd; j < row; ++j)
-        ASSERT_EQ(tb[static_cast<std::size_t>(t * row + j)], sentinel(s.q_in)) << "v/gap slot written";
+        ASSERT_EQ(tb[static_cast<std::size_t>(t * row + j)], sentinel(s.q_in))
+            << "v/gap slot written";
     }
     ASSERT_TRUE(target.guards_intact(false));
   }
@@ -827,9 +921,10 @@ TEST_P(ApplyProperties, PartialRotaryTailIsBitIdentical) {
     const int hd = s.plan.head_dim, rot = s.plan.rotary_dim;
     auto special = [&](DType t) -> std::vector<std::uint32_t> {
       if (t == DType::kF32)
-        return {0x7F800001u, 0xFFBFFFFFu, 0x7FC01234u, 0x80000000u, 0x00000001u, 0x807FFFFFu, 0x7F800000u,
-                0xFF7FFFFFu, 0x3F800001u};
-      if (t == DType::kF16) return {0x7C01u, 0xFD55u, 0x7E01u, 0x8000u, 0x0001u, 0x83FFu, 0x7C00u, 0xFBFFu, 0x3C01u};
+        return {0x7F800001u, 0xFFBFFFFFu, 0x7FC01234u, 0x80000000u, 0x00000001u,
+                0x807FFFFFu, 0x7F800000u, 0xFF7FFFFFu, 0x3F800001u};
+      if (t == DType::kF16)
+        return {0x7C01u, 0xFD55u, 0x7E01u, 0x8000u, 0x0001u, 0x83FFu, 0x7C00u, 0xFBFFu, 0x3C01u};
       return {0x7F81u, 0xFFA5u, 0x7FC1u, 0x8000u, 0x0001u, 0x807Fu, 0x7F80u, 0xFF7Fu, 0x3F81u};
     };
     for (const bool in_place : {false, true}) {
@@ -838,7 +933,8 @@ TEST_P(ApplyProperties, PartialRotaryTailIsBitIdentical) {
         s.k_out = s.k_in;
       }
       const Side q = q_side(s, rng), k = k_side(s, rng);
-      Buf qb(s.q_in, s.tokens, s.qh, hd, Kind::kPadded), kb(s.k_in, s.tokens, s.kh, hd, Kind::kContig);
+      Buf qb(s.q_in, s.tokens, s.qh, hd, Kind::kPadded),
+          kb(s.k_in, s.tokens, s.kh, hd, Kind::kContig);
       std::vector<std::uint32_t> qbits(q.x.size()), kbits(k.x.size());
       for (std::size_t j = 0; j < q.x.size(); ++j) {
         const int d = static_cast<int>(j % static_cast<std::size_t>(hd));
@@ -860,7 +956,8 @@ TEST_P(ApplyProperties, PartialRotaryTailIsBitIdentical) {
         qr = qb.bits();
         kr = kb.bits();
       } else {
-        Buf qo(s.q_out, s.tokens, s.qh, hd, Kind::kDimStride2), ko(s.k_out, s.tokens, s.kh, hd, Kind::kNegToken);
+        Buf qo(s.q_out, s.tokens, s.qh, hd, Kind::kDimStride2),
+            ko(s.k_out, s.tokens, s.kh, hd, Kind::kNegToken);
         apply_rope(s.plan, qb.cview(), qo.view(), kb.cview(), ko.view(), P, opts());
         ASSERT_TRUE(qo.guards_intact(true));
         ASSERT_TRUE(ko.guards_intact(true));
@@ -880,8 +977,8 @@ TEST_P(ApplyProperties, PartialRotaryTailIsBitIdentical) {
           if (std::isnan(v)) {
             ASSERT_TRUE(std::isnan(got)) << j;
           } else {
-            ASSERT_EQ(Buf::bits_of(tout, v), ob) << "tail element " << j << " converted " << dtype_name(tin) << "→"
-                                                 << dtype_name(tout);
+            ASSERT_EQ(Buf::bits_of(tout, v), ob) << "tail element " << j << " converted "
+                                                 << dtype_name(tin) << "→" << dtype_name(tout);
           }
         }
       }
@@ -975,12 +1072,15 @@ TEST_P(ApplyProperties, MRopeEqualRowsEqualPlainRope) {
       for (int r = 0; r < 3; ++r) rows.insert(rows.end(), ids.begin(), ids.end());
       std::vector<std::int32_t> rows32(rows.begin(), rows.end());
       for (const AngleMode mode : {AngleMode::kExact, AngleMode::kHf}) {
-        const Outcome a = run_oop(plan, q, k, s.tokens, Positions::mrope(std::span<const std::int64_t>(rows), s.tokens),
-                              opts(mode));
-        const Outcome a32 = run_oop(plan, q, k, s.tokens,
-                                Positions::mrope(std::span<const std::int32_t>(rows32), s.tokens), opts(mode));
-        const Outcome b = run_oop(plain, q, k, s.tokens, Positions::per_token(std::span<const std::int64_t>(ids)),
-                              opts(mode));
+        const Outcome a =
+            run_oop(plan, q, k, s.tokens,
+                    Positions::mrope(std::span<const std::int64_t>(rows), s.tokens), opts(mode));
+        const Outcome a32 =
+            run_oop(plan, q, k, s.tokens,
+                    Positions::mrope(std::span<const std::int32_t>(rows32), s.tokens), opts(mode));
+        const Outcome b =
+            run_oop(plain, q, k, s.tokens, Positions::per_token(std::span<const std::int64_t>(ids)),
+                    opts(mode));
         ASSERT_TRUE(same_bits(a.qb, b.qb));
         ASSERT_TRUE(same_bits(a.kb, b.kb));
         ASSERT_TRUE(same_bits(a32.qb, b.qb));
@@ -1003,7 +1103,8 @@ TEST_P(ApplyProperties, MRopeAssignmentsMatchScalarFormula) {
     for (int i = 0; i < n; ++i) {
       axes[static_cast<std::size_t>(i)] = scalar_axis(c.mrope->assignment, c.mrope->section, i);
       ++used[axes[static_cast<std::size_t>(i)]];
-      ASSERT_EQ(plan.pair_axis[static_cast<std::size_t>(i)], axes[static_cast<std::size_t>(i)]) << "pair " << i;
+      ASSERT_EQ(plan.pair_axis[static_cast<std::size_t>(i)], axes[static_cast<std::size_t>(i)])
+          << "pair " << i;
     }
     ASSERT_GT(used[0] * used[1] * used[2], 0);  // every row is used
     for (int it = 0; it < 6; ++it) {
@@ -1018,13 +1119,19 @@ TEST_P(ApplyProperties, MRopeAssignmentsMatchScalarFormula) {
       const Side q = q_side(s, rng), k = k_side(s, rng);
       // T rows like a text prefix, H and W like an image grid; some far apart
       std::vector<std::int64_t> rows(static_cast<std::size_t>(3 * s.tokens));
-      for (auto& p : rows) p = std::uniform_int_distribution<std::int64_t>(-1000, it < 3 ? 5000 : 2000000000)(rng);
-      const PosFn pf = [&](std::int64_t t, int axis) { return rows[static_cast<std::size_t>(axis * s.tokens + t)]; };
+      for (auto& p : rows)
+        p = std::uniform_int_distribution<std::int64_t>(-1000, it < 3 ? 5000 : 2000000000)(rng);
+      const PosFn pf = [&](std::int64_t t, int axis) {
+        return rows[static_cast<std::size_t>(axis * s.tokens + t)];
+      };
       for (const AngleMode mode : {AngleMode::kExact, AngleMode::kHf}) {
-        const Outcome r = run_oop(plan, q, k, s.tokens, Positions::mrope(std::span<const std::int64_t>(rows), s.tokens),
-                              opts(mode));
-        const Want wq = oracle(plan, plan.layout, plan.attention_factor, mode, false, q.x, s.qh, s.tokens, pf, axes);
-        const Want wk = oracle(plan, plan.layout, plan.attention_factor, mode, false, k.x, s.kh, s.tokens, pf, axes);
+        const Outcome r =
+            run_oop(plan, q, k, s.tokens,
+                    Positions::mrope(std::span<const std::int64_t>(rows), s.tokens), opts(mode));
+        const Want wq = oracle(plan, plan.layout, plan.attention_factor, mode, false, q.x, s.qh,
+                               s.tokens, pf, axes);
+        const Want wk = oracle(plan, plan.layout, plan.attention_factor, mode, false, k.x, s.kh,
+                               s.tokens, pf, axes);
         ASSERT_TRUE(matches_oracle(r.q, wq, s.q_out, GetParam(), tally)) << "q";
         ASSERT_TRUE(matches_oracle(r.k, wk, s.k_out, GetParam(), tally)) << "k";
       }
@@ -1040,17 +1147,23 @@ TEST_P(ApplyProperties, PositionConventionsAgree) {
     const Spec s = random_spec(rng);
     SCOPED_TRACE(s.describe());
     const Side q = q_side(s, rng), k = k_side(s, rng);
-    const std::int64_t p0 = it % 3 == 0 ? std::uniform_int_distribution<std::int64_t>(-2147483647, 2147483647 - 20)(rng)
-                                        : std::uniform_int_distribution<std::int64_t>(-100, 100000)(rng);
+    const std::int64_t p0 =
+        it % 3 == 0 ? std::uniform_int_distribution<std::int64_t>(-2147483647, 2147483647 - 20)(rng)
+                    : std::uniform_int_distribution<std::int64_t>(-100, 100000)(rng);
     const AngleMode mode = it % 2 ? AngleMode::kHf : AngleMode::kExact;
     std::vector<std::int64_t> ids64(static_cast<std::size_t>(s.tokens));
     for (std::int64_t t = 0; t < s.tokens; ++t) ids64[static_cast<std::size_t>(t)] = p0 + t;
     std::vector<std::int32_t> ids32(ids64.begin(), ids64.end());
     const std::vector<std::int64_t> indptr = {0, s.tokens}, offsets = {p0};
     const Outcome a = run_oop(s.plan, q, k, s.tokens, Positions::offset(p0), opts(mode));
-    const Outcome b = run_oop(s.plan, q, k, s.tokens, Positions::per_token(std::span<const std::int64_t>(ids64)), opts(mode));
-    const Outcome c = run_oop(s.plan, q, k, s.tokens, Positions::per_token(std::span<const std::int32_t>(ids32)), opts(mode));
-    const Outcome d = run_oop(s.plan, q, k, s.tokens, Positions::per_sequence(indptr, offsets), opts(mode));
+    const Outcome b =
+        run_oop(s.plan, q, k, s.tokens, Positions::per_token(std::span<const std::int64_t>(ids64)),
+                opts(mode));
+    const Outcome c =
+        run_oop(s.plan, q, k, s.tokens, Positions::per_token(std::span<const std::int32_t>(ids32)),
+                opts(mode));
+    const Outcome d =
+        run_oop(s.plan, q, k, s.tokens, Positions::per_sequence(indptr, offsets), opts(mode));
     for (const Outcome* r : {&b, &c, &d}) {
       ASSERT_TRUE(same_bits(r->qb, a.qb));
       ASSERT_TRUE(same_bits(r->kb, a.kb));
@@ -1068,9 +1181,10 @@ TEST_P(ApplyProperties, RaggedBatchEqualsPerTokenIds) {
     const int n_seq = 1 + static_cast<int>(rng() % 6);
     std::vector<std::int64_t> cuts;
     s.tokens = std::uniform_int_distribution<std::int64_t>(1, 17)(rng);
-    for (int i = 0; i < n_seq - 1; ++i) cuts.push_back(std::uniform_int_distribution<std::int64_t>(0, s.tokens)(rng));
-    if (it % 3 == 0) cuts.push_back(0);                // an empty first sequence
-    if (it % 3 == 1) cuts.push_back(s.tokens);         // an empty last sequence
+    for (int i = 0; i < n_seq - 1; ++i)
+      cuts.push_back(std::uniform_int_distribution<std::int64_t>(0, s.tokens)(rng));
+    if (it % 3 == 0) cuts.push_back(0);         // an empty first sequence
+    if (it % 3 == 1) cuts.push_back(s.tokens);  // an empty last sequence
     std::sort(cuts.begin(), cuts.end());
     std::vector<std::int64_t> indptr = {0};
     indptr.insert(indptr.end(), cuts.begin(), cuts.end());
@@ -1078,8 +1192,10 @@ TEST_P(ApplyProperties, RaggedBatchEqualsPerTokenIds) {
     std::vector<std::int64_t> offsets, ids;
     for (std::size_t q = 0; q + 1 < indptr.size(); ++q) {
       const std::int64_t len = indptr[q + 1] - indptr[q];
-      const std::int64_t off = rng() % 4 == 0 ? std::uniform_int_distribution<std::int64_t>(-2147483647, 2147483647 - len)(rng)
-                                              : std::uniform_int_distribution<std::int64_t>(-50, 9000)(rng);
+      const std::int64_t off =
+          rng() % 4 == 0
+              ? std::uniform_int_distribution<std::int64_t>(-2147483647, 2147483647 - len)(rng)
+              : std::uniform_int_distribution<std::int64_t>(-50, 9000)(rng);
       offsets.push_back(off);
       for (std::int64_t t = 0; t < len; ++t) ids.push_back(off + t);
     }
@@ -1087,13 +1203,16 @@ TEST_P(ApplyProperties, RaggedBatchEqualsPerTokenIds) {
     SCOPED_TRACE(s.describe() + " " + std::to_string(offsets.size()) + " sequences");
     const Side q = q_side(s, rng), k = k_side(s, rng);
     const AngleMode mode = it % 2 ? AngleMode::kHf : AngleMode::kExact;
-    const Outcome a = run_oop(s.plan, q, k, s.tokens, Positions::per_sequence(indptr, offsets), opts(mode));
-    const Outcome b = run_oop(s.plan, q, k, s.tokens, Positions::per_token(std::span<const std::int64_t>(ids)), opts(mode));
+    const Outcome a =
+        run_oop(s.plan, q, k, s.tokens, Positions::per_sequence(indptr, offsets), opts(mode));
+    const Outcome b = run_oop(s.plan, q, k, s.tokens,
+                              Positions::per_token(std::span<const std::int64_t>(ids)), opts(mode));
     ASSERT_TRUE(same_bits(a.qb, b.qb));
     ASSERT_TRUE(same_bits(a.kb, b.kb));
     // in place, on [heads, tokens, hd] views, too
     if (s.q_in == s.q_out && s.k_in == s.k_out) {
-      const Outcome c = run_ip(s.plan, q, k, s.tokens, Positions::per_sequence(indptr, offsets), opts(mode), Kind::kHeadsMajor);
+      const Outcome c = run_ip(s.plan, q, k, s.tokens, Positions::per_sequence(indptr, offsets),
+                               opts(mode), Kind::kHeadsMajor);
       ASSERT_TRUE(same_bits(c.qb, b.qb));
       ASSERT_TRUE(same_bits(c.kb, b.kb));
     }
@@ -1114,11 +1233,15 @@ TEST_P(ApplyProperties, NegativePositionIsTranspose) {
     for (std::size_t i = 0; i < pos.size(); ++i) neg[i] = -pos[i];
     for (const AngleMode mode : {AngleMode::kExact, AngleMode::kHf}) {
       ApplyOptions o = opts(mode);
-      const Outcome fwd_neg = run_oop(s.plan, q, k, s.tokens, Positions::per_token(std::span<const std::int64_t>(neg)), o);
+      const Outcome fwd_neg = run_oop(s.plan, q, k, s.tokens,
+                                      Positions::per_token(std::span<const std::int64_t>(neg)), o);
       o.direction = Direction::kInverse;
-      const Outcome inv_pos = run_oop(s.plan, q, k, s.tokens, Positions::per_token(std::span<const std::int64_t>(pos)), o);
-      const Want wq = oracle(s.plan, s.layout, s.amp, mode, true, q.x, s.qh, s.tokens, per_token_fn(pos));
-      const Want wk = oracle(s.plan, s.layout, s.amp, mode, true, k.x, s.kh, s.tokens, per_token_fn(pos));
+      const Outcome inv_pos = run_oop(s.plan, q, k, s.tokens,
+                                      Positions::per_token(std::span<const std::int64_t>(pos)), o);
+      const Want wq =
+          oracle(s.plan, s.layout, s.amp, mode, true, q.x, s.qh, s.tokens, per_token_fn(pos));
+      const Want wk =
+          oracle(s.plan, s.layout, s.amp, mode, true, k.x, s.kh, s.tokens, per_token_fn(pos));
       Tally tally;
       // both are R(p)ᵀx within the f32 bound (bit equality is not promised: the SIMD reduction
       // splits positions asymmetrically)
@@ -1127,7 +1250,8 @@ TEST_P(ApplyProperties, NegativePositionIsTranspose) {
       ASSERT_TRUE(matches_oracle(inv_pos.q, wq, DType::kF32, GetParam(), tally));
       ASSERT_TRUE(matches_oracle(inv_pos.k, wk, DType::kF32, GetParam(), tally));
       // and the forward at −p against the oracle's own forward at −p
-      const Want wq_neg = oracle(s.plan, s.layout, s.amp, mode, false, q.x, s.qh, s.tokens, per_token_fn(neg));
+      const Want wq_neg =
+          oracle(s.plan, s.layout, s.amp, mode, false, q.x, s.qh, s.tokens, per_token_fn(neg));
       ASSERT_TRUE(matches_oracle(fwd_neg.q, wq_neg, DType::kF32, GetParam(), tally));
     }
   }
@@ -1156,8 +1280,10 @@ TEST_P(ApplyProperties, CacheMatchesNoCache) {
     o.cache = &cache;
     const Outcome cached = run_oop(s.plan, q, k, s.tokens, P, o);
     const double a = fold ? s.amp : 1.0;
-    const Want wq = oracle(s.plan, s.layout, a, mode, false, q.x, s.qh, s.tokens, per_token_fn(pos));
-    const Want wk = oracle(s.plan, s.layout, a, mode, false, k.x, s.kh, s.tokens, per_token_fn(pos));
+    const Want wq =
+        oracle(s.plan, s.layout, a, mode, false, q.x, s.qh, s.tokens, per_token_fn(pos));
+    const Want wk =
+        oracle(s.plan, s.layout, a, mode, false, k.x, s.kh, s.tokens, per_token_fn(pos));
     Tally tally;
     // with a cache, cos/sin are floats (½ ulp): the kAuto bound, whatever the backend
     ASSERT_TRUE(matches_oracle(cached.q, wq, s.q_out, Backend::kAuto, tally));
@@ -1181,11 +1307,15 @@ TEST_P(ApplyProperties, CacheMatchesNoCache) {
     for (auto& p : rows) p = std::uniform_int_distribution<std::int64_t>(-10, 4000)(rng);
     ApplyOptions o = opts();
     o.cache = &cache;
-    const Outcome r = run_oop(plan, q, k, 5, Positions::mrope(std::span<const std::int64_t>(rows), 5), o);
-    const PosFn pf = [&](std::int64_t t, int axis) { return rows[static_cast<std::size_t>(axis * 5 + t)]; };
+    const Outcome r =
+        run_oop(plan, q, k, 5, Positions::mrope(std::span<const std::int64_t>(rows), 5), o);
+    const PosFn pf = [&](std::int64_t t, int axis) {
+      return rows[static_cast<std::size_t>(axis * 5 + t)];
+    };
     Tally tally;
-    ASSERT_TRUE(matches_oracle(r.q, oracle(plan, plan.layout, plan.attention_factor, AngleMode::kExact, false, q.x, 3,
-                                           5, pf, axes),
+    ASSERT_TRUE(matches_oracle(r.q,
+                               oracle(plan, plan.layout, plan.attention_factor, AngleMode::kExact,
+                                      false, q.x, 3, 5, pf, axes),
                                DType::kF32, Backend::kAuto, tally));
   }
 }
@@ -1205,7 +1335,8 @@ TEST(CosSinCacheProperties, GrowsOnDemandAndRowsAreCorrect) {
     EXPECT_EQ(cache.attention_factor(), 1.25);
     EXPECT_TRUE(cache.matches(plan, mode, true));
     EXPECT_FALSE(cache.matches(plan, mode, false));
-    EXPECT_FALSE(cache.matches(plan, mode == AngleMode::kExact ? AngleMode::kHf : AngleMode::kExact, true));
+    EXPECT_FALSE(
+        cache.matches(plan, mode == AngleMode::kExact ? AngleMode::kHf : AngleMode::kExact, true));
     cache.reserve(1);
     ASSERT_GE(cache.size(), 1);
     const float* row0 = cache.cos_row(0);
@@ -1222,7 +1353,8 @@ TEST(CosSinCacheProperties, GrowsOnDemandAndRowsAreCorrect) {
       for (int i = 0; i < 48; ++i) {
         const LD th = angle(mode, p, plan.inv_freq[static_cast<std::size_t>(i)]);
         const LD c = 1.25L * std::cos(th), s = 1.25L * std::sin(th);
-        for (const auto& [got, want] : {std::pair{cache.cos_row(p)[i], c}, std::pair{cache.sin_row(p)[i], s}}) {
+        for (const auto& [got, want] :
+             {std::pair{cache.cos_row(p)[i], c}, std::pair{cache.sin_row(p)[i], s}}) {
           const auto w = static_cast<float>(want);
           ++checked;
           exact += got == w;
@@ -1303,7 +1435,8 @@ TEST_P(ApplyProperties, CacheConcurrentReadersDuringGrowth) {
 
 TEST_P(ApplyProperties, UnfoldedAttentionFactorIsReturnedAndRotationIsPure) {
   std::mt19937 rng(1016);
-  const RopeConfig yarn = parse_hf_config(test::read_file("models/qwen2.5-7b-instruct-yarn.json")).layers.at(0);
+  const RopeConfig yarn =
+      parse_hf_config(test::read_file("models/qwen2.5-7b-instruct-yarn.json")).layers.at(0);
   const FrequencyPlan yplan = build_frequency_plan(yarn);
   ASSERT_NEAR(yplan.attention_factor, 0.1 * std::log(4.0) + 1, 1e-12);
   for (int it = 0; it < 20; ++it) {
@@ -1333,11 +1466,13 @@ TEST_P(ApplyProperties, UnfoldedAttentionFactorIsReturnedAndRotationIsPure) {
     const Outcome folded = run_oop(s.plan, q, k, s.tokens, P, opts());
     EXPECT_EQ(folded.result.unapplied_attention_factor, 1.0);
     Tally tally;
-    ASSERT_TRUE(matches_oracle(folded.q, oracle(s.plan, s.layout, s.amp, AngleMode::kExact, false, q.x, s.qh, s.tokens,
-                                                 per_token_fn(pos)),
+    ASSERT_TRUE(matches_oracle(folded.q,
+                               oracle(s.plan, s.layout, s.amp, AngleMode::kExact, false, q.x, s.qh,
+                                      s.tokens, per_token_fn(pos)),
                                s.q_out, GetParam(), tally));
-    ASSERT_TRUE(matches_oracle(unfolded.q, oracle(s.plan, s.layout, 1.0, AngleMode::kExact, false, q.x, s.qh,
-                                                   s.tokens, per_token_fn(pos)),
+    ASSERT_TRUE(matches_oracle(unfolded.q,
+                               oracle(s.plan, s.layout, 1.0, AngleMode::kExact, false, q.x, s.qh,
+                                      s.tokens, per_token_fn(pos)),
                                s.q_out, GetParam(), tally));
   }
 }
@@ -1391,9 +1526,11 @@ TEST_P(ApplyProperties, AbsentKAndEmptyCalls) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, ApplyProperties, ::testing::Values(Backend::kReference, Backend::kAuto),
+INSTANTIATE_TEST_SUITE_P(Backends, ApplyProperties,
+                         ::testing::Values(Backend::kReference, Backend::kAuto),
                          [](const ::testing::TestParamInfo<Backend>& i) {
-                           return i.param == Backend::kReference ? std::string("Reference") : std::string("Auto");
+                           return i.param == Backend::kReference ? std::string("Reference")
+                                                                 : std::string("Auto");
                          });
 
 }  // namespace

@@ -19,7 +19,8 @@ bool has_warning(const ModelRope& m, const std::string& needle) {
 
 TEST(ConfigFamilies, GptNeoxRotaryPctAndBase) {
   // EleutherAI/pythia-1.4b: rotary_pct 0.25, rotary_emb_base 10000
-  const auto m = parse_hf_config(R"({"model_type":"gpt_neox","hidden_size":2048,"num_attention_heads":16,
+  const auto m =
+      parse_hf_config(R"({"model_type":"gpt_neox","hidden_size":2048,"num_attention_heads":16,
     "rotary_pct":0.25,"rotary_emb_base":10000,"max_position_embeddings":2048})");
   const auto& c = m.layers.at(0);
   EXPECT_EQ(c.head_dim, 128);
@@ -45,7 +46,8 @@ TEST(ConfigFamilies, Phi3LegacySuIsLongropeWithTopLevelOriginal) {
   // Phi-3-mini-128k-instruct (first release): "type": "su", top-level original 4096
   const std::string cfg = R"({"model_type":"phi3","hidden_size":3072,"num_attention_heads":32,
     "max_position_embeddings":131072,"original_max_position_embeddings":4096,"rope_theta":10000.0,
-    "rope_scaling":{"type":"su","short_factor":)" + factors(48, 1.0) + R"(,"long_factor":)" + factors(48, 2.0) + "}}";
+    "rope_scaling":{"type":"su","short_factor":)" +
+                          factors(48, 1.0) + R"(,"long_factor":)" + factors(48, 2.0) + "}}";
   const auto m = parse_hf_config(cfg);
   const auto& c = m.layers.at(0);
   const auto* l = std::get_if<LongRopeScaling>(&c.scaling);
@@ -64,7 +66,8 @@ TEST(ConfigFamilies, Phi3LegacySuIsLongropeWithTopLevelOriginal) {
 
 TEST(ConfigFamilies, Gemma3LegacyLocalGlobal) {
   // google/gemma-3-4b-it text_config (legacy layout): linear 8 on global layers only
-  const auto m = parse_hf_config(R"({"model_type":"gemma3_text","hidden_size":2560,"num_attention_heads":8,
+  const auto m =
+      parse_hf_config(R"({"model_type":"gemma3_text","hidden_size":2560,"num_attention_heads":8,
     "head_dim":256,"rope_theta":1000000.0,"rope_local_base_freq":10000.0,
     "rope_scaling":{"factor":8.0,"rope_type":"linear"},"max_position_embeddings":131072})");
   ASSERT_EQ(m.layers.size(), 2u);
@@ -78,7 +81,8 @@ TEST(ConfigFamilies, Gemma3LegacyLocalGlobal) {
 }
 
 TEST(ConfigFamilies, DeepSeekRotatesQkRopeHeadDimInterleaved) {
-  const std::string base = R"({"model_type":"deepseek_v3","hidden_size":7168,"num_attention_heads":128,
+  const std::string base =
+      R"({"model_type":"deepseek_v3","hidden_size":7168,"num_attention_heads":128,
     "qk_nope_head_dim":128,"qk_rope_head_dim":64,"max_position_embeddings":163840,"rope_theta":10000,
     "rope_scaling":{"beta_fast":32,"beta_slow":1,"factor":40,"mscale":1.0,"mscale_all_dim":1.0,
     "original_max_position_embeddings":4096,"type":"yarn"})";
@@ -91,12 +95,14 @@ TEST(ConfigFamilies, DeepSeekRotatesQkRopeHeadDimInterleaved) {
   EXPECT_DOUBLE_EQ(p.attention_factor, 1.0);  // mscale / mscale_all_dim
   const double m_all = 0.1 * std::log(40.0) + 1.0;
   EXPECT_NEAR(p.info.softmax_scale_multiplier, m_all * m_all, 1e-12);  // 1.8738542070926265
-  EXPECT_EQ(parse_hf_config(base + R"(,"rope_interleave":false})").layers[0].layout, PairLayout::kHalf);
+  EXPECT_EQ(parse_hf_config(base + R"(,"rope_interleave":false})").layers[0].layout,
+            PairLayout::kHalf);
 }
 
 TEST(ConfigFamilies, Llama4ScoutInterleavedEqualBandFactors) {
   // meta-llama/Llama-4-Scout-17B-16E: llama3 with low_freq_factor == high_freq_factor == 1
-  const auto m = parse_hf_config(R"({"model_type":"llama4_text","hidden_size":5120,"num_attention_heads":40,
+  const auto m =
+      parse_hf_config(R"({"model_type":"llama4_text","hidden_size":5120,"num_attention_heads":40,
     "head_dim":128,"rope_theta":500000.0,"max_position_embeddings":10485760,
     "rope_scaling":{"factor":16.0,"high_freq_factor":1.0,"low_freq_factor":1.0,
     "original_max_position_embeddings":8192,"rope_type":"llama3"}})");
@@ -116,7 +122,8 @@ TEST(ConfigFamilies, Llama4ScoutInterleavedEqualBandFactors) {
 
 TEST(ConfigFamilies, GptOssYarnTruncateFalse) {
   // openai/gpt-oss-20b: yarn factor 32, original 4096, beta 32/1, truncate false, theta 150000
-  const std::string cfg = R"({"model_type":"gpt_oss","hidden_size":2880,"num_attention_heads":64,"head_dim":64,
+  const std::string cfg =
+      R"({"model_type":"gpt_oss","hidden_size":2880,"num_attention_heads":64,"head_dim":64,
     "max_position_embeddings":131072,"rope_theta":150000,
     "rope_scaling":{"beta_fast":32.0,"beta_slow":1.0,"factor":32.0,"original_max_position_embeddings":4096,
     "rope_type":"yarn","truncate":TRUNC}})";
@@ -128,7 +135,9 @@ TEST(ConfigFamilies, GptOssYarnTruncateFalse) {
   const auto untruncated = with("false"), truncated = with("true");
   // fractional correction range: low = 8.09, high = 17.40 (vs 8 and 18)
   const double d = 64, theta = 150000;
-  auto corr = [&](double r) { return d * std::log(4096 / (r * 2 * std::numbers::pi)) / (2 * std::log(theta)); };
+  auto corr = [&](double r) {
+    return d * std::log(4096 / (r * 2 * std::numbers::pi)) / (2 * std::log(theta));
+  };
   const double low = corr(32), high = corr(1);
   EXPECT_NEAR(low, 8.09, 0.01);
   EXPECT_NEAR(high, 17.40, 0.01);
@@ -138,14 +147,16 @@ TEST(ConfigFamilies, GptOssYarnTruncateFalse) {
     const double ramp = std::clamp((i - low) / (high - low), 0.0, 1.0);
     const double want = base / 32 * ramp + base * (1 - ramp);
     EXPECT_NEAR(untruncated.inv_freq[static_cast<std::size_t>(i)], want, want * 2e-7) << i;
-    differ += untruncated.inv_freq[static_cast<std::size_t>(i)] != truncated.inv_freq[static_cast<std::size_t>(i)];
+    differ += untruncated.inv_freq[static_cast<std::size_t>(i)] !=
+              truncated.inv_freq[static_cast<std::size_t>(i)];
   }
   EXPECT_EQ(differ, 9);  // 9 of 32 frequencies differ (reference-semantics.md)
   EXPECT_NEAR(untruncated.attention_factor, 0.1 * std::log(32.0) + 1, 1e-12);
 }
 
 TEST(ConfigFamilies, Qwen35PartialRotaryInterleavedMRope) {
-  const auto m = parse_hf_config(R"({"model_type":"qwen3_5","text_config":{"model_type":"qwen3_5_text",
+  const auto m =
+      parse_hf_config(R"({"model_type":"qwen3_5","text_config":{"model_type":"qwen3_5_text",
     "head_dim":256,"hidden_size":4096,"num_attention_heads":16,"max_position_embeddings":262144,
     "rope_parameters":{"rope_type":"default","rope_theta":10000000,"partial_rotary_factor":0.25,
     "mrope_section":[11,11,10],"mrope_interleaved":true}}})");
@@ -181,7 +192,8 @@ TEST(ConfigFamilies, Glm41vSectionsOverInterleavedPairs) {
 }
 
 TEST(ConfigFamilies, ErnieVlHwAlternatingTLast) {
-  const auto m = parse_hf_config(R"({"model_type":"ernie4_5_vl_moe","hidden_size":2560,"num_attention_heads":20,
+  const auto m = parse_hf_config(
+      R"({"model_type":"ernie4_5_vl_moe","hidden_size":2560,"num_attention_heads":20,
     "head_dim":128,"max_position_embeddings":131072,"rope_theta":500000,
     "rope_scaling":{"type":"default","mrope_section":[22,22,20]}})");
   const auto& c = m.layers.at(0);
@@ -196,7 +208,8 @@ TEST(ConfigFamilies, ErnieVlHwAlternatingTLast) {
 }
 
 TEST(ConfigFamilies, FlatRopeParametersV5AndPrecedence) {
-  const auto m = parse_hf_config(R"({"model_type":"llama","hidden_size":4096,"num_attention_heads":32,
+  const auto m =
+      parse_hf_config(R"({"model_type":"llama","hidden_size":4096,"num_attention_heads":32,
     "max_position_embeddings":131072,"rope_theta":1.0,
     "rope_parameters":{"rope_type":"llama3","type":"linear","rope_theta":500000.0,"factor":8.0,
     "low_freq_factor":1.0,"high_freq_factor":4.0,"original_max_position_embeddings":8192}})");
@@ -208,7 +221,8 @@ TEST(ConfigFamilies, FlatRopeParametersV5AndPrecedence) {
 }
 
 TEST(ConfigFamilies, HeadDimNullIsDerivedAndYarnFactorNullIsRatio) {
-  const auto m = parse_hf_config(R"({"model_type":"qwen2","hidden_size":3584,"num_attention_heads":28,
+  const auto m =
+      parse_hf_config(R"({"model_type":"qwen2","hidden_size":3584,"num_attention_heads":28,
     "head_dim":null,"max_position_embeddings":131072,"rope_theta":1000000.0,
     "rope_scaling":{"type":"yarn","factor":null,"original_max_position_embeddings":32768}})");
   const auto& c = m.layers.at(0);
@@ -217,16 +231,19 @@ TEST(ConfigFamilies, HeadDimNullIsDerivedAndYarnFactorNullIsRatio) {
 }
 
 TEST(ConfigFamilies, DynamicNtkGrowsOnlyPastMaxPosition) {
-  const auto m = parse_hf_config(R"({"model_type":"internlm2","hidden_size":4096,"num_attention_heads":32,
+  const auto m =
+      parse_hf_config(R"({"model_type":"internlm2","hidden_size":4096,"num_attention_heads":32,
     "max_position_embeddings":32768,"rope_theta":1000000,"rope_scaling":{"type":"dynamic","factor":2.0}})");
   const auto& c = m.layers[0];
   EXPECT_EQ(build_frequency_plan(c, 32768).inv_freq, build_frequency_plan(c).inv_freq);
   const auto grown = build_frequency_plan(c, 65536);
-  EXPECT_NEAR(grown.info.effective_theta, 1e6 * std::pow(2.0 * 65536 / 32768 - 1, 128.0 / 126), 1e-3);
+  EXPECT_NEAR(grown.info.effective_theta, 1e6 * std::pow(2.0 * 65536 / 32768 - 1, 128.0 / 126),
+              1e-3);
   RopeState s(c);
   EXPECT_EQ(s.plan_for(65536).info.effective_theta, grown.info.effective_theta);
-  EXPECT_EQ(s.plan_for(49152).info.effective_theta, grown.info.effective_theta);  // keeps the larger base
-  EXPECT_EQ(s.plan_for(8).info.effective_theta, 1e6);                        // back below the original
+  EXPECT_EQ(s.plan_for(49152).info.effective_theta,
+            grown.info.effective_theta);               // keeps the larger base
+  EXPECT_EQ(s.plan_for(8).info.effective_theta, 1e6);  // back below the original
 }
 
 }  // namespace
@@ -236,28 +253,34 @@ namespace ropekit {
 namespace {
 
 TEST(ConfigFamilies, PerLayerMapsGemma3PatternAndLlama4NoPE) {
-  const auto g = parse_hf_config(R"({"model_type":"gemma3_text","hidden_size":2560,"num_attention_heads":8,
+  const auto g =
+      parse_hf_config(R"({"model_type":"gemma3_text","hidden_size":2560,"num_attention_heads":8,
     "head_dim":256,"num_hidden_layers":12,"rope_theta":1000000.0,"rope_local_base_freq":10000.0,
     "max_position_embeddings":131072})");
   ASSERT_EQ(g.layer_types.size(), 12u);
   EXPECT_EQ(g.layer_types[4], "sliding_attention");
   EXPECT_EQ(g.layer_types[5], "full_attention");
   EXPECT_EQ(g.layer_types[11], "full_attention");
-  const auto l4 = parse_hf_config(R"({"model_type":"llama4_text","hidden_size":5120,"num_attention_heads":40,
+  const auto l4 =
+      parse_hf_config(R"({"model_type":"llama4_text","hidden_size":5120,"num_attention_heads":40,
     "head_dim":128,"num_hidden_layers":4,"max_position_embeddings":10485760,"no_rope_layers":[1,1,1,0]})");
   EXPECT_EQ(l4.layer_uses_rope, (std::vector<bool>{true, true, true, false}));
   // Missing or empty no_rope_layers: transformers generates (i + 1) % no_rope_layer_interval != 0
   // (interval default 4) for Llama 4 and SmolLM3; other families keep "not described".
   for (const char* list : {"", R"("no_rope_layers":[],)", R"("no_rope_layers":null,)"}) {
     SCOPED_TRACE(list);
-    const auto d = parse_hf_config(std::string(R"({"model_type":"llama4_text","hidden_size":5120,"num_attention_heads":40,)") +
-                                   list + R"("head_dim":128,"num_hidden_layers":9,"max_position_embeddings":1048576})");
-    EXPECT_EQ(d.layer_uses_rope, (std::vector<bool>{true, true, true, false, true, true, true, false, true}));
+    const auto d = parse_hf_config(
+        std::string(R"({"model_type":"llama4_text","hidden_size":5120,"num_attention_heads":40,)") +
+        list + R"("head_dim":128,"num_hidden_layers":9,"max_position_embeddings":1048576})");
+    EXPECT_EQ(d.layer_uses_rope,
+              (std::vector<bool>{true, true, true, false, true, true, true, false, true}));
   }
-  const auto s3 = parse_hf_config(R"({"model_type":"smollm3","hidden_size":2048,"num_attention_heads":16,
+  const auto s3 =
+      parse_hf_config(R"({"model_type":"smollm3","hidden_size":2048,"num_attention_heads":16,
     "num_hidden_layers":6,"no_rope_layer_interval":3,"rope_theta":5000000.0,"max_position_embeddings":65536})");
   EXPECT_EQ(s3.layer_uses_rope, (std::vector<bool>{true, true, false, true, true, false}));
-  const auto plain = parse_hf_config(R"({"model_type":"llama","hidden_size":4096,"num_attention_heads":32,
+  const auto plain =
+      parse_hf_config(R"({"model_type":"llama","hidden_size":4096,"num_attention_heads":32,
     "num_hidden_layers":32,"max_position_embeddings":4096})");
   EXPECT_TRUE(plain.layer_uses_rope.empty());
   try {
@@ -268,9 +291,12 @@ TEST(ConfigFamilies, PerLayerMapsGemma3PatternAndLlama4NoPE) {
     EXPECT_EQ(e.path(), "no_rope_layer_interval") << e.what();
   }
   EXPECT_THROW(parse_hf_config(R"({"model_type":"llama","hidden_size":64,"num_attention_heads":1,
-    "no_rope_layers":[1,2]})"), ConfigError);
-  EXPECT_THROW(parse_hf_config(R"({"model_type":"gemma3_text","hidden_size":64,"num_attention_heads":1,
-    "layer_types":["sliding_attention","bogus"]})"), ConfigError);
+    "no_rope_layers":[1,2]})"),
+               ConfigError);
+  EXPECT_THROW(
+      parse_hf_config(R"({"model_type":"gemma3_text","hidden_size":64,"num_attention_heads":1,
+    "layer_types":["sliding_attention","bogus"]})"),
+      ConfigError);
 }
 
 }  // namespace
@@ -280,7 +306,8 @@ namespace ropekit {
 namespace {
 
 TEST(ConfigFamilies, GptOssDefaultYarnBlock) {
-  const auto m = parse_hf_config(R"({"model_type":"gpt_oss","hidden_size":2880,"num_attention_heads":64,
+  const auto m =
+      parse_hf_config(R"({"model_type":"gpt_oss","hidden_size":2880,"num_attention_heads":64,
     "head_dim":64,"max_position_embeddings":131072,"rope_theta":150000})");
   const auto* y = std::get_if<YarnScaling>(&m.layers.at(0).scaling);
   ASSERT_NE(y, nullptr);

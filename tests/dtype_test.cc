@@ -34,8 +34,8 @@ namespace {
 
 struct Format {
   const char* name;
-  int mant_bits;   // explicit fraction bits
-  int exp_bits;    // exponent field width
+  int mant_bits;  // explicit fraction bits
+  int exp_bits;   // exponent field width
   int bias;
   std::uint16_t inf_bits;  // +inf
   std::uint16_t quiet_bit;
@@ -44,9 +44,7 @@ struct Format {
 constexpr Format kBf16{"bf16", 7, 8, 127, 0x7F80u, 0x0040u};
 constexpr Format kF16{"f16", 10, 5, 15, 0x7C00u, 0x0200u};
 
-bool is_nan_bits(const Format& f, std::uint16_t b) {
-  return (b & 0x7FFFu) > f.inf_bits;
-}
+bool is_nan_bits(const Format& f, std::uint16_t b) { return (b & 0x7FFFu) > f.inf_bits; }
 
 // Value of a finite, non-NaN bit pattern, from the field definitions.
 double decode(const Format& f, std::uint16_t b) {
@@ -70,7 +68,8 @@ struct Table {
   Format fmt;
   std::vector<double> v;
   explicit Table(const Format& f) : fmt(f) {
-    for (std::uint32_t b = 0; b < f.inf_bits; ++b) v.push_back(decode(f, static_cast<std::uint16_t>(b)));
+    for (std::uint32_t b = 0; b < f.inf_bits; ++b)
+      v.push_back(decode(f, static_cast<std::uint16_t>(b)));
     const int emax = (1 << f.exp_bits) - 2 - f.bias;
     v.push_back(std::ldexp(1.0, emax + 1));
   }
@@ -81,11 +80,13 @@ struct Table {
     if (a >= v.back()) return static_cast<std::uint16_t>(sign | fmt.inf_bits);
     const auto it = std::upper_bound(v.begin(), v.end(), a);  // first value > a (exists)
     const auto hi = static_cast<std::size_t>(it - v.begin());
-    const std::size_t lo = hi - 1;  // v[0] = 0 <= a
+    const std::size_t lo = hi - 1;           // v[0] = 0 <= a
     const double mid = (v[lo] + v[hi]) / 2;  // exact: both have <= 11 significant bits
     std::size_t pick = lo;
-    if (a > mid) pick = hi;
-    else if (a == mid) pick = (lo % 2 == 0) ? lo : hi;
+    if (a > mid)
+      pick = hi;
+    else if (a == mid)
+      pick = (lo % 2 == 0) ? lo : hi;
     return static_cast<std::uint16_t>(sign | pick);
   }
 };
@@ -105,7 +106,8 @@ std::uint32_t fbits(float f) { return std::bit_cast<std::uint32_t>(f); }
 
 TEST(DType, TablesAreMonotonic) {
   for (const Table* t : {&bf16_table(), &f16_table()}) {
-    for (std::size_t i = 1; i < t->v.size(); ++i) ASSERT_LT(t->v[i - 1], t->v[i]) << t->fmt.name << " " << i;
+    for (std::size_t i = 1; i < t->v.size(); ++i)
+      ASSERT_LT(t->v[i - 1], t->v[i]) << t->fmt.name << " " << i;
   }
 }
 
@@ -118,7 +120,8 @@ TEST(DType, Bf16DecodeAndRoundTripAll65536) {
       ASSERT_TRUE(std::isnan(f));
       ASSERT_EQ(fbits(f), static_cast<std::uint32_t>(b) << 16);  // payload kept exactly
       // Back to bf16: NaN, quiet, sign and payload kept.
-      for (const std::uint16_t r : {f32_to_bf16(f).bits, f64_to_bf16(static_cast<double>(f)).bits}) {
+      for (const std::uint16_t r :
+           {f32_to_bf16(f).bits, f64_to_bf16(static_cast<double>(f)).bits}) {
         ASSERT_TRUE(is_nan_bits(kBf16, r)) << std::hex << r;
         ASSERT_EQ(r, b | kBf16.quiet_bit) << std::hex << r;
       }
@@ -193,8 +196,10 @@ void check_f32(const Table& t, float x) {
   const std::uint16_t want = t.round(static_cast<double>(x));
   const bool bf = t.fmt.mant_bits == 7;
   const std::uint16_t got = bf ? f32_to_bf16(x).bits : f32_to_f16(x).bits;
-  const std::uint16_t got64 = bf ? f64_to_bf16(static_cast<double>(x)).bits : f64_to_f16(static_cast<double>(x)).bits;
-  ASSERT_EQ(got, want) << t.fmt.name << " from f32 " << std::hexfloat << x << " (0x" << std::hex << fbits(x) << ")";
+  const std::uint16_t got64 =
+      bf ? f64_to_bf16(static_cast<double>(x)).bits : f64_to_f16(static_cast<double>(x)).bits;
+  ASSERT_EQ(got, want) << t.fmt.name << " from f32 " << std::hexfloat << x << " (0x" << std::hex
+                       << fbits(x) << ")";
   ASSERT_EQ(got64, want) << t.fmt.name << " from f64 " << std::hexfloat << x;
 }
 
@@ -229,7 +234,7 @@ TEST(DType, SpecialValues) {
   EXPECT_EQ(f64_to_bf16(-HUGE_VAL).bits, 0xFF80u);
   EXPECT_EQ(f64_to_f16(HUGE_VAL).bits, 0x7C00u);
   // overflow
-  EXPECT_EQ(f32_to_bf16(fmax).bits, 0x7F80u);   // above bf16's threshold (2^128 − 2^119)
+  EXPECT_EQ(f32_to_bf16(fmax).bits, 0x7F80u);  // above bf16's threshold (2^128 − 2^119)
   EXPECT_EQ(f32_to_bf16(-fmax).bits, 0xFF80u);
   EXPECT_EQ(f32_to_bf16(std::bit_cast<float>(0x7F7F7FFFu)).bits, 0x7F7Fu);  // just below: max
   EXPECT_EQ(f32_to_bf16(std::bit_cast<float>(0x7F7F8000u)).bits, 0x7F80u);  // the tie: inf
@@ -249,12 +254,12 @@ TEST(DType, SpecialValues) {
   EXPECT_EQ(f32_to_f16(0x1p-25f).bits, 0x0000u);  // tie → even (0)
   EXPECT_EQ(f32_to_f16(-0x1p-25f).bits, 0x8000u);
   EXPECT_EQ(f32_to_f16(std::nextafter(0x1p-25f, 1.0f)).bits, 0x0001u);
-  EXPECT_EQ(f32_to_f16(0x3p-25f).bits, 0x0002u);  // tie between 1 and 2 quanta → 2
-  EXPECT_EQ(f32_to_f16(0x5p-25f).bits, 0x0002u);  // tie between 2 and 3 → 2
-  EXPECT_EQ(f32_to_f16(0x1p-14f).bits, 0x0400u);  // smallest normal
+  EXPECT_EQ(f32_to_f16(0x3p-25f).bits, 0x0002u);             // tie between 1 and 2 quanta → 2
+  EXPECT_EQ(f32_to_f16(0x5p-25f).bits, 0x0002u);             // tie between 2 and 3 → 2
+  EXPECT_EQ(f32_to_f16(0x1p-14f).bits, 0x0400u);             // smallest normal
   EXPECT_EQ(f32_to_f16(0x1p-14f - 0x1p-25f).bits, 0x0400u);  // tie 0x3FF/0x400 → even 0x400
   EXPECT_EQ(f32_to_f16(0x1p-14f - 0x3p-25f).bits, 0x03FEu);  // tie 0x3FE/0x3FF → 0x3FE
-  EXPECT_EQ(f32_to_f16(denorm_min).bits, 0x0000u);             // f32 subnormals → ±0
+  EXPECT_EQ(f32_to_f16(denorm_min).bits, 0x0000u);           // f32 subnormals → ±0
   EXPECT_EQ(f32_to_f16(-denorm_min).bits, 0x8000u);
   EXPECT_EQ(f64_to_f16(1e-300).bits, 0x0000u);
   EXPECT_EQ(f64_to_f16(0x1.0000000000001p-25).bits, 0x0001u);  // a hair above the tie
@@ -266,16 +271,17 @@ TEST(DType, SpecialValues) {
   EXPECT_EQ(f32_to_bf16(std::nextafter(0x1p-134f, 1.0f)).bits, 0x0001u);
   EXPECT_EQ(f64_to_bf16(0x1p-200).bits, 0x0000u);
   // plain ties
-  EXPECT_EQ(f32_to_bf16(1.0f + 0x1p-8f).bits, 0x3F80u);           // 1 + half ulp → 1 (even)
-  EXPECT_EQ(f32_to_bf16(1.0f + 0x3p-8f).bits, 0x3F82u);           // → 1 + 2 ulp (even)
+  EXPECT_EQ(f32_to_bf16(1.0f + 0x1p-8f).bits, 0x3F80u);  // 1 + half ulp → 1 (even)
+  EXPECT_EQ(f32_to_bf16(1.0f + 0x3p-8f).bits, 0x3F82u);  // → 1 + 2 ulp (even)
   EXPECT_EQ(f32_to_f16(1.0f + 0x1p-11f).bits, 0x3C00u);
   EXPECT_EQ(f32_to_f16(1.0f + 0x3p-11f).bits, 0x3C02u);
 }
 
 TEST(DType, NaNStaysQuietNaN) {
   std::mt19937 rng(7);
-  std::vector<std::uint32_t> nans = {0x7F800001u, 0xFF800001u, 0x7FC00000u, 0xFFC00000u, 0x7FBFFFFFu,
-                                     0x7F810000u, 0x7F80FFFFu, 0x7FFFFFFFu, 0xFFFFFFFFu, 0x7FA00000u};
+  std::vector<std::uint32_t> nans = {0x7F800001u, 0xFF800001u, 0x7FC00000u, 0xFFC00000u,
+                                     0x7FBFFFFFu, 0x7F810000u, 0x7F80FFFFu, 0x7FFFFFFFu,
+                                     0xFFFFFFFFu, 0x7FA00000u};
   for (int i = 0; i < 100000; ++i) {
     std::uint32_t u = (rng() & 0x807FFFFFu) | 0x7F800000u;
     if ((u & 0x7FFFFFu) == 0) u |= 1;
@@ -347,13 +353,15 @@ void check_single_rounding(const Table& t, Direct direct, ViaFloat via_float) {
   for (std::size_t b = 0; b + 1 < t.v.size(); ++b) {
     const double m = (t.v[b] + t.v[b + 1]) / 2;
     const double ulp32 = static_cast<double>(std::nextafter(static_cast<float>(m), INFINITY)) - m;
-    const double deltas[] = {m * 0x1p-40, std::ldexp(1.0, std::ilogb(m) - 52), ulp32 / 4, ulp32 / 2};
+    const double deltas[] = {m * 0x1p-40, std::ldexp(1.0, std::ilogb(m) - 52), ulp32 / 4,
+                             ulp32 / 2};
     for (const double dlt : deltas) {
       for (const double x0 : {m + dlt, m - dlt}) {
         if (x0 == m) continue;
         for (const double x : {x0, -x0}) {
           const std::uint16_t want = t.round(x);
-          ASSERT_EQ(direct(x), want) << t.fmt.name << " " << std::hexfloat << x << " (tie " << m << ")";
+          ASSERT_EQ(direct(x), want)
+              << t.fmt.name << " " << std::hexfloat << x << " (tie " << m << ")";
           ++checked;
           double_round_differs += via_float(static_cast<float>(x)) != want;
         }
@@ -385,7 +393,7 @@ TEST(DType, NamesAndSizes) {
   EXPECT_EQ(dtype_size(DType::kF16), 2);
   EXPECT_EQ(dtype_size(DType::kBF16), 2);
   static_assert(sizeof(F16) == 2 && sizeof(BF16) == 2);
-  static_assert(bf16_to_f32(BF16{0x3F80u}) == 1.0f);       // constexpr
+  static_assert(bf16_to_f32(BF16{0x3F80u}) == 1.0f);  // constexpr
   static_assert(f32_to_bf16(1.0f + 0x1p-7f).bits == 0x3F81u);
 }
 

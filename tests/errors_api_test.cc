@@ -33,7 +33,9 @@ FrequencyPlan mrope_plan() {
   return build_frequency_plan(c);
 }
 
-bool contains(const std::string& s, const std::string& needle) { return s.find(needle) != std::string::npos; }
+bool contains(const std::string& s, const std::string& needle) {
+  return s.find(needle) != std::string::npos;
+}
 
 // Runs f, expects ArgumentError whose message contains every needle; returns the message.
 template <class F>
@@ -41,7 +43,8 @@ std::string argument_error(F&& f, std::initializer_list<std::string> needles) {
   try {
     f();
   } catch (const ArgumentError& e) {
-    for (const auto& n : needles) EXPECT_TRUE(contains(e.what(), n)) << "\"" << n << "\" not in: " << e.what();
+    for (const auto& n : needles)
+      EXPECT_TRUE(contains(e.what(), n)) << "\"" << n << "\" not in: " << e.what();
     return e.what();
   } catch (const std::exception& e) {
     ADD_FAILURE() << "expected ArgumentError, got: " << e.what();
@@ -76,8 +79,10 @@ class ApiErrors : public ::testing::Test {
   Positions pos = Positions::per_token(std::span<const std::int64_t>(pos64));
 
   void TearDown() override {
-    EXPECT_EQ(std::memcmp(q.v.data(), q0.data(), q0.size() * 4), 0) << "q was written by a refused call";
-    EXPECT_EQ(std::memcmp(k.v.data(), k0.data(), k0.size() * 4), 0) << "k was written by a refused call";
+    EXPECT_EQ(std::memcmp(q.v.data(), q0.data(), q0.size() * 4), 0)
+        << "q was written by a refused call";
+    EXPECT_EQ(std::memcmp(k.v.data(), k0.data(), k0.size() * 4), 0)
+        << "k was written by a refused call";
   }
   TensorView qv() { return view(q.data(), kT, kHq); }
   TensorView kv() { return view(k.data(), kT, kHk); }
@@ -94,9 +99,14 @@ TEST_F(ApiErrors, NullPointers) {
   argument_error([&] { apply_rope(p, qv(), nk, pos); }, {"k.data", "nullptr"});
   Floats out(q.v.size());
   TensorView nout = view(nullptr, kT, kHq);
-  argument_error([&] { apply_rope(p, qv(), nout, ConstTensorView{}, TensorView{}, pos); }, {"q_out.data", "nullptr"});
-  argument_error([&] { apply_rope(p, ConstTensorView(nq), view(out.data(), kT, kHq), ConstTensorView{}, TensorView{}, pos); },
-                 {"q_in.data"});
+  argument_error([&] { apply_rope(p, qv(), nout, ConstTensorView{}, TensorView{}, pos); },
+                 {"q_out.data", "nullptr"});
+  argument_error(
+      [&] {
+        apply_rope(p, ConstTensorView(nq), view(out.data(), kT, kHq), ConstTensorView{},
+                   TensorView{}, pos);
+      },
+      {"q_in.data"});
 }
 
 TEST_F(ApiErrors, MisalignedPointers) {
@@ -108,34 +118,40 @@ TEST_F(ApiErrors, MisalignedPointers) {
                    {"q.data", "4-byte alignment for f32", "misaligned by " + std::to_string(off)});
   }
   TensorView h = TensorView::contiguous(bytes.data() + 1, DType::kBF16, kT, kHq, kD);
-  argument_error([&] { apply_rope(p, h, kNoK, pos); }, {"q.data", "2-byte alignment for bf16", "misaligned by 1"});
+  argument_error([&] { apply_rope(p, h, kNoK, pos); },
+                 {"q.data", "2-byte alignment for bf16", "misaligned by 1"});
   TensorView f16 = TensorView::contiguous(bytes.data() + 3, DType::kF16, kT, kHq, kD);
   argument_error([&] { apply_rope(p, f16, kNoK, pos); }, {"2-byte alignment for f16"});
   for (std::uint8_t b : bytes) ASSERT_EQ(b, 0);
 }
 
-// ---- zero-sized dimensions: a no-op, nothing written ---------------------------------------------
+// ---- zero-sized dimensions: a no-op, nothing written
+// ---------------------------------------------
 
 TEST_F(ApiErrors, ZeroTokensIsANoOp) {
   std::vector<std::int64_t> none;
   const Positions empty = Positions::per_token(std::span<const std::int64_t>(none));
   EXPECT_NO_THROW(apply_rope(p, view(q.data(), 0, kHq), view(k.data(), 0, kHk), empty));
-  EXPECT_NO_THROW(apply_rope(p, view(nullptr, 0, kHq), view(nullptr, 0, kHk), Positions::offset(0)));
+  EXPECT_NO_THROW(
+      apply_rope(p, view(nullptr, 0, kHq), view(nullptr, 0, kHk), Positions::offset(0)));
   EXPECT_NO_THROW(apply_rope(p, view(q.data(), 0, kHq), kNoK, Positions::offset(5)));
   // Out of place: the outputs are not touched either.
   Floats out(q.v.size());
   const std::vector<float> out0 = out.v;
-  EXPECT_NO_THROW(apply_rope(p, view(q.data(), 0, kHq), view(out.data(), 0, kHq), ConstTensorView{}, TensorView{}, empty));
+  EXPECT_NO_THROW(apply_rope(p, view(q.data(), 0, kHq), view(out.data(), 0, kHq), ConstTensorView{},
+                             TensorView{}, empty));
   EXPECT_EQ(out.v, out0);
   // Per-sequence positions with no tokens.
   std::vector<std::int64_t> indptr{0, 0, 0}, offsets{7, 9};
-  EXPECT_NO_THROW(apply_rope(p, view(q.data(), 0, kHq), kNoK, Positions::per_sequence(indptr, offsets)));
+  EXPECT_NO_THROW(
+      apply_rope(p, view(q.data(), 0, kHq), kNoK, Positions::per_sequence(indptr, offsets)));
   // The attention factor is still reported.
   ApplyOptions o;
   o.fold_attention_factor = false;
   FrequencyPlan scaled = p;
   scaled.attention_factor = 1.5;
-  EXPECT_EQ(apply_rope(scaled, view(q.data(), 0, kHq), kNoK, empty, o).unapplied_attention_factor, 1.5);
+  EXPECT_EQ(apply_rope(scaled, view(q.data(), 0, kHq), kNoK, empty, o).unapplied_attention_factor,
+            1.5);
 }
 
 TEST_F(ApiErrors, ZeroHeadsIsANoOpForThatTensor) {
@@ -143,20 +159,22 @@ TEST_F(ApiErrors, ZeroHeadsIsANoOpForThatTensor) {
   std::vector<float> k_before = k.v;
   EXPECT_NO_THROW(apply_rope(p, view(nullptr, kT, 0), kv(), Positions::offset(1)));
   EXPECT_NE(k.v, k_before);  // k rotated (positions 1..4: not the identity)
-  k0 = k.v;                   // (TearDown compares against the rotated k)
+  k0 = k.v;                  // (TearDown compares against the rotated k)
   // k with no heads: only q.
   std::vector<float> q_before = q.v;
   EXPECT_NO_THROW(apply_rope(p, qv(), view(nullptr, kT, 0), Positions::offset(1)));
   EXPECT_NE(q.v, q_before);
   q0 = q.v;
   // Both empty.
-  EXPECT_NO_THROW(apply_rope(p, view(q.data(), kT, 0), view(k.data(), kT, 0), Positions::offset(0)));
+  EXPECT_NO_THROW(
+      apply_rope(p, view(q.data(), kT, 0), view(k.data(), kT, 0), Positions::offset(0)));
 }
 
 TEST_F(ApiErrors, NegativeSizes) {
   argument_error([&] { apply_rope(p, view(q.data(), -1, kHq), kNoK, Positions::offset(0)); },
                  {"q shape", "non-negative sizes", "[-1, 2, 8]"});
-  argument_error([&] { apply_rope(p, qv(), view(k.data(), kT, -2), pos); }, {"k shape", "non-negative"});
+  argument_error([&] { apply_rope(p, qv(), view(k.data(), kT, -2), pos); },
+                 {"k shape", "non-negative"});
 }
 
 TEST_F(ApiErrors, ZeroHeadDimIsAHeadDimMismatch) {
@@ -164,19 +182,24 @@ TEST_F(ApiErrors, ZeroHeadDimIsAHeadDimMismatch) {
                  {"q.head_dim", "expected 8 (the plan's head_dim)", "got 0"});
 }
 
-// ---- shapes against the plan and each other --------------------------------------------------------
+// ---- shapes against the plan and each other
+// --------------------------------------------------------
 
 TEST_F(ApiErrors, HeadDimNotMatchingThePlan) {
   argument_error([&] { apply_rope(p, view(q.data(), kT, 1, 16), kNoK, pos); },
                  {"q.head_dim", "expected 8 (the plan's head_dim)", "got 16"});
-  argument_error([&] { apply_rope(p, qv(), view(k.data(), 2, 1, 4), Positions::offset(0)); }, {"k.head_dim", "got 4"});
-  argument_error([&] { apply_rope(p, qv(), view(k.data(), 2, 2, kD), pos); }, {"k.tokens", "4 (q's token count)", "got 2"});
+  argument_error([&] { apply_rope(p, qv(), view(k.data(), 2, 1, 4), Positions::offset(0)); },
+                 {"k.head_dim", "got 4"});
+  argument_error([&] { apply_rope(p, qv(), view(k.data(), 2, 2, kD), pos); },
+                 {"k.tokens", "4 (q's token count)", "got 2"});
   Floats out(q.v.size());
-  argument_error([&] { apply_rope(p, qv(), view(out.data(), kT, 1), ConstTensorView{}, TensorView{}, pos); },
-                 {"q_out shape", "[4, 2, 8] (as q_in)", "[4, 1, 8]"});
+  argument_error(
+      [&] { apply_rope(p, qv(), view(out.data(), kT, 1), ConstTensorView{}, TensorView{}, pos); },
+      {"q_out shape", "[4, 2, 8] (as q_in)", "[4, 1, 8]"});
 }
 
-// ---- overlap and aliasing -----------------------------------------------------------------------------
+// ---- overlap and aliasing
+// -----------------------------------------------------------------------------
 
 TEST_F(ApiErrors, QAndKOverlapInPlace) {
   // k is q: every element would be rotated twice.
@@ -185,8 +208,12 @@ TEST_F(ApiErrors, QAndKOverlapInPlace) {
   // k starts inside q.
   TensorView inside = view(q.data() + 4, 2, 1);
   std::vector<std::int64_t> two{0, 1};
-  argument_error([&] { apply_rope(p, view(q.data(), 2, 1), inside, Positions::per_token(std::span<const std::int64_t>(two))); },
-                 {"disjoint from q"});
+  argument_error(
+      [&] {
+        apply_rope(p, view(q.data(), 2, 1), inside,
+                   Positions::per_token(std::span<const std::int64_t>(two)));
+      },
+      {"disjoint from q"});
 }
 
 TEST_F(ApiErrors, OutputsPartiallyAliasingInputs) {
@@ -197,8 +224,9 @@ TEST_F(ApiErrors, OutputsPartiallyAliasingInputs) {
   float* const b = buf.data();
   const ConstTensorView in = view(b, kT, kHq);
   // q_out shifted by one element over q_in
-  argument_error([&] { apply_rope(p, in, view(b + 1, kT, kHq), ConstTensorView{}, TensorView{}, pos); },
-                 {"q_out", "exactly q_in (in place) or disjoint from it", "partial overlap"});
+  argument_error(
+      [&] { apply_rope(p, in, view(b + 1, kT, kHq), ConstTensorView{}, TensorView{}, pos); },
+      {"q_out", "exactly q_in (in place) or disjoint from it", "partial overlap"});
   // the same memory with other strides (head-major over token-major): a partial alias
   TensorView hm{b, DType::kF32, kT, kHq, kD, kD, kT * kD, 1};
   argument_error([&] { apply_rope(p, in, hm, ConstTensorView{}, TensorView{}, pos); },
@@ -207,7 +235,8 @@ TEST_F(ApiErrors, OutputsPartiallyAliasingInputs) {
   const ConstTensorView k_in = view(b + 2 * kN, kT, kHk);
   const TensorView k_out = view(b + 3 * kN, kT, kHk);
   // k_out over q_in
-  argument_error([&] { apply_rope(p, in, q_out, k_in, view(b + 8, kT, kHk), pos); }, {"k_out", "disjoint from q_in"});
+  argument_error([&] { apply_rope(p, in, q_out, k_in, view(b + 8, kT, kHk), pos); },
+                 {"k_out", "disjoint from q_in"});
   // q_out over k_in
   argument_error([&] { apply_rope(p, in, view(b + 2 * kN - 8, kT, kHq), k_in, k_out, pos); },
                  {"q_out", "disjoint from k_in"});
@@ -231,7 +260,8 @@ TEST_F(ApiErrors, InPlaceWithAnotherDtypeOrStrides) {
 TEST_F(ApiErrors, OutputSelfOverlap) {
   // stride_head 0: both heads of a token write the same features.
   TensorView zero_head{q.data(), DType::kF32, kT, kHq, kD, kHq * kD, 0, 1};
-  argument_error([&] { apply_rope(p, zero_head, kNoK, pos); }, {"q strides", "no self-overlap", "[16, 0, 1]"});
+  argument_error([&] { apply_rope(p, zero_head, kNoK, pos); },
+                 {"q strides", "no self-overlap", "[16, 0, 1]"});
   TensorView zero_dim{q.data(), DType::kF32, kT, kHq, kD, kHq * kD, kD, 0};
   argument_error([&] { apply_rope(p, zero_dim, kNoK, pos); }, {"q strides", "no self-overlap"});
   // tokens one element apart: rows overlap
@@ -240,17 +270,20 @@ TEST_F(ApiErrors, OutputSelfOverlap) {
   // the same for an out-of-place output
   Floats out(q.v.size());
   TensorView bad_out{out.data(), DType::kF32, kT, kHq, kD, kD, 0, 1};
-  argument_error([&] { apply_rope(p, qv(), bad_out, ConstTensorView{}, TensorView{}, pos); }, {"q_out strides"});
+  argument_error([&] { apply_rope(p, qv(), bad_out, ConstTensorView{}, TensorView{}, pos); },
+                 {"q_out strides"});
 }
 
 TEST_F(ApiErrors, BroadcastInputsAreLegal) {
   // An input may repeat elements (stride 0): only outputs must be one-to-one.
   Floats out(q.v.size());
   const ConstTensorView one_head(q.data(), DType::kF32, kT, kHq, kD, kD, 0, 1);
-  EXPECT_NO_THROW(apply_rope(p, one_head, view(out.data(), kT, kHq), ConstTensorView{}, TensorView{}, pos));
+  EXPECT_NO_THROW(
+      apply_rope(p, one_head, view(out.data(), kT, kHq), ConstTensorView{}, TensorView{}, pos));
   for (std::int64_t t = 0; t < kT; ++t)
     for (std::int64_t d = 0; d < kD; ++d)
-      EXPECT_EQ(out.v[static_cast<std::size_t>((t * kHq + 0) * kD + d)], out.v[static_cast<std::size_t>((t * kHq + 1) * kD + d)]);
+      EXPECT_EQ(out.v[static_cast<std::size_t>((t * kHq + 0) * kD + d)],
+                out.v[static_cast<std::size_t>((t * kHq + 1) * kD + d)]);
 }
 
 TEST_F(ApiErrors, FusedQkvInPlaceIsAccepted) {
@@ -262,18 +295,27 @@ TEST_F(ApiErrors, FusedQkvInPlaceIsAccepted) {
   TensorView fk{qkv.data() + kHq * kD, DType::kF32, kT, kHk, kD, kRow, kD, 1};
   ASSERT_NO_THROW(apply_rope(p, fq, fk, pos));
   // The same rotation on separate contiguous copies.
-  std::vector<float> sq(static_cast<std::size_t>(kT * kHq * kD)), sk(static_cast<std::size_t>(kT * kHk * kD));
+  std::vector<float> sq(static_cast<std::size_t>(kT * kHq * kD)),
+      sk(static_cast<std::size_t>(kT * kHk * kD));
   for (std::int64_t t = 0; t < kT; ++t) {
-    std::memcpy(&sq[static_cast<std::size_t>(t * kHq * kD)], &qkv0[static_cast<std::size_t>(t * kRow)], kHq * kD * 4);
-    std::memcpy(&sk[static_cast<std::size_t>(t * kHk * kD)], &qkv0[static_cast<std::size_t>(t * kRow + kHq * kD)], kHk * kD * 4);
+    std::memcpy(&sq[static_cast<std::size_t>(t * kHq * kD)],
+                &qkv0[static_cast<std::size_t>(t * kRow)], kHq * kD * 4);
+    std::memcpy(&sk[static_cast<std::size_t>(t * kHk * kD)],
+                &qkv0[static_cast<std::size_t>(t * kRow + kHq * kD)], kHk * kD * 4);
   }
   apply_rope(p, view(sq.data(), kT, kHq), view(sk.data(), kT, kHk), pos);
   for (std::int64_t t = 0; t < kT; ++t) {
-    EXPECT_EQ(std::memcmp(&sq[static_cast<std::size_t>(t * kHq * kD)], &qkv.v[static_cast<std::size_t>(t * kRow)], kHq * kD * 4), 0);
-    EXPECT_EQ(std::memcmp(&sk[static_cast<std::size_t>(t * kHk * kD)], &qkv.v[static_cast<std::size_t>(t * kRow + kHq * kD)], kHk * kD * 4), 0);
+    EXPECT_EQ(std::memcmp(&sq[static_cast<std::size_t>(t * kHq * kD)],
+                          &qkv.v[static_cast<std::size_t>(t * kRow)], kHq * kD * 4),
+              0);
+    EXPECT_EQ(std::memcmp(&sk[static_cast<std::size_t>(t * kHk * kD)],
+                          &qkv.v[static_cast<std::size_t>(t * kRow + kHq * kD)], kHk * kD * 4),
+              0);
     // v: untouched
-    EXPECT_EQ(std::memcmp(&qkv0[static_cast<std::size_t>(t * kRow + (kHq + kHk) * kD)],
-                          &qkv.v[static_cast<std::size_t>(t * kRow + (kHq + kHk) * kD)], kHk * kD * 4), 0);
+    EXPECT_EQ(
+        std::memcmp(&qkv0[static_cast<std::size_t>(t * kRow + (kHq + kHk) * kD)],
+                    &qkv.v[static_cast<std::size_t>(t * kRow + (kHq + kHk) * kD)], kHk * kD * 4),
+        0);
   }
   // Out of place from the fused buffer into separate outputs.
   Floats oq(sq.size()), ok(sk.size());
@@ -285,61 +327,89 @@ TEST_F(ApiErrors, FusedQkvInPlaceIsAccepted) {
   EXPECT_EQ(qkv.v, before);
 }
 
-// ---- positions ---------------------------------------------------------------------------------------
+// ---- positions
+// ---------------------------------------------------------------------------------------
 
 TEST_F(ApiErrors, PositionCountsThatDoNotMatch) {
   std::vector<std::int64_t> three{0, 1, 2};
-  argument_error([&] { apply_rope(p, qv(), kv(), Positions::per_token(std::span<const std::int64_t>(three))); },
-                 {"positions", "expected 4 ids (one per token)", "got 3"});
+  argument_error(
+      [&] {
+        apply_rope(p, qv(), kv(), Positions::per_token(std::span<const std::int64_t>(three)));
+      },
+      {"positions", "expected 4 ids (one per token)", "got 3"});
   std::vector<std::int32_t> five{0, 1, 2, 3, 4};
-  argument_error([&] { apply_rope(p, qv(), kv(), Positions::per_token(std::span<const std::int32_t>(five))); },
-                 {"positions", "got 5"});
+  argument_error(
+      [&] { apply_rope(p, qv(), kv(), Positions::per_token(std::span<const std::int32_t>(five))); },
+      {"positions", "got 5"});
   // M-RoPE: 3 rows × tokens.
   const FrequencyPlan mp = mrope_plan();
   std::vector<std::int64_t> rows(3 * kT - 1, 0);
-  argument_error([&] { apply_rope(mp, qv(), kv(), Positions::mrope(std::span<const std::int64_t>(rows), kT)); },
-                 {"positions", "12 ids (3 rows × tokens)", "got 11"});
+  argument_error(
+      [&] {
+        apply_rope(mp, qv(), kv(), Positions::mrope(std::span<const std::int64_t>(rows), kT));
+      },
+      {"positions", "12 ids (3 rows × tokens)", "got 11"});
   std::vector<std::int64_t> rows_ok(3 * kT, 0);
-  argument_error([&] { apply_rope(mp, qv(), kv(), Positions::mrope(std::span<const std::int64_t>(rows_ok), kT + 1)); },
-                 {"positions (M-RoPE)", "rows of 4 tokens", "5"});
+  argument_error(
+      [&] {
+        apply_rope(mp, qv(), kv(),
+                   Positions::mrope(std::span<const std::int64_t>(rows_ok), kT + 1));
+      },
+      {"positions (M-RoPE)", "rows of 4 tokens", "5"});
 }
 
 TEST_F(ApiErrors, PositionsBeyondTheSupportedRange) {
   const std::int64_t kMax = kMaxAbsPosition;
-  for (std::int64_t bad : {kMax + 1, -kMax - 1, std::numeric_limits<std::int64_t>::max(), std::numeric_limits<std::int64_t>::min()}) {
+  for (std::int64_t bad : {kMax + 1, -kMax - 1, std::numeric_limits<std::int64_t>::max(),
+                           std::numeric_limits<std::int64_t>::min()}) {
     SCOPED_TRACE(bad);
     std::vector<std::int64_t> ids{0, 1, bad, 3};
-    argument_error([&] { apply_rope(p, qv(), kv(), Positions::per_token(std::span<const std::int64_t>(ids))); },
-                   {"positions[2]", "±(2^31 − 1)", std::to_string(bad)});
+    argument_error(
+        [&] {
+          apply_rope(p, qv(), kv(), Positions::per_token(std::span<const std::int64_t>(ids)));
+        },
+        {"positions[2]", "±(2^31 − 1)", std::to_string(bad)});
   }
   std::vector<std::int32_t> min32{0, std::numeric_limits<std::int32_t>::min(), 0, 0};  // −2^31
-  argument_error([&] { apply_rope(p, qv(), kv(), Positions::per_token(std::span<const std::int32_t>(min32))); },
-                 {"positions[1]", "-2147483648"});
+  argument_error(
+      [&] {
+        apply_rope(p, qv(), kv(), Positions::per_token(std::span<const std::int32_t>(min32)));
+      },
+      {"positions[1]", "-2147483648"});
   // Offsets: the last token's position must be in range too.
   argument_error([&] { apply_rope(p, qv(), kv(), Positions::offset(kMax - 2)); },
                  {"positions (offset)", "offset 2147483645 with 4 tokens"});
-  argument_error([&] { apply_rope(p, qv(), kv(), Positions::offset(-kMax - 1)); }, {"positions (offset)"});
-  argument_error([&] { apply_rope(p, qv(), kv(), Positions::offset(std::numeric_limits<std::int64_t>::max())); },
+  argument_error([&] { apply_rope(p, qv(), kv(), Positions::offset(-kMax - 1)); },
                  {"positions (offset)"});
+  argument_error(
+      [&] {
+        apply_rope(p, qv(), kv(), Positions::offset(std::numeric_limits<std::int64_t>::max()));
+      },
+      {"positions (offset)"});
   std::vector<std::int64_t> indptr{0, 2, 4}, offs{0, kMax};
   argument_error([&] { apply_rope(p, qv(), kv(), Positions::per_sequence(indptr, offs)); },
                  {"positions.offsets[1]", "2147483647 with 2 tokens"});
   std::vector<std::int64_t> offs_ok{0, kMax - 1};  // positions kMax − 1 and kMax: fine
   std::vector<float> scratch = q.v;
-  EXPECT_NO_THROW(apply_rope(p, view(scratch.data(), kT, kHq), kNoK, Positions::per_sequence(indptr, offs_ok)));
+  EXPECT_NO_THROW(
+      apply_rope(p, view(scratch.data(), kT, kHq), kNoK, Positions::per_sequence(indptr, offs_ok)));
   // M-RoPE rows are checked too.
   const FrequencyPlan mp = mrope_plan();
   std::vector<std::int64_t> rows(3 * kT, 0);
   rows[kT + 2] = kMax + 1;  // row H, token 2
-  argument_error([&] { apply_rope(mp, qv(), kv(), Positions::mrope(std::span<const std::int64_t>(rows), kT)); },
-                 {"positions[6]", "2147483648"});
+  argument_error(
+      [&] {
+        apply_rope(mp, qv(), kv(), Positions::mrope(std::span<const std::int64_t>(rows), kT));
+      },
+      {"positions[6]", "2147483648"});
 }
 
 TEST(ApiPositions, TheRangeLimitsThemselvesAreSupported) {
   const FrequencyPlan p = plan();
   std::vector<float> q(2 * kD, 1.0f);
   std::vector<std::int64_t> ids{kMaxAbsPosition, -kMaxAbsPosition};
-  ASSERT_NO_THROW(apply_rope(p, view(q.data(), 2, 1), kNoK, Positions::per_token(std::span<const std::int64_t>(ids))));
+  ASSERT_NO_THROW(apply_rope(p, view(q.data(), 2, 1), kNoK,
+                             Positions::per_token(std::span<const std::int64_t>(ids))));
   for (float v : q) EXPECT_TRUE(std::isfinite(v) && std::fabs(v) <= 1.5f) << v;
   std::vector<float> r(kD, 1.0f);
   EXPECT_NO_THROW(apply_rope(p, view(r.data(), 1, 1), kNoK, Positions::offset(kMaxAbsPosition)));
@@ -348,14 +418,17 @@ TEST(ApiPositions, TheRangeLimitsThemselvesAreSupported) {
 
 TEST_F(ApiErrors, MropeRowsWithAPlanWithoutMrope) {
   std::vector<std::int64_t> rows(3 * kT, 1);
-  argument_error([&] { apply_rope(p, qv(), kv(), Positions::mrope(std::span<const std::int64_t>(rows), kT)); },
-                 {"positions", "1-D positions (this plan has no mrope_section)", "[3, tokens] M-RoPE rows"});
+  argument_error(
+      [&] { apply_rope(p, qv(), kv(), Positions::mrope(std::span<const std::int64_t>(rows), kT)); },
+      {"positions", "1-D positions (this plan has no mrope_section)", "[3, tokens] M-RoPE rows"});
 }
 
 TEST_F(ApiErrors, IndptrErrors) {
   std::vector<std::int64_t> offs{0, 0};
-  const auto run = [&](std::vector<std::int64_t> indptr, std::initializer_list<std::string> needles) {
-    argument_error([&] { apply_rope(p, qv(), kv(), Positions::per_sequence(indptr, offs)); }, needles);
+  const auto run = [&](std::vector<std::int64_t> indptr,
+                       std::initializer_list<std::string> needles) {
+    argument_error([&] { apply_rope(p, qv(), kv(), Positions::per_sequence(indptr, offs)); },
+                   needles);
   };
   run({0, 4}, {"positions.indptr", "offsets.size() + 1 = 3 entries", "got 2"});
   run({0, 2, 4, 4}, {"positions.indptr", "got 4"});
@@ -370,7 +443,8 @@ TEST_F(ApiErrors, IndptrErrors) {
                  {"positions.indptr", "1 entries", "got 0"});
 }
 
-// ---- the plan, the options, the cache -----------------------------------------------------------------
+// ---- the plan, the options, the cache
+// -----------------------------------------------------------------
 
 TEST_F(ApiErrors, TamperedPlans) {
   FrequencyPlan bad = p;
@@ -381,21 +455,27 @@ TEST_F(ApiErrors, TamperedPlans) {
   argument_error([&] { apply_rope(bad, qv(), kv(), pos); }, {"plan.inv_freq[0]"});
   bad = p;
   bad.inv_freq.pop_back();
-  argument_error([&] { apply_rope(bad, qv(), kv(), pos); }, {"plan.inv_freq", "4 entries (rotary_dim / 2)", "got 3"});
-  for (double a : {0.0, -1.0, std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity()}) {
+  argument_error([&] { apply_rope(bad, qv(), kv(), pos); },
+                 {"plan.inv_freq", "4 entries (rotary_dim / 2)", "got 3"});
+  for (double a : {0.0, -1.0, std::numeric_limits<double>::quiet_NaN(),
+                   std::numeric_limits<double>::infinity()}) {
     bad = p;
     bad.attention_factor = a;
-    argument_error([&] { apply_rope(bad, qv(), kv(), pos); }, {"plan.attention_factor", "a finite number > 0"});
+    argument_error([&] { apply_rope(bad, qv(), kv(), pos); },
+                   {"plan.attention_factor", "a finite number > 0"});
   }
   bad = p;
   bad.head_dim = 7;
-  argument_error([&] { apply_rope(bad, qv(), kv(), pos); }, {"plan.head_dim", "an even number > 0", "7"});
+  argument_error([&] { apply_rope(bad, qv(), kv(), pos); },
+                 {"plan.head_dim", "an even number > 0", "7"});
   bad = p;
   bad.rotary_dim = 10;
-  argument_error([&] { apply_rope(bad, qv(), kv(), pos); }, {"plan.rotary_dim", "[2, head_dim]", "10"});
+  argument_error([&] { apply_rope(bad, qv(), kv(), pos); },
+                 {"plan.rotary_dim", "[2, head_dim]", "10"});
   bad = mrope_plan();
   bad.pair_axis[1] = 3;
-  argument_error([&] { apply_rope(bad, qv(), kv(), pos); }, {"plan.pair_axis", "entries 0, 1 or 2"});
+  argument_error([&] { apply_rope(bad, qv(), kv(), pos); },
+                 {"plan.pair_axis", "entries 0, 1 or 2"});
   bad = mrope_plan();
   bad.pair_axis.pop_back();
   argument_error([&] { apply_rope(bad, qv(), kv(), pos); }, {"plan.pair_axis", "4 entries"});
@@ -404,10 +484,12 @@ TEST_F(ApiErrors, TamperedPlans) {
 }
 
 TEST_F(ApiErrors, BadOptions) {
-  for (double s : {0.0, -1.0, std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity()}) {
+  for (double s : {0.0, -1.0, std::numeric_limits<double>::quiet_NaN(),
+                   std::numeric_limits<double>::infinity()}) {
     ApplyOptions o;
     o.position_scale = s;
-    argument_error([&] { apply_rope(p, qv(), kv(), pos, o); }, {"options.position_scale", "a finite number > 0"});
+    argument_error([&] { apply_rope(p, qv(), kv(), pos, o); },
+                   {"options.position_scale", "a finite number > 0"});
   }
   ApplyOptions o;
   o.max_threads = -1;
@@ -428,8 +510,9 @@ TEST_F(ApiErrors, CacheBuiltForAnotherPlan) {
   const CosSinCache theta_cache(build_frequency_plan(c), AngleMode::kExact, true, 16);
   ApplyOptions o;
   o.cache = &theta_cache;
-  argument_error([&] { apply_rope(p, qv(), kv(), pos, o); },
-                 {"options.cache", "a cache built for this plan, angle mode and attention-factor folding"});
+  argument_error(
+      [&] { apply_rope(p, qv(), kv(), pos, o); },
+      {"options.cache", "a cache built for this plan, angle mode and attention-factor folding"});
   const CosSinCache hf_cache(p, AngleMode::kHf, true, 16);
   o.cache = &hf_cache;
   argument_error([&] { apply_rope(p, qv(), kv(), pos, o); }, {"options.cache"});
@@ -451,7 +534,8 @@ TEST(CacheErrors, BadSizesAndPlans) {
   argument_error([&] { c.reserve(kMaxAbsPosition + 2); }, {"reserve", "2^31"});
   EXPECT_EQ(c.size(), 0);
   FrequencyPlan none;
-  argument_error([&] { CosSinCache x(none, AngleMode::kExact); }, {"plan.inv_freq", "at least one frequency"});
+  argument_error([&] { CosSinCache x(none, AngleMode::kExact); },
+                 {"plan.inv_freq", "at least one frequency"});
   FrequencyPlan nan = p;
   nan.inv_freq[1] = std::numeric_limits<float>::quiet_NaN();
   argument_error([&] { CosSinCache x(nan, AngleMode::kExact); }, {"plan.inv_freq", "finite"});
@@ -478,7 +562,8 @@ TEST_F(ApiErrors, UnknownDtypeValue) {
   const std::vector<float> out0 = out.v;
   TensorView odd_out = view(out.data(), kT, kHq);
   odd_out.dtype = static_cast<DType>(3);
-  argument_error([&] { apply_rope(p, qv(), odd_out, ConstTensorView{}, TensorView{}, pos); }, {"q_out", "dtype"});
+  argument_error([&] { apply_rope(p, qv(), odd_out, ConstTensorView{}, TensorView{}, pos); },
+                 {"q_out", "dtype"});
   EXPECT_EQ(out.v, out0);
 }
 
@@ -487,17 +572,20 @@ TEST(PlanArguments, NegativeSeqLen) {
   c.head_dim = kD;
   c.rotary_dim = kD;
   c.max_position_embeddings = 4096;
-  argument_error([&] { (void)build_frequency_plan(c, -1); }, {"seq_len", "expected a length > 0", "-1"});
+  argument_error([&] { (void)build_frequency_plan(c, -1); },
+                 {"seq_len", "expected a length > 0", "-1"});
   argument_error([&] { (void)build_frequency_plan(c, 0); }, {"seq_len", "0"});
 }
 
 TEST(OtherArguments, TargetsThreadsLayers) {
-  argument_error([&] { force_target("NOT_A_TARGET"); }, {"target", "expected one of auto", "NOT_A_TARGET"});
+  argument_error([&] { force_target("NOT_A_TARGET"); },
+                 {"target", "expected one of auto", "NOT_A_TARGET"});
   EXPECT_NO_THROW(force_target("auto"));
   argument_error([&] { ThreadPool pool(0); }, {"threads", "expected >= 1", "0"});
   argument_error([&] { set_default_threads(-3); }, {"threads", "-3"});
   const ModelRope m = parse_hf_config(R"({"head_dim": 64, "max_position_embeddings": 4096})");
-  argument_error([&] { (void)m.layer("full_attention"); }, {"\"full_attention\"", "available: default"});
+  argument_error([&] { (void)m.layer("full_attention"); },
+                 {"\"full_attention\"", "available: default"});
 }
 
 }  // namespace

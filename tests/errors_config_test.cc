@@ -82,16 +82,21 @@ ConfigError config_error(const std::string& text, const ParseOptions& o = {}) {
   ADD_FAILURE() << "expected ConfigError, nothing thrown for: " << text.substr(0, 300);
   return ConfigError("<none>", "");
 }
-ConfigError config_error(const json& j, const ParseOptions& o = {}) { return config_error(j.dump(), o); }
+ConfigError config_error(const json& j, const ParseOptions& o = {}) {
+  return config_error(j.dump(), o);
+}
 
-bool contains(const std::string& s, const std::string& needle) { return s.find(needle) != std::string::npos; }
+bool contains(const std::string& s, const std::string& needle) {
+  return s.find(needle) != std::string::npos;
+}
 
-#define EXPECT_CONFIG_ERROR(input, json_path, ...)                                       \
-  do {                                                                                   \
-    const ConfigError err_ = config_error(input);                                        \
-    EXPECT_EQ(err_.path(), json_path) << err_.what();                                    \
-    for (const std::string needle_ : std::vector<std::string>{__VA_ARGS__})              \
-      EXPECT_TRUE(contains(err_.what(), needle_)) << "\"" << needle_ << "\" not in: " << err_.what(); \
+#define EXPECT_CONFIG_ERROR(input, json_path, ...)                          \
+  do {                                                                      \
+    const ConfigError err_ = config_error(input);                           \
+    EXPECT_EQ(err_.path(), json_path) << err_.what();                       \
+    for (const std::string needle_ : std::vector<std::string>{__VA_ARGS__}) \
+      EXPECT_TRUE(contains(err_.what(), needle_))                           \
+          << "\"" << needle_ << "\" not in: " << err_.what();               \
   } while (0)
 
 bool has_warning(const ModelRope& m, const std::string& path, const std::string& needle) {
@@ -111,7 +116,8 @@ TEST(ConfigErrors, MalformedJson) {
   EXPECT_CONFIG_ERROR(std::string(R"({"rope_theta": })"), "", "malformed JSON");
   EXPECT_CONFIG_ERROR(std::string(R"({"rope_theta": 1e4,})"), "", "malformed JSON");
   EXPECT_CONFIG_ERROR(std::string("{'rope_theta': 10000}"), "", "malformed JSON");  // Python dict
-  EXPECT_CONFIG_ERROR(std::string(R"({"rope_theta": NaN})"), "", "malformed JSON");  // no NaN literal
+  EXPECT_CONFIG_ERROR(std::string(R"({"rope_theta": NaN})"), "",
+                      "malformed JSON");  // no NaN literal
   EXPECT_CONFIG_ERROR(std::string(R"({"rope_theta": Infinity})"), "", "malformed JSON");
   EXPECT_CONFIG_ERROR(std::string("{\"a\": \"\xff\xfe\"}"), "", "malformed JSON");  // invalid UTF-8
   EXPECT_CONFIG_ERROR(std::string("{\"head_dim\": 64} trailing"), "", "malformed JSON");
@@ -144,7 +150,8 @@ TEST(ConfigErrors, DeepNestingIsRefusedBeforeParsing) {
   EXPECT_CONFIG_ERROR(std::string(100000, '['), "", "nesting deeper than 64");
   EXPECT_CONFIG_ERROR(std::string(100000, '{'), "", "nesting deeper than 64");
   // Valid but deep JSON under an unknown key: still refused (depth 65 > 64).
-  std::string deep = R"({"head_dim": 64, "x": )" + std::string(64, '[') + std::string(64, ']') + "}";
+  std::string deep =
+      R"({"head_dim": 64, "x": )" + std::string(64, '[') + std::string(64, ']') + "}";
   EXPECT_CONFIG_ERROR(deep, "", "nesting deeper than 64");
   // Brackets inside strings do not count; depth 64 itself is fine.
   const std::string in_string = R"({"head_dim": 64, "max_position_embeddings": 4096, "note": ")" +
@@ -154,7 +161,8 @@ TEST(ConfigErrors, DeepNestingIsRefusedBeforeParsing) {
                               std::string(63, '[') + std::string(63, ']') + "}";
   EXPECT_NO_THROW(parse_hf_config(depth64));
   // An escaped quote does not end a string early.
-  const std::string escaped = R"({"head_dim": 64, "max_position_embeddings": 4096, "n": "\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["})";
+  const std::string escaped =
+      R"({"head_dim": 64, "max_position_embeddings": 4096, "n": "\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["})";
   EXPECT_NO_THROW(parse_hf_config(escaped));
   // The limit is an option.
   ParseOptions o;
@@ -196,36 +204,45 @@ TEST(ConfigErrors, LoadFromFile) {
   EXPECT_THROW(load_hf_config("/"), IoError);  // a directory
 }
 
-// ---- wrong value types -----------------------------------------------------------------------------
+// ---- wrong value types
+// -----------------------------------------------------------------------------
 
 TEST(ConfigErrors, WrongValueTypes) {
   EXPECT_CONFIG_ERROR(with(llama3(), "/rope_theta", "500000"), "rope_theta", "expected a number",
                       "\"500000\" (string)");
-  EXPECT_CONFIG_ERROR(with(llama3(), "/rope_theta", json::array({1})), "rope_theta", "expected a number");
-  EXPECT_CONFIG_ERROR(with(llama3(), "/rope_theta", true), "rope_theta", "expected a number", "(boolean)");
-  EXPECT_CONFIG_ERROR(with(llama3(), "/head_dim", 128.5), "head_dim", "expected an integer", "128.5");
+  EXPECT_CONFIG_ERROR(with(llama3(), "/rope_theta", json::array({1})), "rope_theta",
+                      "expected a number");
+  EXPECT_CONFIG_ERROR(with(llama3(), "/rope_theta", true), "rope_theta", "expected a number",
+                      "(boolean)");
+  EXPECT_CONFIG_ERROR(with(llama3(), "/head_dim", 128.5), "head_dim", "expected an integer",
+                      "128.5");
   EXPECT_CONFIG_ERROR(with(llama3(), "/head_dim", "128"), "head_dim", "expected an integer");
-  EXPECT_CONFIG_ERROR(with(llama3(), "/max_position_embeddings", "131072"), "max_position_embeddings",
-                      "expected an integer");
+  EXPECT_CONFIG_ERROR(with(llama3(), "/max_position_embeddings", "131072"),
+                      "max_position_embeddings", "expected an integer");
   EXPECT_CONFIG_ERROR(with(llama3(), "/rope_scaling", json::array({1, 2})), "rope_scaling",
                       "expected an object or null");
-  EXPECT_CONFIG_ERROR(with(llama3(), "/rope_scaling", "llama3"), "rope_scaling", "expected an object");
-  EXPECT_CONFIG_ERROR(with(llama3(), "/rope_parameters", 5), "rope_parameters", "expected an object");
+  EXPECT_CONFIG_ERROR(with(llama3(), "/rope_scaling", "llama3"), "rope_scaling",
+                      "expected an object");
+  EXPECT_CONFIG_ERROR(with(llama3(), "/rope_parameters", 5), "rope_parameters",
+                      "expected an object");
   EXPECT_CONFIG_ERROR(with(llama3(), "/rope_scaling/rope_type", 3), "rope_scaling.rope_type",
                       "expected a string", "3 (number)");
-  EXPECT_CONFIG_ERROR(with(llama3(), "/rope_scaling/factor", "8"), "rope_scaling.factor", "expected a number");
+  EXPECT_CONFIG_ERROR(with(llama3(), "/rope_scaling/factor", "8"), "rope_scaling.factor",
+                      "expected a number");
   EXPECT_CONFIG_ERROR(with(llama3(), "/rope_scaling/factor", json::object()), "rope_scaling.factor",
                       "expected a number", "(object)");
   EXPECT_CONFIG_ERROR(with(llama3(), "/rope_scaling/original_max_position_embeddings", 8192.5),
                       "rope_scaling.original_max_position_embeddings", "expected an integer");
-  EXPECT_CONFIG_ERROR(with(llama3(), "/rope_interleave", "yes"), "rope_interleave", "expected true or false");
-  EXPECT_CONFIG_ERROR(with(yarn(), "/rope_scaling/truncate", 0), "rope_scaling.truncate", "expected true or false");
+  EXPECT_CONFIG_ERROR(with(llama3(), "/rope_interleave", "yes"), "rope_interleave",
+                      "expected true or false");
+  EXPECT_CONFIG_ERROR(with(yarn(), "/rope_scaling/truncate", 0), "rope_scaling.truncate",
+                      "expected true or false");
   EXPECT_CONFIG_ERROR(with(llama3(), "/model_type", 7), "model_type", "expected a string");
   EXPECT_CONFIG_ERROR(with(llama3(), "/text_config", "x"), "text_config", "expected an object");
-  EXPECT_CONFIG_ERROR(with(longrope(), "/rope_scaling/long_factor", 2.0), "rope_scaling.long_factor",
-                      "a list of 48 numbers");
-  EXPECT_CONFIG_ERROR(with(qwen2vl(), "/rope_scaling/mrope_section", "16,24,24"), "rope_scaling.mrope_section",
-                      "a list of 3 integers");
+  EXPECT_CONFIG_ERROR(with(longrope(), "/rope_scaling/long_factor", 2.0),
+                      "rope_scaling.long_factor", "a list of 48 numbers");
+  EXPECT_CONFIG_ERROR(with(qwen2vl(), "/rope_scaling/mrope_section", "16,24,24"),
+                      "rope_scaling.mrope_section", "a list of 3 integers");
   EXPECT_CONFIG_ERROR(with(qwen2vl(), "/rope_scaling/mrope_interleaved", "no"),
                       "rope_scaling.mrope_interleaved", "expected true or false");
   // Integers beyond int64, and integral floats (accepted as integers).
@@ -243,12 +260,14 @@ TEST(ConfigErrors, NumbersTooLargeForADoubleNameTheirKey) {
     const std::string key = "\"rope_theta\":500000.0";
     ASSERT_NE(text.find(key), std::string::npos);
     text.replace(text.find(key), key.size(), std::string("\"rope_theta\":") + big);
-    EXPECT_CONFIG_ERROR(text, "rope_theta", "expected a finite number", "too large for a double", big);
+    EXPECT_CONFIG_ERROR(text, "rope_theta", "expected a finite number", "too large for a double",
+                        big);
   }
   std::string factor = llama3().dump();
   const std::string fkey = "\"factor\":8.0";
   factor.replace(factor.find(fkey), fkey.size(), "\"factor\":1e999");
-  EXPECT_CONFIG_ERROR(factor, "rope_scaling.factor", "expected a finite number", "too large for a double");
+  EXPECT_CONFIG_ERROR(factor, "rope_scaling.factor", "expected a finite number",
+                      "too large for a double");
   // Entries of factor lists too.
   std::string lr = longrope().dump();
   const std::string first = "\"long_factor\":[2.0,";
@@ -259,7 +278,8 @@ TEST(ConfigErrors, NumbersTooLargeForADoubleNameTheirKey) {
   std::string mp = llama3().dump();
   const std::string mkey = "\"max_position_embeddings\":131072";
   mp.replace(mp.find(mkey), mkey.size(), "\"max_position_embeddings\":1e999");
-  EXPECT_CONFIG_ERROR(mp, "max_position_embeddings", "expected an integer", "too large for a double");
+  EXPECT_CONFIG_ERROR(mp, "max_position_embeddings", "expected an integer",
+                      "too large for a double");
   // Integers beyond 64 bits are read as floating point and refused as integers.
   std::string wide = llama3().dump();
   wide.replace(wide.find(mkey), mkey.size(), "\"max_position_embeddings\":99999999999999999999999");
@@ -270,21 +290,26 @@ TEST(ConfigErrors, NumbersTooLargeForADoubleNameTheirKey) {
   EXPECT_CONFIG_ERROR(tiny, "rope_scaling.factor", "expected a finite number > 0");
 }
 
-// ---- non-positive where a positive finite number is needed ----------------------------------------
+// ---- non-positive where a positive finite number is needed
+// ----------------------------------------
 
 TEST(ConfigErrors, NonPositiveTheta) {
   for (double v : {0.0, -10000.0}) {
     SCOPED_TRACE(v);
-    EXPECT_CONFIG_ERROR(with(llama3(), "/rope_theta", v), "rope_theta", "expected a finite number > 0");
+    EXPECT_CONFIG_ERROR(with(llama3(), "/rope_theta", v), "rope_theta",
+                        "expected a finite number > 0");
     EXPECT_CONFIG_ERROR(with(gemma3_per_layer(), "/rope_parameters/full_attention/rope_theta", v),
-                        "rope_parameters.full_attention.rope_theta", "expected a finite number > 0");
+                        "rope_parameters.full_attention.rope_theta",
+                        "expected a finite number > 0");
   }
-  EXPECT_CONFIG_ERROR(json::parse(R"({"model_type":"gpt_neox","hidden_size":2048,"num_attention_heads":16,
+  EXPECT_CONFIG_ERROR(
+      json::parse(R"({"model_type":"gpt_neox","hidden_size":2048,"num_attention_heads":16,
     "rotary_pct":0.25,"rotary_emb_base":-1,"max_position_embeddings":2048})"),
-                      "rotary_emb_base", "expected a finite number > 0");
-  EXPECT_CONFIG_ERROR(json::parse(R"({"model_type":"gemma3","head_dim":256,"max_position_embeddings":8192,
+      "rotary_emb_base", "expected a finite number > 0");
+  EXPECT_CONFIG_ERROR(
+      json::parse(R"({"model_type":"gemma3","head_dim":256,"max_position_embeddings":8192,
     "rope_theta":1000000,"rope_local_base_freq":0})"),
-                      "rope_local_base_freq", "expected a finite number > 0");
+      "rope_local_base_freq", "expected a finite number > 0");
 }
 
 // theta in (0, 1] parses (the parser asks for > 0), but build_frequency_plan refuses it (it asks
@@ -293,7 +318,8 @@ TEST(ConfigErrors, NonPositiveTheta) {
 TEST(ConfigErrors, ThetaAtMostOneNamesTheKey) {
   for (double v : {0.5, 1.0}) {
     SCOPED_TRACE(v);
-    const ConfigError e = config_error(with(gemma3_per_layer(), "/rope_parameters/full_attention/rope_theta", v));
+    const ConfigError e =
+        config_error(with(gemma3_per_layer(), "/rope_parameters/full_attention/rope_theta", v));
     EXPECT_EQ(e.path(), "rope_parameters.full_attention.rope_theta") << e.what();
     EXPECT_TRUE(contains(e.what(), "> 1")) << e.what();
   }
@@ -311,8 +337,9 @@ TEST(ConfigErrors, NonPositiveFactors) {
     EXPECT_CONFIG_ERROR(with(lin, "/rope_scaling/factor", v), "rope_scaling.factor", "> 0");
     EXPECT_CONFIG_ERROR(with(with(lin, "/rope_scaling/type", "dynamic"), "/rope_scaling/factor", v),
                         "rope_scaling.factor", "> 0");
-    EXPECT_CONFIG_ERROR(with(with(lin, "/rope_scaling/type", "proportional"), "/rope_scaling/factor", v),
-                        "rope_scaling.factor", "> 0");
+    EXPECT_CONFIG_ERROR(
+        with(with(lin, "/rope_scaling/type", "proportional"), "/rope_scaling/factor", v),
+        "rope_scaling.factor", "> 0");
     EXPECT_CONFIG_ERROR(with(longrope(), "/rope_scaling/factor", v), "rope_scaling.factor", "> 0");
   }
 }
@@ -320,17 +347,19 @@ TEST(ConfigErrors, NonPositiveFactors) {
 TEST(ConfigErrors, MissingRequiredKeys) {
   EXPECT_CONFIG_ERROR(without(llama3(), "/rope_scaling/factor"), "rope_scaling.factor",
                       "required key is missing");
-  EXPECT_CONFIG_ERROR(without(llama3(), "/rope_scaling/low_freq_factor"), "rope_scaling.low_freq_factor",
-                      "required key is missing");
-  EXPECT_CONFIG_ERROR(without(llama3(), "/rope_scaling/high_freq_factor"), "rope_scaling.high_freq_factor",
-                      "required key is missing");
+  EXPECT_CONFIG_ERROR(without(llama3(), "/rope_scaling/low_freq_factor"),
+                      "rope_scaling.low_freq_factor", "required key is missing");
+  EXPECT_CONFIG_ERROR(without(llama3(), "/rope_scaling/high_freq_factor"),
+                      "rope_scaling.high_freq_factor", "required key is missing");
   EXPECT_CONFIG_ERROR(without(llama3(), "/rope_scaling/original_max_position_embeddings"),
                       "rope_scaling.original_max_position_embeddings", "required key is missing");
-  EXPECT_CONFIG_ERROR(without(yarn(), "/rope_scaling/factor"), "rope_scaling.factor", "required key is missing");
-  EXPECT_CONFIG_ERROR(without(longrope(), "/rope_scaling/short_factor"), "rope_scaling.short_factor",
-                      "required key is missing", "48 numbers");
+  EXPECT_CONFIG_ERROR(without(yarn(), "/rope_scaling/factor"), "rope_scaling.factor",
+                      "required key is missing");
+  EXPECT_CONFIG_ERROR(without(longrope(), "/rope_scaling/short_factor"),
+                      "rope_scaling.short_factor", "required key is missing", "48 numbers");
   EXPECT_CONFIG_ERROR(json::parse(R"({"head_dim":128,"max_position_embeddings":4096,
-    "rope_scaling":{"type":"linear"}})"), "rope_scaling.factor", "required key is missing");
+    "rope_scaling":{"type":"linear"}})"),
+                      "rope_scaling.factor", "required key is missing");
 }
 
 TEST(ConfigErrors, NonPositiveIntegers) {
@@ -344,7 +373,8 @@ TEST(ConfigErrors, NonPositiveIntegers) {
                         "original_max_position_embeddings", "expected an integer > 0");
     EXPECT_CONFIG_ERROR(with(llama3(), "/max_position_embeddings", v), "max_position_embeddings",
                         "expected an integer > 0");
-    EXPECT_CONFIG_ERROR(with(llama3(), "/head_dim", v), "head_dim", "expected an integer in [1, 2^20]");
+    EXPECT_CONFIG_ERROR(with(llama3(), "/head_dim", v), "head_dim",
+                        "expected an integer in [1, 2^20]");
     EXPECT_CONFIG_ERROR(without(with(llama3(), "/hidden_size", v), "/head_dim"), "hidden_size",
                         "expected an integer > 0");
     EXPECT_CONFIG_ERROR(without(with(llama3(), "/num_attention_heads", v), "/head_dim"),
@@ -360,11 +390,11 @@ TEST(ConfigErrors, YarnParameters) {
                         "expected a finite number > 0");
     EXPECT_CONFIG_ERROR(with(yarn(), "/rope_scaling/beta_slow", v), "rope_scaling.beta_slow",
                         "expected a finite number > 0");
-    EXPECT_CONFIG_ERROR(with(yarn(), "/rope_scaling/attention_factor", v), "rope_scaling.attention_factor",
-                        "expected a finite number > 0");
+    EXPECT_CONFIG_ERROR(with(yarn(), "/rope_scaling/attention_factor", v),
+                        "rope_scaling.attention_factor", "expected a finite number > 0");
   }
-  EXPECT_CONFIG_ERROR(with(yarn(), "/rope_scaling/attention_factor", 0.0), "rope_scaling.attention_factor",
-                      "expected a finite number > 0");
+  EXPECT_CONFIG_ERROR(with(yarn(), "/rope_scaling/attention_factor", 0.0),
+                      "rope_scaling.attention_factor", "expected a finite number > 0");
   // transformers' `beta_fast or 32`: 0 (and null) take the defaults; not an error.
   const ModelRope m = parse_hf_config(with(yarn(), "/rope_scaling/beta_fast", 0).dump());
   EXPECT_EQ(std::get<YarnScaling>(m.layers[0].scaling).beta_fast, 32.0);
@@ -386,25 +416,29 @@ TEST(ConfigErrors, YarnMscaleGivingANonPositiveAttentionFactorNamesTheKey) {
 }
 
 TEST(ConfigErrors, Llama3HighBelowLow) {
-  EXPECT_CONFIG_ERROR(with(with(llama3(), "/rope_scaling/low_freq_factor", 4.0), "/rope_scaling/high_freq_factor", 1.0),
-                      "rope_scaling.high_freq_factor", "expected high_freq_factor >= low_freq_factor");
+  EXPECT_CONFIG_ERROR(with(with(llama3(), "/rope_scaling/low_freq_factor", 4.0),
+                           "/rope_scaling/high_freq_factor", 1.0),
+                      "rope_scaling.high_freq_factor",
+                      "expected high_freq_factor >= low_freq_factor");
   // Equal factors (Llama 4 Scout): computable, a warning.
   const ModelRope m = parse_hf_config(with(llama3(), "/rope_scaling/high_freq_factor", 1.0).dump());
   EXPECT_TRUE(has_warning(m, "rope_scaling.high_freq_factor", "no blended band")) << warnings_of(m);
   for (double v : {0.0, -1.0}) {
-    EXPECT_CONFIG_ERROR(with(llama3(), "/rope_scaling/low_freq_factor", v), "rope_scaling.low_freq_factor",
-                        "expected a finite number > 0");
-    EXPECT_CONFIG_ERROR(with(llama3(), "/rope_scaling/high_freq_factor", v), "rope_scaling.high_freq_factor",
-                        "expected a finite number > 0");
+    EXPECT_CONFIG_ERROR(with(llama3(), "/rope_scaling/low_freq_factor", v),
+                        "rope_scaling.low_freq_factor", "expected a finite number > 0");
+    EXPECT_CONFIG_ERROR(with(llama3(), "/rope_scaling/high_freq_factor", v),
+                        "rope_scaling.high_freq_factor", "expected a finite number > 0");
   }
 }
 
-// ---- factor lists ---------------------------------------------------------------------------------
+// ---- factor lists
+// ---------------------------------------------------------------------------------
 
 TEST(ConfigErrors, FactorListsOfTheWrongLength) {
   json j = longrope();
   j["rope_scaling"]["short_factor"] = std::vector<double>(47, 1.0);
-  EXPECT_CONFIG_ERROR(j, "rope_scaling.short_factor", "expected 48 entries", "rotary_dim/2", "got 47");
+  EXPECT_CONFIG_ERROR(j, "rope_scaling.short_factor", "expected 48 entries", "rotary_dim/2",
+                      "got 47");
   j = longrope();
   j["rope_scaling"]["long_factor"] = std::vector<double>(96, 1.0);  // head_dim, not head_dim/2
   EXPECT_CONFIG_ERROR(j, "rope_scaling.long_factor", "expected 48 entries", "got 96");
@@ -422,22 +456,28 @@ TEST(ConfigErrors, FactorListsWithBadEntries) {
     json value;
     const char* expect;
   };
-  for (const Case& c : {Case{0.0, "> 0"}, Case{-1.5, "> 0"}, Case{"1.0", "(string)"}, Case{nullptr, "(null)"},
-                        Case{json::array({1.0}), "(array)"}, Case{true, "(boolean)"}}) {
+  for (const Case& c :
+       {Case{0.0, "> 0"}, Case{-1.5, "> 0"}, Case{"1.0", "(string)"}, Case{nullptr, "(null)"},
+        Case{json::array({1.0}), "(array)"}, Case{true, "(boolean)"}}) {
     SCOPED_TRACE(c.value.dump());
     json j = longrope();
     j["rope_scaling"]["short_factor"][7] = c.value;
-    EXPECT_CONFIG_ERROR(j, "rope_scaling.short_factor[7]", "expected a finite number > 0", c.expect);
+    EXPECT_CONFIG_ERROR(j, "rope_scaling.short_factor[7]", "expected a finite number > 0",
+                        c.expect);
   }
 }
 
-// ---- rotary width ---------------------------------------------------------------------------------
+// ---- rotary width
+// ---------------------------------------------------------------------------------
 
 TEST(ConfigErrors, RotaryWidthZeroOddOrAboveHeadDim) {
-  const json base = json::parse(R"({"model_type":"llama","head_dim":64,"max_position_embeddings":4096})");
+  const json base =
+      json::parse(R"({"model_type":"llama","head_dim":64,"max_position_embeddings":4096})");
   EXPECT_CONFIG_ERROR(with(base, "/partial_rotary_factor", 0.0), "partial_rotary_factor", "(0, 1]");
-  EXPECT_CONFIG_ERROR(with(base, "/partial_rotary_factor", -0.5), "partial_rotary_factor", "(0, 1]");
-  EXPECT_CONFIG_ERROR(with(base, "/partial_rotary_factor", 1.5), "partial_rotary_factor", "(0, 1]", "1.5");
+  EXPECT_CONFIG_ERROR(with(base, "/partial_rotary_factor", -0.5), "partial_rotary_factor",
+                      "(0, 1]");
+  EXPECT_CONFIG_ERROR(with(base, "/partial_rotary_factor", 1.5), "partial_rotary_factor", "(0, 1]",
+                      "1.5");
   // int(64 · 0.3) = 19: odd
   EXPECT_CONFIG_ERROR(with(base, "/partial_rotary_factor", 0.3), "partial_rotary_factor", "= 19",
                       "expected an even number > 0");
@@ -445,68 +485,89 @@ TEST(ConfigErrors, RotaryWidthZeroOddOrAboveHeadDim) {
   EXPECT_CONFIG_ERROR(with(base, "/partial_rotary_factor", 0.01), "partial_rotary_factor", "= 0",
                       "expected an even number > 0");
   // In the rope dict (transformers v5) and GPT-NeoX's rotary_pct.
-  EXPECT_CONFIG_ERROR(with(base, "/rope_parameters", json{{"rope_type", "default"}, {"partial_rotary_factor", 2.0}}),
+  EXPECT_CONFIG_ERROR(with(base, "/rope_parameters",
+                           json{{"rope_type", "default"}, {"partial_rotary_factor", 2.0}}),
                       "rope_parameters.partial_rotary_factor", "(0, 1]");
-  EXPECT_CONFIG_ERROR(json::parse(R"({"model_type":"gpt_neox","hidden_size":2048,"num_attention_heads":16,
-    "rotary_pct":1.25,"max_position_embeddings":2048})"), "rotary_pct", "(0, 1]");
+  EXPECT_CONFIG_ERROR(
+      json::parse(R"({"model_type":"gpt_neox","hidden_size":2048,"num_attention_heads":16,
+    "rotary_pct":1.25,"max_position_embeddings":2048})"),
+      "rotary_pct", "(0, 1]");
   // Explicit rotary_dim (phi-msft, ChatGLM): above head_dim, zero.
   EXPECT_CONFIG_ERROR(with(base, "/rotary_dim", 65), "rotary_dim", "head_dim = 64");
   EXPECT_CONFIG_ERROR(with(base, "/rotary_dim", 0), "rotary_dim", "head_dim = 64");
   // DeepSeek: qk_rope_head_dim is the rotated width.
-  EXPECT_CONFIG_ERROR(json::parse(R"({"model_type":"deepseek_v3","qk_rope_head_dim":0,"max_position_embeddings":4096})"),
-                      "qk_rope_head_dim", "expected an integer > 0");
+  EXPECT_CONFIG_ERROR(
+      json::parse(
+          R"({"model_type":"deepseek_v3","qk_rope_head_dim":0,"max_position_embeddings":4096})"),
+      "qk_rope_head_dim", "expected an integer > 0");
 }
 
 // An odd explicit rotary_dim must be reported under the key it came from (see the report).
 TEST(ConfigErrors, OddExplicitRotaryDimNamesRotaryDim) {
-  const json base = json::parse(R"({"model_type":"phi-msft","head_dim":64,"max_position_embeddings":4096,"rotary_dim":33})");
+  const json base = json::parse(
+      R"({"model_type":"phi-msft","head_dim":64,"max_position_embeddings":4096,"rotary_dim":33})");
   const ConfigError e = config_error(base);
   EXPECT_EQ(e.path(), "rotary_dim") << e.what();
   EXPECT_TRUE(contains(e.what(), "33")) << e.what();
 }
 
 TEST(ConfigErrors, OddHeadDim) {
-  EXPECT_CONFIG_ERROR(with(llama3(), "/head_dim", 127), "head_dim", "expected an even head_dim", "127");
-  EXPECT_CONFIG_ERROR(json::parse(R"({"hidden_size":4095,"num_attention_heads":35,"max_position_embeddings":4096})"),
-                      "head_dim", "even head_dim", "117");
+  EXPECT_CONFIG_ERROR(with(llama3(), "/head_dim", 127), "head_dim", "expected an even head_dim",
+                      "127");
+  EXPECT_CONFIG_ERROR(
+      json::parse(
+          R"({"hidden_size":4095,"num_attention_heads":35,"max_position_embeddings":4096})"),
+      "head_dim", "even head_dim", "117");
 }
 
 TEST(ConfigErrors, HeadDimNotDerivable) {
-  EXPECT_CONFIG_ERROR(json::parse(R"({"model_type":"llama","max_position_embeddings":4096})"), "head_dim",
-                      "head_dim is not derivable", "hidden_size", "num_attention_heads");
-  EXPECT_CONFIG_ERROR(json::parse(R"({"hidden_size":4096,"max_position_embeddings":4096})"), "head_dim",
-                      "not derivable");
-  EXPECT_CONFIG_ERROR(json::parse(R"({"num_attention_heads":32,"max_position_embeddings":4096})"), "head_dim",
-                      "not derivable");
-  EXPECT_CONFIG_ERROR(json::parse(R"({"hidden_size":4096,"num_attention_heads":30,"max_position_embeddings":4096})"),
-                      "hidden_size", "not derivable", "4096", "not a multiple of num_attention_heads 30");
+  EXPECT_CONFIG_ERROR(json::parse(R"({"model_type":"llama","max_position_embeddings":4096})"),
+                      "head_dim", "head_dim is not derivable", "hidden_size",
+                      "num_attention_heads");
+  EXPECT_CONFIG_ERROR(json::parse(R"({"hidden_size":4096,"max_position_embeddings":4096})"),
+                      "head_dim", "not derivable");
+  EXPECT_CONFIG_ERROR(json::parse(R"({"num_attention_heads":32,"max_position_embeddings":4096})"),
+                      "head_dim", "not derivable");
+  EXPECT_CONFIG_ERROR(
+      json::parse(
+          R"({"hidden_size":4096,"num_attention_heads":30,"max_position_embeddings":4096})"),
+      "hidden_size", "not derivable", "4096", "not a multiple of num_attention_heads 30");
   // Nothing derivable in text_config either.
-  EXPECT_CONFIG_ERROR(json::parse(R"({"model_type":"qwen2_vl","text_config":{"max_position_embeddings":4096}})"),
-                      "text_config.head_dim", "not derivable");
+  EXPECT_CONFIG_ERROR(
+      json::parse(R"({"model_type":"qwen2_vl","text_config":{"max_position_embeddings":4096}})"),
+      "text_config.head_dim", "not derivable");
 }
 
-// ---- rope types -----------------------------------------------------------------------------------
+// ---- rope types
+// -----------------------------------------------------------------------------------
 
 TEST(ConfigErrors, UnknownRopeTypeListsTheSupportedOnes) {
   const ConfigError e = config_error(with(llama3(), "/rope_scaling/rope_type", "ntk-by-magic"));
   EXPECT_EQ(e.path(), "rope_scaling.rope_type");
   EXPECT_TRUE(contains(e.what(), "unknown rope type \"ntk-by-magic\"")) << e.what();
-  for (const char* t : {"default", "linear", "dynamic", "yarn", "longrope", "llama3", "proportional", "su"})
+  for (const char* t :
+       {"default", "linear", "dynamic", "yarn", "longrope", "llama3", "proportional", "su"})
     EXPECT_TRUE(contains(e.what(), t)) << t << " not listed: " << e.what();
-  EXPECT_CONFIG_ERROR(json::parse(R"({"head_dim":64,"max_position_embeddings":4096,"rope_scaling":{"type":"Linear","factor":2}})"),
-                      "rope_scaling.type", "unknown rope type \"Linear\"");
-  EXPECT_CONFIG_ERROR(json::parse(R"({"head_dim":64,"max_position_embeddings":4096,"rope_scaling":{"type":""}})"),
-                      "rope_scaling.type", "unknown rope type \"\"");
-  EXPECT_CONFIG_ERROR(with(gemma3_per_layer(), "/rope_parameters/sliding_attention/rope_type", "xpos"),
-                      "rope_parameters.sliding_attention.rope_type", "unknown rope type \"xpos\"");
+  EXPECT_CONFIG_ERROR(
+      json::parse(
+          R"({"head_dim":64,"max_position_embeddings":4096,"rope_scaling":{"type":"Linear","factor":2}})"),
+      "rope_scaling.type", "unknown rope type \"Linear\"");
+  EXPECT_CONFIG_ERROR(
+      json::parse(R"({"head_dim":64,"max_position_embeddings":4096,"rope_scaling":{"type":""}})"),
+      "rope_scaling.type", "unknown rope type \"\"");
+  EXPECT_CONFIG_ERROR(
+      with(gemma3_per_layer(), "/rope_parameters/sliding_attention/rope_type", "xpos"),
+      "rope_parameters.sliding_attention.rope_type", "unknown rope type \"xpos\"");
 }
 
-// ---- per-layer dicts --------------------------------------------------------------------------------
+// ---- per-layer dicts
+// --------------------------------------------------------------------------------
 
 TEST(ConfigErrors, PerLayerDictsNamingUnknownLayers) {
   json j = gemma3_per_layer();
   j["rope_parameters"]["chunked_attention"] = json{{"rope_type", "default"}};
-  EXPECT_CONFIG_ERROR(j, "rope_parameters.chunked_attention", "expected a layer type listed in layer_types",
+  EXPECT_CONFIG_ERROR(j, "rope_parameters.chunked_attention",
+                      "expected a layer type listed in layer_types",
                       "full_attention, sliding_attention", "\"chunked_attention\"");
   // Without layer_types there is nothing to check against: every name is a layer type.
   const ModelRope m = parse_hf_config(without(j, "/layer_types").dump());
@@ -521,22 +582,27 @@ TEST(ConfigErrors, PerLayerDictsNamingUnknownLayers) {
   // layer_types naming a type that has no rope dict: that layer would get no RoPE.
   json lt = gemma3_per_layer();
   lt["layer_types"] = {"sliding_attention", "full_attention", "chunked_attention"};
-  EXPECT_CONFIG_ERROR(lt, "layer_types[2]", "expected one of the rope layer types", "\"chunked_attention\"");
+  EXPECT_CONFIG_ERROR(lt, "layer_types[2]", "expected one of the rope layer types",
+                      "\"chunked_attention\"");
   EXPECT_CONFIG_ERROR(with(gemma3_per_layer(), "/layer_types", "full_attention"), "layer_types",
                       "expected a list of layer type names");
-  EXPECT_CONFIG_ERROR(with(gemma3_per_layer(), "/layer_types", json::array({3, "full_attention", "sliding_attention"})),
+  EXPECT_CONFIG_ERROR(with(gemma3_per_layer(), "/layer_types",
+                           json::array({3, "full_attention", "sliding_attention"})),
                       "layer_types[0]", "expected a layer type name");
   // Per-layer NoPE flags and Gemma 3's pattern.
-  EXPECT_CONFIG_ERROR(with(llama3(), "/no_rope_layers", json::array({1, 0, 2})), "no_rope_layers[2]",
-                      "0 (NoPE) or 1 (RoPE)");
-  EXPECT_CONFIG_ERROR(json::parse(R"({"model_type":"gemma3_text","head_dim":256,"max_position_embeddings":8192,
-    "num_hidden_layers":4,"sliding_window_pattern":0})"), "sliding_window_pattern", "an integer > 0");
+  EXPECT_CONFIG_ERROR(with(llama3(), "/no_rope_layers", json::array({1, 0, 2})),
+                      "no_rope_layers[2]", "0 (NoPE) or 1 (RoPE)");
+  EXPECT_CONFIG_ERROR(
+      json::parse(R"({"model_type":"gemma3_text","head_dim":256,"max_position_embeddings":8192,
+    "num_hidden_layers":4,"sliding_window_pattern":0})"),
+      "sliding_window_pattern", "an integer > 0");
   // An error inside one layer's dict names that layer's path.
   EXPECT_CONFIG_ERROR(with(gemma3_per_layer(), "/rope_parameters/full_attention/factor", -8.0),
                       "rope_parameters.full_attention.factor", "> 0");
 }
 
-// ---- multimodal sections --------------------------------------------------------------------------
+// ---- multimodal sections
+// --------------------------------------------------------------------------
 
 TEST(ConfigErrors, MropeSections) {
   // Qwen2-VL: head_dim 128 → 64 pairs; [16, 24, 24] sums to 64.
@@ -553,15 +619,18 @@ TEST(ConfigErrors, MropeSections) {
   EXPECT_CONFIG_ERROR(with(qwen2vl(), "/rope_scaling/mrope_section", json::array({16, "24", 24})),
                       "rope_scaling.mrope_section[1]", "an integer");
   // Qwen3-VL's interleaved assignment: 3·h and 3·w must fit the pairs.
-  const json q3 = json::parse(R"({"model_type":"qwen3_vl_text","head_dim":128,"max_position_embeddings":262144,
+  const json q3 =
+      json::parse(R"({"model_type":"qwen3_vl_text","head_dim":128,"max_position_embeddings":262144,
     "rope_theta":5000000,"rope_scaling":{"rope_type":"default","mrope_section":[4,30,30],"mrope_interleaved":true}})");
-  EXPECT_CONFIG_ERROR(q3, "rope_scaling.mrope_section", "3·h and 3·w within the pairs", "[4, 30, 30]");
+  EXPECT_CONFIG_ERROR(q3, "rope_scaling.mrope_section", "3·h and 3·w within the pairs",
+                      "[4, 30, 30]");
   // Partial rotary halves the pairs the sections must cover.
   EXPECT_CONFIG_ERROR(with(qwen2vl(), "/partial_rotary_factor", 0.5), "rope_scaling.mrope_section",
                       "rotary_dim/2 = 32");
 }
 
-// ---- contradictory keys: which wins is a warning ------------------------------------------------------
+// ---- contradictory keys: which wins is a warning
+// ------------------------------------------------------
 
 TEST(ConfigWarnings, RopeParametersWinOverRopeScaling) {
   json j = llama3();
@@ -585,16 +654,19 @@ TEST(ConfigWarnings, RopeTypeWinsOverType) {
   // Agreeing keys are no warning.
   j["rope_scaling"]["type"] = "llama3";
   EXPECT_FALSE(has_warning(parse_hf_config(j.dump()), "rope_scaling.type", "wins"));
-  // An unknown `type` loses to a known `rope_type` and is not checked (transformers reads rope_type).
+  // An unknown `type` loses to a known `rope_type` and is not checked (transformers reads
+  // rope_type).
   j["rope_scaling"]["type"] = "nonsense";
-  EXPECT_TRUE(std::holds_alternative<Llama3Scaling>(parse_hf_config(j.dump()).layers.at(0).scaling));
+  EXPECT_TRUE(
+      std::holds_alternative<Llama3Scaling>(parse_hf_config(j.dump()).layers.at(0).scaling));
 }
 
 TEST(ConfigWarnings, DictThetaWinsOverTopLevelTheta) {
   json j = gemma3_per_layer();
   j["rope_theta"] = 5.0e5;
   const ModelRope m = parse_hf_config(j.dump());
-  EXPECT_TRUE(has_warning(m, "rope_parameters.full_attention.rope_theta", "rope dict's value wins")) << warnings_of(m);
+  EXPECT_TRUE(has_warning(m, "rope_parameters.full_attention.rope_theta", "rope dict's value wins"))
+      << warnings_of(m);
   EXPECT_EQ(m.layer("full_attention").rope_theta, 1.0e6);
 }
 
@@ -602,21 +674,25 @@ TEST(ConfigWarnings, StrictModeTurnsEachWarningIntoAnError) {
   ParseOptions strict;
   strict.strict = true;
   // unknown key in the rope dict
-  EXPECT_EQ(config_error(with(llama3(), "/rope_scaling/betta", 1), strict).path(), "rope_scaling.betta");
+  EXPECT_EQ(config_error(with(llama3(), "/rope_scaling/betta", 1), strict).path(),
+            "rope_scaling.betta");
   EXPECT_NO_THROW(parse_hf_config(with(llama3(), "/rope_scaling/betta", 1).dump()));
   // max_position_embeddings absent (the config class default is used)
   const ConfigError e = config_error(without(llama3(), "/max_position_embeddings"), strict);
   EXPECT_EQ(e.path(), "max_position_embeddings");
   EXPECT_TRUE(contains(e.what(), "absent")) << e.what();
   // factor below 1
-  EXPECT_EQ(config_error(with(with(llama3(), "/rope_scaling/factor", 0.5), "/rope_scaling/low_freq_factor", 1.0),
-                         strict).path(),
+  EXPECT_EQ(config_error(with(with(llama3(), "/rope_scaling/factor", 0.5),
+                              "/rope_scaling/low_freq_factor", 1.0),
+                         strict)
+                .path(),
             "rope_scaling.factor");
   // A config without warnings passes strict mode.
   EXPECT_NO_THROW(parse_hf_config(llama3().dump(), strict));
 }
 
-// ---- plans: bad sequence lengths, invalid hand-made configs ---------------------------------------------
+// ---- plans: bad sequence lengths, invalid hand-made configs
+// ---------------------------------------------
 
 TEST(PlanErrors, SequenceLengthMustBePositive) {
   const ModelRope m = parse_hf_config(llama3().dump());
@@ -668,7 +744,8 @@ TEST(PlanErrors, HandMadeConfigsAreValidatedToo) {
   expect(b, "partial_rotary_factor");
 }
 
-// ---- mlx-lm's factory ---------------------------------------------------------------------------------
+// ---- mlx-lm's factory
+// ---------------------------------------------------------------------------------
 
 ConfigError kwargs_error(const std::string& kwargs) {
   try {
@@ -686,7 +763,8 @@ ConfigError kwargs_error(const std::string& kwargs) {
 TEST(MlxFactoryErrors, KwargsDocument) {
   EXPECT_TRUE(contains(kwargs_error("").what(), "malformed JSON"));
   EXPECT_TRUE(contains(kwargs_error("{\"dims\": 64").what(), "malformed JSON"));
-  EXPECT_TRUE(contains(kwargs_error("[64]").what(), "an object of initialize_rope keyword arguments"));
+  EXPECT_TRUE(
+      contains(kwargs_error("[64]").what(), "an object of initialize_rope keyword arguments"));
   EXPECT_EQ(kwargs_error("{}").path(), "dims");
   EXPECT_EQ(kwargs_error(R"({"dims": 63})").path(), "dims");
   EXPECT_EQ(kwargs_error(R"({"dims": 0})").path(), "dims");
@@ -695,7 +773,8 @@ TEST(MlxFactoryErrors, KwargsDocument) {
   EXPECT_EQ(kwargs_error(R"({"dims": 64, "base": -10000})").path(), "base");
   EXPECT_EQ(kwargs_error(R"({"dims": 64, "base": 1e999})").path(), "base");
   EXPECT_EQ(kwargs_error(R"({"dims": 64, "traditional": 1})").path(), "traditional");
-  EXPECT_EQ(kwargs_error(R"({"dims": 64, "max_position_embeddings": 0})").path(), "max_position_embeddings");
+  EXPECT_EQ(kwargs_error(R"({"dims": 64, "max_position_embeddings": 0})").path(),
+            "max_position_embeddings");
   EXPECT_EQ(kwargs_error(R"({"dims": 64, "scaling_config": [1]})").path(), "scaling_config");
 }
 
@@ -704,25 +783,43 @@ TEST(MlxFactoryErrors, ScalingConfig) {
   EXPECT_EQ(u.path(), "scaling_config.type");
   EXPECT_TRUE(contains(u.what(), "Unsupported RoPE type su")) << u.what();
   EXPECT_TRUE(contains(u.what(), "longrope")) << u.what();
-  EXPECT_EQ(kwargs_error(R"({"dims": 64, "scaling_config": {"type": "linear"}})").path(), "scaling_config.factor");
-  EXPECT_EQ(kwargs_error(R"({"dims": 64, "scaling_config": {"type": "linear", "factor": 0}})").path(),
+  EXPECT_EQ(kwargs_error(R"({"dims": 64, "scaling_config": {"type": "linear"}})").path(),
             "scaling_config.factor");
-  EXPECT_EQ(kwargs_error(R"({"dims": 64, "scaling_config": {"type": "llama3", "factor": -8}})").path(),
-            "scaling_config.factor");
-  EXPECT_EQ(kwargs_error(R"({"dims": 64, "scaling_config": {"type": "dynamic", "factor": 2}})").path(),
-            "max_position_embeddings");
-  EXPECT_EQ(kwargs_error(R"({"dims": 2, "max_position_embeddings": 4096, "scaling_config": {"type": "dynamic", "factor": 2}})").path(),
-            "dims");
-  EXPECT_EQ(kwargs_error(R"({"dims": 64, "scaling_config": {"type": "mrope", "mrope_section": [16, 16]}})").path(),
+  EXPECT_EQ(
+      kwargs_error(R"({"dims": 64, "scaling_config": {"type": "linear", "factor": 0}})").path(),
+      "scaling_config.factor");
+  EXPECT_EQ(
+      kwargs_error(R"({"dims": 64, "scaling_config": {"type": "llama3", "factor": -8}})").path(),
+      "scaling_config.factor");
+  EXPECT_EQ(
+      kwargs_error(R"({"dims": 64, "scaling_config": {"type": "dynamic", "factor": 2}})").path(),
+      "max_position_embeddings");
+  EXPECT_EQ(
+      kwargs_error(
+          R"({"dims": 2, "max_position_embeddings": 4096, "scaling_config": {"type": "dynamic", "factor": 2}})")
+          .path(),
+      "dims");
+  EXPECT_EQ(kwargs_error(
+                R"({"dims": 64, "scaling_config": {"type": "mrope", "mrope_section": [16, 16]}})")
+                .path(),
             "scaling_config.mrope_section");
-  EXPECT_EQ(kwargs_error(R"({"dims": 4, "max_position_embeddings": 8192, "scaling_config": {"type": "longrope",
-    "original_max_position_embeddings": 4096, "short_factor": [1, 1], "long_factor": [1, 1, 1]}})").path(),
-            "scaling_config.long_factor");
-  EXPECT_EQ(kwargs_error(R"({"dims": 4, "max_position_embeddings": 8192, "scaling_config": {"type": "longrope",
-    "original_max_position_embeddings": 4096, "long_factor": [1, 1]}})").path(),
-            "scaling_config.short_factor");
-  EXPECT_EQ(kwargs_error(R"({"dims": 64, "scaling_config": {"type": "proportional", "partial_rotary_factor": 2}})").path(),
-            "scaling_config.partial_rotary_factor");
+  EXPECT_EQ(
+      kwargs_error(
+          R"({"dims": 4, "max_position_embeddings": 8192, "scaling_config": {"type": "longrope",
+    "original_max_position_embeddings": 4096, "short_factor": [1, 1], "long_factor": [1, 1, 1]}})")
+          .path(),
+      "scaling_config.long_factor");
+  EXPECT_EQ(
+      kwargs_error(
+          R"({"dims": 4, "max_position_embeddings": 8192, "scaling_config": {"type": "longrope",
+    "original_max_position_embeddings": 4096, "long_factor": [1, 1]}})")
+          .path(),
+      "scaling_config.short_factor");
+  EXPECT_EQ(
+      kwargs_error(
+          R"({"dims": 64, "scaling_config": {"type": "proportional", "partial_rotary_factor": 2}})")
+          .path(),
+      "scaling_config.partial_rotary_factor");
 }
 
 // YaRN betas enter logarithms: beta_fast <= 0 gives NaN frequencies in mlx-lm. ropekit must refuse
@@ -730,10 +827,13 @@ TEST(MlxFactoryErrors, ScalingConfig) {
 TEST(MlxFactoryErrors, YarnBetasThatGiveNaNAreRefused) {
   for (const char* beta : {R"("beta_fast": 0)", R"("beta_fast": -32)", R"("beta_slow": -1)"}) {
     SCOPED_TRACE(beta);
-    const std::string kw = std::string(R"({"dims": 64, "scaling_config": {"type": "yarn", "factor": 4, )") + beta + "}}";
+    const std::string kw =
+        std::string(R"({"dims": 64, "scaling_config": {"type": "yarn", "factor": 4, )") + beta +
+        "}}";
     try {
       const MlxRope r = initialize_rope_from_kwargs(kw);
-      const auto bad = std::count_if(r.freqs.begin(), r.freqs.end(), [](float f) { return !(f > 0); });
+      const auto bad =
+          std::count_if(r.freqs.begin(), r.freqs.end(), [](float f) { return !(f > 0); });
       EXPECT_EQ(bad, 0) << "periods that are not > 0 (NaN), e.g. " << r.freqs.back();
       EXPECT_TRUE(std::isfinite(r.input_prescale) && r.input_prescale > 0) << r.input_prescale;
     } catch (const ConfigError& e) {
@@ -759,11 +859,13 @@ TEST(MlxFactoryErrors, BaseBeyondFloat32IsRefused) {
   EXPECT_TRUE(contains(refused.what(), "float32")) << refused.what();
   const MlxRope fits = initialize_rope_from_kwargs(R"({"dims": 128, "base": 3e38})");
   const FrequencyPlan p = fits.plan_for_call(1, 0, 128);
-  EXPECT_TRUE(std::all_of(p.inv_freq.begin(), p.inv_freq.end(), [](float f) { return std::isfinite(f) && f > 0; }));
+  EXPECT_TRUE(std::all_of(p.inv_freq.begin(), p.inv_freq.end(),
+                          [](float f) { return std::isfinite(f) && f > 0; }));
 
   const MlxRope dyn = initialize_rope_from_kwargs(
       R"({"dims": 64, "base": 1e38, "max_position_embeddings": 4096, "scaling_config": {"type": "dynamic", "factor": 2}})");
-  EXPECT_NO_THROW((void)dyn.plan_for_call(4096, 0, 64));  // no growth within max_position_embeddings
+  EXPECT_NO_THROW(
+      (void)dyn.plan_for_call(4096, 0, 64));  // no growth within max_position_embeddings
   try {
     (void)dyn.plan_for_call(1, 1000000, 64);
     ADD_FAILURE() << "a dynamic base grown beyond float32 was accepted";
@@ -780,7 +882,8 @@ TEST(MlxFactoryErrors, DeepNestingIsAnErrorNotACrash) {
   const ConfigError a = kwargs_error(R"({"dims": )" + deep + "}");
   EXPECT_EQ(a.path(), "dims");
   (void)kwargs_error(R"({"dims": 64, "scaling_config": )" + deep + "}");
-  (void)kwargs_error(R"({"dims": 64, "scaling_config": {"type": "linear", "factor": )" + deep + "}}");
+  (void)kwargs_error(R"({"dims": 64, "scaling_config": {"type": "linear", "factor": )" + deep +
+                     "}}");
   EXPECT_THROW((void)initialize_rope(64, 10000.0, false, deep), ConfigError);
 }
 

@@ -23,13 +23,15 @@ double rel_err(double got, double want) {
 void expect_inv_freq(const std::vector<float>& got, const json& want, const std::string& where) {
   ASSERT_EQ(got.size(), want.size()) << where;
   double worst = 0;
-  for (std::size_t i = 0; i < got.size(); ++i) worst = std::max(worst, rel_err(got[i], want[i].get<double>()));
+  for (std::size_t i = 0; i < got.size(); ++i)
+    worst = std::max(worst, rel_err(got[i], want[i].get<double>()));
   EXPECT_LE(worst, 1e-6) << where;
 }
 
 std::vector<std::string> golden_names(const std::string& dir) {
   std::vector<std::string> names;
-  for (const auto& e : std::filesystem::directory_iterator(test::data_path("tests/data/golden/" + dir)))
+  for (const auto& e :
+       std::filesystem::directory_iterator(test::data_path("tests/data/golden/" + dir)))
     if (e.path().extension() == ".json") names.push_back(e.path().stem().string());
   std::sort(names.begin(), names.end());
   return names;
@@ -58,7 +60,8 @@ TEST_P(HfFrequencies, MatchTransformers) {
     for (std::size_t i = 0; i < bits.inv_freq.size(); ++i) {
       const float want = static_cast<float>(L["inv_freq"][i].get<double>());
       same += bits.inv_freq[i] == want;
-      EXPECT_LE(std::fabs(bits.inv_freq[i] - want), std::nextafter(want, 1e30f) - want) << "pair " << i;
+      EXPECT_LE(std::fabs(bits.inv_freq[i] - want), std::nextafter(want, 1e30f) - want)
+          << "pair " << i;
     }
     EXPECT_GE(same + 1, static_cast<int>(bits.inv_freq.size()));
     EXPECT_LE(rel_err(init.attention_factor, L["attention_factor"].get<double>()), 1e-6);
@@ -67,7 +70,8 @@ TEST_P(HfFrequencies, MatchTransformers) {
         std::optional<std::int64_t> seq;
         if (!call["seq_len"].is_null()) seq = call["seq_len"].get<std::int64_t>();
         const FrequencyPlan p = build_frequency_plan(c, seq);
-        expect_inv_freq(p.inv_freq, call["inv_freq"], "direct call seq_len=" + call["seq_len"].dump());
+        expect_inv_freq(p.inv_freq, call["inv_freq"],
+                        "direct call seq_len=" + call["seq_len"].dump());
         if (call.contains("attention_factor")) {
           EXPECT_LE(rel_err(p.attention_factor, call["attention_factor"].get<double>()), 1e-6);
         }
@@ -77,7 +81,8 @@ TEST_P(HfFrequencies, MatchTransformers) {
       if (!S.contains("inv_freq_used")) continue;
       const FrequencyPlan p = build_frequency_plan(c, S["seq_len_seen_by_hf"].get<std::int64_t>());
       expect_inv_freq(p.inv_freq, S["inv_freq_used"], "scenario " + sname);
-      EXPECT_LE(rel_err(p.attention_factor, S["attention_scaling_used"].get<double>()), 1e-6) << sname;
+      EXPECT_LE(rel_err(p.attention_factor, S["attention_scaling_used"].get<double>()), 1e-6)
+          << sname;
     }
     if (L.contains("stateful_sequence_same_module")) {
       RopeState state(c);
@@ -85,7 +90,8 @@ TEST_P(HfFrequencies, MatchTransformers) {
         std::int64_t max_pos = 0;
         for (const auto& p : step["positions"]) max_pos = std::max(max_pos, p.get<std::int64_t>());
         const FrequencyPlan& p = state.plan_for(max_pos + 1);
-        expect_inv_freq(p.inv_freq, step["inv_freq_used"], "stateful step to " + std::to_string(max_pos));
+        expect_inv_freq(p.inv_freq, step["inv_freq_used"],
+                        "stateful step to " + std::to_string(max_pos));
       }
     }
   }
@@ -94,7 +100,8 @@ TEST_P(HfFrequencies, MatchTransformers) {
 INSTANTIATE_TEST_SUITE_P(Goldens, HfFrequencies, ::testing::ValuesIn(golden_names("hf")),
                          [](const auto& param_info) {
                            std::string n = param_info.param;
-                           for (char& ch : n) if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+                           for (char& ch : n)
+                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
                            return n;
                          });
 
@@ -113,8 +120,11 @@ TEST(HfFrequencies, MRopeModels) {
       const auto& axes = g["layout"]["pair_axes"];
       ASSERT_EQ(axes.size(), p.pair_axis.size());
       for (std::size_t i = 0; i < axes.size(); ++i) {
-        const std::string a = axes[i].is_string() ? axes[i].get<std::string>() : std::to_string(axes[i].get<int>());
-        const int want = (a == "T" || a == "t" || a == "0") ? 0 : (a == "H" || a == "h" || a == "1") ? 1 : 2;
+        const std::string a =
+            axes[i].is_string() ? axes[i].get<std::string>() : std::to_string(axes[i].get<int>());
+        const int want = (a == "T" || a == "t" || a == "0")   ? 0
+                         : (a == "H" || a == "h" || a == "1") ? 1
+                                                              : 2;
         EXPECT_EQ(p.pair_axis[i], want) << "pair " << i;
       }
     }
@@ -176,7 +186,8 @@ std::vector<std::string> mlx_with_factory() {
 INSTANTIATE_TEST_SUITE_P(Goldens, MlxFrequencies, ::testing::ValuesIn(mlx_with_factory()),
                          [](const auto& param_info) {
                            std::string n = param_info.param;
-                           for (char& ch : n) if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+                           for (char& ch : n)
+                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
                            return n;
                          });
 
@@ -184,14 +195,19 @@ TEST(MlxFrequencies, DynamicVectorOffsetAndUnsupportedTypes) {
   EXPECT_THROW(initialize_rope(64, 10000, false, R"({"type":"su","factor":2})", 4096), ConfigError);
   EXPECT_THROW(initialize_rope(64, 10000, false, R"({"type":"ntk","factor":2})"), ConfigError);
   EXPECT_THROW(initialize_rope(64, 10000, false, R"({"type":"linear"})"), ConfigError);  // KeyError
-  EXPECT_THROW(initialize_rope(64, 10000, false, R"({"type":"mrope","mrope_section":[1,2]})"), ConfigError);
-  EXPECT_THROW(initialize_rope(64, 10000, false, R"({"type":"dynamic","factor":2})"), ConfigError);  // no max_pos
+  EXPECT_THROW(initialize_rope(64, 10000, false, R"({"type":"mrope","mrope_section":[1,2]})"),
+               ConfigError);
+  EXPECT_THROW(initialize_rope(64, 10000, false, R"({"type":"dynamic","factor":2})"),
+               ConfigError);  // no max_pos
   EXPECT_THROW(initialize_rope(7, 10000, false), ConfigError);
   // "type" wins over "rope_type" in mlx-lm
-  EXPECT_EQ(initialize_rope(64, 10000, false, R"({"type":"linear","rope_type":"yarn","factor":2})").class_name, "RoPE");
+  EXPECT_EQ(initialize_rope(64, 10000, false, R"({"type":"linear","rope_type":"yarn","factor":2})")
+                .class_name,
+            "RoPE");
   // llama3 defaults (low 1, high 4, original 8192) are mlx-lm's own
   const auto l3 = initialize_rope(128, 500000, false, R"({"rope_type":"llama3","factor":8})");
-  const auto l3full = initialize_rope(128, 500000, false,
+  const auto l3full = initialize_rope(
+      128, 500000, false,
       R"({"rope_type":"llama3","factor":8,"low_freq_factor":1,"high_freq_factor":4,"original_max_position_embeddings":8192})");
   EXPECT_EQ(l3.freqs, l3full.freqs);
 }

@@ -24,8 +24,8 @@ namespace {
 
 using LD = long double;
 
-const std::vector<std::int64_t> kPositions = {0,         1,         4095,          8191,       131071,
-                                              1 << 20,   1 << 24,   (1 << 24) + 1, 1 << 30,    2147483647};
+const std::vector<std::int64_t> kPositions = {0,       1,       4095,          8191,    131071,
+                                              1 << 20, 1 << 24, (1 << 24) + 1, 1 << 30, 2147483647};
 
 FrequencyPlan llama_plan() {
   const ModelRope m = parse_hf_config(test::read_file("models/llama-3.1-8b-instruct.json"));
@@ -33,7 +33,8 @@ FrequencyPlan llama_plan() {
 }
 
 // True rotation of x [tokens][heads][hd] (half-split layout), positions per token.
-std::vector<LD> true_rotation(const FrequencyPlan& plan, AngleMode mode, const std::vector<double>& x, int heads,
+std::vector<LD> true_rotation(const FrequencyPlan& plan, AngleMode mode,
+                              const std::vector<double>& x, int heads,
                               const std::vector<std::int64_t>& pos) {
   const int hd = plan.head_dim, n = plan.rotary_dim / 2;
   std::vector<LD> y(x.begin(), x.end());
@@ -44,8 +45,11 @@ std::vector<LD> true_rotation(const FrequencyPlan& plan, AngleMode mode, const s
                                               : static_cast<LD>(static_cast<float>(pos[t]) * inv);
       const LD c = plan.attention_factor * std::cos(th), s = plan.attention_factor * std::sin(th);
       for (int h = 0; h < heads; ++h) {
-        const std::size_t row = (t * static_cast<std::size_t>(heads) + static_cast<std::size_t>(h)) * static_cast<std::size_t>(hd);
-        const LD a = x[row + static_cast<std::size_t>(i)], b = x[row + static_cast<std::size_t>(i + n)];
+        const std::size_t row =
+            (t * static_cast<std::size_t>(heads) + static_cast<std::size_t>(h)) *
+            static_cast<std::size_t>(hd);
+        const LD a = x[row + static_cast<std::size_t>(i)],
+                 b = x[row + static_cast<std::size_t>(i + n)];
         y[row + static_cast<std::size_t>(i)] = a * c - b * s;
         y[row + static_cast<std::size_t>(i + n)] = b * c + a * s;
       }
@@ -61,17 +65,20 @@ std::vector<double> random_inputs(std::size_t n, DType t, unsigned seed) {
   return x;
 }
 
-std::vector<double> apply(const FrequencyPlan& plan, const std::vector<double>& x, DType in, DType out, int heads,
-                          const std::vector<std::int64_t>& pos, const ApplyOptions& o) {
+std::vector<double> apply(const FrequencyPlan& plan, const std::vector<double>& x, DType in,
+                          DType out, int heads, const std::vector<std::int64_t>& pos,
+                          const ApplyOptions& o) {
   const int hd = plan.head_dim;
   const auto tokens = static_cast<std::int64_t>(pos.size());
   std::vector<unsigned char> ib(x.size() * 4), ob(x.size() * 4);
-  for (std::size_t i = 0; i < x.size(); ++i) store_from_double(in, ib.data() + i * static_cast<std::size_t>(dtype_size(in)), x[i]);
+  for (std::size_t i = 0; i < x.size(); ++i)
+    store_from_double(in, ib.data() + i * static_cast<std::size_t>(dtype_size(in)), x[i]);
   apply_rope(plan, ConstTensorView::contiguous(ib.data(), in, tokens, heads, hd),
              TensorView::contiguous(ob.data(), out, tokens, heads, hd), {}, {},
              Positions::per_token(std::span<const std::int64_t>(pos)), o);
   std::vector<double> y(x.size());
-  for (std::size_t i = 0; i < x.size(); ++i) y[i] = load_as_double(out, ob.data() + i * static_cast<std::size_t>(dtype_size(out)));
+  for (std::size_t i = 0; i < x.size(); ++i)
+    y[i] = load_as_double(out, ob.data() + i * static_cast<std::size_t>(dtype_size(out)));
   return y;
 }
 
@@ -82,14 +89,17 @@ const char* bname(Backend b) { return b == Backend::kReference ? "reference" : "
 TEST(NumericsMeasure, AngleModesF32AgainstTrueMath) {
   const FrequencyPlan plan = llama_plan();
   const int heads = 32, hd = plan.head_dim;
-  std::printf("\nf32 outputs, Llama-3.1-8B, 32 heads × 128, inputs uniform in [-1, 1): max |y - true| over "
-              "the 16 positions p-15 … p (clamped at 0)\n");
-  std::printf("| p | exact, reference | exact, SIMD (%s) | hf, reference | hf, SIMD |\n", active_target().c_str());
+  std::printf(
+      "\nf32 outputs, Llama-3.1-8B, 32 heads × 128, inputs uniform in [-1, 1): max |y - true| over "
+      "the 16 positions p-15 … p (clamped at 0)\n");
+  std::printf("| p | exact, reference | exact, SIMD (%s) | hf, reference | hf, SIMD |\n",
+              active_target().c_str());
   std::printf("|---:|---:|---:|---:|---:|\n");
   for (const std::int64_t p : kPositions) {
     std::vector<std::int64_t> pos;
     for (std::int64_t q = std::max<std::int64_t>(0, p - 15); q <= p; ++q) pos.push_back(q);
-    const auto x = random_inputs(static_cast<std::size_t>(heads * hd) * pos.size(), DType::kF32, 42);
+    const auto x =
+        random_inputs(static_cast<std::size_t>(heads * hd) * pos.size(), DType::kF32, 42);
     double err[2][2] = {};  // [mode][backend]
     // both columns compare with the TRUE rotation (exact angle): the hf column is the cost of
     // float32 angles
@@ -101,17 +111,19 @@ TEST(NumericsMeasure, AngleModesF32AgainstTrueMath) {
         o.backend = b;
         const auto y = apply(plan, x, DType::kF32, DType::kF32, heads, pos, o);
         double e = 0;
-        for (std::size_t i = 0; i < y.size(); ++i) e = std::max(e, static_cast<double>(std::fabs(y[i] - truth[i])));
+        for (std::size_t i = 0; i < y.size(); ++i)
+          e = std::max(e, static_cast<double>(std::fabs(y[i] - truth[i])));
         err[mode == AngleMode::kHf][b == Backend::kAuto] = e;
       }
     }
-    std::printf("| %lld | %.2e | %.2e | %.2e | %.2e |\n", static_cast<long long>(p), err[0][0], err[0][1], err[1][0],
-                err[1][1]);
+    std::printf("| %lld | %.2e | %.2e | %.2e | %.2e |\n", static_cast<long long>(p), err[0][0],
+                err[0][1], err[1][0], err[1][1]);
     // documented: exact mode within a few float32 ulp of true math at every position
     EXPECT_LE(err[0][0], 2e-7) << p;  // reference: ½ ulp of |y| ≤ √2
     EXPECT_LE(err[0][1], 6e-7) << p;  // SIMD: ½ ulp + 4·2^-24·(|a| + |b|)
     // hf: the float32 angle is off by up to ~2^-24·p rad (float(p) and the product rounded)
-    EXPECT_LE(err[1][0], 1.5 * 0x1p-23 * static_cast<double>(p) + 6e-7) << p;  // |Δθ| ≤ 2^-23·p, ‖pair‖ ≤ √2
+    EXPECT_LE(err[1][0], 1.5 * 0x1p-23 * static_cast<double>(p) + 6e-7)
+        << p;  // |Δθ| ≤ 2^-23·p, ‖pair‖ ≤ √2
     if (p == 131071) {
       EXPECT_GE(err[1][0], 1e-3);  // transformers' own error at 131071 (~5e-3 in the issue)
       EXPECT_LE(err[1][0], 1e-2);
@@ -125,11 +137,16 @@ TEST(NumericsMeasure, AngleModesF32AgainstTrueMath) {
 TEST(NumericsMeasure, SixteenBitOutputsInUlps) {
   const FrequencyPlan plan = llama_plan();
   const int heads = 32, hd = plan.head_dim;
-  std::printf("\n16-bit in → 16-bit out, exact angles, Llama-3.1-8B, all positions above: max error in ulps "
-              "of the output dtype, and elements not equal to the correctly rounded result\n");
-  std::printf("| dtype | rounding | backend | max ulp of y | max ulp of max(|x_a|,|x_b|) | ≠ correctly rounded |\n"
-              "|---|---|---|---:|---:|---:|\n");
-  const auto x32 = random_inputs(static_cast<std::size_t>(heads * hd) * kPositions.size(), DType::kF32, 7);
+  std::printf(
+      "\n16-bit in → 16-bit out, exact angles, Llama-3.1-8B, all positions above: max error in "
+      "ulps "
+      "of the output dtype, and elements not equal to the correctly rounded result\n");
+  std::printf(
+      "| dtype | rounding | backend | max ulp of y | max ulp of max(|x_a|,|x_b|) | ≠ correctly "
+      "rounded |\n"
+      "|---|---|---|---:|---:|---:|\n");
+  const auto x32 =
+      random_inputs(static_cast<std::size_t>(heads * hd) * kPositions.size(), DType::kF32, 7);
   for (const DType t : {DType::kBF16, DType::kF16}) {
     std::vector<double> x(x32.size());
     for (std::size_t i = 0; i < x.size(); ++i) x[i] = round_to_dtype(t, x32[i]);
@@ -148,14 +165,16 @@ TEST(NumericsMeasure, SixteenBitOutputsInUlps) {
           const double err = static_cast<double>(std::fabs(y[i] - truth[i]));
           max_ulp = std::max(max_ulp, err / test::ulp_of(t, tr));
           // the pair of element i (half-split): features d and d ± 64
-          const std::size_t d = i % static_cast<std::size_t>(hd), n = static_cast<std::size_t>(hd / 2);
+          const std::size_t d = i % static_cast<std::size_t>(hd),
+                            n = static_cast<std::size_t>(hd / 2);
           const std::size_t j = d < n ? i + n : i - n;
-          max_pair_ulp = std::max(max_pair_ulp, err / test::ulp_of(t, std::max(std::fabs(x[i]), std::fabs(x[j]))));
+          max_pair_ulp = std::max(
+              max_pair_ulp, err / test::ulp_of(t, std::max(std::fabs(x[i]), std::fabs(x[j]))));
           off += y[i] != round_to_dtype(t, tr);
         }
         std::printf("| %s | %s | %s | %.3f | %.3f | %.2f%% |\n", std::string(dtype_name(t)).c_str(),
-                    r == Rounding::kSingle ? "single" : "transformers (3 steps)", bname(b), max_ulp, max_pair_ulp,
-                    100.0 * static_cast<double>(off) / static_cast<double>(y.size()));
+                    r == Rounding::kSingle ? "single" : "transformers (3 steps)", bname(b), max_ulp,
+                    max_pair_ulp, 100.0 * static_cast<double>(off) / static_cast<double>(y.size()));
         if (r == Rounding::kSingle && b == Backend::kReference) {
           EXPECT_LE(max_ulp, 0.5 + 1e-9);
           EXPECT_EQ(off, 0);
@@ -175,8 +194,9 @@ TEST(NumericsMeasure, SixteenBitOutputsInUlps) {
 TEST(NumericsMeasure, HfModeTracksFloat32Angles) {
   const FrequencyPlan plan = llama_plan();
   const int heads = 8, hd = plan.head_dim;
-  std::printf("\nhf mode vs a float32-angle rotation (cos/sin of the same float32 angle, computed in "
-              "long double): max |y - y_f32angle|\n| position | reference | SIMD |\n|---:|---:|---:|\n");
+  std::printf(
+      "\nhf mode vs a float32-angle rotation (cos/sin of the same float32 angle, computed in "
+      "long double): max |y - y_f32angle|\n| position | reference | SIMD |\n|---:|---:|---:|\n");
   for (const std::int64_t p : kPositions) {
     const std::vector<std::int64_t> pos = {p};
     const auto x = random_inputs(static_cast<std::size_t>(heads * hd), DType::kF32, 5);
@@ -188,7 +208,8 @@ TEST(NumericsMeasure, HfModeTracksFloat32Angles) {
       o.backend = b;
       const auto y = apply(plan, x, DType::kF32, DType::kF32, heads, pos, o);
       for (std::size_t i = 0; i < y.size(); ++i)
-        e[b == Backend::kAuto] = std::max(e[b == Backend::kAuto], static_cast<double>(std::fabs(y[i] - want[i])));
+        e[b == Backend::kAuto] =
+            std::max(e[b == Backend::kAuto], static_cast<double>(std::fabs(y[i] - want[i])));
     }
     std::printf("| %lld | %.2e | %.2e |\n", static_cast<long long>(p), e[0], e[1]);
     EXPECT_LE(e[0], 2e-7);
@@ -198,10 +219,12 @@ TEST(NumericsMeasure, HfModeTracksFloat32Angles) {
 
 // ---- inverse frequencies: kExact and kTransformers against torch -----------------------------
 TEST(NumericsMeasure, FrequencyArithmeticAgainstTorch) {
-  std::printf("\ninit inv_freq against transformers' buffer (tests/golden/hf): pairs that differ, and "
-              "the largest difference in float32 ulps\n");
-  std::printf("| config / layer | pairs | kExact ≠ torch | max ulp | kTransformers ≠ torch | max ulp |\n"
-              "|---|---:|---:|---:|---:|---:|\n");
+  std::printf(
+      "\ninit inv_freq against transformers' buffer (tests/golden/hf): pairs that differ, and "
+      "the largest difference in float32 ulps\n");
+  std::printf(
+      "| config / layer | pairs | kExact ≠ torch | max ulp | kTransformers ≠ torch | max ulp |\n"
+      "|---|---:|---:|---:|---:|---:|\n");
   std::vector<std::string> names;
   for (const auto& e : std::filesystem::directory_iterator(test::data_path("tests/data/golden/hf")))
     if (e.path().extension() == ".json") names.push_back(e.path().stem().string());
@@ -226,16 +249,17 @@ TEST(NumericsMeasure, FrequencyArithmeticAgainstTorch) {
           ulps[k] = std::max(ulps[k], std::fabs(static_cast<double>(got) - want) / ulp);
         }
       }
-      std::printf("| %s / %s | %zu | %d | %.0f | %d | %.0f |\n", name.c_str(), lname.c_str(), ex.inv_freq.size(), diff[0],
-                  ulps[0], diff[1], ulps[1]);
+      std::printf("| %s / %s | %zu | %d | %.0f | %d | %.0f |\n", name.c_str(), lname.c_str(),
+                  ex.inv_freq.size(), diff[0], ulps[0], diff[1], ulps[1]);
       EXPECT_LE(diff[1], 1) << name;
       EXPECT_LE(ulps[1], 1.0) << name;
       total_transformers_diff += diff[1];
     }
   }
-  std::printf("(kTransformers differs from torch in %d pair(s) in all: torch's vectorised powf is "
-              "faithfully, not correctly, rounded)\n",
-              total_transformers_diff);
+  std::printf(
+      "(kTransformers differs from torch in %d pair(s) in all: torch's vectorised powf is "
+      "faithfully, not correctly, rounded)\n",
+      total_transformers_diff);
 }
 
 }  // namespace

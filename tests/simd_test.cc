@@ -26,8 +26,8 @@
 #include <string>
 #include <vector>
 
-#include "ropekit/ropekit.h"
 #include "kernel/angles.h"
+#include "ropekit/ropekit.h"
 #include "simd/simd_api.h"
 #include "test_util.h"
 
@@ -78,11 +78,16 @@ constexpr Shape kShapes[] = {Shape::kContiguous, Shape::kHeadMajor, Shape::kPadd
                              Shape::kStridedDim, Shape::kNegativeToken};
 const char* shape_name(Shape s) {
   switch (s) {
-    case Shape::kContiguous: return "contiguous";
-    case Shape::kHeadMajor: return "head-major";
-    case Shape::kPaddedRows: return "padded-rows";
-    case Shape::kStridedDim: return "stride_dim=2";
-    case Shape::kNegativeToken: return "negative-token-stride";
+    case Shape::kContiguous:
+      return "contiguous";
+    case Shape::kHeadMajor:
+      return "head-major";
+    case Shape::kPaddedRows:
+      return "padded-rows";
+    case Shape::kStridedDim:
+      return "stride_dim=2";
+    case Shape::kNegativeToken:
+      return "negative-token-stride";
   }
   return "?";
 }
@@ -92,16 +97,29 @@ Strides strides_for(Shape s, std::int64_t T, std::int64_t H, std::int64_t D, std
                     std::int64_t& hi) {
   Strides r;
   switch (s) {
-    case Shape::kContiguous: r = {H * D, D, 1}; break;
-    case Shape::kHeadMajor: r = {D, T * D, 1}; break;
-    case Shape::kPaddedRows: r = {H * (D + 3) + 1, D + 3, 1}; break;
-    case Shape::kStridedDim: r = {H * (2 * D + 1) + 5, 2 * D + 1, 2}; break;
-    case Shape::kNegativeToken: r = {-H * D, D, 1}; break;
+    case Shape::kContiguous:
+      r = {H * D, D, 1};
+      break;
+    case Shape::kHeadMajor:
+      r = {D, T * D, 1};
+      break;
+    case Shape::kPaddedRows:
+      r = {H * (D + 3) + 1, D + 3, 1};
+      break;
+    case Shape::kStridedDim:
+      r = {H * (2 * D + 1) + 5, 2 * D + 1, 2};
+      break;
+    case Shape::kNegativeToken:
+      r = {-H * D, D, 1};
+      break;
   }
   lo = hi = 0;
   for (const auto& [n, st] : {std::pair{T, r.st}, std::pair{H, r.sh}, std::pair{D, r.sd}}) {
     if (n == 0) continue;
-    if (st < 0) lo += (n - 1) * st; else hi += (n - 1) * st;
+    if (st < 0)
+      lo += (n - 1) * st;
+    else
+      hi += (n - 1) * st;
   }
   return r;
 }
@@ -153,7 +171,7 @@ struct Case {
   int rows() const { return 1 + static_cast<int>((seed >> 7) % 4); }
   double attention_factor = 1.0;
   double position_scale = 1.0;
-  bool fused_qk = false;  // q and k are slices of one qkv buffer (contiguous rows)
+  bool fused_qk = false;     // q and k are slices of one qkv buffer (contiguous rows)
   double input_scale = 1.0;  // e.g. 2^-125: bf16/f32 results in the subnormal range
   std::uint64_t seed = 1;
 
@@ -202,10 +220,14 @@ struct PositionData {
   std::vector<std::int32_t> ids32;
   Positions get(int kind, std::int64_t T, std::int64_t start, int rows) const {
     switch (kind) {
-      case 0: return Positions::offset(start);
-      case 1: return Positions::per_sequence(indptr, offsets);
-      case 2: return Positions::per_token(std::span<const std::int32_t>(ids32));
-      case 3: return Positions::per_token(std::span<const std::int64_t>(ids64));
+      case 0:
+        return Positions::offset(start);
+      case 1:
+        return Positions::per_sequence(indptr, offsets);
+      case 2:
+        return Positions::per_token(std::span<const std::int32_t>(ids32));
+      case 3:
+        return Positions::per_token(std::span<const std::int64_t>(ids64));
       case 4:
         return Positions::rows(std::span<const std::int32_t>(ids32), T, rows);
       default:
@@ -216,12 +238,18 @@ struct PositionData {
 
 std::int64_t random_position(std::mt19937_64& rng) {
   switch (rng() % 6) {
-    case 0: return static_cast<std::int64_t>(rng() % 64);
-    case 1: return static_cast<std::int64_t>(rng() % 5000);
-    case 2: return static_cast<std::int64_t>(rng() % 200000);
-    case 3: return -static_cast<std::int64_t>(rng() % 3000);
-    case 4: return kMaxAbsPosition - static_cast<std::int64_t>(rng() % 1000);
-    default: return -kMaxAbsPosition + static_cast<std::int64_t>(rng() % 1000);
+    case 0:
+      return static_cast<std::int64_t>(rng() % 64);
+    case 1:
+      return static_cast<std::int64_t>(rng() % 5000);
+    case 2:
+      return static_cast<std::int64_t>(rng() % 200000);
+    case 3:
+      return -static_cast<std::int64_t>(rng() % 3000);
+    case 4:
+      return kMaxAbsPosition - static_cast<std::int64_t>(rng() % 1000);
+    default:
+      return -kMaxAbsPosition + static_cast<std::int64_t>(rng() % 1000);
   }
 }
 
@@ -246,7 +274,8 @@ void run_case(const Case& c) {
     pd.indptr.push_back(0);
     std::int64_t at = 0;
     while (at < T) {
-      const std::int64_t len = std::min<std::int64_t>(T - at, static_cast<std::int64_t>(rng() % 5));  // 0: empty
+      const std::int64_t len =
+          std::min<std::int64_t>(T - at, static_cast<std::int64_t>(rng() % 5));  // 0: empty
       at += len;
       pd.indptr.push_back(at);
       pd.offsets.push_back(static_cast<std::int64_t>(rng() % 40000));
@@ -297,10 +326,16 @@ void run_case(const Case& c) {
   auto views = [&](TensorBufs& tb, Buffer& out, std::int64_t H, std::int64_t elem_off,
                    ConstTensorView& iv, TensorView& ov, Buffer* in_buf) {
     Buffer& inb = in_buf ? *in_buf : tb.in;
-    iv = ConstTensorView(static_cast<std::uint8_t*>(inb.data()) + elem_off * dtype_size(c.in), c.in, T, H, D,
-                         tb.sin.st, tb.sin.sh, tb.sin.sd);
-    ov = TensorView{static_cast<std::uint8_t*>(out.data()) + elem_off * dtype_size(c.out), c.out, T, H, D,
-                    tb.sout.st, tb.sout.sh, tb.sout.sd};
+    iv = ConstTensorView(static_cast<std::uint8_t*>(inb.data()) + elem_off * dtype_size(c.in), c.in,
+                         T, H, D, tb.sin.st, tb.sin.sh, tb.sin.sd);
+    ov = TensorView{static_cast<std::uint8_t*>(out.data()) + elem_off * dtype_size(c.out),
+                    c.out,
+                    T,
+                    H,
+                    D,
+                    tb.sout.st,
+                    tb.sout.sh,
+                    tb.sout.sd};
   };
 
   ApplyOptions o;
@@ -321,9 +356,11 @@ void run_case(const Case& c) {
     ConstTensorView qi, ki;
     TensorView qo, ko;
     if (!fused) {
-      views(q, simd ? q.out_simd : q.out_ref, c.q_heads, 0, qi, qo, c.in_place ? (simd ? &q.out_simd : &q.out_ref) : nullptr);
+      views(q, simd ? q.out_simd : q.out_ref, c.q_heads, 0, qi, qo,
+            c.in_place ? (simd ? &q.out_simd : &q.out_ref) : nullptr);
       if (c.k_heads > 0)
-        views(k, simd ? k.out_simd : k.out_ref, c.k_heads, 0, ki, ko, c.in_place ? (simd ? &k.out_simd : &k.out_ref) : nullptr);
+        views(k, simd ? k.out_simd : k.out_ref, c.k_heads, 0, ki, ko,
+              c.in_place ? (simd ? &k.out_simd : &k.out_ref) : nullptr);
     } else {
       Buffer& out = simd ? q.out_simd : q.out_ref;
       views(q, out, c.q_heads, 0, qi, qo, nullptr);
@@ -349,8 +386,9 @@ void run_case(const Case& c) {
     for (std::int64_t t = 0; t < T && failures < 5; ++t) {
       for (std::int64_t h = 0; h < H && failures < 5; ++h) {
         auto in_at = [&](std::int64_t d) {
-          return load(c.in, in_orig.bytes.data() +
-                                (in_orig.base + elem_off + t * tb.sin.st + h * tb.sin.sh + d * tb.sin.sd) * ies);
+          return load(c.in, in_orig.bytes.data() + (in_orig.base + elem_off + t * tb.sin.st +
+                                                    h * tb.sin.sh + d * tb.sin.sd) *
+                                                       ies);
         };
         auto out_off = [&](std::int64_t d) {
           return ref.base + elem_off + t * tb.sout.st + h * tb.sout.sh + d * tb.sout.sd;
@@ -372,7 +410,8 @@ void run_case(const Case& c) {
                             << ": simd " << g << " ref " << r << " err " << err << " tol " << tol;
             }
             if (mag > 0)
-              worst = std::max(worst, (err - test::ulp_of(c.out, r)) / (amp * mag * 5.9604644775390625e-8));
+              worst = std::max(
+                  worst, (err - test::ulp_of(c.out, r)) / (amp * mag * 5.9604644775390625e-8));
             ++compared;
             if (g != r) ++mismatched;
           }
@@ -380,7 +419,8 @@ void run_case(const Case& c) {
         for (int d = c.rotary_dim; d < c.head_dim; ++d) {
           const std::int64_t off = out_off(d);
           covered[static_cast<std::size_t>(off)] = 1;
-          if (std::memcmp(ref.bytes.data() + off * es, got.bytes.data() + off * es, static_cast<std::size_t>(es)) != 0) {
+          if (std::memcmp(ref.bytes.data() + off * es, got.bytes.data() + off * es,
+                          static_cast<std::size_t>(es)) != 0) {
             ++failures;
             ADD_FAILURE() << "pass-through t=" << t << " h=" << h << " d=" << d << " differs";
           }
@@ -393,7 +433,8 @@ void run_case(const Case& c) {
     std::int64_t bad = 0;
     for (std::size_t e = 0; e < covered.size(); ++e) {
       if (covered[e]) continue;
-      if (std::memcmp(ref.bytes.data() + e * static_cast<std::size_t>(es), got.bytes.data() + e * static_cast<std::size_t>(es),
+      if (std::memcmp(ref.bytes.data() + e * static_cast<std::size_t>(es),
+                      got.bytes.data() + e * static_cast<std::size_t>(es),
                       static_cast<std::size_t>(es)) != 0)
         ++bad;
     }
@@ -402,12 +443,14 @@ void run_case(const Case& c) {
   if (!fused) {
     for (auto [tb, H] : {std::pair{&q, c.q_heads}, std::pair{&k, c.k_heads}}) {
       if (H == 0) continue;
-      std::vector<char> covered(tb->out_ref.bytes.size() / static_cast<std::size_t>(dtype_size(c.out)), 0);
+      std::vector<char> covered(
+          tb->out_ref.bytes.size() / static_cast<std::size_t>(dtype_size(c.out)), 0);
       compare(*tb, H, 0, tb->in, tb->out_ref, tb->out_simd, covered);
       check_outside(tb->out_ref, tb->out_simd, covered);
     }
   } else {
-    std::vector<char> covered(q.out_ref.bytes.size() / static_cast<std::size_t>(dtype_size(c.out)), 0);
+    std::vector<char> covered(q.out_ref.bytes.size() / static_cast<std::size_t>(dtype_size(c.out)),
+                              0);
     compare(q, c.q_heads, 0, q.in, q.out_ref, q.out_simd, covered);
     compare(q, c.k_heads, c.q_heads * D, q.in, q.out_ref, q.out_simd, covered);
     check_outside(q.out_ref, q.out_simd, covered);
@@ -443,8 +486,9 @@ TEST_P(TargetTest, MatchesReferenceOnRandomShapes) {
           c.layout = layout;
           c.head_dim = head_dims[(n + rep) % 6];
           c.rotary_dim = c.head_dim;
-          if (rep % 3 == 1) c.rotary_dim = std::max(2, (c.head_dim / 2) & ~1);     // half
-          if (rep % 3 == 2) c.rotary_dim = std::max(2, (c.head_dim / 4) & ~1);     // a quarter (e.g. 20, 24)
+          if (rep % 3 == 1) c.rotary_dim = std::max(2, (c.head_dim / 2) & ~1);  // half
+          if (rep % 3 == 2)
+            c.rotary_dim = std::max(2, (c.head_dim / 4) & ~1);  // a quarter (e.g. 20, 24)
           if (rep == 5) c.rotary_dim = c.head_dim - 2;
           c.tokens = 1 + static_cast<std::int64_t>(rng() % 13);
           c.q_heads = 1 + static_cast<std::int64_t>(rng() % 5);
@@ -509,7 +553,8 @@ TEST_P(TargetTest, OnTheFlyCosSinAtExtremePositions) {
   const F128 two64 = static_cast<F128>(18446744073709551616.0);
   const F128 inv_two_pi = (static_cast<F128>(0xA2F9836E4E441529ULL) / two64 +
                            static_cast<F128>(0xFC2757D1F534DDC0ULL) / two64 / two64 +
-                           static_cast<F128>(0xDB6295993C439041ULL) / two64 / two64 / two64) / 4;
+                           static_cast<F128>(0xDB6295993C439041ULL) / two64 / two64 / two64) /
+                          4;
   RopeConfig cfg;
   cfg.head_dim = 128;
   cfg.rotary_dim = 128;
@@ -517,20 +562,29 @@ TEST_P(TargetTest, OnTheFlyCosSinAtExtremePositions) {
   cfg.max_position_embeddings = 131072;
   const FrequencyPlan plan = build_frequency_plan(cfg);
   const int pairs = 64;
-  const std::vector<std::int64_t> ids = {0, 1, -1, 4093, 131071, 16777217, 1073741823 + 12345,
-                                         2147483647, -2147483647, 2147483647 - 4096};
+  const std::vector<std::int64_t> ids = {0,
+                                         1,
+                                         -1,
+                                         4093,
+                                         131071,
+                                         16777217,
+                                         1073741823 + 12345,
+                                         2147483647,
+                                         -2147483647,
+                                         2147483647 - 4096};
   const auto tokens = static_cast<std::int64_t>(ids.size());
   std::vector<float> x(static_cast<std::size_t>(tokens * 128), 0.0f), y(x.size());
   for (std::int64_t t = 0; t < tokens; ++t)
-    for (int i = 0; i < pairs; ++i) x[static_cast<std::size_t>(t * 128 + i)] = 1.0f;  // (a, b) = (1, 0)
+    for (int i = 0; i < pairs; ++i)
+      x[static_cast<std::size_t>(t * 128 + i)] = 1.0f;  // (a, b) = (1, 0)
   for (const double scale : {1.0, 0.25, 1.0 / 3.0}) {
     ApplyOptions o;
     o.backend = Backend::kSimd;
     o.position_scale = scale;
     o.fold_attention_factor = false;
     apply_rope(plan, ConstTensorView::contiguous(x.data(), DType::kF32, tokens, 1, 128),
-               TensorView::contiguous(y.data(), DType::kF32, tokens, 1, 128), ConstTensorView(), TensorView(),
-               Positions::per_token(std::span<const std::int64_t>(ids)), o);
+               TensorView::contiguous(y.data(), DType::kF32, tokens, 1, 128), ConstTensorView(),
+               TensorView(), Positions::per_token(std::span<const std::int64_t>(ids)), o);
     double worst = 0;
     for (std::int64_t t = 0; t < tokens; ++t) {
       for (int i = 0; i < pairs; ++i) {
@@ -538,14 +592,17 @@ TEST_P(TargetTest, OnTheFlyCosSinAtExtremePositions) {
         detail::exact_multiplier(plan.inv_freq[static_cast<std::size_t>(i)], scale, m, m_lo);
         F128 turns = static_cast<F128>(ids[static_cast<std::size_t>(t)]) *
                      ((static_cast<F128>(m) + static_cast<F128>(m_lo)) * inv_two_pi);
-        turns -= static_cast<F128>(static_cast<std::int64_t>(turns));  // |turns| < 2^31: frac in (−1, 1)
-        const long double angle = static_cast<long double>(turns) * 6.283185307179586476925286766559L;
-        const double c = static_cast<double>(std::cos(angle)), sn = static_cast<double>(std::sin(angle));
+        turns -=
+            static_cast<F128>(static_cast<std::int64_t>(turns));  // |turns| < 2^31: frac in (−1, 1)
+        const long double angle =
+            static_cast<long double>(turns) * 6.283185307179586476925286766559L;
+        const double c = static_cast<double>(std::cos(angle)),
+                     sn = static_cast<double>(std::sin(angle));
         const double ec = std::fabs(y[static_cast<std::size_t>(t * 128 + i)] - c);
         const double es = std::fabs(y[static_cast<std::size_t>(t * 128 + pairs + i)] - sn);
         worst = std::max({worst, ec, es});
-        ASSERT_LE(std::max(ec, es), 1e-7) << "p = " << ids[static_cast<std::size_t>(t)] << ", pair " << i
-                                            << ", scale " << scale;
+        ASSERT_LE(std::max(ec, es), 1e-7)
+            << "p = " << ids[static_cast<std::size_t>(t)] << ", pair " << i << ", scale " << scale;
       }
     }
     char buf[32];
@@ -561,10 +618,11 @@ class StatsPrinter : public ::testing::Environment {
     for (const DType t : kTypes) {
       const Stats& st = g_stats[static_cast<int>(t)];
       if (st.compared == 0) continue;
-      std::printf("[ stats ] out %s: %lld outputs compared, %lld differ from the reference, worst "
-                  "|err| = 1 ulp + %.3f x 2^-24*A*(|xa|+|xb|)\n",
-                  std::string(dtype_name(t)).c_str(), static_cast<long long>(st.compared),
-                  static_cast<long long>(st.mismatched), st.worst);
+      std::printf(
+          "[ stats ] out %s: %lld outputs compared, %lld differ from the reference, worst "
+          "|err| = 1 ulp + %.3f x 2^-24*A*(|xa|+|xb|)\n",
+          std::string(dtype_name(t)).c_str(), static_cast<long long>(st.compared),
+          static_cast<long long>(st.mismatched), st.worst);
     }
   }
 };
@@ -583,17 +641,21 @@ std::vector<float> conversion_inputs() {
     v.push_back(std::nextafter(f, 1e30f));
     v.push_back(std::nextafter(f, -1e30f));
     const float g = f16_to_f32(F16{static_cast<std::uint16_t>(h + 1)});
-    if (std::isfinite(f) && std::isfinite(g)) v.push_back(static_cast<float>((static_cast<double>(f) + g) / 2));
+    if (std::isfinite(f) && std::isfinite(g))
+      v.push_back(static_cast<float>((static_cast<double>(f) + g) / 2));
   }
   for (std::uint32_t h = 0; h < 65536; ++h) {  // every bf16 value and its ties
     const std::uint32_t u = h << 16;
-    for (const std::uint32_t low : {0u, 0x7FFFu, 0x8000u, 0x8001u, 0xFFFFu}) v.push_back(std::bit_cast<float>(u | low));
+    for (const std::uint32_t low : {0u, 0x7FFFu, 0x8000u, 0x8001u, 0xFFFFu})
+      v.push_back(std::bit_cast<float>(u | low));
   }
   std::mt19937 rng(3);
-  for (int i = 0; i < 200000; ++i) v.push_back(std::bit_cast<float>(static_cast<std::uint32_t>(rng())));
-  for (const float f : {65504.0f, 65519.99f, 65520.0f, 65536.0f, 1e-8f, 2.98e-8f, 2.9802322e-8f,
-                        std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
-                        std::numeric_limits<float>::max(), std::numeric_limits<float>::denorm_min()})
+  for (int i = 0; i < 200000; ++i)
+    v.push_back(std::bit_cast<float>(static_cast<std::uint32_t>(rng())));
+  for (const float f :
+       {65504.0f, 65519.99f, 65520.0f, 65536.0f, 1e-8f, 2.98e-8f, 2.9802322e-8f,
+        std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
+        std::numeric_limits<float>::max(), std::numeric_limits<float>::denorm_min()})
     v.push_back(f);
   return v;
 }
@@ -606,15 +668,16 @@ TEST_P(TargetTest, VectorConversionsAreRneAndMatchScalar) {
   std::size_t bad_bf = 0, bad_hf = 0;
   for (std::size_t i = 0; i < in.size(); ++i) {
     if (bf[i] != f32_to_bf16(in[i]).bits && bad_bf++ < 5)
-      ADD_FAILURE() << "bf16 of " << std::hex << std::bit_cast<std::uint32_t>(in[i]) << ": " << bf[i]
-                    << " vs " << f32_to_bf16(in[i]).bits;
+      ADD_FAILURE() << "bf16 of " << std::hex << std::bit_cast<std::uint32_t>(in[i]) << ": "
+                    << bf[i] << " vs " << f32_to_bf16(in[i]).bits;
     const std::uint16_t want = f32_to_f16(in[i]).bits;
     // NaN: both quiet NaN with the same sign (payload bits may differ between F16C and dtype.h).
     const bool nan = std::isnan(in[i]);
-    const bool ok = nan ? ((hf[i] & 0x7E00u) == 0x7E00u && (hf[i] & 0x8000u) == (want & 0x8000u)) : hf[i] == want;
+    const bool ok = nan ? ((hf[i] & 0x7E00u) == 0x7E00u && (hf[i] & 0x8000u) == (want & 0x8000u))
+                        : hf[i] == want;
     if (!ok && bad_hf++ < 5)
-      ADD_FAILURE() << "f16 of " << std::hex << std::bit_cast<std::uint32_t>(in[i]) << ": " << hf[i] << " vs "
-                    << want;
+      ADD_FAILURE() << "f16 of " << std::hex << std::bit_cast<std::uint32_t>(in[i]) << ": " << hf[i]
+                    << " vs " << want;
   }
   EXPECT_EQ(bad_bf, 0u);
   EXPECT_EQ(bad_hf, 0u);
@@ -640,8 +703,10 @@ TEST_P(TargetTest, CosSinTableIsCorrectlyRoundedAlmostEverywhere) {
   for (const AngleMode mode : {AngleMode::kExact, AngleMode::kHf}) {
     // n < 64 takes the direct evaluation, longer runs the exact angle-addition path (exact
     // mode), starting on and off its 32-position blocks.
-    for (const auto& [p0, n] : {std::pair{std::int64_t{0}, std::int64_t{50}}, std::pair{std::int64_t{0}, std::int64_t{300}},
-                                std::pair{std::int64_t{5}, std::int64_t{150}}, std::pair{std::int64_t{131007}, std::int64_t{99}},
+    for (const auto& [p0, n] : {std::pair{std::int64_t{0}, std::int64_t{50}},
+                                std::pair{std::int64_t{0}, std::int64_t{300}},
+                                std::pair{std::int64_t{5}, std::int64_t{150}},
+                                std::pair{std::int64_t{131007}, std::int64_t{99}},
                                 std::pair{kMaxAbsPosition - 199, std::int64_t{200}}}) {
       const std::int64_t stride = 40;
       std::vector<float> c(static_cast<std::size_t>(n * stride), -7.0f), s(c.size(), -7.0f);
@@ -652,20 +717,24 @@ TEST_P(TargetTest, CosSinTableIsCorrectlyRoundedAlmostEverywhere) {
           double cd = 0, sd = 0;
           const std::int64_t p = p0 + j;
           if (mode == AngleMode::kHf) {
-            const double th = static_cast<float>(static_cast<float>(p) * inv[static_cast<std::size_t>(i)]);
+            const double th =
+                static_cast<float>(static_cast<float>(p) * inv[static_cast<std::size_t>(i)]);
             cd = std::cos(th);
             sd = std::sin(th);
           } else {
             // exact p·inv via FMA two-product, as the reference does
             const double hi = static_cast<double>(p) * inv[static_cast<std::size_t>(i)];
-            const double lo = std::fma(static_cast<double>(p), inv[static_cast<std::size_t>(i)], -hi);
+            const double lo =
+                std::fma(static_cast<double>(p), inv[static_cast<std::size_t>(i)], -hi);
             cd = std::cos(hi) - lo * std::sin(hi);
             sd = std::sin(hi) + lo * std::cos(hi);
           }
           const float wc = static_cast<float>(1.25 * cd), ws = static_cast<float>(1.25 * sd);
-          const float gc = c[static_cast<std::size_t>(j * stride + i)], gs = s[static_cast<std::size_t>(j * stride + i)];
+          const float gc = c[static_cast<std::size_t>(j * stride + i)],
+                      gs = s[static_cast<std::size_t>(j * stride + i)];
           for (const auto& [g, w] : {std::pair{gc, wc}, std::pair{gs, ws}}) {
-            const double ulps = std::fabs(static_cast<double>(g) - w) / test::ulp_of(DType::kF32, w);
+            const double ulps =
+                std::fabs(static_cast<double>(g) - w) / test::ulp_of(DType::kF32, w);
             EXPECT_LE(ulps, 1.0) << "p=" << p << " i=" << i;
             if (g != w) ++off_by_one;
           }
@@ -747,13 +816,14 @@ TEST_P(TargetTest, Bf16HardwareConversionIsBitIdenticalToSoftware) {
   for (const PairLayout layout : {PairLayout::kHalf, PairLayout::kInterleaved}) {
     // 64, 128, 256 (and 160 with 128 rotated) take the whole-token kernel out of place; 192/160
     // the row-by-row one.
-    for (const auto& [D, R] : {std::pair{128, 128}, std::pair{192, 160}, std::pair{64, 64}, std::pair{256, 256},
-                               std::pair{160, 128}}) {
+    for (const auto& [D, R] : {std::pair{128, 128}, std::pair{192, 160}, std::pair{64, 64},
+                               std::pair{256, 256}, std::pair{160, 128}}) {
       FrequencyPlan plan;
       plan.head_dim = D;
       plan.rotary_dim = R;
       plan.layout = layout;
-      for (int i = 0; i < R / 2; ++i) plan.inv_freq.push_back(static_cast<float>(std::pow(10000.0, -2.0 * i / R)));
+      for (int i = 0; i < R / 2; ++i)
+        plan.inv_freq.push_back(static_cast<float>(std::pow(10000.0, -2.0 * i / R)));
       std::vector<std::uint16_t> x(static_cast<std::size_t>(T * H * D));
       for (std::int64_t row = 0; row < T * H; ++row) {
         // Tokens 2, 3 ordinary (the whole-token kernel keeps its fast result). In tokens 4, 5, 6
@@ -764,7 +834,10 @@ TEST_P(TargetTest, Bf16HardwareConversionIsBitIdenticalToSoftware) {
         // token 1 in the first half / block only: each of the kernel's two ±0 test chains must
         // catch its own.
         const std::int64_t t = row / H, h = row % H;
-        const int kind = h != 2 ? 0 : t <= 1 ? static_cast<int>(5 + t) : t >= 4 ? static_cast<int>(t - 2) : 0;
+        const int kind = h != 2   ? 0
+                         : t <= 1 ? static_cast<int>(5 + t)
+                         : t >= 4 ? static_cast<int>(t - 2)
+                                  : 0;
         for (std::int64_t d = 0; d < D; ++d) {
           float v = u(rng);
           if (kind == 2) v = 0.0f;
@@ -787,7 +860,8 @@ TEST_P(TargetTest, Bf16HardwareConversionIsBitIdenticalToSoftware) {
           ApplyOptions o;
           o.backend = Backend::kSimd;
           apply_rope(plan, ConstTensorView::contiguous(in.data(), DType::kBF16, T, H, D),
-                     TensorView::contiguous(dst.data(), DType::kBF16, T, H, D), ConstTensorView{}, TensorView{}, pos, o);
+                     TensorView::contiguous(dst.data(), DType::kBF16, T, H, D), ConstTensorView{},
+                     TensorView{}, pos, o);
           got[hardware ? 1 : 0] = dst;
         }
         detail::set_avx512_bf16_enabled(true);
@@ -809,7 +883,8 @@ TEST_P(TargetTest, MixedInputDtypesAndSingleTensors) {
   FrequencyPlan plan;
   plan.head_dim = 96;
   plan.rotary_dim = 64;
-  for (int i = 0; i < 32; ++i) plan.inv_freq.push_back(static_cast<float>(std::pow(10000.0, -i / 32.0)));
+  for (int i = 0; i < 32; ++i)
+    plan.inv_freq.push_back(static_cast<float>(std::pow(10000.0, -i / 32.0)));
   plan.attention_factor = 1.5;
   const std::int64_t T = 9, Hq = 3, Hk = 2, D = 96;
   std::mt19937 rng(5);
@@ -822,20 +897,26 @@ TEST_P(TargetTest, MixedInputDtypesAndSingleTensors) {
   const Positions pos = Positions::per_token(std::span<const std::int64_t>(ids));
   for (const int which : {0, 1, 2}) {  // 0: q and k, 1: q only, 2: k only
     std::vector<std::uint16_t> q_ref(q.size()), q_simd(q.size());  // q out as f16
-    std::vector<float> k_ref(k.size()), k_simd(k.size());           // k out as f32
+    std::vector<float> k_ref(k.size()), k_simd(k.size());          // k out as f32
     for (const bool simd : {false, true}) {
       ApplyOptions o;
       o.backend = simd ? Backend::kSimd : Backend::kReference;
-      const ConstTensorView qi = which == 2 ? ConstTensorView{} : ConstTensorView::contiguous(q.data(), DType::kF32, T, Hq, D);
+      const ConstTensorView qi = which == 2
+                                     ? ConstTensorView{}
+                                     : ConstTensorView::contiguous(q.data(), DType::kF32, T, Hq, D);
       const TensorView qo = which == 2 ? TensorView{}
-                                       : TensorView::contiguous((simd ? q_simd : q_ref).data(), DType::kF16, T, Hq, D);
-      const ConstTensorView ki = which == 1 ? ConstTensorView{} : ConstTensorView::contiguous(k.data(), DType::kBF16, T, Hk, D);
+                                       : TensorView::contiguous((simd ? q_simd : q_ref).data(),
+                                                                DType::kF16, T, Hq, D);
+      const ConstTensorView ki =
+          which == 1 ? ConstTensorView{}
+                     : ConstTensorView::contiguous(k.data(), DType::kBF16, T, Hk, D);
       const TensorView ko = which == 1 ? TensorView{}
-                                       : TensorView::contiguous((simd ? k_simd : k_ref).data(), DType::kF32, T, Hk, D);
+                                       : TensorView::contiguous((simd ? k_simd : k_ref).data(),
+                                                                DType::kF32, T, Hk, D);
       if (which == 2) {
         // k only: q is an empty view with the token count (the API takes tokens from q)
-        apply_rope(plan, ConstTensorView(nullptr, DType::kF32, T, 0, D, 0, 0, 1), TensorView{nullptr, DType::kF32, T, 0, D, 0, 0, 1},
-                   ki, ko, pos, o);
+        apply_rope(plan, ConstTensorView(nullptr, DType::kF32, T, 0, D, 0, 0, 1),
+                   TensorView{nullptr, DType::kF32, T, 0, D, 0, 0, 1}, ki, ko, pos, o);
       } else {
         apply_rope(plan, qi, qo, ki, ko, pos, o);
       }
@@ -845,7 +926,8 @@ TEST_P(TargetTest, MixedInputDtypesAndSingleTensors) {
       ASSERT_LE(std::fabs(g - r), test::ulp_of(DType::kF16, r) + kF32Factor * 1.5 * 2.0) << i;
     }
     for (std::size_t i = 0; i < k.size() && which != 1; ++i) {
-      ASSERT_LE(std::fabs(static_cast<double>(k_simd[i]) - k_ref[i]), test::ulp_of(DType::kF32, k_ref[i]) + kF32Factor * 1.5 * 2.0)
+      ASSERT_LE(std::fabs(static_cast<double>(k_simd[i]) - k_ref[i]),
+                test::ulp_of(DType::kF32, k_ref[i]) + kF32Factor * 1.5 * 2.0)
           << i;
     }
   }
@@ -881,23 +963,26 @@ TEST(ThreadPool, RunsEveryChunkOnceAndRethrows) {
   for (const int threads : {1, 2, 3, 8}) {
     ThreadPool pool(threads);
     EXPECT_EQ(pool.size(), threads);
-    for (const std::int64_t chunks : {std::int64_t{0}, std::int64_t{1}, std::int64_t{2}, std::int64_t{7},
-                                      std::int64_t{1000}}) {
+    for (const std::int64_t chunks :
+         {std::int64_t{0}, std::int64_t{1}, std::int64_t{2}, std::int64_t{7}, std::int64_t{1000}}) {
       for (int rep = 0; rep < 20; ++rep) {
         std::vector<std::atomic<int>> hits(static_cast<std::size_t>(chunks));
-        pool.parallel_for(chunks, [&](std::int64_t c) { hits[static_cast<std::size_t>(c)].fetch_add(1); },
-                          rep % 3);
-        for (std::int64_t c = 0; c < chunks; ++c) ASSERT_EQ(hits[static_cast<std::size_t>(c)].load(), 1);
+        pool.parallel_for(
+            chunks, [&](std::int64_t c) { hits[static_cast<std::size_t>(c)].fetch_add(1); },
+            rep % 3);
+        for (std::int64_t c = 0; c < chunks; ++c)
+          ASSERT_EQ(hits[static_cast<std::size_t>(c)].load(), 1);
       }
     }
-    EXPECT_THROW(pool.parallel_for(
-                     50, [](std::int64_t c) { if (c == 17) throw std::runtime_error("chunk 17"); }),
+    EXPECT_THROW(pool.parallel_for(50,
+                                   [](std::int64_t c) {
+                                     if (c == 17) throw std::runtime_error("chunk 17");
+                                   }),
                  std::runtime_error);
     // still usable afterwards, and nested calls run inline
     std::atomic<int> total{0};
-    pool.parallel_for(4, [&](std::int64_t) {
-      pool.parallel_for(3, [&](std::int64_t) { total.fetch_add(1); });
-    });
+    pool.parallel_for(
+        4, [&](std::int64_t) { pool.parallel_for(3, [&](std::int64_t) { total.fetch_add(1); }); });
     EXPECT_EQ(total.load(), 12);
   }
   EXPECT_THROW(ThreadPool(0), ArgumentError);

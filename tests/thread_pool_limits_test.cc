@@ -1,4 +1,4 @@
-// ThreadPool when the system refuses threads (issue 19): the constructor used to throw while its
+// ThreadPool when the system refuses threads: the constructor used to throw while its
 // first workers were running, and std::terminate ended the process. Each case runs in a child
 // process (a death-test fork) whose address space is limited so that thread stacks cannot be
 // mapped: the limit stops root too (RLIMIT_NPROC does not), and nothing depends on the machine's

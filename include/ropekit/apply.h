@@ -28,7 +28,8 @@
 // Positions (one convention per call):
 //   offset(p0)                    token t has position p0 + t
 //   per_sequence(indptr, offsets) ragged batch (FlashInfer): tokens indptr[s] .. indptr[s+1]−1
-//                                 belong to sequence s and have positions offsets[s] + (t − indptr[s])
+//                                 belong to sequence s and have positions offsets[s] + (t −
+//                                 indptr[s])
 //   per_token(ids)                one int32/int64 position per token; negative allowed
 //                                 (left-padded batches)
 //   rows(rows, tokens, n)         [n, tokens] int32/int64 position rows, 1 <= n <= 4 (the plan's
@@ -89,8 +90,14 @@ struct ConstTensorView {
   ConstTensorView() = default;
   ConstTensorView(const void* d, DType t, std::int64_t nt, std::int64_t nh, std::int64_t hd,
                   std::int64_t st, std::int64_t sh, std::int64_t sd)
-      : data(d), dtype(t), tokens(nt), heads(nh), head_dim(hd), stride_token(st),
-        stride_head(sh), stride_dim(sd) {}
+      : data(d),
+        dtype(t),
+        tokens(nt),
+        heads(nh),
+        head_dim(hd),
+        stride_token(st),
+        stride_head(sh),
+        stride_dim(sd) {}
   ConstTensorView(const TensorView& v)  // NOLINT(google-explicit-constructor): views convert
       : ConstTensorView(v.data, v.dtype, v.tokens, v.heads, v.head_dim, v.stride_token,
                         v.stride_head, v.stride_dim) {
@@ -203,8 +210,8 @@ struct ApplyOptions {
   // Precomputed cos/sin (must match plan, angles, folding). A cache wrapping a caller's table
   // (CosSinCache::wrap) is used as it is: every position must lie inside it.
   const CosSinCache* cache = nullptr;
-  ThreadPool* pool = nullptr;          // nullptr: the library's pool (ropekit/thread_pool.h)
-  int max_threads = 0;                 // 0: the pool's size
+  ThreadPool* pool = nullptr;  // nullptr: the library's pool (ropekit/thread_pool.h)
+  int max_threads = 0;         // 0: the pool's size
 };
 
 // ApplyOptions with a preset's angles and rounding (ropekit/numerics.h); the plan must have

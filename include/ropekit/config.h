@@ -164,7 +164,7 @@ struct RopeConfig {
   std::int64_t max_position_embeddings = 0;  // > 0
   PairLayout layout = PairLayout::kHalf;
   Scaling scaling = DefaultScaling{};
-  std::optional<MRopeSpec> mrope;  // multimodal position rows, when the model has them
+  std::optional<MRopeSpec> mrope;    // multimodal position rows, when the model has them
   std::optional<XdRopeSpec> xdrope;  // XD-RoPE position rows (exclusive with mrope)
   // The vision encoder's 2-D RoPE (layer "vision", read from `vision_config`); its scaling is
   // DefaultScaling and rotary_dim == head_dim.

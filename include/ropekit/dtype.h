@@ -23,9 +23,12 @@ enum class DType { kF32, kF16, kBF16 };
 
 constexpr std::string_view dtype_name(DType t) noexcept {
   switch (t) {
-    case DType::kF32: return "f32";
-    case DType::kF16: return "f16";
-    case DType::kBF16: return "bf16";
+    case DType::kF32:
+      return "f32";
+    case DType::kF16:
+      return "f16";
+    case DType::kBF16:
+      return "bf16";
   }
   return "?";
 }
@@ -68,8 +71,8 @@ constexpr BF16 f64_to_bf16(double d) noexcept {
     if (residual != 0.0) {
       const bool away_from_zero = (residual > 0) == (f > 0);
       const std::uint32_t truncated = u & 0xFFFF0000u;
-      return BF16{static_cast<std::uint16_t>((away_from_zero ? truncated + 0x10000u : truncated) >>
-                                             16)};
+      return BF16{
+          static_cast<std::uint16_t>((away_from_zero ? truncated + 0x10000u : truncated) >> 16)};
     }
   }
   return f32_to_bf16(f);
@@ -141,25 +144,37 @@ inline F16 f32_to_f16(float f) noexcept { return f64_to_f16(static_cast<double>(
 // Loads element i of a buffer of type t as double; stores with one RNE rounding.
 inline double load_as_double(DType t, const void* p) noexcept {
   switch (t) {
-    case DType::kF32: return *static_cast<const float*>(p);
-    case DType::kF16: return f16_to_f32(*static_cast<const F16*>(p));
-    case DType::kBF16: return bf16_to_f32(*static_cast<const BF16*>(p));
+    case DType::kF32:
+      return *static_cast<const float*>(p);
+    case DType::kF16:
+      return f16_to_f32(*static_cast<const F16*>(p));
+    case DType::kBF16:
+      return bf16_to_f32(*static_cast<const BF16*>(p));
   }
   return 0.0;
 }
 inline void store_from_double(DType t, void* p, double v) noexcept {
   switch (t) {
-    case DType::kF32: *static_cast<float*>(p) = static_cast<float>(v); break;
-    case DType::kF16: *static_cast<F16*>(p) = f64_to_f16(v); break;
-    case DType::kBF16: *static_cast<BF16*>(p) = f64_to_bf16(v); break;
+    case DType::kF32:
+      *static_cast<float*>(p) = static_cast<float>(v);
+      break;
+    case DType::kF16:
+      *static_cast<F16*>(p) = f64_to_f16(v);
+      break;
+    case DType::kBF16:
+      *static_cast<BF16*>(p) = f64_to_bf16(v);
+      break;
   }
 }
 // Rounds v to the nearest value representable in t (RNE), returned as double.
 inline double round_to_dtype(DType t, double v) noexcept {
   switch (t) {
-    case DType::kF32: return static_cast<float>(v);
-    case DType::kF16: return f16_to_f32(f64_to_f16(v));
-    case DType::kBF16: return bf16_to_f32(f64_to_bf16(v));
+    case DType::kF32:
+      return static_cast<float>(v);
+    case DType::kF16:
+      return f16_to_f32(f64_to_f16(v));
+    case DType::kBF16:
+      return bf16_to_f32(f64_to_bf16(v));
   }
   return v;
 }

@@ -2,10 +2,10 @@
 //
 //   RopeConfig ──build_frequency_plan(seq_len, policy)──▶ FrequencyPlan
 //                                                          ├ inv_freq[n_pairs]   (float32)
-//                                                          ├ attention_factor    (cos/sin magnitude)
-//                                                          ├ layout, head_dim, rotary_dim
-//                                                          ├ pair_axis[n_pairs]  (row a(i))
-//                                                          ├ position_rows       (0 or 1-4)
+//                                                          ├ attention_factor    (cos/sin
+//                                                          magnitude) ├ layout, head_dim,
+//                                                          rotary_dim ├ pair_axis[n_pairs]  (row
+//                                                          a(i)) ├ position_rows       (0 or 1-4)
 //                                                          └ info (PlanInfo: what it was built
 //                                                            from; for reports, not kernels)
 //
@@ -47,12 +47,12 @@ struct PlanInfo {
   // Multiplier of the softmax scale 1/sqrt(d) that the model applies (DeepSeek YaRN:
   // yarn_get_mscale(factor, mscale_all_dim)^2); 1 when none. Returned, never applied here.
   double softmax_scale_multiplier = 1.0;
-  std::optional<MRopeSpec> mrope;  // the config's M-RoPE spec (pair_axis is its kernel form)
-  std::optional<XdRopeSpec> xdrope;  // the config's XD-RoPE spec (likewise)
+  std::optional<MRopeSpec> mrope;        // the config's M-RoPE spec (pair_axis is its kernel form)
+  std::optional<XdRopeSpec> xdrope;      // the config's XD-RoPE spec (likewise)
   std::optional<Vision2dSpec> vision2d;  // the vision encoder's 2-D RoPE (likewise)
-  std::int64_t seq_len_used = 0;   // the sequence length the plan was built for (0 = init)
-  double effective_theta = 0;      // theta after dynamic NTK (else rope_theta)
-  bool uses_long_factor = false;   // longrope: which set was chosen
+  std::int64_t seq_len_used = 0;         // the sequence length the plan was built for (0 = init)
+  double effective_theta = 0;            // theta after dynamic NTK (else rope_theta)
+  bool uses_long_factor = false;         // longrope: which set was chosen
 };
 
 // The kernel inputs: everything apply_rope and CosSinCache read.
@@ -60,8 +60,8 @@ struct FrequencyPlan {
   int head_dim = 0;
   int rotary_dim = 0;  // features rotated: 2 * inv_freq.size()
   PairLayout layout = PairLayout::kHalf;
-  std::vector<float> inv_freq;     // radians per position, one per rotated pair
-  double attention_factor = 1.0;   // multiplies cos and sin (transformers' attention_scaling)
+  std::vector<float> inv_freq;    // radians per position, one per rotated pair
+  double attention_factor = 1.0;  // multiplies cos and sin (transformers' attention_scaling)
   // N-axis positions: pair i takes its position from row pair_axis[i] (< position_rows) and
   // its frequency from inv_freq[i] (the builder has already placed frequency f(i) there).
   // M-RoPE: rows 0 T, 1 H, 2 W; XD-RoPE: 4 rows; 2-D vision RoPE: rows (h, w). Empty (and
@@ -70,7 +70,7 @@ struct FrequencyPlan {
   // (M-RoPE plans built by hand before position_rows existed).
   std::vector<std::uint8_t> pair_axis;
   int position_rows = 0;
-  bool hf_rounds_once = false;          // see RopeConfig
+  bool hf_rounds_once = false;  // see RopeConfig
   PlanInfo info;
 };
 

@@ -1,11 +1,11 @@
 // ropekit/numerics.h — whose numbers: the four choices that decide a result's bits, and the
 // three named presets that bundle them.
 //
-//   choice                 where it acts               exact (default)    transformers         mlx_lm
-//   FrequencyArithmetic    inv_freq table (plan)       kExact             kTransformers        kExact
-//   SeqLenPolicy           dynamic NTK / LongRoPE      kTransformers      kTransformers        kMlxLm
+//   choice                 where it acts               exact (default)    transformers mlx_lm
+//   FrequencyArithmetic    inv_freq table (plan)       kExact             kTransformers kExact
+//   SeqLenPolicy           dynamic NTK / LongRoPE      kTransformers      kTransformers kMlxLm
 //   AngleMode              θ = p · inv_freq (apply)    kExact             kHf                  kHf
-//   Rounding               16-bit outputs (apply)      kSingle            kTransformers        kSingle
+//   Rounding               16-bit outputs (apply)      kSingle            kTransformers kSingle
 //
 //   exact         the rotation the model was defined with: each inverse frequency rounded once
 //                 from double, θ reduced in double precision at every position up to 2^31 − 1,

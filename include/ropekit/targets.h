@@ -14,7 +14,7 @@
 namespace ropekit {
 
 struct SimdTarget {
-  std::string name;  // "AVX3", "AVX2", "SSE4", "SCALAR", "EMU128", ...
+  std::string name;        // "AVX3", "AVX2", "SSE4", "SCALAR", "EMU128", ...
   bool supported = false;  // this CPU can run it
 };
 

@@ -240,7 +240,8 @@ void make_positions(PositionsArg& out, py::handle positions, py::handle offsets,
                          ropekit_py::elem_name(a.elem));
   if (!a.c_contiguous())
     throw py::value_error("positions: expected a contiguous array, got strides that are not");
-  const bool rows = !plan.pair_axis.empty() && a.ndim == 2 && a.shape[0] == 3 && a.shape[1] == tokens;
+  const bool rows =
+      !plan.pair_axis.empty() && a.ndim == 2 && a.shape[0] == 3 && a.shape[1] == tokens;
   if (rows) {
     if (a.elem == Elem::kI32)
       out.pos = rk::Positions::mrope(
@@ -253,10 +254,11 @@ void make_positions(PositionsArg& out, py::handle positions, py::handle offsets,
     return;
   }
   if (a.size() != tokens || a.ndim > 2)
-    throw py::value_error(
-        "positions: expected " + std::to_string(tokens) + " positions (one per token" +
-        std::string(batch > 1 ? ", shape [batch, seq]" : "") +
-        (!plan.pair_axis.empty() ? ", or [3, tokens] M-RoPE rows" : "") + "), got shape " + a.shape_str());
+    throw py::value_error("positions: expected " + std::to_string(tokens) +
+                          " positions (one per token" +
+                          std::string(batch > 1 ? ", shape [batch, seq]" : "") +
+                          (!plan.pair_axis.empty() ? ", or [3, tokens] M-RoPE rows" : "") +
+                          "), got shape " + a.shape_str());
   if (a.elem == Elem::kI32)
     out.pos = rk::Positions::per_token(
         std::span<const std::int32_t>(static_cast<const std::int32_t*>(a.data), tokens));

@@ -18,7 +18,8 @@ namespace {
 using detail::ApplyJob;
 using detail::JobTensor;
 
-[[noreturn]] void bad(const std::string& what, const std::string& expected, const std::string& got) {
+[[noreturn]] void bad(const std::string& what, const std::string& expected,
+                      const std::string& got) {
   throw ArgumentError("[ropekit.apply] " + what + ": expected " + expected + ", got " + got);
 }
 
@@ -37,10 +38,13 @@ Extent extent_of(const void* data, DType dt, std::int64_t nb, std::int64_t nt, s
   if (nb == 0 || nt == 0 || nh == 0 || nd == 0) return e;
   const std::int64_t es = dtype_size(dt);
   std::int64_t lo = 0, hi = 0;
-  for (const auto& [n, s] : {std::pair{nb, sb}, std::pair{nt, st}, std::pair{nh, sh},
-                             std::pair{nd, sd}}) {
+  for (const auto& [n, s] :
+       {std::pair{nb, sb}, std::pair{nt, st}, std::pair{nh, sh}, std::pair{nd, sd}}) {
     const std::int64_t span = (n - 1) * s;
-    if (span < 0) lo += span; else hi += span;
+    if (span < 0)
+      lo += span;
+    else
+      hi += span;
   }
   e.lo = reinterpret_cast<std::intptr_t>(data) + static_cast<std::intptr_t>(lo * es);
   e.hi = reinterpret_cast<std::intptr_t>(data) + static_cast<std::intptr_t>((hi + 1) * es);
@@ -69,31 +73,40 @@ struct ViewInfo {
 };
 
 ViewInfo info(const ConstTensorView& v, std::string name) {
-  ViewInfo i{v.data, v.dtype, v.tokens, v.heads, v.head_dim, v.stride_token, v.stride_head, v.stride_dim, std::move(name)};
+  ViewInfo i{v.data,         v.dtype,       v.tokens,     v.heads,        v.head_dim,
+             v.stride_token, v.stride_head, v.stride_dim, std::move(name)};
   i.nb = v.batch;
   i.sb = v.stride_batch;
   return i;
 }
-ViewInfo info(const TensorView& v, std::string name) { return info(ConstTensorView(v), std::move(name)); }
+ViewInfo info(const TensorView& v, std::string name) {
+  return info(ConstTensorView(v), std::move(name));
+}
 
 constexpr std::int64_t kMaxExtent = std::int64_t{1} << 46;  // elements; guards index overflow
 
 void check_view(const ViewInfo& v, bool is_output) {
   if (v.nb < 1) bad(v.name + ".batch", "a count >= 1", str(v.nb));
   if (v.nt < 0 || v.nh < 0 || v.nd < 0)
-    bad(v.name + " shape", "non-negative sizes", "[" + str(v.nt) + ", " + str(v.nh) + ", " + str(v.nd) + "]");
+    bad(v.name + " shape", "non-negative sizes",
+        "[" + str(v.nt) + ", " + str(v.nh) + ", " + str(v.nd) + "]");
   if (v.dtype != DType::kF32 && v.dtype != DType::kF16 && v.dtype != DType::kBF16)
-    bad(v.name + ".dtype", "f32, f16 or bf16", "the value " + str(static_cast<std::int64_t>(v.dtype)));
+    bad(v.name + ".dtype", "f32, f16 or bf16",
+        "the value " + str(static_cast<std::int64_t>(v.dtype)));
   if (v.nt == 0 || v.nh == 0 || v.nd == 0) return;
-  if (v.data == nullptr) bad(v.name + ".data", "a non-null pointer for a non-empty view", "nullptr");
-  if (reinterpret_cast<std::uintptr_t>(v.data) % static_cast<std::uintptr_t>(dtype_size(v.dtype)) != 0)
-    bad(v.name + ".data", std::to_string(dtype_size(v.dtype)) + "-byte alignment for " +
-                              std::string(dtype_name(v.dtype)),
+  if (v.data == nullptr)
+    bad(v.name + ".data", "a non-null pointer for a non-empty view", "nullptr");
+  if (reinterpret_cast<std::uintptr_t>(v.data) % static_cast<std::uintptr_t>(dtype_size(v.dtype)) !=
+      0)
+    bad(v.name + ".data",
+        std::to_string(dtype_size(v.dtype)) + "-byte alignment for " +
+            std::string(dtype_name(v.dtype)),
         "an address misaligned by " +
             str(static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(v.data) %
                                           static_cast<std::uintptr_t>(dtype_size(v.dtype)))));
-  for (const auto& [n, s, axis] : {std::tuple{v.nb, v.sb, "stride_batch"}, std::tuple{v.nt, v.st, "stride_token"},
-                                  std::tuple{v.nh, v.sh, "stride_head"}, std::tuple{v.nd, v.sd, "stride_dim"}}) {
+  for (const auto& [n, s, axis] :
+       {std::tuple{v.nb, v.sb, "stride_batch"}, std::tuple{v.nt, v.st, "stride_token"},
+        std::tuple{v.nh, v.sh, "stride_head"}, std::tuple{v.nd, v.sd, "stride_dim"}}) {
     if (std::abs(s) > kMaxExtent || n > kMaxExtent || std::abs(s) * (n - 1) > kMaxExtent)
       bad(v.name + "." + axis, "|stride × (size − 1)| below 2^46 elements", str(s));
   }
@@ -102,15 +115,17 @@ void check_view(const ViewInfo& v, bool is_output) {
     // An output must not write one element twice: sorted by |stride|, each axis must step
     // past the whole span of the smaller ones (a sufficient test for non-overlap).
     std::array<std::pair<std::int64_t, std::int64_t>, 4> ax = {
-        std::pair{std::abs(v.sd), v.nd}, std::pair{std::abs(v.sh), v.nh}, std::pair{std::abs(v.st), v.nt},
-        std::pair{std::abs(v.sb), v.nb}};
+        std::pair{std::abs(v.sd), v.nd}, std::pair{std::abs(v.sh), v.nh},
+        std::pair{std::abs(v.st), v.nt}, std::pair{std::abs(v.sb), v.nb}};
     std::sort(ax.begin(), ax.end());
     std::int64_t span = 1;
     for (const auto& [s, n] : ax) {
       if (n == 1) continue;
       if (s < span)
-        bad(v.name + " strides", "strides that give every element its own address (no self-overlap)",
-            (v.nb > 1 ? "[" + str(v.sb) + ", " : "[") + str(v.st) + ", " + str(v.sh) + ", " + str(v.sd) + "]");
+        bad(v.name + " strides",
+            "strides that give every element its own address (no self-overlap)",
+            (v.nb > 1 ? "[" + str(v.sb) + ", " : "[") + str(v.st) + ", " + str(v.sh) + ", " +
+                str(v.sd) + "]");
       span = s * (n - 1) + span;
     }
   }
@@ -143,9 +158,11 @@ bool disjoint(const ViewInfo& a_view, const ViewInfo& b_view) {
     const std::int64_t m = ((delta % row) + row) % row;
     return m >= fa && m + fb <= row;
   }
-  if (a.nb == 1 && b.nb == 1 && a.st * esa == b.st * esb && a.st > 0 && a.sh >= 0 && a.sd >= 0 && b.sh >= 0 && b.sd >= 0) {
+  if (a.nb == 1 && b.nb == 1 && a.st * esa == b.st * esb && a.st > 0 && a.sh >= 0 && a.sd >= 0 &&
+      b.sh >= 0 && b.sd >= 0) {
     const std::int64_t row = a.st * esa;  // bytes per token in both
-    const std::int64_t fa = ((a.nh - 1) * a.sh + (a.nd - 1) * a.sd + 1) * esa;  // footprint per token
+    const std::int64_t fa =
+        ((a.nh - 1) * a.sh + (a.nd - 1) * a.sd + 1) * esa;  // footprint per token
     const std::int64_t fb = ((b.nh - 1) * b.sh + (b.nd - 1) * b.sd + 1) * esb;
     if (fa > row || fb > row) return false;
     const std::int64_t delta = static_cast<std::int64_t>(reinterpret_cast<std::intptr_t>(b.data) -
@@ -184,7 +201,8 @@ void check_positions(const Positions& pos, std::int64_t tokens, std::int64_t seq
       const auto indptr = pos.indptr();
       const auto offs = pos.offsets();
       if (indptr.size() != offs.size() + 1)
-        bad("positions.indptr", "offsets.size() + 1 = " + str(static_cast<std::int64_t>(offs.size() + 1)) + " entries",
+        bad("positions.indptr",
+            "offsets.size() + 1 = " + str(static_cast<std::int64_t>(offs.size() + 1)) + " entries",
             str(static_cast<std::int64_t>(indptr.size())));
       if (indptr.empty() || indptr.front() != 0)
         bad("positions.indptr[0]", "0", indptr.empty() ? "an empty indptr" : str(indptr.front()));
@@ -219,7 +237,8 @@ void check_positions(const Positions& pos, std::int64_t tokens, std::int64_t seq
       if (mrope && pos.mrope_tokens() != tokens)
         bad("positions (M-RoPE)", "rows of " + str(tokens) + " tokens", str(pos.mrope_tokens()));
       const std::int64_t want = mrope ? rows * tokens : tokens;
-      const std::int64_t have = static_cast<std::int64_t>(pos.ids32().empty() ? pos.ids64().size() : pos.ids32().size());
+      const std::int64_t have =
+          static_cast<std::int64_t>(pos.ids32().empty() ? pos.ids64().size() : pos.ids32().size());
       if (have != want)
         bad("positions",
             str(want) + (mrope ? " ids (" + str(rows) + " rows × tokens)" : " ids (one per token)"),
@@ -228,14 +247,16 @@ void check_positions(const Positions& pos, std::int64_t tokens, std::int64_t seq
       if (!pos.ids64().empty()) {
         for (std::size_t i = 0; i < pos.ids64().size(); ++i)
           if (!in_range(pos.ids64()[i]))
-            bad("positions[" + std::to_string(i) + "]", "a position within ±(2^31 − 1)", str(pos.ids64()[i]));
+            bad("positions[" + std::to_string(i) + "]", "a position within ±(2^31 − 1)",
+                str(pos.ids64()[i]));
           else
             see(pos.ids64()[i], pos.ids64()[i]);
         job.ids64 = pos.ids64().data();
       } else {
         for (std::size_t i = 0; i < pos.ids32().size(); ++i)
           if (!in_range(pos.ids32()[i]))
-            bad("positions[" + std::to_string(i) + "]", "a position within ±(2^31 − 1)", str(pos.ids32()[i]));
+            bad("positions[" + std::to_string(i) + "]", "a position within ±(2^31 − 1)",
+                str(pos.ids32()[i]));
           else
             see(pos.ids32()[i], pos.ids32()[i]);
         job.ids32 = pos.ids32().data();
@@ -255,7 +276,8 @@ void check_plan(const FrequencyPlan& plan) {
         str(static_cast<std::int64_t>(plan.inv_freq.size())));
   for (std::size_t i = 0; i < plan.inv_freq.size(); ++i)
     if (!std::isfinite(plan.inv_freq[i]))
-      bad("plan.inv_freq[" + std::to_string(i) + "]", "a finite value", std::to_string(plan.inv_freq[i]));
+      bad("plan.inv_freq[" + std::to_string(i) + "]", "a finite value",
+          std::to_string(plan.inv_freq[i]));
   if (!(std::isfinite(plan.attention_factor) && plan.attention_factor > 0))
     bad("plan.attention_factor", "a finite number > 0", std::to_string(plan.attention_factor));
   if (!plan.pair_axis.empty() && plan.pair_axis.size() != plan.inv_freq.size())
@@ -287,8 +309,8 @@ JobTensor make_tensor(const ViewInfo& in, const ViewInfo& out, const FrequencyPl
       return "[" + (b ? str(v.nb) + ", " : std::string()) + str(v.nt) + ", " + str(v.nh) + ", " +
              str(v.nd) + "]";
     };
-    bad(out.name + " shape", shape(in) + " (as " + in.name + (b ? ": batch, tokens, heads, dim)" : ")"),
-        shape(out));
+    bad(out.name + " shape",
+        shape(in) + " (as " + in.name + (b ? ": batch, tokens, heads, dim)" : ")"), shape(out));
   }
   // Sequences laid end to end in both: plain tokens, no per-token division.
   const bool flat = in.flat() && out.flat();
@@ -324,12 +346,16 @@ ApplyResult run(const FrequencyPlan& plan, const ViewInfo& qi, const ViewInfo& q
   for (const auto& [in, out] : {std::pair{&qi, &qo}, std::pair{&ki, &ko}}) {
     if (in->data == out->data && in->ext().lo == out->ext().lo && !in->ext().empty) {
       if (!same_view(*in, *out))
-        bad(out->name, "the same dtype and strides as " + in->name + " when writing in place (or memory disjoint from it)",
-            "a partial overlap (same address, " + std::string(dtype_name(out->dtype)) + " strides [" + str(out->st) +
-                ", " + str(out->sh) + ", " + str(out->sd) + "] vs " + std::string(dtype_name(in->dtype)) + " [" +
-                str(in->st) + ", " + str(in->sh) + ", " + str(in->sd) + "])");
+        bad(out->name,
+            "the same dtype and strides as " + in->name +
+                " when writing in place (or memory disjoint from it)",
+            "a partial overlap (same address, " + std::string(dtype_name(out->dtype)) +
+                " strides [" + str(out->st) + ", " + str(out->sh) + ", " + str(out->sd) + "] vs " +
+                std::string(dtype_name(in->dtype)) + " [" + str(in->st) + ", " + str(in->sh) +
+                ", " + str(in->sd) + "])");
     } else if (!disjoint(*in, *out)) {
-      bad(out->name, "memory that is exactly " + in->name + " (in place) or disjoint from it", "a partial overlap");
+      bad(out->name, "memory that is exactly " + in->name + " (in place) or disjoint from it",
+          "a partial overlap");
     }
   }
   if (has_k) {
@@ -339,7 +365,8 @@ ApplyResult run(const FrequencyPlan& plan, const ViewInfo& qi, const ViewInfo& q
   }
   if (!(std::isfinite(o.position_scale) && o.position_scale > 0))
     bad("options.position_scale", "a finite number > 0", std::to_string(o.position_scale));
-  if (o.max_threads < 0) bad("options.max_threads", "0 (all) or a positive count", str(o.max_threads));
+  if (o.max_threads < 0)
+    bad("options.max_threads", "0 (all) or a positive count", str(o.max_threads));
 
   ApplyJob job;
   job.tokens = tokens;
@@ -361,14 +388,16 @@ ApplyResult run(const FrequencyPlan& plan, const ViewInfo& qi, const ViewInfo& q
     if (!o.cache->matches(plan, o.angles, o.fold_attention_factor))
       bad("options.cache", "a cache built for this plan, angle mode and attention-factor folding",
           "a cache for other frequencies or settings");
-    if (job.has_position_scale) bad("options.cache", "no cache when position_scale != 1", "a cache");
+    if (job.has_position_scale)
+      bad("options.cache", "no cache when position_scale != 1", "a cache");
     if (o.rounding != Rounding::kTransformers) job.cache = o.cache;  // parity replays float ops
   }
   std::int64_t pmin = 0, pmax = 0;
   check_positions(positions, tokens, seq, plan, job, pmin, pmax);
   if (o.cache && o.cache->is_external()) {
     if (tokens > 0 && (pmin < 0 || pmax >= o.cache->size()))
-      bad("positions", "positions in [0, " + str(o.cache->size()) + ") (the rows of the cos/sin table)",
+      bad("positions",
+          "positions in [0, " + str(o.cache->size()) + ") (the rows of the cos/sin table)",
           "positions from " + str(pmin) + " to " + str(pmax));
     if (positions.kind() == Positions::Kind::kMRope)
       bad("positions", "1-D positions with a wrapped cos/sin table", "M-RoPE rows");
@@ -382,15 +411,18 @@ ApplyResult run(const FrequencyPlan& plan, const ViewInfo& qi, const ViewInfo& q
 
   detail::RangeKernel kernel = &detail::reference_range;
   if (o.backend != Backend::kReference) {
-    if (detail::RangeKernel simd = detail::simd_kernel_for(job)) kernel = simd;
+    if (detail::RangeKernel simd = detail::simd_kernel_for(job))
+      kernel = simd;
     else if (o.backend == Backend::kSimd)
-      throw ArgumentError("[ropekit.apply] backend: the SIMD kernels do not support this job "
-                          "(see ropekit/targets.h); use Backend::kAuto or kReference");
+      throw ArgumentError(
+          "[ropekit.apply] backend: the SIMD kernels do not support this job "
+          "(see ropekit/targets.h); use Backend::kAuto or kReference");
   }
   // Split tokens over threads; small work runs here with no fork-join.
   const std::int64_t bytes_per_token =
       (job.q.heads * (dtype_size(qi.dtype) + dtype_size(qo.dtype)) +
-       job.k.heads * (dtype_size(ki.dtype) + dtype_size(ko.dtype))) * plan.head_dim;
+       job.k.heads * (dtype_size(ki.dtype) + dtype_size(ko.dtype))) *
+      plan.head_dim;
   constexpr std::int64_t kMinBytesPerChunk = 256 * 1024;
   ThreadPool& pool = o.pool ? *o.pool : default_pool();
   const int threads = o.max_threads > 0 ? std::min(o.max_threads, pool.size()) : pool.size();
@@ -399,8 +431,9 @@ ApplyResult run(const FrequencyPlan& plan, const ViewInfo& qi, const ViewInfo& q
     kernel(job, 0, tokens);
     return result;
   }
-  const std::int64_t chunks = std::min<std::int64_t>(tokens, std::max<std::int64_t>(threads, std::min<std::int64_t>(
-      4 * threads, total / kMinBytesPerChunk)));
+  const std::int64_t chunks = std::min<std::int64_t>(
+      tokens, std::max<std::int64_t>(
+                  threads, std::min<std::int64_t>(4 * threads, total / kMinBytesPerChunk)));
   pool.parallel_for(
       chunks,
       [&](std::int64_t c) {
@@ -423,8 +456,8 @@ ApplyResult apply_rope(const FrequencyPlan& plan, const ConstTensorView& q_in,
                        const TensorView& q_out, const ConstTensorView& k_in,
                        const TensorView& k_out, const Positions& positions,
                        const ApplyOptions& options) {
-  return run(plan, info(q_in, "q_in"), info(q_out, "q_out"), info(k_in, "k_in"), info(k_out, "k_out"),
-             positions, options);
+  return run(plan, info(q_in, "q_in"), info(q_out, "q_out"), info(k_in, "k_in"),
+             info(k_out, "k_out"), positions, options);
 }
 
 }  // namespace ropekit

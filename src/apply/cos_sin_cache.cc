@@ -5,19 +5,19 @@
 #include <sys/mman.h>
 
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
-#include <new>
-#include <cmath>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <string>
 #include <vector>
 
 #include "kernel/angles.h"
-#include "simd/simd_api.h"
 #include "ropekit/cos_sin_cache.h"
 #include "ropekit/error.h"
+#include "simd/simd_api.h"
 
 namespace ropekit {
 
@@ -25,7 +25,8 @@ namespace {
 constexpr std::int64_t kBlockRows = 1024;
 constexpr std::int64_t kMaxRows = kMaxAbsPosition + 1;  // positions 0 .. 2^31 − 1
 constexpr std::int64_t kBlocksPerDir = 1024;
-constexpr std::int64_t kMaxDirs = (kMaxRows + kBlockRows * kBlocksPerDir - 1) / (kBlockRows * kBlocksPerDir);
+constexpr std::int64_t kMaxDirs =
+    (kMaxRows + kBlockRows * kBlocksPerDir - 1) / (kBlockRows * kBlocksPerDir);
 struct Directory {
   std::atomic<float*> e[kBlocksPerDir];
 };
@@ -57,7 +58,9 @@ struct CosSinCache::Impl {
   std::int64_t ext_stride = 0;
   std::mutex grow;
 
-  std::size_t block_floats() const { return static_cast<std::size_t>(2 * pairs) * static_cast<std::size_t>(kBlockRows); }
+  std::size_t block_floats() const {
+    return static_cast<std::size_t>(2 * pairs) * static_cast<std::size_t>(kBlockRows);
+  }
 
   // Memory for `blocks` consecutive blocks in one region. Large regions are 2 MiB aligned and
   // marked for transparent huge pages: a 32768-position table of 64 pairs is 16 MiB, and its
@@ -70,7 +73,8 @@ struct CosSinCache::Impl {
     void* p = std::aligned_alloc(align, alloc_size);
     if (!p) throw std::bad_alloc();
 #ifdef MADV_HUGEPAGE
-    if (align == kHuge) (void)::madvise(p, alloc_size, MADV_HUGEPAGE);  // advice only: failure is fine
+    if (align == kHuge)
+      (void)::madvise(p, alloc_size, MADV_HUGEPAGE);  // advice only: failure is fine
 #endif
     owned.emplace_back(static_cast<float*>(p));
     return static_cast<float*>(p);
@@ -81,26 +85,27 @@ struct CosSinCache::Impl {
     const auto row = static_cast<std::size_t>(2 * pairs);
     float* const data = data_ptr;
     if (pairs <= detail::kMaxPairs) {  // vectorised fill (angles reduced in double)
-      detail::simd_fill_cos_sin(inv_freq.data(), pairs, angles, amplitude, b * kBlockRows, kBlockRows, data,
-                                data + pairs, 2 * pairs);
+      detail::simd_fill_cos_sin(inv_freq.data(), pairs, angles, amplitude, b * kBlockRows,
+                                kBlockRows, data, data + pairs, 2 * pairs);
     } else {
-    for (std::int64_t r = 0; r < kBlockRows; ++r) {
-      const std::int64_t p = b * kBlockRows + r;
-      float* c = data + static_cast<std::size_t>(r) * row;
-      float* s = c + pairs;
-      for (int i = 0; i < pairs; ++i) {
-        double cd = 0, sd = 0;
-        if (angles == AngleMode::kHf) {
-          const double th = detail::hf_angle(p, inv_freq[static_cast<std::size_t>(i)], false, 1.0f);
-          cd = std::cos(th);
-          sd = std::sin(th);
-        } else {
-          detail::exact_cos_sin(p, inv_freq[static_cast<std::size_t>(i)], cd, sd);
+      for (std::int64_t r = 0; r < kBlockRows; ++r) {
+        const std::int64_t p = b * kBlockRows + r;
+        float* c = data + static_cast<std::size_t>(r) * row;
+        float* s = c + pairs;
+        for (int i = 0; i < pairs; ++i) {
+          double cd = 0, sd = 0;
+          if (angles == AngleMode::kHf) {
+            const double th =
+                detail::hf_angle(p, inv_freq[static_cast<std::size_t>(i)], false, 1.0f);
+            cd = std::cos(th);
+            sd = std::sin(th);
+          } else {
+            detail::exact_cos_sin(p, inv_freq[static_cast<std::size_t>(i)], cd, sd);
+          }
+          c[i] = static_cast<float>(cd * amplitude);
+          s[i] = static_cast<float>(sd * amplitude);
         }
-        c[i] = static_cast<float>(cd * amplitude);
-        s[i] = static_cast<float>(sd * amplitude);
       }
-    }
     }
     Directory* d = dirs[b / kBlocksPerDir].load(std::memory_order_relaxed);
     if (!d) {
@@ -121,7 +126,8 @@ CosSinCache::CosSinCache(const FrequencyPlan& plan, AngleMode angles, bool fold,
     throw ArgumentError("[ropekit.cache] plan.inv_freq: expected at least one frequency, got none");
   for (const float f : plan.inv_freq)
     if (!std::isfinite(f))
-      throw ArgumentError("[ropekit.cache] plan.inv_freq: expected finite values, got " + std::to_string(f));
+      throw ArgumentError("[ropekit.cache] plan.inv_freq: expected finite values, got " +
+                          std::to_string(f));
   impl_->inv_freq = plan.inv_freq;
   impl_->attention_factor = plan.attention_factor;
   impl_->amplitude = fold ? plan.attention_factor : 1.0;
@@ -142,7 +148,8 @@ std::unique_ptr<CosSinCache> CosSinCache::wrap(const float* cos, const float* si
   };
   if (pairs <= 0) bad("pairs", "a count > 0", std::to_string(pairs));
   if (rows < 0 || rows > kMaxRows) bad("rows", "0 <= rows <= 2^31", std::to_string(rows));
-  if (rows > 0 && (cos == nullptr || sin == nullptr)) bad("cos/sin", "non-null pointers", "nullptr");
+  if (rows > 0 && (cos == nullptr || sin == nullptr))
+    bad("cos/sin", "non-null pointers", "nullptr");
   if (reinterpret_cast<std::uintptr_t>(cos) % alignof(float) != 0 ||
       reinterpret_cast<std::uintptr_t>(sin) % alignof(float) != 0)
     bad("cos/sin", "4-byte aligned pointers", "a misaligned address");
@@ -168,7 +175,8 @@ void CosSinCache::reserve(std::int64_t n) {
     return;
   }
   if (n < 0 || n > kMaxRows)
-    throw ArgumentError("[ropekit.cache] reserve: expected 0 <= n <= 2^31, got " + std::to_string(n));
+    throw ArgumentError("[ropekit.cache] reserve: expected 0 <= n <= 2^31, got " +
+                        std::to_string(n));
   if (n <= impl_->size.load(std::memory_order_acquire)) return;
   std::lock_guard<std::mutex> lock(impl_->grow);
   const std::int64_t have = impl_->size.load(std::memory_order_relaxed);
@@ -181,7 +189,9 @@ void CosSinCache::reserve(std::int64_t n) {
   impl_->size.store(std::min(last * kBlockRows, kMaxRows), std::memory_order_release);
 }
 
-std::int64_t CosSinCache::size() const noexcept { return impl_->size.load(std::memory_order_acquire); }
+std::int64_t CosSinCache::size() const noexcept {
+  return impl_->size.load(std::memory_order_acquire);
+}
 int CosSinCache::pairs() const noexcept { return impl_->pairs; }
 AngleMode CosSinCache::angles() const noexcept { return impl_->angles; }
 bool CosSinCache::folds_attention_factor() const noexcept { return impl_->fold; }
@@ -190,7 +200,8 @@ double CosSinCache::attention_factor() const noexcept { return impl_->attention_
 
 const float* CosSinCache::cos_row(std::int64_t p) const noexcept {
   if (impl_->is_external) return impl_->external + p * impl_->ext_stride;
-  return impl_->block(p / kBlockRows) + static_cast<std::size_t>(p % kBlockRows) * static_cast<std::size_t>(2 * impl_->pairs);
+  return impl_->block(p / kBlockRows) +
+         static_cast<std::size_t>(p % kBlockRows) * static_cast<std::size_t>(2 * impl_->pairs);
 }
 const float* CosSinCache::sin_row(std::int64_t p) const noexcept {
   if (impl_->is_external) return impl_->ext_sin + p * impl_->ext_stride;

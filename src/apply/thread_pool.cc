@@ -185,7 +185,7 @@ void ThreadPool::parallel_for(std::int64_t chunks, const std::function<void(std:
   im.pending.store(n - 1, std::memory_order_relaxed);
   im.slots.store(n - 1, std::memory_order_release);  // publishes the job to helpers
   im.epoch.fetch_add(1, std::memory_order_acq_rel);  // wakes the workers
-  im.epoch.notify_all();  // cheap when every worker is still spinning
+  im.epoch.notify_all();                             // cheap when every worker is still spinning
 
   im.run_chunks(0);
 

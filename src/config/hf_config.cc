@@ -45,18 +45,18 @@ bool starts_with(const std::string& s, std::string_view p) { return s.rfind(p, 0
 
 // Families (model_type prefixes) whose conventions change the math.
 struct Family {
-  bool deepseek = false;      // qk_rope_head_dim, rope_interleave (default true)
-  bool llama4 = false;        // interleaved pairs (complex form), rounds once in bf16
-  bool gemma3 = false;        // sliding layers: rope_local_base_freq, no scaling
-  bool phi = false;           // partial_rotary_factor default 0.5
-  bool phi3 = false;          // top-level original_max_position_embeddings wins
-  bool gpt_neox = false;      // rotary_pct, rotary_emb_base
+  bool deepseek = false;         // qk_rope_head_dim, rope_interleave (default true)
+  bool llama4 = false;           // interleaved pairs (complex form), rounds once in bf16
+  bool gemma3 = false;           // sliding layers: rope_local_base_freq, no scaling
+  bool phi = false;              // partial_rotary_factor default 0.5
+  bool phi3 = false;             // top-level original_max_position_embeddings wins
+  bool gpt_neox = false;         // rotary_pct, rotary_emb_base
   bool glm_interleaved = false;  // GLM / GLM-4 / GLM-4.1V: interleaved pairs, prf default 0.5
   bool glm_half_prf = false;     // GLM-4.5 (glm4_moe): prf default 0.5, half-split pairs
-  bool qwen3_mrope = false;   // interleaved T/H/W assignment
-  bool ernie_vl = false;      // H/W alternating + T tail, interleaved pairs, rounds once
-  bool gpt_oss = false;       // default YaRN block with truncate=false
-  bool nope_interval = false; // Llama 4 / SmolLM3: every no_rope_layer_interval-th layer is NoPE
+  bool qwen3_mrope = false;      // interleaved T/H/W assignment
+  bool ernie_vl = false;         // H/W alternating + T tail, interleaved pairs, rounds once
+  bool gpt_oss = false;          // default YaRN block with truncate=false
+  bool nope_interval = false;    // Llama 4 / SmolLM3: every no_rope_layer_interval-th layer is NoPE
 };
 
 Family family_of(const std::string& mt) {
@@ -69,11 +69,11 @@ Family family_of(const std::string& mt) {
   f.phi = mt == "phi" || mt == "phi-msft";
   f.phi3 = mt == "phi3" || mt == "phimoe";
   f.gpt_neox = mt == "gpt_neox" || mt == "gpt_neox_japanese";
-  f.glm_interleaved = mt == "glm" || mt == "glm4" || mt == "glm4v" || mt == "glm4v_text" ||
-                      mt == "chatglm";
+  f.glm_interleaved =
+      mt == "glm" || mt == "glm4" || mt == "glm4v" || mt == "glm4v_text" || mt == "chatglm";
   f.glm_half_prf = mt == "glm4_moe" || mt == "glm4v_moe" || mt == "glm4v_moe_text";
-  f.qwen3_mrope = starts_with(mt, "qwen3_vl") || starts_with(mt, "qwen3_5") ||
-                  starts_with(mt, "qwen3_omni");
+  f.qwen3_mrope =
+      starts_with(mt, "qwen3_vl") || starts_with(mt, "qwen3_5") || starts_with(mt, "qwen3_omni");
   f.ernie_vl = starts_with(mt, "ernie4_5_vl");
   f.gpt_oss = mt == "gpt_oss";
   return f;
@@ -89,9 +89,12 @@ Json parse_json(std::string_view text, const ParseOptions& o) {
   bool in_string = false, escaped = false;
   for (const char c : text) {
     if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
       continue;
     }
     if (c == '"') {
@@ -132,7 +135,8 @@ std::vector<RopeDict> rope_dicts(const Json& root, const std::string& base, cons
   std::vector<RopeDict> out;
   if (params) {
     const std::string ppath = join_path(base, "rope_parameters");
-    if (!params->is_object()) fail(ppath, "an object (one rope dict, or one per layer type)", *params);
+    if (!params->is_object())
+      fail(ppath, "an object (one rope dict, or one per layer type)", *params);
     if (all_values_are_objects(*params)) {
       // Per layer type. Names must be layer types of the model when the config lists them.
       std::set<std::string> known;
@@ -143,9 +147,9 @@ std::vector<RopeDict> rope_dicts(const Json& root, const std::string& base, cons
         if (!known.empty() && !known.count(name)) {
           std::string list;
           for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
-          throw ConfigError(join_path(ppath, name),
-                            "expected a layer type listed in layer_types (" + list + "), got \"" +
-                                name + "\"");
+          throw ConfigError(
+              join_path(ppath, name),
+              "expected a layer type listed in layer_types (" + list + "), got \"" + name + "\"");
         }
         out.push_back({name, d, join_path(ppath, name), std::nullopt, false});
       }
@@ -162,11 +166,16 @@ std::vector<RopeDict> rope_dicts(const Json& root, const std::string& base, cons
                         "absent; using gpt-oss's default YaRN block (factor 32, original 4096, "
                         "beta 32/1, truncate false) as transformers' GptOssConfig does"});
     out.push_back({"default",
-                   Json{{"rope_type", "yarn"}, {"factor", 32.0}, {"beta_fast", 32.0}, {"beta_slow", 1.0},
-                        {"truncate", false}, {"original_max_position_embeddings", 4096}},
+                   Json{{"rope_type", "yarn"},
+                        {"factor", 32.0},
+                        {"beta_fast", 32.0},
+                        {"beta_slow", 1.0},
+                        {"truncate", false},
+                        {"original_max_position_embeddings", 4096}},
                    join_path(base, "rope_scaling"), std::nullopt, false});
   } else {
-    out.push_back({"default", Json::object(), join_path(base, "rope_scaling"), std::nullopt, false});
+    out.push_back(
+        {"default", Json::object(), join_path(base, "rope_scaling"), std::nullopt, false});
   }
   if (fam.gemma3 && out.size() == 1) {
     // Gemma 3 (legacy layout): the scaling applies to full-attention layers; sliding-window
@@ -200,14 +209,21 @@ int resolve_head_dim(const Json& root, const std::string& base, const Family& fa
     }
   }
   if (const auto h = get_integer(root, "head_dim", base)) {
-    if (*h <= 0 || *h > (1 << 20)) fail(join_path(base, "head_dim"), "an integer in [1, 2^20]", Json(*h));
+    if (*h <= 0 || *h > (1 << 20))
+      fail(join_path(base, "head_dim"), "an integer in [1, 2^20]", Json(*h));
     return static_cast<int>(*h);
   }
   auto hidden = get_integer(root, "hidden_size", base);
   auto heads = get_integer(root, "num_attention_heads", base);
   std::string hidden_key = "hidden_size", heads_key = "num_attention_heads";
-  if (!hidden) { hidden = get_integer(root, "n_embd", base); hidden_key = "n_embd"; }
-  if (!heads) { heads = get_integer(root, "n_head", base); heads_key = "n_head"; }
+  if (!hidden) {
+    hidden = get_integer(root, "n_embd", base);
+    hidden_key = "n_embd";
+  }
+  if (!heads) {
+    heads = get_integer(root, "n_head", base);
+    heads_key = "n_head";
+  }
   if (!hidden || !heads)
     throw ConfigError(join_path(base, "head_dim"),
                       "head_dim is not derivable: expected `head_dim`, or `hidden_size` and "
@@ -224,8 +240,7 @@ int resolve_head_dim(const Json& root, const std::string& base, const Family& fa
 }
 
 std::optional<MRopeSpec> resolve_mrope(const Json& d, const std::string& dpath, const Json& root,
-                                       const std::string& base, const Family& fam,
-                                       int rotary_dim) {
+                                       const std::string& base, const Family& fam, int rotary_dim) {
   const Json* sec = detail::find(d, "mrope_section");
   std::string spath = join_path(dpath, "mrope_section");
   if (!sec) {
@@ -235,7 +250,8 @@ std::optional<MRopeSpec> resolve_mrope(const Json& d, const std::string& dpath, 
   if (!sec) return std::nullopt;
   // transformers v5's XD-RoPE: NTK-alpha with a 4-entry mrope_section (resolve_xdrope).
   if (sec->is_array() && sec->size() == 4 && d.contains("alpha")) return std::nullopt;
-  if (!sec->is_array() || sec->size() != 3) fail(spath, "a list of 3 integers (T, H, W pairs)", *sec);
+  if (!sec->is_array() || sec->size() != 3)
+    fail(spath, "a list of 3 integers (T, H, W pairs)", *sec);
   MRopeSpec m;
   int sum = 0;
   for (std::size_t i = 0; i < 3; ++i) {
@@ -248,23 +264,27 @@ std::optional<MRopeSpec> resolve_mrope(const Json& d, const std::string& dpath, 
   }
   bool interleaved_flag = false;
   if (const auto f = get_bool(d, "mrope_interleaved", dpath)) interleaved_flag = *f;
-  if (fam.ernie_vl) m.assignment = MRopeAssignment::kErnieHw;
-  else if (fam.qwen3_mrope || interleaved_flag) m.assignment = MRopeAssignment::kInterleavedThw;
-  else m.assignment = MRopeAssignment::kSections;
+  if (fam.ernie_vl)
+    m.assignment = MRopeAssignment::kErnieHw;
+  else if (fam.qwen3_mrope || interleaved_flag)
+    m.assignment = MRopeAssignment::kInterleavedThw;
+  else
+    m.assignment = MRopeAssignment::kSections;
   const int pairs = rotary_dim / 2;
   if (m.assignment == MRopeAssignment::kInterleavedThw) {
     // Every pair is T unless claimed by H (k%3==1, k<3h) or W (k%3==2, k<3w); transformers
     // requires the sections to sum to the pair count too.
     if (sum != pairs || 3 * m.section[1] > pairs + 1 || 3 * m.section[2] > pairs + 2)
-      throw ConfigError(spath, "expected sections summing to rotary_dim/2 = " + std::to_string(pairs) +
-                                   " with 3·h and 3·w within the pairs, got [" +
-                                   std::to_string(m.section[0]) + ", " + std::to_string(m.section[1]) +
-                                   ", " + std::to_string(m.section[2]) + "]");
+      throw ConfigError(
+          spath, "expected sections summing to rotary_dim/2 = " + std::to_string(pairs) +
+                     " with 3·h and 3·w within the pairs, got [" + std::to_string(m.section[0]) +
+                     ", " + std::to_string(m.section[1]) + ", " + std::to_string(m.section[2]) +
+                     "]");
   } else if (sum != pairs) {
-    throw ConfigError(spath, "expected sections summing to rotary_dim/2 = " + std::to_string(pairs) +
-                                 ", got [" + std::to_string(m.section[0]) + ", " +
-                                 std::to_string(m.section[1]) + ", " + std::to_string(m.section[2]) +
-                                 "] (sum " + std::to_string(sum) + ")");
+    throw ConfigError(
+        spath, "expected sections summing to rotary_dim/2 = " + std::to_string(pairs) + ", got [" +
+                   std::to_string(m.section[0]) + ", " + std::to_string(m.section[1]) + ", " +
+                   std::to_string(m.section[2]) + "] (sum " + std::to_string(sum) + ")");
   }
   return m;
 }
@@ -316,8 +336,9 @@ RopeConfig build_layer(const Json& root, const std::string& base, const std::str
   } else if (const auto t = get_number(rd.dict, "rope_theta", rd.path)) {
     theta = t;
     if (const auto top = get_number(root, "rope_theta", base); top && *top != *t)
-      warnings.push_back({theta_path, "rope_theta differs from the top-level rope_theta; the "
-                                      "rope dict's value wins"});
+      warnings.push_back({theta_path,
+                          "rope_theta differs from the top-level rope_theta; the "
+                          "rope dict's value wins"});
   } else if (fam.gemma3 && c.layer_type == "sliding_attention" &&
              get_number(root, "rope_local_base_freq", base)) {
     // Gemma 3: local (sliding-window) layers use their own base.
@@ -357,10 +378,11 @@ RopeConfig build_layer(const Json& root, const std::string& base, const std::str
   c.rotary_dim = static_cast<int>(static_cast<double>(head_dim) * c.partial_rotary_factor);
   if (const auto explicit_rd = get_integer(root, "rotary_dim", base)) {  // phi-msft, ChatGLM
     if (*explicit_rd <= 0 || *explicit_rd > head_dim)
-      fail(join_path(base, "rotary_dim"), "an integer in [2, head_dim = " + std::to_string(head_dim) + "]",
-           Json(*explicit_rd));
+      fail(join_path(base, "rotary_dim"),
+           "an integer in [2, head_dim = " + std::to_string(head_dim) + "]", Json(*explicit_rd));
     if (*explicit_rd % 2 != 0)
-      fail(join_path(base, "rotary_dim"), "an even number (features rotate in pairs)", Json(*explicit_rd));
+      fail(join_path(base, "rotary_dim"), "an even number (features rotate in pairs)",
+           Json(*explicit_rd));
     c.rotary_dim = static_cast<int>(*explicit_rd);
     c.partial_rotary_factor = static_cast<double>(c.rotary_dim) / head_dim;
   }
@@ -398,7 +420,8 @@ RopeConfig build_layer(const Json& root, const std::string& base, const std::str
   ctx.rope_type = type;
   ctx.rotary_dim = c.rotary_dim;
   ctx.max_position_embeddings = max_pos;
-  if (fam.phi3) ctx.top_level_original_max = get_integer(root, "original_max_position_embeddings", base);
+  if (fam.phi3)
+    ctx.top_level_original_max = get_integer(root, "original_max_position_embeddings", base);
   if (ctx.top_level_original_max)
     detail::check_positive(*ctx.top_level_original_max,
                            join_path(base, "original_max_position_embeddings"));
@@ -436,7 +459,8 @@ void read_layer_map(const Json& root, const std::string& base, const Family& fam
   } else if (fam.gemma3 && n_layers && *n_layers > 0 && *n_layers <= (1 << 20)) {
     // Gemma 3: every sliding_window_pattern-th layer (default 6) is global.
     const std::int64_t pattern = get_integer(root, "sliding_window_pattern", base).value_or(6);
-    if (pattern <= 0) fail(join_path(base, "sliding_window_pattern"), "an integer > 0", Json(pattern));
+    if (pattern <= 0)
+      fail(join_path(base, "sliding_window_pattern"), "an integer > 0", Json(pattern));
     for (std::int64_t i = 0; i < *n_layers; ++i)
       m.layer_types.push_back((i + 1) % pattern == 0 ? "full_attention" : "sliding_attention");
   }
@@ -446,9 +470,11 @@ void read_layer_map(const Json& root, const std::string& base, const Family& fam
     // generated as [(i + 1) % no_rope_layer_interval != 0 for each layer i], interval default 4:
     // layers 3, 7, 11, ... (0-based) attend without positions (NoPE, arXiv:2305.19466).
     const std::int64_t interval = get_integer(root, "no_rope_layer_interval", base).value_or(4);
-    if (interval <= 0) fail(join_path(base, "no_rope_layer_interval"), "an integer > 0", Json(interval));
+    if (interval <= 0)
+      fail(join_path(base, "no_rope_layer_interval"), "an integer > 0", Json(interval));
     if (n_layers && *n_layers > 0 && *n_layers <= (1 << 20))
-      for (std::int64_t i = 0; i < *n_layers; ++i) m.layer_uses_rope.push_back((i + 1) % interval != 0);
+      for (std::int64_t i = 0; i < *n_layers; ++i)
+        m.layer_uses_rope.push_back((i + 1) % interval != 0);
     return;
   }
   if (nr && !nr->is_null()) {
@@ -457,8 +483,8 @@ void read_layer_map(const Json& root, const std::string& base, const Family& fam
     if (nr->size() > (1u << 20)) fail(path, "at most 2^20 layers", Json(nr->size()));
     for (std::size_t i = 0; i < nr->size(); ++i) {
       const Json& e = (*nr)[i];
-      if (!(e.is_number_integer() || e.is_boolean()) || (e.is_number_integer() && e.get<std::int64_t>() != 0 &&
-                                                         e.get<std::int64_t>() != 1))
+      if (!(e.is_number_integer() || e.is_boolean()) ||
+          (e.is_number_integer() && e.get<std::int64_t>() != 0 && e.get<std::int64_t>() != 1))
         fail(detail::join_index(path, i), "0 (NoPE) or 1 (RoPE)", e);
       m.layer_uses_rope.push_back(e.is_boolean() ? e.get<bool>() : e.get<std::int64_t>() == 1);
     }
@@ -559,32 +585,36 @@ ModelRope parse_hf_config(std::string_view json_text, const ParseOptions& option
   Json merged;
   if (const Json* tc = detail::find(doc, "text_config")) {
     if (!tc->is_object()) fail("text_config", "an object", *tc);
-    const bool top_has_rope = detail::find(doc, "rope_scaling") || detail::find(doc, "rope_parameters") ||
+    const bool top_has_rope = detail::find(doc, "rope_scaling") ||
+                              detail::find(doc, "rope_parameters") ||
                               detail::find(doc, "rope_theta");
     if (!top_has_rope) {
       merged = *tc;
       root = &merged;
       base = "text_config";
-      if (const auto mt = get_string(*tc, "model_type", base); mt && !mt->empty() && m.model_type.empty())
+      if (const auto mt = get_string(*tc, "model_type", base);
+          mt && !mt->empty() && m.model_type.empty())
         m.model_type = *mt;
     }
   }
   const Family fam = family_of(m.model_type);
   const int head_dim = resolve_head_dim(*root, base, fam);
   if (head_dim % 2 != 0)
-    throw ConfigError(join_path(base, "head_dim"),
-                      "expected an even head_dim (features rotate in pairs), got " + std::to_string(head_dim));
+    throw ConfigError(
+        join_path(base, "head_dim"),
+        "expected an even head_dim (features rotate in pairs), got " + std::to_string(head_dim));
   std::int64_t max_pos = 0;
   if (const auto mp = get_integer(*root, "max_position_embeddings", base)) {
     max_pos = detail::check_positive(*mp, join_path(base, "max_position_embeddings"));
   } else {
     max_pos = fam.gemma3 ? 131072 : 2048;  // the config classes' defaults
-    m.warnings.push_back({join_path(base, "max_position_embeddings"),
-                          "absent; using " + std::to_string(max_pos) +
-                              " (the transformers config class default)"});
+    m.warnings.push_back(
+        {join_path(base, "max_position_embeddings"),
+         "absent; using " + std::to_string(max_pos) + " (the transformers config class default)"});
   }
   for (const RopeDict& rd : rope_dicts(*root, base, fam, m.warnings))
-    m.layers.push_back(build_layer(*root, base, m.model_type, fam, rd, m.warnings, head_dim, max_pos));
+    m.layers.push_back(
+        build_layer(*root, base, m.model_type, fam, rd, m.warnings, head_dim, max_pos));
   read_layer_map(*root, base, fam, m);
   read_vision_layer(doc, m.model_type, m);
   read_indexer_role(*root, base, fam, m);

@@ -1,7 +1,7 @@
 #include "config/json_access.h"
 
-#include <cmath>
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 namespace ropekit::detail {
@@ -16,8 +16,10 @@ struct Frame {
 std::string frames_path(const std::string& base, const std::vector<Frame>& frames) {
   std::string p = base;
   for (const Frame& f : frames) {
-    if (f.array) p = join_index(p, f.index);
-    else if (!f.key.empty()) p = join_path(p, f.key);
+    if (f.array)
+      p = join_index(p, f.index);
+    else if (!f.key.empty())
+      p = join_path(p, f.key);
   }
   return p;
 }
@@ -29,22 +31,25 @@ Json parse_json_document(std::string_view text, int max_depth, const std::string
   std::vector<Frame> frames;
   // The callback tracks where the parser is (for messages) and refuses deep nesting as soon
   // as it opens, before anything deep is built.
-  auto track = [&frames, max_depth, &base_path](int depth, Json::parse_event_t event, Json& parsed) {
+  auto track = [&frames, max_depth, &base_path](int depth, Json::parse_event_t event,
+                                                Json& parsed) {
     using E = Json::parse_event_t;
     switch (event) {
       case E::object_start:
       case E::array_start:
         if (depth >= max_depth) {
           // name the top-level key whose value is too deep
-          std::vector<Frame> top(frames.begin(), frames.begin() + std::min<std::size_t>(frames.size(), 1));
-          throw ConfigError(frames_path(base_path, top),
-                            "JSON nesting deeper than " + std::to_string(max_depth) +
-                                " levels; expected a config value");
+          std::vector<Frame> top(frames.begin(),
+                                 frames.begin() + std::min<std::size_t>(frames.size(), 1));
+          throw ConfigError(frames_path(base_path, top), "JSON nesting deeper than " +
+                                                             std::to_string(max_depth) +
+                                                             " levels; expected a config value");
         }
         frames.push_back({event == E::array_start, 0, ""});
         break;
       case E::key:
-        if (!frames.empty()) frames.back().key = parsed.is_string() ? parsed.get<std::string>() : "";
+        if (!frames.empty())
+          frames.back().key = parsed.is_string() ? parsed.get<std::string>() : "";
         break;
       case E::object_end:
       case E::array_end:
@@ -61,16 +66,25 @@ Json parse_json_document(std::string_view text, int max_depth, const std::string
     return Json::parse(text.begin(), text.end(), track);
   } catch (const Json::out_of_range& e) {
     // nlohmann reports numbers beyond the double range (1e999) as out_of_range 406
-    static const char* const kIntegerKeys[] = {
-        "max_position_embeddings", "original_max_position_embeddings", "head_dim", "hidden_size",
-        "num_attention_heads", "dims", "num_hidden_layers", "qk_rope_head_dim", "rotary_dim",
-        "sliding_window_pattern", "n_embd", "n_head"};
+    static const char* const kIntegerKeys[] = {"max_position_embeddings",
+                                               "original_max_position_embeddings",
+                                               "head_dim",
+                                               "hidden_size",
+                                               "num_attention_heads",
+                                               "dims",
+                                               "num_hidden_layers",
+                                               "qk_rope_head_dim",
+                                               "rotary_dim",
+                                               "sliding_window_pattern",
+                                               "n_embd",
+                                               "n_head"};
     const std::string key = frames.empty() || frames.back().array ? "" : frames.back().key;
     const bool integer = std::any_of(std::begin(kIntegerKeys), std::end(kIntegerKeys),
                                      [&](const char* k) { return key == k; });
-    throw ConfigError(frames_path(base_path, frames),
-                      std::string(integer ? "expected an integer" : "expected a finite number > 0") +
-                          ", got a number too large for a double (" + e.what() + ")");
+    throw ConfigError(
+        frames_path(base_path, frames),
+        std::string(integer ? "expected an integer" : "expected a finite number > 0") +
+            ", got a number too large for a double (" + e.what() + ")");
   } catch (const Json::exception& e) {
     throw ConfigError(base_path, std::string("malformed JSON: ") + e.what());
   }
@@ -148,7 +162,8 @@ std::optional<std::int64_t> get_integer(const Json& object, std::string_view key
   const std::string path = join_path(base, key);
   if (v->is_number_integer()) {
     if (v->is_number_unsigned() &&
-        v->get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+        v->get<std::uint64_t>() >
+            static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
       fail(path, "an integer below 2^63", *v);
     return v->get<std::int64_t>();
   }

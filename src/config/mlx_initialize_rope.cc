@@ -16,8 +16,8 @@
 
 #include "config/json_access.h"
 #include "freq/mlx_rope_math.h"
-#include "ropekit/frequencies.h"
 #include "ropekit/error.h"
+#include "ropekit/frequencies.h"
 #include "ropekit/mlx_rope.h"
 
 namespace ropekit {
@@ -30,9 +30,9 @@ namespace {
 double required(const Json& cfg, const char* key, const std::string& type) {
   const auto v = get_number(cfg, key, "scaling_config");
   if (!v)
-    throw ConfigError(std::string("scaling_config.") + key,
-                      "required key is missing for mlx-lm rope type \"" + type +
-                          "\" (mlx-lm raises KeyError)");
+    throw ConfigError(
+        std::string("scaling_config.") + key,
+        "required key is missing for mlx-lm rope type \"" + type + "\" (mlx-lm raises KeyError)");
   return *v;
 }
 
@@ -45,13 +45,16 @@ double optional_or(const Json& cfg, const char* key, double dflt) {
 MlxRope initialize_rope(int dims, double base, bool traditional, std::string_view scaling_json,
                         std::optional<std::int64_t> max_position_embeddings) {
   if (dims <= 0 || dims % 2 != 0 || dims > (1 << 20))
-    throw ConfigError("dims", "expected an even number > 0 (mx.fast.rope), got " + std::to_string(dims));
+    throw ConfigError("dims",
+                      "expected an even number > 0 (mx.fast.rope), got " + std::to_string(dims));
   if (!(std::isfinite(base) && base > 1.0))
     throw ConfigError("base", "expected a finite number > 1, got " + std::to_string(base));
   // MLX rounds fast.rope's base to float32: a larger base would become inf there.
   if (base > std::numeric_limits<float>::max())
-    throw ConfigError("base", "expected at most float32's maximum 3.4028235e38 (MLX rounds the base to float32), got " +
-                                  std::to_string(base));
+    throw ConfigError(
+        "base",
+        "expected at most float32's maximum 3.4028235e38 (MLX rounds the base to float32), got " +
+            std::to_string(base));
   constexpr int kMaxDepth = 64;
   const Json cfg = detail::parse_json_document(scaling_json, kMaxDepth, "scaling_config");
   if (!cfg.is_null() && !cfg.is_object()) detail::fail("scaling_config", "an object or null", cfg);
@@ -78,7 +81,9 @@ MlxRope initialize_rope(int dims, double base, bool traditional, std::string_vie
   if (type == "default" || type == "linear") {
     r.class_name = "RoPE";
     r.base = base;
-    if (type == "linear") r.scale = 1.0 / detail::check_positive_finite(required(c, "factor", type), "scaling_config.factor");
+    if (type == "linear")
+      r.scale =
+          1.0 / detail::check_positive_finite(required(c, "factor", type), "scaling_config.factor");
     return r;
   }
   if (type == "mrope") {
@@ -86,7 +91,8 @@ MlxRope initialize_rope(int dims, double base, bool traditional, std::string_vie
     if (!sec || !sec->is_array() || sec->size() != 3)
       throw ConfigError("scaling_config.mrope_section",
                         "MRoPE currently only supports 3 sections, got " +
-                            (sec && sec->is_array() ? std::to_string(sec->size()) : detail::describe(sec ? *sec : Json())));
+                            (sec && sec->is_array() ? std::to_string(sec->size())
+                                                    : detail::describe(sec ? *sec : Json())));
     r.class_name = "RoPE";
     r.base = base;
     return r;
@@ -94,17 +100,21 @@ MlxRope initialize_rope(int dims, double base, bool traditional, std::string_vie
   if (type == "dynamic") {
     r.class_name = "DynamicNTKScalingRoPE";
     r.dynamic = true;
-    r.dynamic_factor = detail::check_positive_finite(required(c, "factor", type), "scaling_config.factor");
+    r.dynamic_factor =
+        detail::check_positive_finite(required(c, "factor", type), "scaling_config.factor");
     r.base = base;
     if (!max_position_embeddings)
-      throw ConfigError("max_position_embeddings",
-                        "DynamicNTKScalingRoPE needs max_position_embeddings (mlx-lm: TypeError at call)");
-    if (dims <= 2) throw ConfigError("dims", "dynamic NTK needs dims > 2, got " + std::to_string(dims));
+      throw ConfigError(
+          "max_position_embeddings",
+          "DynamicNTKScalingRoPE needs max_position_embeddings (mlx-lm: TypeError at call)");
+    if (dims <= 2)
+      throw ConfigError("dims", "dynamic NTK needs dims > 2, got " + std::to_string(dims));
     return r;
   }
   if (type == "llama3") {
     r.class_name = "Llama3RoPE";
-    const double factor = detail::check_positive_finite(required(c, "factor", type), "scaling_config.factor");
+    const double factor =
+        detail::check_positive_finite(required(c, "factor", type), "scaling_config.factor");
     const double low = optional_or(c, "low_freq_factor", 1.0);
     const double high = optional_or(c, "high_freq_factor", 4.0);
     const double old = optional_or(c, "original_max_position_embeddings", 8192.0);
@@ -113,7 +123,8 @@ MlxRope initialize_rope(int dims, double base, bool traditional, std::string_vie
   }
   if (type == "yarn" || type == "deepseek_yarn" || type == "telechat3-yarn") {
     r.class_name = "YarnRoPE";
-    const double factor = detail::check_positive_finite(required(c, "factor", type), "scaling_config.factor");
+    const double factor =
+        detail::check_positive_finite(required(c, "factor", type), "scaling_config.factor");
     const double orig = optional_or(c, "original_max_position_embeddings", 4096.0);
     const double beta_fast = optional_or(c, "beta_fast", 32.0);
     const double beta_slow = optional_or(c, "beta_slow", 1.0);
@@ -128,10 +139,12 @@ MlxRope initialize_rope(int dims, double base, bool traditional, std::string_vie
     if (!(std::isfinite(r.input_prescale) && r.input_prescale > 0))
       throw ConfigError("scaling_config.mscale",
                         "expected mscale and mscale_all_dim giving a positive magnitude "
-                        "(0.1·m·ln(factor) + 1 > 0), got a prescale of " + std::to_string(r.input_prescale));
+                        "(0.1·m·ln(factor) + 1 > 0), got a prescale of " +
+                            std::to_string(r.input_prescale));
     for (const float f : r.freqs)
       if (!(std::isfinite(f) && f > 0))
-        throw ConfigError("scaling_config", "the YaRN parameters give a non-finite period; check factor and betas");
+        throw ConfigError("scaling_config",
+                          "the YaRN parameters give a non-finite period; check factor and betas");
     return r;
   }
   if (type == "longrope") {
@@ -140,10 +153,12 @@ MlxRope initialize_rope(int dims, double base, bool traditional, std::string_vie
     const double orig = required(c, "original_max_position_embeddings", type);
     detail::check_positive_finite(orig, "scaling_config.original_max_position_embeddings");
     if (!max_position_embeddings)
-      throw ConfigError("max_position_embeddings", "SuScaledRoPE needs max_position_embeddings (mlx-lm: TypeError)");
+      throw ConfigError("max_position_embeddings",
+                        "SuScaledRoPE needs max_position_embeddings (mlx-lm: TypeError)");
     const auto pairs = static_cast<std::size_t>(dims / 2);
     if (!detail::find(c, "short_factor"))
-      throw ConfigError("scaling_config.short_factor", "required key is missing (mlx-lm raises KeyError)");
+      throw ConfigError("scaling_config.short_factor",
+                        "required key is missing (mlx-lm raises KeyError)");
     (void)detail::get_factor_list(c, "short_factor", "scaling_config", pairs);
     const auto long_factor = detail::get_factor_list(c, "long_factor", "scaling_config", pairs);
     r.freqs = detail::mlx_longrope_freqs(base, dims, long_factor);
@@ -153,10 +168,14 @@ MlxRope initialize_rope(int dims, double base, bool traditional, std::string_vie
   if (type == "proportional") {
     r.class_name = "ProportionalRoPE";
     const double prf = optional_or(c, "partial_rotary_factor", 1.0);
-    const double factor = detail::check_positive_finite(optional_or(c, "factor", 1.0), "scaling_config.factor");
+    const double factor =
+        detail::check_positive_finite(optional_or(c, "factor", 1.0), "scaling_config.factor");
     const int rotated = static_cast<int>(dims * prf);
-    if (rotated > dims) throw ConfigError("scaling_config.partial_rotary_factor", "rotated_dims should be smaller than dims");
-    if (rotated < 0) throw ConfigError("scaling_config.partial_rotary_factor", "expected a factor >= 0");
+    if (rotated > dims)
+      throw ConfigError("scaling_config.partial_rotary_factor",
+                        "rotated_dims should be smaller than dims");
+    if (rotated < 0)
+      throw ConfigError("scaling_config.partial_rotary_factor", "expected a factor >= 0");
     r.freqs = detail::mlx_proportional_freqs(base, dims, rotated, factor);
     return r;
   }

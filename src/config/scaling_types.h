@@ -20,9 +20,9 @@ namespace ropekit::detail {
 
 // What the scaling parser needs to know about the rest of the config.
 struct ScalingContext {
-  std::string path;                 // JSON path of the rope dict ("rope_scaling", ...)
-  std::string rope_type;            // canonical type ("default", "linear", ...)
-  int rotary_dim = 0;               // for factor-list lengths
+  std::string path;       // JSON path of the rope dict ("rope_scaling", ...)
+  std::string rope_type;  // canonical type ("default", "linear", ...)
+  int rotary_dim = 0;     // for factor-list lengths
   std::int64_t max_position_embeddings = 0;
   std::optional<std::int64_t> top_level_original_max;  // Phi-3: top-level attribute wins
   std::vector<ConfigWarning>* warnings = nullptr;

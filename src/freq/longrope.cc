@@ -26,7 +26,8 @@ PairFrequencies frequencies(const RopeConfig& c, const LongRopeScaling& s, const
   for (std::size_t i = 0; i < f.inv_freq.size(); ++i) f.inv_freq[i] /= ext[i];
   f.uses_long_factor = use_long;
   if (r.arithmetic == FrequencyArithmetic::kTransformers) {
-    const std::vector<float> p = transformers_pos_freqs(c.rope_theta, c.rotary_dim / 2, c.rotary_dim);
+    const std::vector<float> p =
+        transformers_pos_freqs(c.rope_theta, c.rotary_dim / 2, c.rotary_dim);
     f.transformers_inv_freq.resize(p.size());
     for (std::size_t i = 0; i < p.size(); ++i) {
       const float scaled = f32(ext[i]) * p[i];

@@ -25,8 +25,8 @@ std::vector<double> periods(double base, int dims, int count_dims) {
 
 }  // namespace
 
-std::vector<float> mlx_llama3_freqs(double base, int dims, double factor, double low,
-                                    double high, double old) {
+std::vector<float> mlx_llama3_freqs(double base, int dims, double factor, double low, double high,
+                                    double old) {
   std::vector<float> out_freqs;
   const double lw = old / low, hw = old / high;
   for (double f : periods(base, dims, dims)) {
@@ -61,7 +61,8 @@ std::vector<float> mlx_yarn_freqs(double base, int dims, double factor, double o
   return freqs;
 }
 
-std::vector<float> mlx_longrope_freqs(double base, int dims, const std::vector<double>& long_factor) {
+std::vector<float> mlx_longrope_freqs(double base, int dims,
+                                      const std::vector<double>& long_factor) {
   const auto fe = periods(base, dims, dims);
   std::vector<float> freqs;
   for (std::size_t i = 0; i < fe.size() && i < long_factor.size(); ++i)
@@ -87,7 +88,8 @@ std::vector<float> mlx_proportional_freqs(double base, int dims, int rotated, do
 double MlxRope::base_for_call(std::int64_t seq, std::int64_t offset) const {
   if (!dynamic) return base.value_or(0.0);
   const double max_pos = static_cast<double>(*max_position_embeddings);
-  const double s = std::max(static_cast<double>(seq) + static_cast<double>(offset), max_pos);  // no int overflow
+  const double s =
+      std::max(static_cast<double>(seq) + static_cast<double>(offset), max_pos);  // no int overflow
   const double d = dims;
   return *base * std::pow(dynamic_factor * s / max_pos - (dynamic_factor - 1.0), d / (d - 2.0));
 }
@@ -112,8 +114,9 @@ FrequencyPlan MlxRope::plan_for_call(std::int64_t seq, std::int64_t offset, int 
     // initialize_rope refuses such a base, but dynamic NTK grows it with every call's length.
     const double wide = base_for_call(seq, offset);
     if (!(wide <= std::numeric_limits<float>::max()))
-      throw ArgumentError("seq_len + offset = " + std::to_string(seq) + " + " + std::to_string(offset) +
-                          ": the dynamic NTK base grows to " + std::to_string(wide) +
+      throw ArgumentError("seq_len + offset = " + std::to_string(seq) + " + " +
+                          std::to_string(offset) + ": the dynamic NTK base grows to " +
+                          std::to_string(wide) +
                           ", beyond float32's range (MLX would produce NaN frequencies)");
     const double b = static_cast<float>(wide);
     p.info.effective_theta = b;

@@ -17,7 +17,8 @@ std::vector<float> mlx_llama3_freqs(double base, int dims, double factor, double
 std::vector<float> mlx_yarn_freqs(double base, int dims, double factor, double original_max,
                                   double beta_fast, double beta_slow);
 // SuScaledRoPE: periods times long_factor; its input prescale sqrt(1 + ln(s)/ln(orig)).
-std::vector<float> mlx_longrope_freqs(double base, int dims, const std::vector<double>& long_factor);
+std::vector<float> mlx_longrope_freqs(double base, int dims,
+                                      const std::vector<double>& long_factor);
 double mlx_longrope_prescale(std::int64_t max_position_embeddings, double original_max);
 // ProportionalRoPE: the first `rotated` dims' periods times factor, then +inf (θ = 0).
 std::vector<float> mlx_proportional_freqs(double base, int dims, int rotated, double factor);

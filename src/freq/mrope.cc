@@ -22,8 +22,10 @@ std::vector<std::uint8_t> mrope_pair_axes(const MRopeSpec& spec, int pairs) {
         a = k < s0 ? kT : (k < s0 + s1 ? kH : kW);
         break;
       case MRopeAssignment::kInterleavedThw:  // T H W T H W ... then T
-        if (k % 3 == 1 && k < 3 * s1) a = kH;
-        else if (k % 3 == 2 && k < 3 * s2) a = kW;
+        if (k % 3 == 1 && k < 3 * s1)
+          a = kH;
+        else if (k % 3 == 2 && k < 3 * s2)
+          a = kW;
         break;
       case MRopeAssignment::kErnieHw:  // section = [h, w, t]: H W H W ... then T
         a = k < s0 + s1 ? (k % 2 == 0 ? kH : kW) : kT;

@@ -13,11 +13,12 @@ void check_config(const RopeConfig& c) {
   if (c.head_dim <= 0 || c.head_dim % 2 != 0)
     throw ConfigError("head_dim", "expected an even number > 0, got " + std::to_string(c.head_dim));
   if (c.rotary_dim <= 0 || c.rotary_dim % 2 != 0 || c.rotary_dim > c.head_dim)
-    throw ConfigError("rotary_dim", "expected an even number in [2, head_dim = " +
-                                        std::to_string(c.head_dim) + "], got " +
-                                        std::to_string(c.rotary_dim));
+    throw ConfigError("rotary_dim",
+                      "expected an even number in [2, head_dim = " + std::to_string(c.head_dim) +
+                          "], got " + std::to_string(c.rotary_dim));
   if (!(std::isfinite(c.rope_theta) && c.rope_theta > 1.0))
-    throw ConfigError("rope_theta", "expected a finite number > 1, got " + std::to_string(c.rope_theta));
+    throw ConfigError("rope_theta",
+                      "expected a finite number > 1, got " + std::to_string(c.rope_theta));
   if (c.max_position_embeddings <= 0)
     throw ConfigError("max_position_embeddings",
                       "expected an integer > 0, got " + std::to_string(c.max_position_embeddings));
@@ -57,7 +58,8 @@ FrequencyPlan build_frequency_plan(const RopeConfig& c, std::optional<std::int64
   for (std::size_t i = 0; i < f.inv_freq.size(); ++i) {
     if (!hf.empty()) {
       if (!std::isfinite(hf[i]) || hf[i] < 0)
-        throw ConfigError("rope_parameters", "frequency " + std::to_string(i) + " is not finite and >= 0");
+        throw ConfigError("rope_parameters",
+                          "frequency " + std::to_string(i) + " is not finite and >= 0");
       p.inv_freq.push_back(hf[i]);
       continue;
     }
@@ -69,8 +71,8 @@ FrequencyPlan build_frequency_plan(const RopeConfig& c, std::optional<std::int64
     p.inv_freq.push_back(static_cast<float>(v));
   }
   if (!(std::isfinite(f.attention_factor) && f.attention_factor > 0))
-    throw ConfigError("attention_factor", "expected a finite number > 0, got " +
-                                              std::to_string(f.attention_factor));
+    throw ConfigError("attention_factor",
+                      "expected a finite number > 0, got " + std::to_string(f.attention_factor));
   p.attention_factor = f.attention_factor;
   p.info.softmax_scale_multiplier = f.softmax_scale_multiplier;
   p.info.mrope = c.mrope;

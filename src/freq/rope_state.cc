@@ -32,8 +32,10 @@ const FrequencyPlan& RopeState::plan_for(std::int64_t seq_len) {
     return plan_;
   }
   if (const auto* l = std::get_if<LongRopeScaling>(&config_.scaling)) {
-    const bool want_long = policy_ == SeqLenPolicy::kMlxLm || seq_len > l->original_max_position_embeddings;
-    if (want_long != plan_.info.uses_long_factor) plan_ = build_frequency_plan(config_, seq_len, policy_, arithmetic_);
+    const bool want_long =
+        policy_ == SeqLenPolicy::kMlxLm || seq_len > l->original_max_position_embeddings;
+    if (want_long != plan_.info.uses_long_factor)
+      plan_ = build_frequency_plan(config_, seq_len, policy_, arithmetic_);
     return plan_;
   }
   return plan_;

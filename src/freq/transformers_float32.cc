@@ -3,8 +3,8 @@
 // evaluates each step on float32 tensors, with Python scalars converted to float32, so every
 // intermediate is rounded to float32:
 //   exponent  e_i  = float32(2i) / d                          (arange(0, d, 2).float() / d)
-//   pow       p_i  = float32(theta_f32 ^ e_i)                 (torch.pow, ≤ 1 ulp; we round the exact value)
-//   default   inv  = float32(1 / p_i)
+//   pow       p_i  = float32(theta_f32 ^ e_i)                 (torch.pow, ≤ 1 ulp; we round the
+//   exact value) default   inv  = float32(1 / p_i)
 // Every step is one float32 operation, written as its own statement so no compiler fuses two
 // of them (no -ffp-contract surprises). Bit-identical to the goldens' inv_freq.
 #include <cmath>

@@ -70,7 +70,8 @@ PairFrequencies frequencies(const RopeConfig& c, const YarnScaling& s, const Pla
   if (s.attention_factor) {
     f.attention_factor = *s.attention_factor;
   } else if (ratio) {
-    f.attention_factor = yarn_mscale(s.factor, *s.mscale) / yarn_mscale(s.factor, *s.mscale_all_dim);
+    f.attention_factor =
+        yarn_mscale(s.factor, *s.mscale) / yarn_mscale(s.factor, *s.mscale_all_dim);
   } else {
     f.attention_factor = yarn_mscale(s.factor);
   }

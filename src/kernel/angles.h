@@ -28,7 +28,9 @@ inline void exact_cos_sin(std::int64_t p, double m, double m_lo, double& c, doub
   s = sh * cl + ch * sl;
 }
 
-inline void exact_cos_sin(std::int64_t p, double m, double& c, double& s) { exact_cos_sin(p, m, 0.0, c, s); }
+inline void exact_cos_sin(std::int64_t p, double m, double& c, double& s) {
+  exact_cos_sin(p, m, 0.0, c, s);
+}
 
 // inv · scale as an unevaluated sum m + m_lo, exact for a float inv and a double scale (FMA).
 inline void exact_multiplier(float inv, double scale, double& m, double& m_lo) {
@@ -66,7 +68,7 @@ inline bool turns_q64(double m, double m_lo, std::uint64_t& t) {
   }
   const double x = m * kInvTwoPiHi;
   if (!(x < kMaxTurnsPerPosition)) return false;
-  const double e = std::fma(m, kInvTwoPiHi, -x);  // x + e = m·C_hi exactly
+  const double e = std::fma(m, kInvTwoPiHi, -x);                   // x + e = m·C_hi exactly
   const double tail = e + (m * kInvTwoPiLo + m_lo * kInvTwoPiHi);  // |tail| ≲ ulp(x) ≤ 2^-32
   const double f = x - static_cast<double>(static_cast<std::int64_t>(x));  // exact, in [0, 1)
   // f·2^64 (exact) = an integer part below 2^64 plus a fraction, to which the tail (< 2^32 in
@@ -74,7 +76,8 @@ inline bool turns_q64(double m, double m_lo, std::uint64_t& t) {
   const double scaled = f * kTwo64;
   const std::uint64_t whole = static_cast<std::uint64_t>(scaled);  // trunc, exact in double
   const double rest = (scaled - static_cast<double>(whole)) + tail * kTwo64;
-  const std::int64_t rest_rounded = static_cast<std::int64_t>(rest >= 0.0 ? rest + 0.5 : rest - 0.5);
+  const std::int64_t rest_rounded =
+      static_cast<std::int64_t>(rest >= 0.0 ? rest + 0.5 : rest - 0.5);
   t = whole + static_cast<std::uint64_t>(rest_rounded);  // wraps mod 2^64 (a fraction of a turn)
   return true;
 }

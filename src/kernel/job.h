@@ -48,14 +48,14 @@ struct ApplyJob {
   PairLayout layout = PairLayout::kHalf;
   bool inverse = false;
   // frequencies
-  const float* inv_freq = nullptr;       // [pairs]
+  const float* inv_freq = nullptr;          // [pairs]
   const std::uint8_t* pair_axis = nullptr;  // [pairs] for M-RoPE, else nullptr
-  double amplitude = 1.0;                // attention factor folded into cos/sin (or 1)
+  double amplitude = 1.0;                   // attention factor folded into cos/sin (or 1)
   AngleMode angles = AngleMode::kExact;
   Rounding rounding = Rounding::kSingle;
   bool hf_rounds_once = false;
-  float position_scale = 1.0f;          // mlx-lm linear, hf angles: float32(scale · float32(p))
-  double position_scale_exact = 1.0;    // exact angles: p · scale with the scale in double
+  float position_scale = 1.0f;        // mlx-lm linear, hf angles: float32(scale · float32(p))
+  double position_scale_exact = 1.0;  // exact angles: p · scale with the scale in double
   bool has_position_scale = false;
   const CosSinCache* cache = nullptr;  // matches the job when set
   // positions
@@ -79,7 +79,10 @@ inline std::int64_t seq_for_token(const ApplyJob& job, std::int64_t t) {
   std::int64_t lo = 0, hi = job.n_seq - 1;
   while (lo < hi) {
     const std::int64_t mid = (lo + hi + 1) / 2;
-    if (job.indptr[mid] <= t) lo = mid; else hi = mid - 1;
+    if (job.indptr[mid] <= t)
+      lo = mid;
+    else
+      hi = mid - 1;
   }
   return lo;
 }

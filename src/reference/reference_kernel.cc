@@ -70,8 +70,8 @@ inline const char* elem_in(const JobTensor& x, std::int64_t t, std::int64_t h, s
 }
 inline char* elem_out(const JobTensor& x, std::int64_t t, std::int64_t h, std::int64_t d) {
   return static_cast<char*>(x.out) +
-         (token_offset(t, x.seq, x.out_stride_token, x.out_stride_batch) +
-          h * x.out_stride_head + d * x.out_stride_dim) *
+         (token_offset(t, x.seq, x.out_stride_token, x.out_stride_batch) + h * x.out_stride_head +
+          d * x.out_stride_dim) *
              dtype_size(x.out_type);
 }
 
@@ -96,12 +96,15 @@ void rotate_tensor(const ApplyJob& job, const JobTensor& x, std::int64_t t, cons
       const float sf = static_cast<float>(trig.s[static_cast<std::size_t>(i)]);
       const float ca = job.amplitude == 1.0 ? cf : cf * amp;
       const float sa = job.amplitude == 1.0 ? sf : sf * amp;
-      ce[static_cast<std::size_t>(i)] = job.hf_rounds_once ? static_cast<double>(ca) : round_to_dtype(op_type, ca);
-      se[static_cast<std::size_t>(i)] = job.hf_rounds_once ? static_cast<double>(sa) : round_to_dtype(op_type, sa);
+      ce[static_cast<std::size_t>(i)] =
+          job.hf_rounds_once ? static_cast<double>(ca) : round_to_dtype(op_type, ca);
+      se[static_cast<std::size_t>(i)] =
+          job.hf_rounds_once ? static_cast<double>(sa) : round_to_dtype(op_type, sa);
     }
   }
   for (std::int64_t h = 0; h < x.heads; ++h) {
-    for (int d = 0; d < hd; ++d) row[static_cast<std::size_t>(d)] = load_as_double(x.in_type, elem_in(x, t, h, d));
+    for (int d = 0; d < hd; ++d)
+      row[static_cast<std::size_t>(d)] = load_as_double(x.in_type, elem_in(x, t, h, d));
     for (int i = 0; i < n; ++i) {
       int ia = 0, ib = 0, oa = 0, ob = 0;
       pair_features(job.layout, n, i, ia, ib, oa, ob);
@@ -132,7 +135,8 @@ void rotate_tensor(const ApplyJob& job, const JobTensor& x, std::int64_t t, cons
     if (!x.in_place) {
       for (int d = job.rotary_dim; d < hd; ++d) {
         if (x.in_type == ot) {
-          std::memcpy(elem_out(x, t, h, d), elem_in(x, t, h, d), static_cast<std::size_t>(dtype_size(ot)));
+          std::memcpy(elem_out(x, t, h, d), elem_in(x, t, h, d),
+                      static_cast<std::size_t>(dtype_size(ot)));
         } else {
           store_from_double(ot, elem_out(x, t, h, d), row[static_cast<std::size_t>(d)]);
         }
@@ -149,7 +153,8 @@ void reference_range(const ApplyJob& job, std::int64_t t_begin, std::int64_t t_e
   trig.c.resize(static_cast<std::size_t>(job.pairs));
   trig.s.resize(static_cast<std::size_t>(job.pairs));
   std::vector<double> row(static_cast<std::size_t>(job.head_dim));
-  std::int64_t seq_hint = job.pos_kind == Positions::Kind::kPerSequence ? seq_for_token(job, t_begin) : 0;
+  std::int64_t seq_hint =
+      job.pos_kind == Positions::Kind::kPerSequence ? seq_for_token(job, t_begin) : 0;
   for (std::int64_t t = t_begin; t < t_end; ++t) {
     token_trig(job, t, seq_hint, emulate, trig);
     if (job.q.heads > 0) rotate_tensor(job, job.q, t, trig, emulate, row);

@@ -92,8 +92,8 @@ HWY_INLINE VF<DF> F16BitsToF32(DF df, VU32<DF> bits) {
   const auto sign = hn::ShiftLeft<16>(hn::And(bits, hn::Set(du, 0x8000u)));
   const auto exp = hn::And(hn::ShiftRight<10>(bits), hn::Set(du, 0x1Fu));
   const auto man = hn::And(bits, hn::Set(du, 0x3FFu));
-  const auto normal = hn::Or(hn::ShiftLeft<23>(hn::Add(exp, hn::Set(du, 112u))),
-                             hn::ShiftLeft<13>(man));
+  const auto normal =
+      hn::Or(hn::ShiftLeft<23>(hn::Add(exp, hn::Set(du, 112u))), hn::ShiftLeft<13>(man));
   const auto infnan = hn::Or(hn::Set(du, 0x7F800000u), hn::ShiftLeft<13>(man));
   // zero / subnormal: man * 2^-24 (exact in float)
   const auto sub = hn::BitCast(
@@ -243,7 +243,8 @@ HWY_INLINE void StorePairs(DF df, VF<DF> a, VF<DF> b, F16* p) {
   StorePairBits(df, F32ToF16Bits(df, a), F32ToF16Bits(df, b), p);
 }
 
-// ---- scalar element access (strided path) --------------------------------------------------------
+// ---- scalar element access (strided path)
+// --------------------------------------------------------
 HWY_INLINE float LoadScalar(const float* p) { return *p; }
 HWY_INLINE float LoadScalar(const BF16* p) { return bf16_to_f32(*p); }
 HWY_INLINE float LoadScalar(const F16* p) { return f16_to_f32(*p); }

@@ -18,9 +18,9 @@
 #include <cstring>
 #include <type_traits>
 
+#include "hwy/highway.h"
 #include "kernel/angles.h"
 #include "kernel/job.h"
-#include "hwy/highway.h"
 #include "ropekit/cos_sin_cache.h"
 #include "simd/hwy_compat-inl.h"
 #include "simd/rows-inl.h"
@@ -49,8 +49,10 @@ HWY_INLINE RowsChoice SelectRowsOut(PairLayout layout, bool contiguous, int pair
   (void)in_place;
   if (!contiguous) {
     switch (layout) {
-      case PairLayout::kHalf: return {&RotateRowsStrided<PairLayout::kHalf, TIn, TOut>, 0};
-      case PairLayout::kInterleaved: return {&RotateRowsStrided<PairLayout::kInterleaved, TIn, TOut>, 0};
+      case PairLayout::kHalf:
+        return {&RotateRowsStrided<PairLayout::kHalf, TIn, TOut>, 0};
+      case PairLayout::kInterleaved:
+        return {&RotateRowsStrided<PairLayout::kInterleaved, TIn, TOut>, 0};
       case PairLayout::kInterleavedToHalf:
         return {&RotateRowsStrided<PairLayout::kInterleavedToHalf, TIn, TOut>, 0};
     }
@@ -60,7 +62,8 @@ HWY_INLINE RowsChoice SelectRowsOut(PairLayout layout, bool contiguous, int pair
     if (detail::avx512_bf16_enabled()) {
       if (RowsFn fn = SelectTokenBF16Native(layout, pairs, in_place)) return {fn, 0, true};
       if (layout == PairLayout::kHalf) return {&RotateRowsBF16Native<PairLayout::kHalf>, 0};
-      if (layout == PairLayout::kInterleaved) return {&RotateRowsBF16Native<PairLayout::kInterleaved>, 0};
+      if (layout == PairLayout::kInterleaved)
+        return {&RotateRowsBF16Native<PairLayout::kInterleaved>, 0};
     }
 #endif
     if (layout == PairLayout::kHalf) return {&RotateRowsBF16Half<BF16>, kNeedEvenOdd};
@@ -82,8 +85,10 @@ HWY_INLINE RowsChoice SelectRowsOut(PairLayout layout, bool contiguous, int pair
   }
 #endif
   switch (layout) {
-    case PairLayout::kHalf: return {&RotateRowsContig<PairLayout::kHalf, TIn, TOut>, 0};
-    case PairLayout::kInterleaved: return {&RotateRowsContig<PairLayout::kInterleaved, TIn, TOut>, 0};
+    case PairLayout::kHalf:
+      return {&RotateRowsContig<PairLayout::kHalf, TIn, TOut>, 0};
+    case PairLayout::kInterleaved:
+      return {&RotateRowsContig<PairLayout::kInterleaved, TIn, TOut>, 0};
     case PairLayout::kInterleavedToHalf:
       return {&RotateRowsContig<PairLayout::kInterleavedToHalf, TIn, TOut>, 0};
   }
@@ -91,11 +96,15 @@ HWY_INLINE RowsChoice SelectRowsOut(PairLayout layout, bool contiguous, int pair
 }
 
 template <typename TIn>
-HWY_INLINE RowsChoice SelectRows(DType out, PairLayout layout, bool contiguous, int pairs, bool in_place) {
+HWY_INLINE RowsChoice SelectRows(DType out, PairLayout layout, bool contiguous, int pairs,
+                                 bool in_place) {
   switch (out) {
-    case DType::kF32: return SelectRowsOut<TIn, float>(layout, contiguous, pairs, in_place);
-    case DType::kF16: return SelectRowsOut<TIn, F16>(layout, contiguous, pairs, in_place);
-    case DType::kBF16: return SelectRowsOut<TIn, BF16>(layout, contiguous, pairs, in_place);
+    case DType::kF32:
+      return SelectRowsOut<TIn, float>(layout, contiguous, pairs, in_place);
+    case DType::kF16:
+      return SelectRowsOut<TIn, F16>(layout, contiguous, pairs, in_place);
+    case DType::kBF16:
+      return SelectRowsOut<TIn, BF16>(layout, contiguous, pairs, in_place);
   }
   return {};
 }
@@ -152,7 +161,8 @@ HWY_INLINE bool MakeWork(const detail::ApplyJob& job, const detail::JobTensor& t
                          unsigned& needs, bool& trig_once) {
   if (t.heads <= 0 || t.in == nullptr) return false;
   const bool contiguous = t.in_stride_dim == 1 && t.out_stride_dim == 1;
-  const RowsChoice choice = SelectRows<TIn>(t.out_type, job.layout, contiguous, job.pairs, t.in_place);
+  const RowsChoice choice =
+      SelectRows<TIn>(t.out_type, job.layout, contiguous, job.pairs, t.in_place);
   w.fn = choice.fn;
   needs |= choice.needs;
   trig_once = trig_once && choice.trig_once;
@@ -184,7 +194,8 @@ using CosSinFn = void (*)(const AngleParams&, const TokenAngles&, float*, float*
 // turns_q64 cannot refuse here: simd_kernel_for admits |inv_freq·scale| ≤ 4, under one turn
 // per position.
 template <int kOdr = 0>  // a template so that every dtype TU may instantiate it (ODR)
-HWY_NOINLINE CosSinFn PrepareAngles(const detail::ApplyJob& job, int padded, float* inv_hi, std::uint64_t* turns) {
+HWY_NOINLINE CosSinFn PrepareAngles(const detail::ApplyJob& job, int padded, float* inv_hi,
+                                    std::uint64_t* turns) {
   const bool per_pair = job.pos_kind == Positions::Kind::kMRope;
   if (job.angles == AngleMode::kHf) {
     for (int i = 0; i < padded; ++i) inv_hi[i] = i < job.pairs ? job.inv_freq[i] : 0.0f;
@@ -326,10 +337,10 @@ class TokenCosSin {
   const std::int64_t cache_n_;
   HWY_ALIGN float cos_buf_[kMaxPairsPadded];
   HWY_ALIGN float sin_buf_[kMaxPairsPadded];
-  HWY_ALIGN float inv_hi_[kMaxPairsPadded];      // on the fly, hf mode
+  HWY_ALIGN float inv_hi_[kMaxPairsPadded];         // on the fly, hf mode
   HWY_ALIGN std::uint64_t turns_[kMaxPairsPadded];  // on the fly, exact mode
-  HWY_ALIGN float pp_f_[kMaxPairsPadded];        // M-RoPE per-pair positions, hf mode
-  HWY_ALIGN std::int64_t pp_[kMaxPairsPadded];   // M-RoPE per-pair positions, exact mode
+  HWY_ALIGN float pp_f_[kMaxPairsPadded];           // M-RoPE per-pair positions, hf mode
+  HWY_ALIGN std::int64_t pp_[kMaxPairsPadded];      // M-RoPE per-pair positions, exact mode
   AngleParams ap_;
   TokenAngles ta_;
   CosSinFn cos_sin_ = nullptr;
@@ -357,7 +368,7 @@ HWY_INLINE void RopeRange(const detail::ApplyJob& job, std::int64_t t_begin, std
       job.pos_kind == Positions::Kind::kPerSequence ? detail::seq_for_token(job, t_begin) : 0;
   for (std::int64_t t = t_begin; t < t_end; ++t) {
     TokenTrig tt;
-    cos_sin.Get(t, seq_hint, tt);                                                // step 2
+    cos_sin.Get(t, seq_hint, tt);                                                 // step 2
     if (needs != 0) PrepareTrig(needs, job.pairs, tt, c_eo, s_eo, c_dup, s_dup);  // step 3
     for (int w = 0; w < n_work; ++w) {                                            // step 4
       const TensorWork& tw = work[w];

@@ -64,8 +64,8 @@ using RowsFn = void (*)(const void* in, void* out, const TokenTrig& tt, const Ro
 
 // ---- contiguous rows, generic (any in/out dtype, any layout) -----------------------------------
 template <PairLayout L, class DF, typename TIn, typename TOut>
-HWY_INLINE void RotateStep(DF df, const TIn* in, TOut* out, const float* c,
-                           const float* s, std::size_t i, std::size_t pairs) {
+HWY_INLINE void RotateStep(DF df, const TIn* in, TOut* out, const float* c, const float* s,
+                           std::size_t i, std::size_t pairs) {
   const auto vc = hn::LoadU(df, c + i);
   const auto vs = hn::LoadU(df, s + i);
   VF<DF> a, b;
@@ -87,8 +87,8 @@ HWY_INLINE void RotateStep(DF df, const TIn* in, TOut* out, const float* c,
 
 // Pairs [i, pairs) with full vectors then halving capped vectors (each used at most once).
 template <std::size_t kLanes, PairLayout L, typename TIn, typename TOut>
-HWY_INLINE void RotateTail(const TIn* in, TOut* out, const float* c, const float* s,
-                           std::size_t i, std::size_t pairs) {
+HWY_INLINE void RotateTail(const TIn* in, TOut* out, const float* c, const float* s, std::size_t i,
+                           std::size_t pairs) {
   if constexpr (kLanes >= 1) {
     const hn::CappedTag<float, kLanes> d;
     if (pairs - i >= kLanes) {
@@ -100,8 +100,8 @@ HWY_INLINE void RotateTail(const TIn* in, TOut* out, const float* c, const float
 }
 
 template <PairLayout L, typename TIn, typename TOut>
-HWY_INLINE void RotatePairsFrom(const TIn* in, TOut* out, const float* c,
-                                const float* s, std::size_t i, std::size_t pairs) {
+HWY_INLINE void RotatePairsFrom(const TIn* in, TOut* out, const float* c, const float* s,
+                                std::size_t i, std::size_t pairs) {
   const hn::ScalableTag<float> df;
   const std::size_t N = hn::Lanes(df);
   for (; i + N <= pairs; i += N) RotateStep<L>(df, in, out, c, s, i, pairs);
@@ -193,9 +193,8 @@ HWY_NOINLINE void RotateRowsContig(const void* in_v, void* out_v, const TokenTri
 // (even) or an AND (odd), and the two rounded results recombine into one u32 store, so no lane
 // permutation is needed anywhere (cos/sin come in the matching even/odd order, tt.c_eo).
 template <class DF>
-HWY_INLINE void RotateBF16HalfBlock(DF df, const BF16* in, BF16* out,
-                                    const float* c_eo, const float* s_eo, std::size_t i,
-                                    std::size_t pairs) {
+HWY_INLINE void RotateBF16HalfBlock(DF df, const BF16* in, BF16* out, const float* c_eo,
+                                    const float* s_eo, std::size_t i, std::size_t pairs) {
   const hn::RebindToUnsigned<DF> du;
   const std::size_t N = hn::Lanes(df);
   const auto hi = hn::Set(du, 0xFFFF0000u);
@@ -211,8 +210,10 @@ HWY_INLINE void RotateBF16HalfBlock(DF df, const BF16* in, BF16* out,
   const auto yao = hn::MulSub(ao, co, hn::Mul(bo, so));
   const auto ybe = hn::MulAdd(be, ce, hn::Mul(ae, se));
   const auto ybo = hn::MulAdd(bo, co, hn::Mul(ao, so));
-  const auto ra = hn::Or(hn::ShiftRight<16>(BF16RneHigh(df, yae)), hn::And(BF16RneHigh(df, yao), hi));
-  const auto rb = hn::Or(hn::ShiftRight<16>(BF16RneHigh(df, ybe)), hn::And(BF16RneHigh(df, ybo), hi));
+  const auto ra =
+      hn::Or(hn::ShiftRight<16>(BF16RneHigh(df, yae)), hn::And(BF16RneHigh(df, yao), hi));
+  const auto rb =
+      hn::Or(hn::ShiftRight<16>(BF16RneHigh(df, ybe)), hn::And(BF16RneHigh(df, ybo), hi));
   hn::StoreU(ra, du, reinterpret_cast<std::uint32_t*>(out + i));
   hn::StoreU(rb, du, reinterpret_cast<std::uint32_t*>(out + pairs + i));
 }
@@ -227,7 +228,8 @@ HWY_NOINLINE void RotateRowsBF16Half(const void* in_v, void* out_v, const TokenT
   const BF16* in = static_cast<const BF16*>(in_v);
   BF16* out = static_cast<BF16*>(out_v);
   for (std::int64_t h = 0; h < lp.heads; ++h, in += lp.in_sh, out += lp.out_sh) {
-    for (std::size_t i = 0; i < full; i += N2) RotateBF16HalfBlock(df, in, out, tt.c_eo, tt.s_eo, i, lp.pairs);
+    for (std::size_t i = 0; i < full; i += N2)
+      RotateBF16HalfBlock(df, in, out, tt.c_eo, tt.s_eo, i, lp.pairs);
     if (HWY_UNLIKELY(full != lp.pairs)) {
       RotatePairsFrom<PairLayout::kHalf>(in, out, tt.c, tt.s, full, lp.pairs);
     }
@@ -253,7 +255,8 @@ HWY_NOINLINE void RotateRowsInterleavedSwap(const void* in_v, void* out_v, const
     for (std::size_t e = 0; e < full; e += 2 * N) {
       const auto x0 = LoadRow(df, in + e);
       const auto x1 = LoadRow(df, in + e + N);
-      const auto y0 = hn::MulAdd(x0, hn::LoadU(df, cd + e), hn::Mul(hn::Shuffle2301(x0), hn::LoadU(df, sd + e)));
+      const auto y0 = hn::MulAdd(x0, hn::LoadU(df, cd + e),
+                                 hn::Mul(hn::Shuffle2301(x0), hn::LoadU(df, sd + e)));
       const auto y1 = hn::MulAdd(x1, hn::LoadU(df, cd + e + N),
                                  hn::Mul(hn::Shuffle2301(x1), hn::LoadU(df, sd + e + N)));
       StoreRow(df, y0, out + e);

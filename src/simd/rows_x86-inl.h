@@ -51,8 +51,9 @@ using VF16 = hn::Vec512<float>;
 
 // One half-split block of 32 pairs starting at pair i (row of `pairs` pairs), rotated in f32 by
 // (c0, c1), (s0, s1): ya = first-half results, yb = second-half results.
-ROPEKIT_AVX512BF16_ATTR HWY_INLINE void RotateHalfBlock(const BF16* in, std::size_t pairs, std::size_t i, VF16 c0,
-                                                        VF16 c1, VF16 s0, VF16 s1, VF16& ya0, VF16& ya1, VF16& yb0,
+ROPEKIT_AVX512BF16_ATTR HWY_INLINE void RotateHalfBlock(const BF16* in, std::size_t pairs,
+                                                        std::size_t i, VF16 c0, VF16 c1, VF16 s0,
+                                                        VF16 s1, VF16& ya0, VF16& ya1, VF16& yb0,
                                                         VF16& yb1) {
   const hn::ScalableTag<float> df;  // 16 lanes
   const auto a0 = LoadRow(df, in + i), a1 = LoadRow(df, in + i + 16);
@@ -66,7 +67,8 @@ ROPEKIT_AVX512BF16_ATTR HWY_INLINE void RotateHalfBlock(const BF16* in, std::siz
 // One interleaved block of 16 pairs (32 bf16 = one u32 vector) at `in`: the first element of
 // each pair is the low half of a u32 lane (x0 = w << 16 as f32), the second the high half
 // (x1 = w & 0xFFFF0000), so cos/sin are in natural order and nothing is permuted on the way in.
-ROPEKIT_AVX512BF16_ATTR HWY_INLINE void RotateInterleavedBlock(const BF16* in, VF16 cv, VF16 sv, VF16& y0, VF16& y1) {
+ROPEKIT_AVX512BF16_ATTR HWY_INLINE void RotateInterleavedBlock(const BF16* in, VF16 cv, VF16 sv,
+                                                               VF16& y0, VF16& y1) {
   const hn::ScalableTag<float> df;
   const hn::RebindToUnsigned<decltype(df)> du;
   const auto w = hn::LoadU(du, reinterpret_cast<const std::uint32_t*>(in));
@@ -81,8 +83,9 @@ ROPEKIT_AVX512BF16_ATTR HWY_INLINE void RotateInterleavedBlock(const BF16* in, V
 // pairs; (ce, co), (se, so) are cos/sin of the even and the odd pairs. ya_e/ya_o (yb_e/yb_o)
 // are the first-half (second-half) results of the even and odd pairs, which CvtBF16x32 and
 // PairOrderWords put back in pair order.
-ROPEKIT_AVX512BF16_ATTR HWY_INLINE void RotateHalfBlockEvenOdd(const BF16* in, std::size_t pairs, std::size_t i,
-                                                               VF16 ce, VF16 co, VF16 se, VF16 so, VF16& ya_e,
+ROPEKIT_AVX512BF16_ATTR HWY_INLINE void RotateHalfBlockEvenOdd(const BF16* in, std::size_t pairs,
+                                                               std::size_t i, VF16 ce, VF16 co,
+                                                               VF16 se, VF16 so, VF16& ya_e,
                                                                VF16& ya_o, VF16& yb_e, VF16& yb_o) {
   const hn::ScalableTag<float> df;
   const hn::RebindToUnsigned<decltype(df)> du;
@@ -97,20 +100,20 @@ ROPEKIT_AVX512BF16_ATTR HWY_INLINE void RotateHalfBlockEvenOdd(const BF16* in, s
   yb_o = hn::MulAdd(bo, co, hn::Mul(ao, so));
 }
 
-
 // The rotated pairs [0, full) of one half-split row, full a multiple of 32. kExact: each block
 // is tested and falls back on its own (returns 0); otherwise: no test, returns the OR of the ±0
 // lane masks (non-zero: the caller must redo the row exactly).
 template <bool kExact>
-ROPEKIT_AVX512BF16_ATTR HWY_INLINE WordMask BF16HalfNativeRow(const BF16* in, BF16* out, const float* HWY_RESTRICT c,
-                                                               const float* HWY_RESTRICT s, std::size_t pairs,
-                                                               std::size_t full) {
+ROPEKIT_AVX512BF16_ATTR HWY_INLINE WordMask BF16HalfNativeRow(const BF16* in, BF16* out,
+                                                              const float* HWY_RESTRICT c,
+                                                              const float* HWY_RESTRICT s,
+                                                              std::size_t pairs, std::size_t full) {
   const hn::ScalableTag<float> df;  // 16 lanes
   WordMask zero = 0;
   for (std::size_t i = 0; i < full; i += 32) {
     VF16 ya0, ya1, yb0, yb1;
-    RotateHalfBlock(in, pairs, i, hn::LoadU(df, c + i), hn::LoadU(df, c + i + 16), hn::LoadU(df, s + i),
-                    hn::LoadU(df, s + i + 16), ya0, ya1, yb0, yb1);
+    RotateHalfBlock(in, pairs, i, hn::LoadU(df, c + i), hn::LoadU(df, c + i + 16),
+                    hn::LoadU(df, s + i), hn::LoadU(df, s + i + 16), ya0, ya1, yb0, yb1);
     const Words32 ra = CvtBF16x32(ya0, ya1);
     const Words32 rb = CvtBF16x32(yb0, yb1);
     if constexpr (kExact) {
@@ -137,9 +140,9 @@ ROPEKIT_AVX512BF16_ATTR HWY_INLINE WordMask BF16HalfNativeRow(const BF16* in, BF
 // measured ~0.15x of the copy slower at decode sizes.)
 template <bool kExact>
 ROPEKIT_AVX512BF16_ATTR HWY_INLINE WordMask BF16InterleavedNativeRow(const BF16* in, BF16* out,
-                                                                      const float* HWY_RESTRICT c,
-                                                                      const float* HWY_RESTRICT s,
-                                                                      std::size_t full) {  // pairs
+                                                                     const float* HWY_RESTRICT c,
+                                                                     const float* HWY_RESTRICT s,
+                                                                     std::size_t full) {  // pairs
   const hn::ScalableTag<float> df;  // 16 lanes
   const Words32 interleave = PairOrderWords();
   WordMask zero = 0;
@@ -162,10 +165,12 @@ ROPEKIT_AVX512BF16_ATTR HWY_INLINE WordMask BF16InterleavedNativeRow(const BF16*
 
 // Whole blocks of one row in layout L (half-split: 32 pairs per block, interleaved: 16).
 template <PairLayout L, bool kExact>
-ROPEKIT_AVX512BF16_ATTR HWY_INLINE WordMask BF16NativeBlocks(const BF16* in, BF16* out, const float* HWY_RESTRICT c,
-                                                              const float* HWY_RESTRICT s, std::size_t pairs,
-                                                              std::size_t full) {
-  if constexpr (L == PairLayout::kHalf) return BF16HalfNativeRow<kExact>(in, out, c, s, pairs, full);
+ROPEKIT_AVX512BF16_ATTR HWY_INLINE WordMask BF16NativeBlocks(const BF16* in, BF16* out,
+                                                             const float* HWY_RESTRICT c,
+                                                             const float* HWY_RESTRICT s,
+                                                             std::size_t pairs, std::size_t full) {
+  if constexpr (L == PairLayout::kHalf)
+    return BF16HalfNativeRow<kExact>(in, out, c, s, pairs, full);
   return BF16InterleavedNativeRow<kExact>(in, out, c, s, full);
 }
 
@@ -179,9 +184,11 @@ ROPEKIT_AVX512BF16_ATTR HWY_INLINE WordMask BF16NativeBlocks(const BF16* in, BF1
 // per-block test (the input is intact out of place). Measured against the row-by-row driver
 // below in docs/benchmarks.md.
 template <PairLayout L, std::size_t kPairs>
-ROPEKIT_AVX512BF16_ATTR HWY_NOINLINE void RotateTokenBF16Native(const void* in_v, void* out_v, const TokenTrig& tt,
+ROPEKIT_AVX512BF16_ATTR HWY_NOINLINE void RotateTokenBF16Native(const void* in_v, void* out_v,
+                                                                const TokenTrig& tt,
                                                                 const RowGeom& g) {
-  static_assert(kPairs % 32 == 0 && kPairs <= 128, "whole 32-pair blocks, cos/sin kept in registers");
+  static_assert(kPairs % 32 == 0 && kPairs <= 128,
+                "whole 32-pair blocks, cos/sin kept in registers");
   const hn::ScalableTag<float> df;  // 16 lanes
   constexpr std::size_t kVecs = kPairs / 16;
   const RowLoop lp(g);
@@ -194,8 +201,10 @@ ROPEKIT_AVX512BF16_ATTR HWY_NOINLINE void RotateTokenBF16Native(const void* in_v
     // Per 32-pair block: (even pairs, odd pairs) instead of (first 16, last 16), the order
     // RotateHalfBlockEvenOdd reads its inputs in.
     for (std::size_t k = 0; k < kVecs; k += 2) {
-      const VF16 c_even = hn::ConcatEven(df, cv[k + 1], cv[k]), c_odd = hn::ConcatOdd(df, cv[k + 1], cv[k]);
-      const VF16 s_even = hn::ConcatEven(df, sv[k + 1], sv[k]), s_odd = hn::ConcatOdd(df, sv[k + 1], sv[k]);
+      const VF16 c_even = hn::ConcatEven(df, cv[k + 1], cv[k]),
+                 c_odd = hn::ConcatOdd(df, cv[k + 1], cv[k]);
+      const VF16 s_even = hn::ConcatEven(df, sv[k + 1], sv[k]),
+                 s_odd = hn::ConcatOdd(df, sv[k + 1], sv[k]);
       cv[k] = c_even;
       cv[k + 1] = c_odd;
       sv[k] = s_even;
@@ -212,7 +221,8 @@ ROPEKIT_AVX512BF16_ATTR HWY_NOINLINE void RotateTokenBF16Native(const void* in_v
       for (std::size_t k = 0; k < kVecs; k += 2) {  // unrolled: kVecs is a constant
         const std::size_t i = 16 * k;
         VF16 ya_e, ya_o, yb_e, yb_o;
-        RotateHalfBlockEvenOdd(in, kPairs, i, cv[k], cv[k + 1], sv[k], sv[k + 1], ya_e, ya_o, yb_e, yb_o);
+        RotateHalfBlockEvenOdd(in, kPairs, i, cv[k], cv[k + 1], sv[k], sv[k + 1], ya_e, ya_o, yb_e,
+                               yb_o);
         const Words32 ra = CvtBF16x32(ya_e, ya_o);
         const Words32 rb = CvtBF16x32(yb_e, yb_o);
         nonzero_a = KeepNonZeroWords(nonzero_a, ra, magnitude);
@@ -247,7 +257,8 @@ ROPEKIT_AVX512BF16_ATTR HWY_NOINLINE void RotateTokenBF16Native(const void* in_v
 // All heads of one token, either layout: whole blocks with the hardware conversion, the
 // remaining pairs and the pass-through part as in the generic kernel.
 template <PairLayout L>
-ROPEKIT_AVX512BF16_ATTR HWY_NOINLINE void RotateRowsBF16Native(const void* in_v, void* out_v, const TokenTrig& tt,
+ROPEKIT_AVX512BF16_ATTR HWY_NOINLINE void RotateRowsBF16Native(const void* in_v, void* out_v,
+                                                               const TokenTrig& tt,
                                                                const RowGeom& g) {
   const RowLoop lp(g);
   const std::size_t pairs = lp.pairs;
@@ -271,13 +282,21 @@ ROPEKIT_AVX512BF16_ATTR HWY_NOINLINE void RotateRowsBF16Native(const void* in_v,
 // The whole-token kernel for rows of `pairs` pairs, or nullptr. Out of place only: in place,
 // the per-block test of RotateRowsBF16Native is needed (a token-level redo has no input left).
 HWY_INLINE RowsFn SelectTokenBF16Native(PairLayout layout, int pairs, bool in_place) {
-  if (in_place || (layout != PairLayout::kHalf && layout != PairLayout::kInterleaved)) return nullptr;
+  if (in_place || (layout != PairLayout::kHalf && layout != PairLayout::kInterleaved))
+    return nullptr;
   const bool half = layout == PairLayout::kHalf;
   switch (pairs) {
-    case 32: return half ? &RotateTokenBF16Native<PairLayout::kHalf, 32> : &RotateTokenBF16Native<PairLayout::kInterleaved, 32>;
-    case 64: return half ? &RotateTokenBF16Native<PairLayout::kHalf, 64> : &RotateTokenBF16Native<PairLayout::kInterleaved, 64>;
-    case 128: return half ? &RotateTokenBF16Native<PairLayout::kHalf, 128> : &RotateTokenBF16Native<PairLayout::kInterleaved, 128>;
-    default: return nullptr;
+    case 32:
+      return half ? &RotateTokenBF16Native<PairLayout::kHalf, 32>
+                  : &RotateTokenBF16Native<PairLayout::kInterleaved, 32>;
+    case 64:
+      return half ? &RotateTokenBF16Native<PairLayout::kHalf, 64>
+                  : &RotateTokenBF16Native<PairLayout::kInterleaved, 64>;
+    case 128:
+      return half ? &RotateTokenBF16Native<PairLayout::kHalf, 128>
+                  : &RotateTokenBF16Native<PairLayout::kInterleaved, 128>;
+    default:
+      return nullptr;
   }
 }
 #else
@@ -298,7 +317,8 @@ inline constexpr std::size_t kMaxTrigVecs = 8;
 inline constexpr std::size_t kMaxTrigVecs = 4;
 #endif
 template <std::size_t kPairs>
-HWY_NOINLINE void RotateTokenF16Half(const void* in_v, void* out_v, const TokenTrig& tt, const RowGeom& g) {
+HWY_NOINLINE void RotateTokenF16Half(const void* in_v, void* out_v, const TokenTrig& tt,
+                                     const RowGeom& g) {
   const hn::ScalableTag<float> df;
   constexpr std::size_t kLanes = HWY_LANES(float);
   constexpr std::size_t kVecs = kPairs / kLanes;
@@ -327,16 +347,21 @@ HWY_NOINLINE void RotateTokenF16Half(const void* in_v, void* out_v, const TokenT
 template <std::size_t kPairs>
 HWY_INLINE RowsFn TokenF16HalfIfFits() {
   constexpr std::size_t kLanes = HWY_LANES(float);
-  if constexpr (kPairs % kLanes == 0 && kPairs / kLanes <= kMaxTrigVecs) return &RotateTokenF16Half<kPairs>;
+  if constexpr (kPairs % kLanes == 0 && kPairs / kLanes <= kMaxTrigVecs)
+    return &RotateTokenF16Half<kPairs>;
   return nullptr;
 }
 
 HWY_INLINE RowsFn SelectTokenF16Half(int pairs) {
   switch (pairs) {
-    case 32: return TokenF16HalfIfFits<32>();
-    case 64: return TokenF16HalfIfFits<64>();
-    case 128: return TokenF16HalfIfFits<128>();
-    default: return nullptr;
+    case 32:
+      return TokenF16HalfIfFits<32>();
+    case 64:
+      return TokenF16HalfIfFits<64>();
+    case 128:
+      return TokenF16HalfIfFits<128>();
+    default:
+      return nullptr;
   }
 }
 #endif

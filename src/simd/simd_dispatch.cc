@@ -47,9 +47,12 @@ void set_avx512_bf16_enabled(bool on) {
 
 RangeKernel simd_range_kernel(DType in) {
   switch (in) {
-    case DType::kF32: return simd_range_kernel_f32();
-    case DType::kF16: return simd_range_kernel_f16();
-    case DType::kBF16: return simd_range_kernel_bf16();
+    case DType::kF32:
+      return simd_range_kernel_f32();
+    case DType::kF16:
+      return simd_range_kernel_f16();
+    case DType::kBF16:
+      return simd_range_kernel_bf16();
   }
   return nullptr;
 }
@@ -68,10 +71,10 @@ void mixed_input_range(const ApplyJob& job, std::int64_t t_begin, std::int64_t t
 }
 
 bool frequencies_supported(const ApplyJob& job) {
-  const double scale =
-      job.has_position_scale
-          ? std::max(std::fabs(static_cast<double>(job.position_scale)), std::fabs(job.position_scale_exact))
-          : 1.0;
+  const double scale = job.has_position_scale
+                           ? std::max(std::fabs(static_cast<double>(job.position_scale)),
+                                      std::fabs(job.position_scale_exact))
+                           : 1.0;
   if (!std::isfinite(scale)) return false;
   for (int i = 0; i < job.pairs; ++i) {
     const double w = std::fabs(static_cast<double>(job.inv_freq[i])) * scale;

@@ -50,7 +50,8 @@ void FillCosSinDirect(const float* inv_padded, int pairs, bool hf, double amplit
 // kBlock, so θ = P·inv + j·inv where both products are exact in double (P/kBlock has <= 26
 // bits). cos/sin(P·inv) (one full reduction per kBlock positions, amplitude folded in) and
 // cos/sin(j·inv) (a small table per call) are double-precision results; then
-//   A·cos θ = (A·cos Pθ)·cos jθ − (A·sin Pθ)·sin jθ,   A·sin θ = (A·sin Pθ)·cos jθ + (A·cos Pθ)·sin jθ
+//   A·cos θ = (A·cos Pθ)·cos jθ − (A·sin Pθ)·sin jθ,   A·sin θ = (A·sin Pθ)·cos jθ + (A·cos Pθ)·sin
+//   jθ
 // costs two multiplies and two FMAs per value, with errors of a few double ulp (~1e-16), so
 // the float results are the same correctly rounded values as the direct evaluation except
 // within ~1e-15 of a float tie.

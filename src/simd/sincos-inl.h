@@ -111,13 +111,15 @@ HWY_INLINE void SinCosPolyF32(DF df, hn::Vec<DF> r, hn::Vec<DF>& s, hn::Vec<DF>&
 template <class DD>
 HWY_INLINE void SinCosPolyF64(DD dd, hn::Vec<DD> r, hn::Vec<DD>& s, hn::Vec<DD>& c) {
   const auto z = hn::Mul(r, r);
-  auto ps = hn::MulAdd(z, hn::Set(dd, 1.58969099521155010221e-10), hn::Set(dd, -2.50507602534068634195e-08));
+  auto ps = hn::MulAdd(z, hn::Set(dd, 1.58969099521155010221e-10),
+                       hn::Set(dd, -2.50507602534068634195e-08));
   ps = hn::MulAdd(z, ps, hn::Set(dd, 2.75573137070700676789e-06));
   ps = hn::MulAdd(z, ps, hn::Set(dd, -1.98412698298579493134e-04));
   ps = hn::MulAdd(z, ps, hn::Set(dd, 8.33333333332248946124e-03));
   ps = hn::MulAdd(z, ps, hn::Set(dd, -1.66666666666666324348e-01));
   s = hn::MulAdd(hn::Mul(r, z), ps, r);
-  auto pc = hn::MulAdd(z, hn::Set(dd, -1.13596475577881948265e-11), hn::Set(dd, 2.08757232129817482790e-09));
+  auto pc = hn::MulAdd(z, hn::Set(dd, -1.13596475577881948265e-11),
+                       hn::Set(dd, 2.08757232129817482790e-09));
   pc = hn::MulAdd(z, pc, hn::Set(dd, -2.75573143513906633035e-07));
   pc = hn::MulAdd(z, pc, hn::Set(dd, 2.48015872894767294178e-05));
   pc = hn::MulAdd(z, pc, hn::Set(dd, -1.38888888888741095749e-03));
@@ -220,11 +222,11 @@ HWY_INLINE void FinishCosSin(DF df, hn::Vec<DF> rf, hn::Vec<DF> qf, const AngleP
   StoreCosSin(df, co, so, ap.amplitude, ap.negate_sin, cos_out, sin_out);
 }
 
-// cos/sin for one token in hf mode, all pairs, float polynomial. Writes round_up(pairs, 2·Lanes(dd))
-// values (buffers and inputs are padded to kPairPad).
+// cos/sin for one token in hf mode, all pairs, float polynomial. Writes round_up(pairs,
+// 2·Lanes(dd)) values (buffers and inputs are padded to kPairPad).
 template <bool kPerPair>
-HWY_NOINLINE void CosSinRowF32(const AngleParams& ap, const TokenAngles& ta, float* HWY_RESTRICT cos_out,
-                               float* HWY_RESTRICT sin_out) {
+HWY_NOINLINE void CosSinRowF32(const AngleParams& ap, const TokenAngles& ta,
+                               float* HWY_RESTRICT cos_out, float* HWY_RESTRICT sin_out) {
   const hn::ScalableTag<double> dd;
   const hn::Rebind<float, decltype(dd)> dfh;
   const std::size_t n = hn::Lanes(dd);
@@ -236,7 +238,8 @@ HWY_NOINLINE void CosSinRowF32(const AngleParams& ap, const TokenAngles& ta, flo
     hn::Vec<decltype(dfh)> r0, q0, r1, q1;
     ReducedAt<kPerPair>(dd, ap, ta, i, r0, q0);
     ReducedAt<kPerPair>(dd, ap, ta, i + n, r1, q1);
-    FinishCosSin(df, hn::Combine(df, r1, r0), hn::Combine(df, q1, q0), ap, cos_out + i, sin_out + i);
+    FinishCosSin(df, hn::Combine(df, r1, r0), hn::Combine(df, q1, q0), ap, cos_out + i,
+                 sin_out + i);
   }
 #else
   for (std::size_t i = 0; i < static_cast<std::size_t>(ap.pairs); i += n) {
@@ -247,12 +250,12 @@ HWY_NOINLINE void CosSinRowF32(const AngleParams& ap, const TokenAngles& ta, flo
 #endif
 }
 
-// ---- exact mode from 64-bit turns (kernel/angles.h, turns_q64) ------------------------------------
-// v = low64(p·T) is the angle in units of 2^-64 turn. The nearest quadrant is the top two bits
-// of v + 2^61, and (int64)(v << 2) is the remainder times 4 in [−2^63, 2^63), i.e. r in
-// [−π/4, π/4) after one multiplication by 2π/2^66. Integer steps are exact on every target;
-// r goes through double (one rounding of a 64-bit integer, one multiplication) to float, so
-// every target produces the same r and q.
+// ---- exact mode from 64-bit turns (kernel/angles.h, turns_q64)
+// ------------------------------------ v = low64(p·T) is the angle in units of 2^-64 turn. The
+// nearest quadrant is the top two bits of v + 2^61, and (int64)(v << 2) is the remainder times 4 in
+// [−2^63, 2^63), i.e. r in [−π/4, π/4) after one multiplication by 2π/2^66. Integer steps are exact
+// on every target; r goes through double (one rounding of a 64-bit integer, one multiplication) to
+// float, so every target produces the same r and q.
 constexpr double kTwoPiOver2Pow66 = 0x1.921fb54442d18p-64;
 
 // low64(a·b) of u64 lanes (wrapping).
@@ -276,17 +279,19 @@ HWY_INLINE hn::Vec<DU> MulLow64(DU du, hn::Vec<DU> a, hn::Vec<DU> b) {
 // The angle of the pairs [i, i + Lanes(du)) in 2^-64 turns, plus 2^61 (rounding to the nearest
 // quadrant): the quadrant is bits 63..62 of the result, and r comes from the angle itself.
 template <bool kPerPair, class DU>
-HWY_INLINE void TurnsAt(DU du, const AngleParams& ap, const TokenAngles& ta, std::size_t i, hn::Vec<DU>& v,
-                        hn::Vec<DU>& quadrant_bits) {
+HWY_INLINE void TurnsAt(DU du, const AngleParams& ap, const TokenAngles& ta, std::size_t i,
+                        hn::Vec<DU>& v, hn::Vec<DU>& quadrant_bits) {
   const hn::RebindToSigned<DU> di;
-  const auto p = kPerPair ? hn::BitCast(du, hn::LoadU(di, ta.pp + i)) : hn::Set(du, static_cast<std::uint64_t>(ta.p));
+  const auto p = kPerPair ? hn::BitCast(du, hn::LoadU(di, ta.pp + i))
+                          : hn::Set(du, static_cast<std::uint64_t>(ta.p));
   v = MulLow64(du, p, hn::LoadU(du, ap.turns + i));
   quadrant_bits = hn::Add(v, hn::Set(du, std::uint64_t{1} << 61));
 }
 
 // r = remainder · 2π/2^64 in [−π/4, π/4) as floats: (int64)(v << 2) = 4·remainder, through double.
 template <class DD>
-HWY_INLINE hn::Vec<hn::Rebind<float, DD>> RemainderToFloat(DD dd, hn::Vec<hn::RebindToUnsigned<DD>> v) {
+HWY_INLINE hn::Vec<hn::Rebind<float, DD>> RemainderToFloat(DD dd,
+                                                           hn::Vec<hn::RebindToUnsigned<DD>> v) {
   const hn::Rebind<float, DD> dfh;
   const hn::RebindToSigned<DD> di;
   const auto w = hn::BitCast(di, hn::ShiftLeft<2>(v));
@@ -295,8 +300,8 @@ HWY_INLINE hn::Vec<hn::Rebind<float, DD>> RemainderToFloat(DD dd, hn::Vec<hn::Re
 
 // cos/sin for one token from turns (exact mode). Same padding contract as CosSinRowF32.
 template <bool kPerPair>
-HWY_NOINLINE void CosSinRowTurns(const AngleParams& ap, const TokenAngles& ta, float* HWY_RESTRICT cos_out,
-                                 float* HWY_RESTRICT sin_out) {
+HWY_NOINLINE void CosSinRowTurns(const AngleParams& ap, const TokenAngles& ta,
+                                 float* HWY_RESTRICT cos_out, float* HWY_RESTRICT sin_out) {
   const hn::ScalableTag<double> dd;
   const hn::RebindToUnsigned<decltype(dd)> du;
   const hn::Rebind<float, decltype(dd)> dfh;
@@ -330,7 +335,9 @@ HWY_NOINLINE void CosSinRowTurns(const AngleParams& ap, const TokenAngles& ta, f
   for (std::size_t i = 0; i < static_cast<std::size_t>(ap.pairs); i += n) {
     hn::Vec<decltype(du)> v, u;
     TurnsAt<kPerPair>(du, ap, ta, i, v, u);
-    const auto q = hn::DemoteTo(dfh, hn::ConvertTo(dd, hn::BitCast(hn::RebindToSigned<decltype(dd)>(), hn::ShiftRight<62>(u))));
+    const auto q = hn::DemoteTo(
+        dfh,
+        hn::ConvertTo(dd, hn::BitCast(hn::RebindToSigned<decltype(dd)>(), hn::ShiftRight<62>(u))));
     FinishCosSin(dfh, RemainderToFloat(dd, v), q, ap, cos_out + i, sin_out + i);
   }
 #endif

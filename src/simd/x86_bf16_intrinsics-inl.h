@@ -36,7 +36,8 @@ ROPEKIT_AVX512BF16_ATTR HWY_INLINE __mmask32 ZeroWords(__m512i r) {
 }
 
 // Exact test of one block converted from lo and hi: false if a lane was flushed.
-ROPEKIT_AVX512BF16_ATTR HWY_INLINE bool NoFlushedLane(__m512i r, hn::Vec512<float> lo, hn::Vec512<float> hi) {
+ROPEKIT_AVX512BF16_ATTR HWY_INLINE bool NoFlushedLane(__m512i r, hn::Vec512<float> lo,
+                                                      hn::Vec512<float> hi) {
   if (HWY_LIKELY(ZeroWords(r) == 0)) return true;
   return (_mm512_fpclass_ps_mask(lo.raw, 0x20) | _mm512_fpclass_ps_mask(hi.raw, 0x20)) == 0;
 }
@@ -45,12 +46,12 @@ ROPEKIT_AVX512BF16_ATTR HWY_INLINE bool NoFlushedLane(__m512i r, hn::Vec512<floa
 // word j of the result is pair j/2's first (j even) or second (j odd) result; in the converted
 // vector the first results are words 0-15 and the second ones words 16-31.
 ROPEKIT_AVX512BF16_ATTR HWY_INLINE __m512i PairOrderWords() {
-  return _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5, 20, 4,
-                          19, 3, 18, 2, 17, 1, 16, 0);
+  return _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22,
+                          6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
 }
 
 // Thin wrappers over the remaining AVX-512 intrinsics the bf16 kernels use.
-using Words32 = __m512i;   // 32 bf16 words
+using Words32 = __m512i;  // 32 bf16 words
 using WordMask = __mmask32;
 ROPEKIT_AVX512BF16_ATTR HWY_INLINE Words32 SplatWords(std::uint16_t w) {
   return _mm512_set1_epi16(static_cast<short>(w));

@@ -29,13 +29,16 @@ std::vector<std::string> model_names() {
   std::vector<std::string> names;
   for (const auto& e : fs::directory_iterator(kModels)) {
     const std::string f = e.path().filename().string();
-    if (f.size() > 5 && f.ends_with(".json") && f != "SOURCES.json") names.push_back(f.substr(0, f.size() - 5));
+    if (f.size() > 5 && f.ends_with(".json") && f != "SOURCES.json")
+      names.push_back(f.substr(0, f.size() - 5));
   }
   std::sort(names.begin(), names.end());
   return names;
 }
 
-ModelRope load_model_file(const std::string& name) { return load_hf_config(kModels / (name + ".json")); }
+ModelRope load_model_file(const std::string& name) {
+  return load_hf_config(kModels / (name + ".json"));
+}
 
 json parse_json(const RunResult& r) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -49,7 +52,8 @@ TEST(CliModels, JsonListsEveryDataFileWithExactlyTheDocumentedFields) {
   ASSERT_TRUE(j.is_array());
   const std::vector<std::string> files = model_names();
   ASSERT_EQ(j.size(), files.size());
-  const std::set<std::string> keys{"name", "family", "rope_type", "rope_theta", "max_position_embeddings", "source"};
+  const std::set<std::string> keys{
+      "name", "family", "rope_type", "rope_theta", "max_position_embeddings", "source"};
   for (std::size_t i = 0; i < j.size(); ++i) {
     const json& m = j[i];
     std::set<std::string> got;
@@ -63,8 +67,11 @@ TEST(CliModels, JsonListsEveryDataFileWithExactlyTheDocumentedFields) {
     // The summary agrees with the library's reading of the data file.
     const ModelRope rope = load_model_file(files[i]);
     EXPECT_EQ(m["rope_theta"].get<double>(), rope.layers.front().rope_theta);
-    EXPECT_EQ(m["max_position_embeddings"].get<std::int64_t>(), rope.layers.front().max_position_embeddings);
-    EXPECT_EQ(m["rope_type"].get<std::string>().rfind(scaling_type_name(rope.layers.front().scaling), 0), 0u);
+    EXPECT_EQ(m["max_position_embeddings"].get<std::int64_t>(),
+              rope.layers.front().max_position_embeddings);
+    EXPECT_EQ(
+        m["rope_type"].get<std::string>().rfind(scaling_type_name(rope.layers.front().scaling), 0),
+        0u);
   }
 }
 
@@ -94,7 +101,8 @@ TEST(CliModels, EveryModelHasASourceRecord) {
     ASSERT_TRUE(sources.contains(name)) << name << " has no entry in models/SOURCES.json";
     const json& s = sources[name];
     for (const char* key : {"name", "family", "source"}) {
-      ASSERT_TRUE(s.contains(key) && s[key].is_string()) << name << ": needs a string '" << key << "'";
+      ASSERT_TRUE(s.contains(key) && s[key].is_string())
+          << name << ": needs a string '" << key << "'";
       EXPECT_FALSE(s[key].get<std::string>().empty()) << name << ": " << key;
     }
     EXPECT_EQ(s["name"], name);
@@ -103,7 +111,8 @@ TEST(CliModels, EveryModelHasASourceRecord) {
     const bool url = s.contains("primary") || s.contains("url");
     EXPECT_TRUE(repo || url) << name << ": needs repo+path+commit or a URL";
   }
-  EXPECT_EQ(sources.size(), model_names().size()) << "SOURCES.json lists a model without a data file";
+  EXPECT_EQ(sources.size(), model_names().size())
+      << "SOURCES.json lists a model without a data file";
 }
 
 TEST(CliModels, NamePrintsTheEmbeddedConfigVerbatim) {
@@ -118,7 +127,8 @@ TEST(CliModels, NamePrintsTheEmbeddedConfigVerbatim) {
 TEST(CliModels, TableHasOneLinePerModel) {
   const RunResult r = run_cli("models");
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(static_cast<std::size_t>(std::count(r.out.begin(), r.out.end(), '\n')), model_names().size() + 1);
+  EXPECT_EQ(static_cast<std::size_t>(std::count(r.out.begin(), r.out.end(), '\n')),
+            model_names().size() + 1);
   EXPECT_NE(r.out.find("llama-3.1-8b-instruct"), std::string::npos);
 }
 
@@ -127,7 +137,8 @@ TEST(CliModels, TableHasOneLinePerModel) {
 TEST(CliModelSource, UnknownNameSuggestsTheClosestBuiltinNames) {
   const RunResult r = run_cli("show lama-3.1-8b-instruct");
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("closest built-in names: llama-3.1-8b-instruct"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("closest built-in names: llama-3.1-8b-instruct"), std::string::npos)
+      << r.err;
   const RunResult r2 = run_cli("plot gpt-oss -o x.svg");
   EXPECT_EQ(r2.exit_code, 2);
   EXPECT_NE(r2.err.find("gpt-oss-20b"), std::string::npos) << r2.err;
@@ -139,12 +150,13 @@ TEST(CliModelSource, UnknownNameSuggestsTheClosestBuiltinNames) {
 TEST(CliModelSource, PathsAndFoldersWork) {
   const std::string dir = scratch_dir("snapshot");
   fs::copy_file(kModels / "phi-2.json", fs::path(dir) / "config.json");
-  EXPECT_EQ(run_cli("show '" + dir + "' --json").exit_code, 0);                  // HF snapshot folder
-  EXPECT_EQ(run_cli("show '" + dir + "/config.json' --json").exit_code, 0);      // file
+  EXPECT_EQ(run_cli("show '" + dir + "' --json").exit_code, 0);              // HF snapshot folder
+  EXPECT_EQ(run_cli("show '" + dir + "/config.json' --json").exit_code, 0);  // file
   EXPECT_EQ(run_cli("show '" + dir + "/missing.json'").exit_code, 2);
 }
 
-// ---- show -----------------------------------------------------------------------------------------
+// ---- show
+// -----------------------------------------------------------------------------------------
 
 TEST(CliShow, JsonFrequenciesEqualTheLibraryPlanForEveryBuiltinModel) {
   for (const std::string& name : model_names()) {
@@ -168,7 +180,8 @@ TEST(CliShow, JsonFrequenciesEqualTheLibraryPlanForEveryBuiltinModel) {
       for (std::size_t i = 0; i < plan.inv_freq.size(); ++i) {
         const json& f = jl["frequencies"][i];
         EXPECT_EQ(f["index"], i);
-        EXPECT_EQ(f["inv_freq"].get<double>(), static_cast<double>(plan.inv_freq[i])) << i;  // exact
+        EXPECT_EQ(f["inv_freq"].get<double>(), static_cast<double>(plan.inv_freq[i]))
+            << i;  // exact
         if (i < unscaled.size()) {
           EXPECT_EQ(f["unscaled_inv_freq"].get<double>(), unscaled[i]);
           const double turns = static_cast<double>(jl["original_context"].get<std::int64_t>()) *
@@ -176,7 +189,8 @@ TEST(CliShow, JsonFrequenciesEqualTheLibraryPlanForEveryBuiltinModel) {
           EXPECT_NEAR(f["turns_in_original_context"].get<double>(), turns, 1e-9 * turns);
         }
         if (plan.inv_freq[i] > 0) {
-          EXPECT_NEAR(f["wavelength"].get<double>(), 2 * std::numbers::pi / static_cast<double>(plan.inv_freq[i]),
+          EXPECT_NEAR(f["wavelength"].get<double>(),
+                      2 * std::numbers::pi / static_cast<double>(plan.inv_freq[i]),
                       1e-12 * f["wavelength"].get<double>());
         }
       }
@@ -233,8 +247,9 @@ TEST(CliShow, YarnBandsFollowTheTurnsRule) {
 TEST(CliShow, TextTableShowsParametersAndOneRowPerPair) {
   const RunResult r = run_cli("show llama-3.2-1b-instruct");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  for (const char* s : {"rope_type         llama3", "head_dim          64", "rope_theta        500000",
-                        "layout            half", "attention_factor  1", "original 8192"}) {
+  for (const char* s :
+       {"rope_type         llama3", "head_dim          64", "rope_theta        500000",
+        "layout            half", "attention_factor  1", "original 8192"}) {
     EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
   }
   const ModelRope rope = load_model_file("llama-3.2-1b-instruct");
@@ -266,15 +281,19 @@ TEST(CliShow, NoPELayersAreListedFromTheLibraryMap) {
   EXPECT_EQ(m["nope_layers"].get<std::vector<std::size_t>>(), want);
   EXPECT_EQ(m["layers"][0]["layout"], "interleaved");
   EXPECT_TRUE(parse_json(run_cli("show llama-3.1-8b-instruct --json"))["nope_layers"].empty());
-  EXPECT_NE(run_cli("show llama-4-maverick-17b-128e").out.find("12 of 48 layers skip RoPE: 3, 7, 11"), std::string::npos);
+  EXPECT_NE(
+      run_cli("show llama-4-maverick-17b-128e").out.find("12 of 48 layers skip RoPE: 3, 7, 11"),
+      std::string::npos);
 }
 
 TEST(CliShow, SeqLenAndPolicyReachThePlan) {
   // Phi-3.5 LongRoPE: transformers uses the short factors up to 4096 tokens, mlx-lm always long.
   const json hf = parse_json(run_cli("show phi-3.5-mini-instruct --seq-len 100 --json"));
-  const json mlx = parse_json(run_cli("show phi-3.5-mini-instruct --seq-len 100 --policy mlx-lm --json"));
+  const json mlx =
+      parse_json(run_cli("show phi-3.5-mini-instruct --seq-len 100 --policy mlx-lm --json"));
   const ModelRope rope = load_model_file("phi-3.5-mini-instruct");
-  const FrequencyPlan want_hf = build_frequency_plan(rope.layers[0], 100, SeqLenPolicy::kTransformers);
+  const FrequencyPlan want_hf =
+      build_frequency_plan(rope.layers[0], 100, SeqLenPolicy::kTransformers);
   const FrequencyPlan want_mlx = build_frequency_plan(rope.layers[0], 100, SeqLenPolicy::kMlxLm);
   EXPECT_EQ(hf["layers"][0]["frequencies"][47]["inv_freq"].get<double>(), want_hf.inv_freq[47]);
   EXPECT_EQ(mlx["layers"][0]["frequencies"][47]["inv_freq"].get<double>(), want_mlx.inv_freq[47]);
@@ -282,15 +301,16 @@ TEST(CliShow, SeqLenAndPolicyReachThePlan) {
 }
 
 TEST(CliShow, UsageAndInputErrorsHaveTheirExitCodes) {
-  EXPECT_EQ(run_cli("show").exit_code, 1);                                   // missing MODEL
-  EXPECT_EQ(run_cli("show phi-2 --json --csv").exit_code, 1);                // exclusive
-  EXPECT_EQ(run_cli("show phi-2 --policy vllm").exit_code, 1);               // not a policy
-  EXPECT_EQ(run_cli("show phi-2 --seq-len 0").exit_code, 1);                 // not positive
-  EXPECT_EQ(run_cli("show gemma-3-4b-text --layer nope").exit_code, 2);      // no such layer
+  EXPECT_EQ(run_cli("show").exit_code, 1);                               // missing MODEL
+  EXPECT_EQ(run_cli("show phi-2 --json --csv").exit_code, 1);            // exclusive
+  EXPECT_EQ(run_cli("show phi-2 --policy vllm").exit_code, 1);           // not a policy
+  EXPECT_EQ(run_cli("show phi-2 --seq-len 0").exit_code, 1);             // not positive
+  EXPECT_EQ(run_cli("show gemma-3-4b-text --layer nope").exit_code, 2);  // no such layer
   EXPECT_EQ(run_cli("show --help").exit_code, 0);
 }
 
-// ---- compare --------------------------------------------------------------------------------------
+// ---- compare
+// --------------------------------------------------------------------------------------
 
 TEST(CliCompare, AModelAgainstItselfIsIdentical) {
   const json j = parse_json(run_cli("compare llama-3.1-8b-instruct llama-3.1-8b-instruct --json"));
@@ -310,7 +330,8 @@ TEST(CliCompare, DifferentModelsListTheDifferingPairs) {
   EXPECT_EQ(l["identical_frequencies"], false);
   const ModelRope a = load_model_file("llama-3.1-8b-instruct");
   const ModelRope b = load_model_file("llama-3.2-3b-instruct");
-  const FrequencyPlan pa = build_frequency_plan(a.layers[0]), pb = build_frequency_plan(b.layers[0]);
+  const FrequencyPlan pa = build_frequency_plan(a.layers[0]),
+                      pb = build_frequency_plan(b.layers[0]);
   std::size_t expected = 0;
   for (std::size_t i = 0; i < pa.inv_freq.size(); ++i) expected += pa.inv_freq[i] != pb.inv_freq[i];
   EXPECT_EQ(l["differing"].size(), expected);
@@ -318,7 +339,8 @@ TEST(CliCompare, DifferentModelsListTheDifferingPairs) {
 }
 
 TEST(CliCompare, AnglesHfVersusExactDifferOnlyInTheOutputs) {
-  const json j = parse_json(run_cli("compare qwen2.5-7b-instruct-yarn --angles hf --angles-b exact --json"));
+  const json j =
+      parse_json(run_cli("compare qwen2.5-7b-instruct-yarn --angles hf --angles-b exact --json"));
   const json& l = j["layers"][0];
   EXPECT_EQ(l["identical_frequencies"], true);
   const double d = l["output"]["max_abs_difference"];
@@ -329,7 +351,8 @@ TEST(CliCompare, AnglesHfVersusExactDifferOnlyInTheOutputs) {
 }
 
 TEST(CliCompare, PoliciesOfOneConfig) {
-  const json j = parse_json(run_cli("compare phi-3.5-mini-instruct --seq-len 100 --policy-b mlx-lm --json"));
+  const json j =
+      parse_json(run_cli("compare phi-3.5-mini-instruct --seq-len 100 --policy-b mlx-lm --json"));
   EXPECT_EQ(j["b"]["policy"], "mlx-lm");
   EXPECT_EQ(j["b"]["seq_len"], 100);  // copied from A
   EXPECT_EQ(j["layers"][0]["identical_frequencies"], false);
@@ -338,20 +361,24 @@ TEST(CliCompare, PoliciesOfOneConfig) {
 TEST(CliCompare, DifferentHeadDimsCompareFrequenciesButNotOutputs) {
   const json j = parse_json(run_cli("compare llama-3.1-8b-instruct llama-3.2-1b-instruct --json"));
   EXPECT_EQ(j["layers"][0]["output"]["comparable"], false);
-  EXPECT_NE(j["layers"][0]["output"]["reason"].get<std::string>().find("head_dim"), std::string::npos);
+  EXPECT_NE(j["layers"][0]["output"]["reason"].get<std::string>().find("head_dim"),
+            std::string::npos);
 }
 
 TEST(CliCompare, TextAndErrors) {
   const RunResult r = run_cli("compare mistral-7b-v0.1 mistral-7b-instruct-v0.3");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find("rope_theta        10000                   1000000   <- differs"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("rope_theta        10000                   1000000   <- differs"),
+            std::string::npos)
+      << r.out;
   EXPECT_NE(r.out.find("largest |A - B|"), std::string::npos);
   EXPECT_EQ(run_cli("compare").exit_code, 1);
   EXPECT_EQ(run_cli("compare phi-2 --angles fast").exit_code, 1);
   EXPECT_EQ(run_cli("compare phi-2 no-such-model").exit_code, 2);
 }
 
-// ---- plot ------------------------------------------------------------------------------------------
+// ---- plot
+// ------------------------------------------------------------------------------------------
 
 int count(const std::string& s, const std::string& what) {
   int n = 0;
@@ -362,7 +389,8 @@ int count(const std::string& s, const std::string& what) {
 TEST(CliPlot, OneSolidSeriesPerRequestedCurve) {
   const std::string svg = scratch_dir("plot") + "/p.svg";
   // 3 models, Gemma 3 with two layer types: 4 curves.
-  const RunResult r = run_cli("plot llama-3.1-8b-instruct gemma-3-4b-text mistral-7b-v0.1 -o '" + svg + "'");
+  const RunResult r =
+      run_cli("plot llama-3.1-8b-instruct gemma-3-4b-text mistral-7b-v0.1 -o '" + svg + "'");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::string text = read_file(svg);
   EXPECT_EQ(text.rfind("<?xml", 0), 0u);
@@ -375,7 +403,9 @@ TEST(CliPlot, OneSolidSeriesPerRequestedCurve) {
   EXPECT_NE(text.find("wavelength"), std::string::npos);
 
   const std::string svg2 = scratch_dir("plot_layer") + "/p.svg";
-  ASSERT_EQ(run_cli("plot gemma-3-4b-text --layer full_attention --no-unscaled -o '" + svg2 + "'").exit_code, 0);
+  ASSERT_EQ(run_cli("plot gemma-3-4b-text --layer full_attention --no-unscaled -o '" + svg2 + "'")
+                .exit_code,
+            0);
   const std::string text2 = read_file(svg2);
   EXPECT_EQ(count(text2, "class=\"series\""), 1);
 }
@@ -394,10 +424,12 @@ TEST(CliPlot, Errors) {
   EXPECT_EQ(run_cli("plot phi-2 -o /nonexistent-dir/x.svg").exit_code, 2);
 }
 
-// ---- validate ------------------------------------------------------------------------------------
+// ---- validate
+// ------------------------------------------------------------------------------------
 
 TEST(CliValidate, ValidConfigExitsZero) {
-  const RunResult r = run_cli("validate '" + (kModels / "llama-3.1-8b-instruct.json").string() + "'");
+  const RunResult r =
+      run_cli("validate '" + (kModels / "llama-3.1-8b-instruct.json").string() + "'");
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("ok: llama-3.1-8b-instruct"), std::string::npos) << r.out;
 }
@@ -431,7 +463,8 @@ TEST(CliValidate, ProblemsNameTheirJsonPath) {
   EXPECT_EQ(run_cli("validate").exit_code, 1);
 }
 
-// ---- targets -------------------------------------------------------------------------------------
+// ---- targets
+// -------------------------------------------------------------------------------------
 
 TEST(CliTargets, JsonNamesTheActiveTargetAmongTheCompiledOnes) {
   const json j = parse_json(run_cli("targets --json"));
@@ -454,8 +487,9 @@ TEST(CliTargets, JsonNamesTheActiveTargetAmongTheCompiledOnes) {
   EXPECT_NE(text.out.find(j["active"].get<std::string>()), std::string::npos);
 }
 
-// ---- bench -----------------------------------------------------------------------------------------
-// The shape of `bench --json` (issue: case, tokens, heads, head_dim, dtype, layout, scaling, angles,
+// ---- bench
+// ----------------------------------------------------------------------------------------- The
+// shape of `bench --json` (issue: case, tokens, heads, head_dim, dtype, layout, scaling, angles,
 // cos_sin, inplace, threads, median_ms, floor_ms, x_floor, reference_ms) and its arithmetic, not
 // its speed (speed goals live in the benchmark itself).
 TEST(CliBench, JsonCasesHaveTheDocumentedFieldsAndConsistentRatios) {
@@ -464,8 +498,9 @@ TEST(CliBench, JsonCasesHaveTheDocumentedFieldsAndConsistentRatios) {
   ASSERT_GE(j.size(), 6u);  // f32, bf16, f16 x layouts x cos/sin sources
   std::set<std::string> dtypes, layouts, sources;
   for (const json& c : j) {
-    for (const char* key : {"case", "tokens", "heads", "head_dim", "dtype", "layout", "scaling", "angles", "cos_sin",
-                            "inplace", "threads", "median_ms", "floor_ms", "x_floor", "reference_ms"})
+    for (const char* key :
+         {"case", "tokens", "heads", "head_dim", "dtype", "layout", "scaling", "angles", "cos_sin",
+          "inplace", "threads", "median_ms", "floor_ms", "x_floor", "reference_ms"})
       ASSERT_TRUE(c.contains(key)) << key << " missing in " << c.dump();
     EXPECT_EQ(c["case"], "decode");
     EXPECT_EQ(c["tokens"], 64);
@@ -485,7 +520,8 @@ TEST(CliBench, JsonCasesHaveTheDocumentedFieldsAndConsistentRatios) {
     // a property (a timing bound here failed on a busy machine).
     const double x_floor = c["x_floor"].get<double>();
     EXPECT_TRUE(std::isfinite(x_floor) && x_floor > 0.0) << x_floor;
-    ASSERT_TRUE(c["reference_ms"].is_number()) << "the scalar reference is timed unless --no-reference";
+    ASSERT_TRUE(c["reference_ms"].is_number())
+        << "the scalar reference is timed unless --no-reference";
     EXPECT_GT(c["reference_ms"].get<double>(), 0.0);
   }
   EXPECT_EQ(dtypes, (std::set<std::string>{"f32", "bf16", "f16"}));
@@ -493,20 +529,26 @@ TEST(CliBench, JsonCasesHaveTheDocumentedFieldsAndConsistentRatios) {
   EXPECT_EQ(sources, (std::set<std::string>{"table", "on_the_fly"}));
 
   // The table-build case: CosSinCache and the libm sincosf baseline, with the speed-up fields.
-  const json t = parse_json(run_cli("bench --quick --filter cos_sin_table_build --json --threads 1"));
+  const json t =
+      parse_json(run_cli("bench --quick --filter cos_sin_table_build --json --threads 1"));
   ASSERT_EQ(t.size(), 1u);
   EXPECT_EQ(t[0]["tokens"], 32768);
   EXPECT_NEAR(t[0]["speedup_vs_libm"].get<double>(),
-              t[0]["reference_ms"].get<double>() / t[0]["median_ms"].get<double>(), 1e-9 * t[0]["speedup_vs_libm"].get<double>());
+              t[0]["reference_ms"].get<double>() / t[0]["median_ms"].get<double>(),
+              1e-9 * t[0]["speedup_vs_libm"].get<double>());
 
-  // --no-reference: reference_ms null; a filter matching nothing: an empty list; bad options: usage.
-  const json nr = parse_json(run_cli("bench --quick --filter 'decode f32 half plain table out' --json --threads 1 --no-reference"));
+  // --no-reference: reference_ms null; a filter matching nothing: an empty list; bad options:
+  // usage.
+  const json nr =
+      parse_json(run_cli("bench --quick --filter 'decode f32 half plain table out' --json "
+                         "--threads 1 --no-reference"));
   ASSERT_EQ(nr.size(), 1u);
   EXPECT_TRUE(nr[0]["reference_ms"].is_null());
   EXPECT_TRUE(parse_json(run_cli("bench --filter no-such-case --json")).empty());
   EXPECT_EQ(run_cli("bench --threads 0").exit_code, 1);
   // Text output: the header and the floor column.
-  const RunResult text = run_cli("bench --quick --filter 'decode f32 half plain table out' --threads 1 --no-reference");
+  const RunResult text = run_cli(
+      "bench --quick --filter 'decode f32 half plain table out' --threads 1 --no-reference");
   EXPECT_EQ(text.exit_code, 0);
   EXPECT_NE(text.out.find("x floor"), std::string::npos) << text.out;
 }

@@ -8,7 +8,6 @@
 #include <fstream>
 #include <sstream>
 
-
 #include "cli_run.h"
 #include "ropekit/ropekit.h"
 #include "test_util.h"
@@ -41,17 +40,19 @@ std::string run_with_progress(const std::string& progress, const std::string& ar
   return r.err;
 }
 
-void write_npy(const fs::path& path, const char* descr, const std::vector<std::int64_t>& shape, const void* data,
-               std::size_t bytes) {
+void write_npy(const fs::path& path, const char* descr, const std::vector<std::int64_t>& shape,
+               const void* data, std::size_t bytes) {
   std::string dims;
   for (auto d : shape) dims += std::to_string(d) + ",";
   if (shape.size() > 1) dims.pop_back();
-  std::string header = std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': (" + dims + "), }";
+  std::string header =
+      std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': (" + dims + "), }";
   header.append((64 - (10 + header.size() + 1) % 64) % 64, ' ');
   header.push_back('\n');
   std::ofstream out(path, std::ios::binary);
   out.write("\x93NUMPY\x01\x00", 8);
-  const char len[2] = {static_cast<char>(header.size() & 0xFF), static_cast<char>(header.size() >> 8)};
+  const char len[2] = {static_cast<char>(header.size() & 0xFF),
+                       static_cast<char>(header.size() >> 8)};
   out.write(len, 2);
   out.write(header.data(), static_cast<std::streamsize>(header.size()));
   out.write(static_cast<const char*>(data), static_cast<std::streamsize>(bytes));
@@ -63,7 +64,8 @@ std::vector<float> read_npy_f32(const fs::path& path) {
   std::string s(static_cast<std::size_t>(in.tellg()), '\0');
   in.seekg(0);
   in.read(s.data(), static_cast<std::streamsize>(s.size()));
-  const std::size_t hlen = static_cast<unsigned char>(s[8]) | (static_cast<std::size_t>(static_cast<unsigned char>(s[9])) << 8);
+  const std::size_t hlen = static_cast<unsigned char>(s[8]) |
+                           (static_cast<std::size_t>(static_cast<unsigned char>(s[9])) << 8);
   const std::size_t at = 10 + hlen;
   std::vector<float> v((s.size() - at) / 4);
   std::memcpy(v.data(), s.data() + at, v.size() * 4);
@@ -81,7 +83,8 @@ class CliTest : public ::testing::Test {
 };
 
 TEST_F(CliTest, FreqsJsonEqualsLibraryPlan) {
-  for (const std::string name : {"llama-3.1-8b-instruct", "gemma-3-4b-text", "phi-3.5-mini-instruct", "deepseek-v3"}) {
+  for (const std::string name :
+       {"llama-3.1-8b-instruct", "gemma-3-4b-text", "phi-3.5-mini-instruct", "deepseek-v3"}) {
     const std::string cfg = test::data_path("models/" + name + ".json");
     const CmdResult r = run("freqs " + cfg + " --json --seq-len 8192");
     ASSERT_EQ(r.rc, 0) << name;
@@ -89,7 +92,8 @@ TEST_F(CliTest, FreqsJsonEqualsLibraryPlan) {
     const ModelRope m = load_hf_config(cfg);
     EXPECT_EQ(j["model_type"], m.model_type);
     for (const auto& layer : m.layers) {
-      const auto plan = build_frequency_plan(layer, 8192, SeqLenPolicy::kTransformers, FrequencyArithmetic::kTransformers);
+      const auto plan = build_frequency_plan(layer, 8192, SeqLenPolicy::kTransformers,
+                                             FrequencyArithmetic::kTransformers);
       const auto& L = j["layers"][layer.layer_type];
       EXPECT_EQ(L["rotary_dim"].get<int>(), plan.rotary_dim);
       EXPECT_EQ(L["head_dim"].get<int>(), plan.head_dim);
@@ -97,7 +101,8 @@ TEST_F(CliTest, FreqsJsonEqualsLibraryPlan) {
       EXPECT_DOUBLE_EQ(L["attention_factor"].get<double>(), plan.attention_factor);
       ASSERT_EQ(L["inv_freq"].size(), plan.inv_freq.size());
       for (std::size_t i = 0; i < plan.inv_freq.size(); ++i)
-        EXPECT_EQ(static_cast<float>(L["inv_freq"][i].get<double>()), plan.inv_freq[i]) << name << " " << i;
+        EXPECT_EQ(static_cast<float>(L["inv_freq"][i].get<double>()), plan.inv_freq[i])
+            << name << " " << i;
     }
   }
 }
@@ -113,12 +118,15 @@ TEST_F(CliTest, ApplyEqualsLibraryForEveryDtypeAndMode) {
   for (const std::string dtype : {"f32", "bf16", "f16"})
     for (const std::string angles : {"exact", "hf"}) {
       SCOPED_TRACE(dtype + " " + angles);
-      const CmdResult r = run("apply " + cfg + " --input " + (dir_ / "x.npy").string() + " --positions " + (dir_ / "p.npy").string() +
-                        " --output " + (dir_ / "y.npy").string() + " --dtype " + dtype + " --angles " + angles);
+      const CmdResult r =
+          run("apply " + cfg + " --input " + (dir_ / "x.npy").string() + " --positions " +
+              (dir_ / "p.npy").string() + " --output " + (dir_ / "y.npy").string() + " --dtype " +
+              dtype + " --angles " + angles);
       ASSERT_EQ(r.rc, 0);
       const auto got = read_npy_f32(dir_ / "y.npy");
       // the library, same choices as the command's defaults
-      const auto plan = build_frequency_plan(m.layers[0], 131072, SeqLenPolicy::kTransformers, FrequencyArithmetic::kTransformers);
+      const auto plan = build_frequency_plan(m.layers[0], 131072, SeqLenPolicy::kTransformers,
+                                             FrequencyArithmetic::kTransformers);
       ApplyOptions o;
       o.angles = angles == "hf" ? AngleMode::kHf : AngleMode::kExact;
       o.rounding = angles == "hf" ? Rounding::kTransformers : Rounding::kSingle;
@@ -130,10 +138,13 @@ TEST_F(CliTest, ApplyEqualsLibraryForEveryDtypeAndMode) {
                    TensorView::contiguous(want.data(), dt, tokens, heads, hd), {}, {},
                    Positions::per_token(std::span<const std::int64_t>(pos)), o);
       } else {
-        for (std::size_t i = 0; i < x.size(); ++i) buf[i] = dt == DType::kBF16 ? f32_to_bf16(x[i]).bits : f32_to_f16(x[i]).bits;
+        for (std::size_t i = 0; i < x.size(); ++i)
+          buf[i] = dt == DType::kBF16 ? f32_to_bf16(x[i]).bits : f32_to_f16(x[i]).bits;
         auto v = TensorView::contiguous(buf.data(), dt, tokens, heads, hd);
-        apply_rope(plan, v, TensorView{}, Positions::per_token(std::span<const std::int64_t>(pos)), o);
-        for (std::size_t i = 0; i < x.size(); ++i) want[i] = dt == DType::kBF16 ? bf16_to_f32(BF16{buf[i]}) : f16_to_f32(F16{buf[i]});
+        apply_rope(plan, v, TensorView{}, Positions::per_token(std::span<const std::int64_t>(pos)),
+                   o);
+        for (std::size_t i = 0; i < x.size(); ++i)
+          want[i] = dt == DType::kBF16 ? bf16_to_f32(BF16{buf[i]}) : f16_to_f32(F16{buf[i]});
       }
       ASSERT_EQ(got.size(), want.size());
       for (std::size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], want[i]) << i;
@@ -146,8 +157,14 @@ TEST_F(CliTest, ApplyCommaPositionsInverseRoundTrip) {
   const auto x = test::hf_k(heads, tokens, hd);
   write_npy(dir_ / "x.npy", "<f4", {tokens, heads, hd}, x.data(), x.size() * 4);
   const std::string io = " --positions 5,100000,-7 --seq-len 8192 ";
-  ASSERT_EQ(run("apply " + cfg + " --input " + (dir_ / "x.npy").string() + io + "--output " + (dir_ / "y.npy").string()).rc, 0);
-  ASSERT_EQ(run("apply " + cfg + " --input " + (dir_ / "y.npy").string() + io + "--inverse --output " + (dir_ / "z.npy").string()).rc, 0);
+  ASSERT_EQ(run("apply " + cfg + " --input " + (dir_ / "x.npy").string() + io + "--output " +
+                (dir_ / "y.npy").string())
+                .rc,
+            0);
+  ASSERT_EQ(run("apply " + cfg + " --input " + (dir_ / "y.npy").string() + io +
+                "--inverse --output " + (dir_ / "z.npy").string())
+                .rc,
+            0);
   const auto z = read_npy_f32(dir_ / "z.npy");
   for (std::size_t i = 0; i < x.size(); ++i) EXPECT_NEAR(z[i], x[i], 4e-6) << i;
 }
@@ -160,9 +177,13 @@ TEST_F(CliTest, ApplyMRopeRowsAndMlxFactory) {
   const std::vector<std::int32_t> rows = {0, 1, 2, 2, 0, 1, 1, 2, 0, 1, 2, 1};
   write_npy(dir_ / "x.npy", "<f4", {tokens, heads, hd}, x.data(), x.size() * 4);
   write_npy(dir_ / "p.npy", "<i4", {3, tokens}, rows.data(), rows.size() * 4);
-  ASSERT_EQ(run("apply " + cfg + " --input " + (dir_ / "x.npy").string() + " --positions " + (dir_ / "p.npy").string() +
-                " --output " + (dir_ / "y.npy").string()).rc, 0);
-  const auto plan = build_frequency_plan(load_hf_config(cfg).layers[0], 3, SeqLenPolicy::kTransformers, FrequencyArithmetic::kTransformers);
+  ASSERT_EQ(run("apply " + cfg + " --input " + (dir_ / "x.npy").string() + " --positions " +
+                (dir_ / "p.npy").string() + " --output " + (dir_ / "y.npy").string())
+                .rc,
+            0);
+  const auto plan =
+      build_frequency_plan(load_hf_config(cfg).layers[0], 3, SeqLenPolicy::kTransformers,
+                           FrequencyArithmetic::kTransformers);
   std::vector<float> want(x.size());
   apply_rope(plan, ConstTensorView::contiguous(x.data(), DType::kF32, tokens, heads, hd),
              TensorView::contiguous(want.data(), DType::kF32, tokens, heads, hd), {}, {},
@@ -173,18 +194,26 @@ TEST_F(CliTest, ApplyMRopeRowsAndMlxFactory) {
   std::ofstream(dir_ / "kw.json") << R"({"dims": 64, "base": 10000.0, "traditional": true,
       "scaling_config": {"type": "linear", "factor": 4.0}, "max_position_embeddings": 4096})";
   std::vector<float> xm(2 * 3 * 64);
-  for (std::size_t i = 0; i < xm.size(); ++i) xm[i] = static_cast<float>(std::sin(0.37 * static_cast<double>(i)));
+  for (std::size_t i = 0; i < xm.size(); ++i)
+    xm[i] = static_cast<float>(std::sin(0.37 * static_cast<double>(i)));
   write_npy(dir_ / "xm.npy", "<f4", {2, 1, 3, 64}, xm.data(), xm.size() * 4);
-  ASSERT_EQ(run("apply --initialize-rope " + (dir_ / "kw.json").string() + " --input " + (dir_ / "xm.npy").string() +
-                " --offsets 10,20 --output " + (dir_ / "ym.npy").string()).rc, 0);
+  ASSERT_EQ(
+      run("apply --initialize-rope " + (dir_ / "kw.json").string() + " --input " +
+          (dir_ / "xm.npy").string() + " --offsets 10,20 --output " + (dir_ / "ym.npy").string())
+          .rc,
+      0);
   const auto ym = read_npy_f32(dir_ / "ym.npy");
   // positions (offset + t) / 4 in float32, interleaved pairs: check one pair by hand
-  const double theta = static_cast<double>(static_cast<float>(static_cast<float>(0.25) * static_cast<float>(20 + 2)));
+  const double theta = static_cast<double>(
+      static_cast<float>(static_cast<float>(0.25) * static_cast<float>(20 + 2)));
   const std::size_t at = (1 * 3 + 2) * 64;  // batch 1, t = 2, pair 0
   EXPECT_NEAR(ym[at], xm[at] * std::cos(theta) - xm[at + 1] * std::sin(theta), 2e-6);
   EXPECT_NEAR(ym[at + 1], xm[at + 1] * std::cos(theta) + xm[at] * std::sin(theta), 2e-6);
-  EXPECT_EQ(run("apply --initialize-rope " + (dir_ / "kw.json").string() + " --input " + (dir_ / "xm.npy").string() +
-                " --offsets 1,2,3 --output " + (dir_ / "ym.npy").string()).rc, 2);  // 3 offsets for batch 2
+  EXPECT_EQ(
+      run("apply --initialize-rope " + (dir_ / "kw.json").string() + " --input " +
+          (dir_ / "xm.npy").string() + " --offsets 1,2,3 --output " + (dir_ / "ym.npy").string())
+          .rc,
+      2);  // 3 offsets for batch 2
 }
 
 // Large applies go in token chunks when progress is shown (ROPEKIT_PROGRESS=always stands in for
@@ -193,24 +222,28 @@ TEST_F(CliTest, ApplyMRopeRowsAndMlxFactory) {
 TEST_F(CliTest, LargeApplyShowsProgressOnlyWhenAskedAndChunksExactly) {
   const int tokens = 4099, heads = 8, hd = 128;  // 4.2M elements: above the progress threshold
   std::vector<float> x(static_cast<std::size_t>(tokens) * heads * hd);
-  for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(std::sin(0.001 * static_cast<double>(i) + 0.3));
+  for (std::size_t i = 0; i < x.size(); ++i)
+    x[i] = static_cast<float>(std::sin(0.001 * static_cast<double>(i) + 0.3));
   write_npy(dir_ / "x.npy", "<f4", {tokens, heads, hd}, x.data(), x.size() * 4);
   std::vector<std::int64_t> ids(tokens), rows(3 * static_cast<std::size_t>(tokens));
   for (int t = 0; t < tokens; ++t) {
     ids[static_cast<std::size_t>(t)] = (static_cast<std::int64_t>(t) * 7919) % 200000 - 5;
-    for (int r = 0; r < 3; ++r) rows[static_cast<std::size_t>(r * tokens + t)] = (t * (r + 3)) % 997 + r;
+    for (int r = 0; r < 3; ++r)
+      rows[static_cast<std::size_t>(r * tokens + t)] = (t * (r + 3)) % 997 + r;
   }
   write_npy(dir_ / "ids.npy", "<i8", {tokens}, ids.data(), ids.size() * 8);
   write_npy(dir_ / "rows.npy", "<i8", {3, tokens}, rows.data(), rows.size() * 8);
   struct Case {
     std::string model, positions, dtype;
   };
-  for (const Case& c : {Case{"llama-3.1-8b-instruct.json", "ids.npy", "f32"}, Case{"llama-3.1-8b-instruct.json", "ids.npy", "bf16"},
+  for (const Case& c : {Case{"llama-3.1-8b-instruct.json", "ids.npy", "f32"},
+                        Case{"llama-3.1-8b-instruct.json", "ids.npy", "bf16"},
                         Case{"qwen2-vl-7b-instruct.json", "rows.npy", "f32"}}) {
     SCOPED_TRACE(c.model + " " + c.dtype);
     const std::string cfg = test::data_path("models/" + c.model);
-    const std::string args = "apply " + cfg + " --input " + (dir_ / "x.npy").string() + " --positions " +
-                             (dir_ / c.positions).string() + " --output " + (dir_ / "y.npy").string() + " --dtype " + c.dtype;
+    const std::string args = "apply " + cfg + " --input " + (dir_ / "x.npy").string() +
+                             " --positions " + (dir_ / c.positions).string() + " --output " +
+                             (dir_ / "y.npy").string() + " --dtype " + c.dtype;
     const std::string shown = run_with_progress("always", args);
     EXPECT_NE(shown.find("\rapply 100% (4099/4099 tokens)"), std::string::npos) << shown;
     EXPECT_NE(shown.find("\rapply  "), std::string::npos) << "no intermediate progress: " << shown;
@@ -218,8 +251,10 @@ TEST_F(CliTest, LargeApplyShowsProgressOnlyWhenAskedAndChunksExactly) {
 
     const ModelRope m = load_hf_config(cfg);
     const bool mrope = c.positions == "rows.npy";
-    const std::int64_t seq = mrope ? 997 + 2 : 200000 - 5;  // the command's default: max(position) + 1
-    const FrequencyPlan plan = build_frequency_plan(m.layers[0], seq, SeqLenPolicy::kTransformers, FrequencyArithmetic::kTransformers);
+    const std::int64_t seq =
+        mrope ? 997 + 2 : 200000 - 5;  // the command's default: max(position) + 1
+    const FrequencyPlan plan = build_frequency_plan(m.layers[0], seq, SeqLenPolicy::kTransformers,
+                                                    FrequencyArithmetic::kTransformers);
     const Positions pos = mrope ? Positions::mrope(std::span<const std::int64_t>(rows), tokens)
                                 : Positions::per_token(std::span<const std::int64_t>(ids));
     std::vector<float> want(x.size());
@@ -229,7 +264,8 @@ TEST_F(CliTest, LargeApplyShowsProgressOnlyWhenAskedAndChunksExactly) {
     } else {
       std::vector<std::uint16_t> buf(x.size());
       for (std::size_t i = 0; i < x.size(); ++i) buf[i] = f32_to_bf16(x[i]).bits;
-      apply_rope(plan, TensorView::contiguous(buf.data(), DType::kBF16, tokens, heads, hd), TensorView{}, pos);
+      apply_rope(plan, TensorView::contiguous(buf.data(), DType::kBF16, tokens, heads, hd),
+                 TensorView{}, pos);
       for (std::size_t i = 0; i < x.size(); ++i) want[i] = bf16_to_f32(BF16{buf[i]});
     }
     const auto got = read_npy_f32(dir_ / "y.npy");
@@ -246,7 +282,8 @@ TEST_F(CliTest, LargeApplyShowsProgressOnlyWhenAskedAndChunksExactly) {
   // mlx-lm semantics: [batch, heads, seq, dims] with an offset; progress counts batch × seq.
   std::ofstream(dir_ / "kw.json") << R"({"dims": 128, "base": 500000.0})";
   const std::string args = "apply --initialize-rope " + (dir_ / "kw.json").string() + " --input " +
-                           (dir_ / "xm.npy").string() + " --offset 77 --output " + (dir_ / "ym.npy").string();
+                           (dir_ / "xm.npy").string() + " --offset 77 --output " +
+                           (dir_ / "ym.npy").string();
   write_npy(dir_ / "xm.npy", "<f4", {1, heads, tokens, hd}, x.data(), x.size() * 4);
   const std::string shown = run_with_progress("always", args);
   EXPECT_NE(shown.find("apply 100% (4099/4099 positions)"), std::string::npos) << shown;
@@ -255,9 +292,11 @@ TEST_F(CliTest, LargeApplyShowsProgressOnlyWhenAskedAndChunksExactly) {
   o.angles = AngleMode::kHf;
   std::vector<float> want(x.size());
   // [heads, seq, dims] as [tokens = seq, heads, dims]: token stride dims, head stride seq·dims
-  apply_rope(r.plan_for_call(tokens, 77, hd), ConstTensorView(x.data(), DType::kF32, tokens, heads, hd, hd, tokens * hd, 1),
-             TensorView{want.data(), DType::kF32, tokens, heads, hd, hd, std::int64_t{tokens} * hd, 1}, {}, {},
-             Positions::offset(77), o);
+  apply_rope(
+      r.plan_for_call(tokens, 77, hd),
+      ConstTensorView(x.data(), DType::kF32, tokens, heads, hd, hd, tokens * hd, 1),
+      TensorView{want.data(), DType::kF32, tokens, heads, hd, hd, std::int64_t{tokens} * hd, 1}, {},
+      {}, Positions::offset(77), o);
   EXPECT_EQ(read_npy_f32(dir_ / "ym.npy"), want);
 }
 

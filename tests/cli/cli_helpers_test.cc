@@ -23,8 +23,10 @@ TEST(EditDistance, ClassicCases) {
 }
 
 TEST(ClosestNames, PrefersSmallEditsAndSubstrings) {
-  const std::vector<std::string> names{"deepseek-v3", "llama-3.1-8b-instruct", "llama-3-8b", "phi-2", "qwen3-8b"};
-  EXPECT_EQ(closest_names("lama-3.1-8b-instruct", names, 1), std::vector<std::string>{"llama-3.1-8b-instruct"});
+  const std::vector<std::string> names{"deepseek-v3", "llama-3.1-8b-instruct", "llama-3-8b",
+                                       "phi-2", "qwen3-8b"};
+  EXPECT_EQ(closest_names("lama-3.1-8b-instruct", names, 1),
+            std::vector<std::string>{"llama-3.1-8b-instruct"});
   EXPECT_EQ(closest_names("qwen3", names, 1), std::vector<std::string>{"qwen3-8b"});
   EXPECT_EQ(closest_names("DeepSeek-V3", names, 1), std::vector<std::string>{"deepseek-v3"});
   EXPECT_EQ(closest_names("x", names, 3).size(), 3u);
@@ -54,7 +56,9 @@ TEST(Svg, EscapesAndBreaksLinesAtUndrawablePoints) {
   EXPECT_NE(svg.find("data-label=\"s&amp;1\""), std::string::npos);
   // inf splits the curve into two polylines (2 points each).
   std::size_t polylines = 0;
-  for (std::size_t p = svg.find("<polyline"); p != std::string::npos; p = svg.find("<polyline", p + 1)) ++polylines;
+  for (std::size_t p = svg.find("<polyline"); p != std::string::npos;
+       p = svg.find("<polyline", p + 1))
+    ++polylines;
   EXPECT_EQ(polylines, 2u);
   EXPECT_NE(svg.find("data-tokens=\"4096\""), std::string::npos);
 }

@@ -1,4 +1,4 @@
-// Hostile inputs, environments and failing outputs (issue 19): every ropekit command either does
+// Hostile inputs, environments and failing outputs: every ropekit command either does
 // the job or says clearly why, and never loses a file. Each case checks the exit code, the
 // message, that a failure leaves no output and no temporary file, and that the inputs are
 // unchanged. Disks fill up through RLIMIT_FSIZE (with SIGXFSZ ignored, writes fail with EFBIG)

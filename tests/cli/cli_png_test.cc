@@ -47,16 +47,20 @@ std::int64_t pixels_near(cairo_surface_t* s, Rgb c, int tol = 12) {
 
 TEST(CliPlotPng, DecodesWithTheSvgSizeAndOneColourPerCurve) {
   const std::string dir = scratch_dir("plot_png");
-  ASSERT_EQ(run_cli("plot llama-3.1-8b-instruct mistral-7b-v0.1 -o '" + dir + "/p.svg'").exit_code, 0);
-  const RunResult r = run_cli("plot llama-3.1-8b-instruct mistral-7b-v0.1 -o '" + dir + "/p.png' --png-scale 2");
+  ASSERT_EQ(run_cli("plot llama-3.1-8b-instruct mistral-7b-v0.1 -o '" + dir + "/p.svg'").exit_code,
+            0);
+  const RunResult r =
+      run_cli("plot llama-3.1-8b-instruct mistral-7b-v0.1 -o '" + dir + "/p.png' --png-scale 2");
   ASSERT_EQ(r.exit_code, 0) << r.err;
 
   std::smatch m;
   const std::string svg = read_file(dir + "/p.svg");
-  ASSERT_TRUE(std::regex_search(svg, m, std::regex("<svg[^>]* width=\"([0-9]+)\" height=\"([0-9]+)\"")));
+  ASSERT_TRUE(
+      std::regex_search(svg, m, std::regex("<svg[^>]* width=\"([0-9]+)\" height=\"([0-9]+)\"")));
   const int svg_w = std::stoi(m[1]), svg_h = std::stoi(m[2]);
 
-  std::unique_ptr<cairo_surface_t, SurfaceDestroy> png(cairo_image_surface_create_from_png((dir + "/p.png").c_str()));
+  std::unique_ptr<cairo_surface_t, SurfaceDestroy> png(
+      cairo_image_surface_create_from_png((dir + "/p.png").c_str()));
   ASSERT_EQ(cairo_surface_status(png.get()), CAIRO_STATUS_SUCCESS) << "not a PNG";
   cairo_surface_flush(png.get());
   EXPECT_EQ(cairo_image_surface_get_width(png.get()), 2 * svg_w);

@@ -10,6 +10,7 @@ int main() {
   for (int i = 0; i < 128; ++i) q[i] = 1.0f;
   auto view = ropekit::TensorView::contiguous(q, ropekit::DType::kF32, 1, 1, 128);
   ropekit::apply_rope(plan, view, ropekit::TensorView{}, ropekit::Positions::offset(7));
-  std::printf("consumer ok: %zu frequencies, q[0] = %.6f\n", plan.inv_freq.size(), static_cast<double>(q[0]));
+  std::printf("consumer ok: %zu frequencies, q[0] = %.6f\n", plan.inv_freq.size(),
+              static_cast<double>(q[0]));
   return plan.inv_freq.size() == 64 ? 0 : 1;
 }
