@@ -64,7 +64,8 @@ FrequencyPlan build_frequency_plan(const RopeConfig& c, std::optional<std::int64
       continue;
     }
     const double v = f.inv_freq[i];
-    if (!std::isfinite(v) || v < 0)
+    // Checked after rounding too: a finite double beyond float32's range becomes inf.
+    if (!std::isfinite(v) || v < 0 || !std::isfinite(static_cast<float>(v)))
       throw ConfigError("rope_parameters", "frequency " + std::to_string(i) +
                                                " is not finite and >= 0 (" + std::to_string(v) +
                                                "); the parameters cannot give a rotation");
