@@ -10,6 +10,7 @@ build-pip/ (ROPEKIT_PIP_BUILD_DIR overrides it); ccache is used when installed.
 """
 import glob
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -55,7 +56,9 @@ class CMakeBuild(build_ext):
 def version():
     with open(os.path.join(ROOT, "include", "ropekit", "version.h")) as f:
         text = f.read()
-    return text.split('kVersion = "')[1].split('"')[0]
+    parts = [re.search(r"#define ROPEKIT_VERSION_%s (\d+)" % k, text).group(1)
+             for k in ("MAJOR", "MINOR", "PATCH")]
+    return ".".join(parts)  # version.h is the one place the version is written
 
 
 setup(
