@@ -32,6 +32,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "bench_loops.h"
 #include "commands.h"
 #include "progress.h"
 #include "ropekit/ropekit.h"
@@ -42,6 +43,9 @@ namespace ropekit::cli {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// The position of the one-token case (inside the 32768-row table).
+constexpr std::int64_t kOneTokenPosition = 12345;
 
 struct BenchOptions {
   bool json = false;
@@ -61,7 +65,8 @@ struct BenchCase {
   bool table = false;
   bool inplace = false;
   int threads = 1;
-  bool decode = false;  // per-sequence positions spread to 32767, cache-hot, batched timing
+  bool decode = false;     // per-sequence positions spread to 32767, cache-hot, batched timing
+  bool one_token = false;  // one sequence, one token (a single-user decode step), batched timing
 
   std::string layout_name() const { return layout == PairLayout::kHalf ? "half" : "interleaved"; }
   std::string label() const {
@@ -72,9 +77,16 @@ struct BenchCase {
 
 struct Measured {
   double median_ms = 0, floor_ms = 0;
-  double x_floor = 0;  // median over samples of kernel / the copy timed just before it
+  double x_floor = 0;  // median over samples of kernel / the floor copy timed just before it
   std::optional<double> reference_ms;
-  double bytes = 0;  // read + written
+  double bytes = 0;            // read + written
+  std::string floor_copy;      // the fastest regular-store copy of this case's bytes
+  double floor_vs_check = 0;   // median of floor / the independent copy (<= 1: floor is faster)
+  double non_temporal_ms = 0;  // a streaming-store copy of the same bytes
+  // Table cases: the plain loop and on-the-fly cos/sin, timed in the same alternation.
+  std::optional<double> plain_ms, x_plain;            // x_plain = median of kernel / plain loop
+  std::optional<double> on_the_fly_ms, x_on_the_fly;  // median of kernel / on-the-fly kernel
+  std::optional<double> table_bytes;                  // cos/sin rows read by the call
 };
 
 double median(std::vector<double> v) {
@@ -130,13 +142,14 @@ void fill_input(std::uint8_t* p, DType t, std::int64_t n) {
   }
 }
 
-// The copy floor: split as apply_rope splits its work (same chunk count for the same bytes).
+// A copy of n bytes split as apply_rope splits its work (same chunk count for the same bytes).
+template <class Copy>
 void copy_split(ThreadPool& pool, int threads, std::uint8_t* dst, const std::uint8_t* src,
-                std::size_t n) {
+                std::size_t n, Copy&& copy) {
   const std::int64_t total = 2 * static_cast<std::int64_t>(n);
   constexpr std::int64_t kMinBytesPerChunk = 256 * 1024;
   if (threads <= 1 || total < 2 * kMinBytesPerChunk) {
-    detail::simd_copy(dst, src, n);
+    copy(dst, src, n);
     return;
   }
   const std::int64_t chunks = std::max<std::int64_t>(
@@ -149,7 +162,27 @@ void copy_split(ThreadPool& pool, int threads, std::uint8_t* dst, const std::uin
         const std::size_t hi = c + 1 == chunks ? n
                                                : n * static_cast<std::size_t>(c + 1) /
                                                      static_cast<std::size_t>(chunks) / 64 * 64;
-        detail::simd_copy(dst + lo, src + lo, hi - lo);
+        copy(dst + lo, src + lo, hi - lo);
+      },
+      threads);
+}
+
+// The plain loop over tokens, split over threads as apply_rope splits its tokens.
+void plain_split(ThreadPool& pool, int threads, const bench::PlainJob& job, std::int64_t tokens,
+                 std::int64_t bytes) {
+  constexpr std::int64_t kMinBytesPerChunk = 256 * 1024;
+  if (threads <= 1 || bytes < 2 * kMinBytesPerChunk || tokens < 2) {
+    bench::plain_rope(job, 0, tokens);
+    return;
+  }
+  const std::int64_t chunks = std::min<std::int64_t>(
+      tokens, std::max<std::int64_t>(
+                  threads, std::min<std::int64_t>(4 * threads, bytes / kMinBytesPerChunk)));
+  pool.parallel_for(
+      chunks,
+      [&](std::int64_t c) {
+        const std::int64_t t0 = tokens * c / chunks, t1 = tokens * (c + 1) / chunks;
+        if (t1 > t0) bench::plain_rope(job, t0, t1);
       },
       threads);
 }
@@ -192,8 +225,8 @@ class Runner {
       if (bc.inplace) fill_key_ = {};  // rotated in place: refill next time
     }
 
-    // Positions.
-    std::vector<std::int64_t> indptr, offsets;
+    // Positions, and the same positions per token for the plain loop.
+    std::vector<std::int64_t> indptr, offsets, token_pos(static_cast<std::size_t>(bc.tokens));
     Positions pos = Positions::offset(0);
     std::int64_t max_pos = bc.tokens;
     if (bc.decode) {
@@ -201,7 +234,14 @@ class Runner {
       for (std::int64_t s = 0; s < bc.tokens; ++s)
         offsets.push_back(s * 32767 / std::max<std::int64_t>(1, bc.tokens - 1));
       pos = Positions::per_sequence(indptr, offsets);
+      token_pos = offsets;
       max_pos = 32768;
+    } else if (bc.one_token) {
+      pos = Positions::offset(kOneTokenPosition);
+      token_pos[0] = kOneTokenPosition;
+      max_pos = 32768;
+    } else {
+      for (std::int64_t t = 0; t < bc.tokens; ++t) token_pos[static_cast<std::size_t>(t)] = t;
     }
     std::unique_ptr<CosSinCache> cache;
     if (bc.table) cache = std::make_unique<CosSinCache>(plan, AngleMode::kExact, true, max_pos);
@@ -210,6 +250,8 @@ class Runner {
     opt.cache = cache.get();
     opt.pool = &pool;
     opt.max_threads = bc.threads;
+    ApplyOptions opt_fly = opt;
+    opt_fly.cache = nullptr;
     // q then k, back to back in one buffer ([T, Hq, D] then [T, Hk, D]).
     std::uint8_t* qin = in_.data();
     std::uint8_t* kin = in_.data() + q_elems * es;
@@ -224,12 +266,48 @@ class Runner {
       ko = TensorView::contiguous(kout, bc.dtype, bc.tokens, bc.k_heads, bc.head_dim);
     }
     auto kernel = [&](const ApplyOptions& oo) { apply_rope(plan, qi, qo, ki, ko, pos, oo); };
-    // The floor copies the input to a distinct buffer of the same size (for in-place cases the
-    // output buffer is unused by the kernel, so it serves).
-    std::uint8_t* copy_dst = out_.data();
-    auto copy = [&] { copy_split(pool, bc.threads, copy_dst, in_.data(), nbytes); };
 
-    const int batch = bc.decode ? 64 : 1;
+    // The plain loop's cos/sin tables [max_pos][pairs]: the cache's rows, so that it computes
+    // the same values from the same bytes.
+    const int pairs = static_cast<int>(plan.inv_freq.size());
+    std::vector<float> plain_cos, plain_sin;
+    bench::PlainJob pj;
+    if (bc.table) {
+      plain_cos.resize(static_cast<std::size_t>(max_pos * pairs));
+      plain_sin.resize(plain_cos.size());
+      for (std::int64_t p = 0; p < max_pos; ++p) {
+        std::memcpy(&plain_cos[static_cast<std::size_t>(p * pairs)], cache->cos_row(p),
+                    sizeof(float) * static_cast<std::size_t>(pairs));
+        std::memcpy(&plain_sin[static_cast<std::size_t>(p * pairs)], cache->sin_row(p),
+                    sizeof(float) * static_cast<std::size_t>(pairs));
+      }
+      pj.dtype = bc.dtype;
+      pj.head_dim = bc.head_dim;
+      pj.pairs = pairs;
+      pj.interleaved = bc.layout == PairLayout::kInterleaved;
+      pj.positions = token_pos.data();
+      pj.cos = plain_cos.data();
+      pj.sin = plain_sin.data();
+      pj.tensors[pj.n_tensors++] = {qin, qout, bc.q_heads};
+      if (bc.k_heads > 0) pj.tensors[pj.n_tensors++] = {kin, kout, bc.k_heads};
+    }
+    const auto total_bytes = static_cast<std::int64_t>(2 * nbytes);
+    auto plain = [&] { plain_split(pool, bc.threads, pj, bc.tokens, total_bytes); };
+
+    // The copies read the input and write a distinct buffer of the same size (for in-place
+    // cases the output buffer is unused by the kernel, so it serves).
+    std::uint8_t* copy_dst = out_.data();
+    const std::uint8_t* copy_src = in_.data();
+    auto copy_with = [&](auto&& f) { copy_split(pool, bc.threads, copy_dst, copy_src, nbytes, f); };
+    auto floor_copy = [&](int variant) {
+      copy_with([variant](std::uint8_t* d, const std::uint8_t* s, std::size_t n) {
+        bench::copy_floor(variant, d, s, n);
+      });
+    };
+    auto check_copy = [&] { copy_with(bench::copy_check); };
+    auto nt_copy = [&] { copy_with(bench::copy_non_temporal); };
+
+    const int batch = bc.one_token ? 512 : bc.decode ? 64 : 1;
     auto timed = [&](auto&& f) {
       return time_ms([&] {
                for (int b = 0; b < batch; ++b) f();
@@ -237,23 +315,60 @@ class Runner {
              batch;
     };
     for (int w = 0; w < 3; ++w) {  // warm-up: page faults, caches, spinning workers
-      copy();
+      floor_copy(0);
       kernel(opt);
+      if (bc.table) plain();
     }
-    std::vector<double> kt, ct;
+    if (bc.table && !bc.inplace) verify_plain(bc, kernel, opt, plain, nbytes);
+
+    // The floor: the fastest of the regular-store copies on these bytes (medians of a few
+    // alternating rounds).
+    const int variants = bench::copy_floor_variants();
+    std::vector<std::vector<double>> vt(static_cast<std::size_t>(variants));
+    for (int r = 0; r < 5; ++r)
+      for (int v = 0; v < variants; ++v)
+        vt[static_cast<std::size_t>(v)].push_back(timed([&] { floor_copy(v); }));
+    int best = 0;
+    for (int v = 1; v < variants; ++v)
+      if (median(vt[static_cast<std::size_t>(v)]) < median(vt[static_cast<std::size_t>(best)]))
+        best = v;
+
+    std::vector<double> kt, ct, chk, nt, pt, ft;
     for (int r = 0; r < reps_; ++r) {
-      ct.push_back(timed(copy));
+      ct.push_back(timed([&] { floor_copy(best); }));
       kt.push_back(timed([&] { kernel(opt); }));
+      if (bc.table) {
+        pt.push_back(timed(plain));
+        ft.push_back(timed([&] { kernel(opt_fly); }));
+      }
+      chk.push_back(timed(check_copy));
+      nt.push_back(timed(nt_copy));
     }
+    // Ratios are taken per sample, then the median: a burst of load from other processes then
+    // slows both sides of the samples it hits instead of skewing one median.
+    auto ratio = [](const std::vector<double>& a, const std::vector<double>& b) {
+      std::vector<double> r;
+      for (std::size_t i = 0; i < a.size(); ++i) r.push_back(a[i] / b[i]);
+      return median(r);
+    };
     Measured m;
     m.median_ms = median(kt);
     m.floor_ms = median(ct);
-    // The ratio is taken per adjacent (copy, kernel) pair, then the median: a burst of load from
-    // other processes then slows both sides of the pairs it hits instead of skewing one median.
-    std::vector<double> ratios;
-    for (std::size_t r = 0; r < kt.size(); ++r) ratios.push_back(kt[r] / ct[r]);
-    m.x_floor = median(ratios);
+    m.x_floor = ratio(kt, ct);
     m.bytes = 2.0 * static_cast<double>(nbytes);
+    m.floor_copy = bench::copy_floor_name(best);
+    m.floor_vs_check = ratio(ct, chk);
+    m.non_temporal_ms = median(nt);
+    if (bc.table) {
+      m.plain_ms = median(pt);
+      m.x_plain = ratio(kt, pt);
+      m.on_the_fly_ms = median(ft);
+      m.x_on_the_fly = ratio(kt, ft);
+      std::vector<std::int64_t> rows = token_pos;
+      std::sort(rows.begin(), rows.end());
+      rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+      m.table_bytes = static_cast<double>(rows.size()) * 2.0 * pairs * sizeof(float);
+    }
 
     if (!o_.no_reference) {
       const auto key =
@@ -265,7 +380,7 @@ class Runner {
         ApplyOptions ro = opt;
         ro.backend = Backend::kReference;
         std::vector<double> rt;
-        const int calls = bc.decode ? 3 : 1;
+        const int calls = bc.decode || bc.one_token ? 3 : 1;
         for (int r = 0; r < calls; ++r) rt.push_back(time_ms([&] { kernel(ro); }));
         m.reference_ms = median(rt);
         ref_cache_[key] = *m.reference_ms;
@@ -275,6 +390,47 @@ class Runner {
   }
 
  private:
+  // The plain loop must compute what apply_rope computes (else its time means nothing): both
+  // write the output once, and the first MiB of each is compared within a few ulps of the dtype.
+  template <class Kernel, class Plain>
+  void verify_plain(const BenchCase& bc, Kernel&& kernel, const ApplyOptions& opt, Plain&& plain,
+                    std::size_t nbytes) {
+    const std::size_t n = std::min<std::size_t>(nbytes, std::size_t{1} << 20);
+    kernel(opt);
+    std::vector<std::uint8_t> ours(out_.data(), out_.data() + n);
+    plain();
+    const std::size_t es = static_cast<std::size_t>(dtype_size(bc.dtype));
+    const double tol = bc.dtype == DType::kF32 ? 1e-5 : 2.0 / 128.0;
+    for (std::size_t i = 0; i + es <= n; i += es) {
+      auto value = [&](const std::uint8_t* p) -> double {
+        switch (bc.dtype) {
+          case DType::kF32: {
+            float f;
+            std::memcpy(&f, p, 4);
+            return f;
+          }
+          case DType::kF16: {
+            F16 h;
+            std::memcpy(&h.bits, p, 2);
+            return f16_to_f32(h);
+          }
+          case DType::kBF16: {
+            BF16 b;
+            std::memcpy(&b.bits, p, 2);
+            return bf16_to_f32(b);
+          }
+        }
+        return 0;
+      };
+      const double a = value(ours.data() + i), b = value(out_.data() + i);
+      if (!(std::abs(a - b) <= tol * std::max(1.0, std::abs(a))))
+        throw IoError(fmt::format(
+            "[ropekit.bench] the plain loop disagrees with apply_rope on case '{}' at byte {}: "
+            "{} vs {}",
+            bc.label(), i, b, a));
+    }
+  }
+
   ThreadPool& pool_for(int threads) {
     auto& p = pools_[threads];
     if (!p) p = std::make_unique<ThreadPool>(threads);
@@ -389,6 +545,21 @@ std::vector<BenchCase> make_cases(const BenchOptions& o) {
           c.decode = true;
           cases.push_back(c);
         }
+  for (const DType dt : dtypes)
+    for (const PairLayout l : layouts)
+      for (const bool table : {true, false})
+        for (const int th : thread_list) {
+          BenchCase c;
+          c.name = "one_token";
+          c.tokens = 1;
+          c.q_heads = 32;
+          c.dtype = dt;
+          c.layout = l;
+          c.table = table;
+          c.threads = th;
+          c.one_token = true;
+          cases.push_back(c);
+        }
   for (const DType dt : {DType::kF32, DType::kBF16})
     for (const bool table : {true, false})
       for (const int th : thread_list) {
@@ -420,8 +591,9 @@ void run_bench(const BenchOptions& o) {
   Runner runner(o, reps);
   nlohmann::json list = nlohmann::json::array();
   TextTable table;
-  for (const char* h : {"case", "dtype", "layout", "scaling", "cos/sin", "place", "thr", "ms",
-                        "GB/s", "floor ms", "x floor", "ref ms", "speed-up"})
+  for (const char* h :
+       {"case", "dtype", "layout", "scaling", "cos/sin", "place", "thr", "ms", "GB/s", "floor ms",
+        "x floor", "x plain", "tbl/fly", "floor/chk", "ref ms", "speed-up"})
     table.add_column(h, std::string(h) == "case" || std::string(h) == "dtype" ||
                                 std::string(h) == "layout" || std::string(h) == "scaling" ||
                                 std::string(h) == "cos/sin" || std::string(h) == "place"
@@ -449,6 +621,20 @@ void run_bench(const BenchOptions& o) {
                         {"x_floor", x_floor},
                         {"reference_ms", m.reference_ms ? nlohmann::json(*m.reference_ms)
                                                         : nlohmann::json(nullptr)}};
+    j["floor_copy"] = m.floor_copy;
+    j["floor_vs_check"] = m.floor_vs_check;
+    j["non_temporal_ms"] = m.non_temporal_ms;
+    auto opt_json = [](const std::optional<double>& v) {
+      return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+    };
+    j["plain_ms"] = opt_json(m.plain_ms);
+    j["x_plain"] = opt_json(m.x_plain);
+    j["on_the_fly_ms"] = opt_json(m.on_the_fly_ms);
+    j["x_on_the_fly"] = opt_json(m.x_on_the_fly);
+    j["table_bytes"] = opt_json(m.table_bytes);
+    // What the table may cost: on the fly plus reading its own bytes, and 5%.
+    j["x_on_the_fly_allowed"] =
+        m.table_bytes ? nlohmann::json(1.05 * (1.0 + *m.table_bytes / m.bytes)) : nullptr;
     if (bc.k_heads > 0) {
       j["q_heads"] = bc.q_heads;
       j["k_heads"] = bc.k_heads;
@@ -456,12 +642,18 @@ void run_bench(const BenchOptions& o) {
     list.push_back(j);
     const std::string heads =
         bc.k_heads > 0 ? fmt::format("{}+{}", bc.q_heads, bc.k_heads) : std::to_string(bc.q_heads);
+    const bool small = bc.decode || bc.one_token;
+    std::string tbl_fly = "-";
+    if (m.x_on_the_fly)
+      tbl_fly = fmt::format("{:.2f}<={:.2f}", *m.x_on_the_fly,
+                            1.05 * (1.0 + m.table_bytes.value_or(0) / m.bytes));
     table.add_row({fmt::format("{} {}x{}x{}", bc.name, bc.tokens, heads, bc.head_dim),
                    std::string(dtype_name(bc.dtype)), bc.layout_name(), bc.scaling,
                    bc.table ? "table" : "on_the_fly", bc.inplace ? "inplace" : "out",
-                   std::to_string(bc.threads), fixed(m.median_ms, bc.decode ? 4 : 3),
-                   fixed(m.bytes / (m.median_ms * 1e6), 1), fixed(m.floor_ms, bc.decode ? 4 : 3),
-                   fixed(x_floor, 2), m.reference_ms ? fixed(*m.reference_ms, 2) : "-",
+                   std::to_string(bc.threads), fixed(m.median_ms, small ? 5 : 3),
+                   fixed(m.bytes / (m.median_ms * 1e6), 1), fixed(m.floor_ms, small ? 5 : 3),
+                   fixed(x_floor, 2), m.x_plain ? fixed(*m.x_plain, 2) : "-", tbl_fly,
+                   fixed(m.floor_vs_check, 2), m.reference_ms ? fixed(*m.reference_ms, 2) : "-",
                    m.reference_ms ? fixed(*m.reference_ms / m.median_ms, 1) + "x" : "-"});
   }
   std::optional<TableBuild> tb;

@@ -5,6 +5,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 #include "kernel/job.h"
@@ -56,7 +57,7 @@ struct ViewInfo {
   const void* data;
   DType dtype;
   std::int64_t nt, nh, nd, st, sh, sd;
-  std::string name;
+  const char* name;             // only for messages
   std::int64_t nb = 1, sb = 0;  // batch (sequences) and its stride
   Extent ext() const { return extent_of(data, dtype, nb, nt, nh, nd, sb, st, sh, sd); }
   // Sequences laid end to end (or a single one): the batch is just more tokens.
@@ -72,33 +73,31 @@ struct ViewInfo {
   }
 };
 
-ViewInfo info(const ConstTensorView& v, std::string name) {
-  ViewInfo i{v.data,         v.dtype,       v.tokens,     v.heads,        v.head_dim,
-             v.stride_token, v.stride_head, v.stride_dim, std::move(name)};
+ViewInfo info(const ConstTensorView& v, const char* name) {
+  ViewInfo i{v.data,         v.dtype,       v.tokens,     v.heads, v.head_dim,
+             v.stride_token, v.stride_head, v.stride_dim, name};
   i.nb = v.batch;
   i.sb = v.stride_batch;
   return i;
 }
-ViewInfo info(const TensorView& v, std::string name) {
-  return info(ConstTensorView(v), std::move(name));
-}
+ViewInfo info(const TensorView& v, const char* name) { return info(ConstTensorView(v), name); }
 
 constexpr std::int64_t kMaxExtent = std::int64_t{1} << 46;  // elements; guards index overflow
 
 void check_view(const ViewInfo& v, bool is_output) {
-  if (v.nb < 1) bad(v.name + ".batch", "a count >= 1", str(v.nb));
+  if (v.nb < 1) bad(std::string(v.name) + ".batch", "a count >= 1", str(v.nb));
   if (v.nt < 0 || v.nh < 0 || v.nd < 0)
-    bad(v.name + " shape", "non-negative sizes",
+    bad(std::string(v.name) + " shape", "non-negative sizes",
         "[" + str(v.nt) + ", " + str(v.nh) + ", " + str(v.nd) + "]");
   if (v.dtype != DType::kF32 && v.dtype != DType::kF16 && v.dtype != DType::kBF16)
-    bad(v.name + ".dtype", "f32, f16 or bf16",
+    bad(std::string(v.name) + ".dtype", "f32, f16 or bf16",
         "the value " + str(static_cast<std::int64_t>(v.dtype)));
   if (v.nt == 0 || v.nh == 0 || v.nd == 0) return;
   if (v.data == nullptr)
-    bad(v.name + ".data", "a non-null pointer for a non-empty view", "nullptr");
+    bad(std::string(v.name) + ".data", "a non-null pointer for a non-empty view", "nullptr");
   if (reinterpret_cast<std::uintptr_t>(v.data) % static_cast<std::uintptr_t>(dtype_size(v.dtype)) !=
       0)
-    bad(v.name + ".data",
+    bad(std::string(v.name) + ".data",
         std::to_string(dtype_size(v.dtype)) + "-byte alignment for " +
             std::string(dtype_name(v.dtype)),
         "an address misaligned by " +
@@ -108,10 +107,13 @@ void check_view(const ViewInfo& v, bool is_output) {
        {std::tuple{v.nb, v.sb, "stride_batch"}, std::tuple{v.nt, v.st, "stride_token"},
         std::tuple{v.nh, v.sh, "stride_head"}, std::tuple{v.nd, v.sd, "stride_dim"}}) {
     if (std::abs(s) > kMaxExtent || n > kMaxExtent || std::abs(s) * (n - 1) > kMaxExtent)
-      bad(v.name + "." + axis, "|stride × (size − 1)| below 2^46 elements", str(s));
+      bad(std::string(v.name) + "." + axis, "|stride × (size − 1)| below 2^46 elements", str(s));
   }
-  if (v.nb * v.nt > kMaxExtent) bad(v.name + ".batch", "batch × tokens below 2^46", str(v.nb));
-  if (is_output) {
+  if (v.nb * v.nt > kMaxExtent)
+    bad(std::string(v.name) + ".batch", "batch × tokens below 2^46", str(v.nb));
+  const bool packed =
+      v.sd == 1 && v.sh == v.nd && v.st == v.nh * v.nd && (v.nb == 1 || v.sb == v.nt * v.st);
+  if (is_output && !packed) {  // a packed view never writes an element twice
     // An output must not write one element twice: sorted by |stride|, each axis must step
     // past the whole span of the smaller ones (a sufficient test for non-overlap).
     std::array<std::pair<std::int64_t, std::int64_t>, 4> ax = {
@@ -122,7 +124,7 @@ void check_view(const ViewInfo& v, bool is_output) {
     for (const auto& [s, n] : ax) {
       if (n == 1) continue;
       if (s < span)
-        bad(v.name + " strides",
+        bad(std::string(v.name) + " strides",
             "strides that give every element its own address (no self-overlap)",
             (v.nb > 1 ? "[" + str(v.sb) + ", " : "[") + str(v.st) + ", " + str(v.sh) + ", " +
                 str(v.sd) + "]");
@@ -266,7 +268,9 @@ void check_positions(const Positions& pos, std::int64_t tokens, std::int64_t seq
   }
 }
 
-void check_plan(const FrequencyPlan& plan) {
+// Returns a bound on max |inv_freq| for the SIMD backend's range test (simd_dispatch.cc): the
+// bound 4 when every |inv_freq| <= 4 and `exact_max` is false, else the exact maximum.
+double check_plan(const FrequencyPlan& plan, bool exact_max) {
   if (plan.head_dim <= 0 || plan.head_dim % 2 != 0)
     bad("plan.head_dim", "an even number > 0", str(plan.head_dim));
   if (plan.rotary_dim <= 0 || plan.rotary_dim > plan.head_dim || plan.rotary_dim % 2 != 0)
@@ -274,10 +278,26 @@ void check_plan(const FrequencyPlan& plan) {
   if (static_cast<std::int64_t>(plan.inv_freq.size()) * 2 != plan.rotary_dim)
     bad("plan.inv_freq", str(plan.rotary_dim / 2) + " entries (rotary_dim / 2)",
         str(static_cast<std::int64_t>(plan.inv_freq.size())));
-  for (std::size_t i = 0; i < plan.inv_freq.size(); ++i)
-    if (!std::isfinite(plan.inv_freq[i]))
-      bad("plan.inv_freq[" + std::to_string(i) + "]", "a finite value",
-          std::to_string(plan.inv_freq[i]));
+  // This runs on every call, decode steps included: one branch-free pass that vectorises, on
+  // the magnitude bits (they order like the values; inf and NaN are above every finite one).
+  // Any |f| > 4 (or inf/NaN) sets `over`; the slower exact passes run only then.
+  constexpr std::int32_t kFourBits = 0x40800000;  // 4.0f
+  std::int32_t over = 0;
+  for (const float f : plan.inv_freq) {
+    std::int32_t bits;
+    std::memcpy(&bits, &f, sizeof bits);
+    over |= static_cast<std::int32_t>((bits & 0x7FFFFFFF) > kFourBits);
+  }
+  double max_abs = 4.0;
+  if (over != 0 || exact_max) {
+    max_abs = 0.0;
+    for (std::size_t i = 0; i < plan.inv_freq.size(); ++i) {
+      if (!std::isfinite(plan.inv_freq[i]))
+        bad("plan.inv_freq[" + std::to_string(i) + "]", "a finite value",
+            std::to_string(plan.inv_freq[i]));
+      max_abs = std::max(max_abs, std::fabs(static_cast<double>(plan.inv_freq[i])));
+    }
+  }
   if (!(std::isfinite(plan.attention_factor) && plan.attention_factor > 0))
     bad("plan.attention_factor", "a finite number > 0", std::to_string(plan.attention_factor));
   if (!plan.pair_axis.empty() && plan.pair_axis.size() != plan.inv_freq.size())
@@ -293,6 +313,7 @@ void check_plan(const FrequencyPlan& plan) {
           rows == 3 ? std::string("entries 0, 1 or 2")
                     : "entries below position_rows = " + str(rows),
           str(a));
+  return max_abs;
 }
 
 JobTensor make_tensor(const ViewInfo& in, const ViewInfo& out, const FrequencyPlan& plan,
@@ -300,17 +321,20 @@ JobTensor make_tensor(const ViewInfo& in, const ViewInfo& out, const FrequencyPl
   JobTensor t;
   if (in.nh == 0 && out.nh == 0) return t;
   if (in.nd != plan.head_dim)
-    bad(in.name + ".head_dim", str(plan.head_dim) + " (the plan's head_dim)", str(in.nd));
-  if (in.nb != batch) bad(in.name + ".batch", str(batch) + " (q's batch)", str(in.nb));
-  if (in.nt != seq) bad(in.name + ".tokens", str(seq) + " (q's token count)", str(in.nt));
+    bad(std::string(in.name) + ".head_dim", str(plan.head_dim) + " (the plan's head_dim)",
+        str(in.nd));
+  if (in.nb != batch) bad(std::string(in.name) + ".batch", str(batch) + " (q's batch)", str(in.nb));
+  if (in.nt != seq)
+    bad(std::string(in.name) + ".tokens", str(seq) + " (q's token count)", str(in.nt));
   if (out.nb != in.nb || out.nt != in.nt || out.nh != in.nh || out.nd != in.nd) {
     const bool b = in.nb != 1 || out.nb != 1;  // batches are shown only when there are some
     auto shape = [b](const ViewInfo& v) {
       return "[" + (b ? str(v.nb) + ", " : std::string()) + str(v.nt) + ", " + str(v.nh) + ", " +
              str(v.nd) + "]";
     };
-    bad(out.name + " shape",
-        shape(in) + " (as " + in.name + (b ? ": batch, tokens, heads, dim)" : ")"), shape(out));
+    bad(std::string(out.name) + " shape",
+        shape(in) + " (as " + std::string(in.name) + (b ? ": batch, tokens, heads, dim)" : ")"),
+        shape(out));
   }
   // Sequences laid end to end in both: plain tokens, no per-token division.
   const bool flat = in.flat() && out.flat();
@@ -336,7 +360,7 @@ JobTensor make_tensor(const ViewInfo& in, const ViewInfo& out, const FrequencyPl
 ApplyResult run(const FrequencyPlan& plan, const ViewInfo& qi, const ViewInfo& qo,
                 const ViewInfo& ki, const ViewInfo& ko, const Positions& positions,
                 const ApplyOptions& o) {
-  check_plan(plan);
+  const double max_abs_inv_freq = check_plan(plan, o.position_scale != 1.0);
   for (const ViewInfo* v : {&qi, &ki}) check_view(*v, false);
   for (const ViewInfo* v : {&qo, &ko}) check_view(*v, true);
   const bool has_k = ki.nh > 0 || ko.nh > 0;
@@ -347,14 +371,15 @@ ApplyResult run(const FrequencyPlan& plan, const ViewInfo& qi, const ViewInfo& q
     if (in->data == out->data && in->ext().lo == out->ext().lo && !in->ext().empty) {
       if (!same_view(*in, *out))
         bad(out->name,
-            "the same dtype and strides as " + in->name +
+            "the same dtype and strides as " + std::string(in->name) +
                 " when writing in place (or memory disjoint from it)",
             "a partial overlap (same address, " + std::string(dtype_name(out->dtype)) +
                 " strides [" + str(out->st) + ", " + str(out->sh) + ", " + str(out->sd) + "] vs " +
                 std::string(dtype_name(in->dtype)) + " [" + str(in->st) + ", " + str(in->sh) +
                 ", " + str(in->sd) + "])");
     } else if (!disjoint(*in, *out)) {
-      bad(out->name, "memory that is exactly " + in->name + " (in place) or disjoint from it",
+      bad(out->name,
+          "memory that is exactly " + std::string(in->name) + " (in place) or disjoint from it",
           "a partial overlap");
     }
   }
@@ -376,6 +401,7 @@ ApplyResult run(const FrequencyPlan& plan, const ViewInfo& qi, const ViewInfo& q
   job.layout = o.layout.value_or(plan.layout);
   job.inverse = o.direction == Direction::kInverse;
   job.inv_freq = plan.inv_freq.data();
+  job.max_abs_inv_freq = max_abs_inv_freq;
   job.pair_axis = plan.pair_axis.empty() ? nullptr : plan.pair_axis.data();
   job.amplitude = o.fold_attention_factor ? plan.attention_factor : 1.0;
   job.angles = o.angles;

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -210,8 +211,15 @@ const float* CosSinCache::sin_row(std::int64_t p) const noexcept {
 
 bool CosSinCache::matches(const FrequencyPlan& plan, AngleMode angles, bool fold) const noexcept {
   if (is_external()) return fold && plan.inv_freq.size() == static_cast<std::size_t>(impl_->pairs);
-  return plan.inv_freq == impl_->inv_freq && angles == impl_->angles && fold == impl_->fold &&
-         (!fold || plan.attention_factor == impl_->attention_factor);
+  if (angles != impl_->angles || fold != impl_->fold ||
+      (fold && plan.attention_factor != impl_->attention_factor) ||
+      plan.inv_freq.size() != impl_->inv_freq.size())
+    return false;
+  // Checked on every apply_rope call: equal bits first (the usual case, one memcmp), the float
+  // comparison (which also equates ±0) only when they differ.
+  return std::memcmp(plan.inv_freq.data(), impl_->inv_freq.data(),
+                     plan.inv_freq.size() * sizeof(float)) == 0 ||
+         plan.inv_freq == impl_->inv_freq;
 }
 
 }  // namespace ropekit

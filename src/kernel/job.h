@@ -48,7 +48,9 @@ struct ApplyJob {
   PairLayout layout = PairLayout::kHalf;
   bool inverse = false;
   // frequencies
-  const float* inv_freq = nullptr;          // [pairs]
+  const float* inv_freq = nullptr;  // [pairs]
+  // max |inv_freq[i]|, or 4 when all are <= 4 and position_scale == 1 (the SIMD range test)
+  double max_abs_inv_freq = 0;
   const std::uint8_t* pair_axis = nullptr;  // [pairs] for M-RoPE, else nullptr
   double amplitude = 1.0;                   // attention factor folded into cos/sin (or 1)
   AngleMode angles = AngleMode::kExact;

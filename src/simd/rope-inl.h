@@ -45,8 +45,6 @@ struct RowsChoice {
 
 template <typename TIn, typename TOut>
 HWY_INLINE RowsChoice SelectRowsOut(PairLayout layout, bool contiguous, int pairs, bool in_place) {
-  (void)pairs;  // used by the AVX512_BF16 kernels only
-  (void)in_place;
   if (!contiguous) {
     switch (layout) {
       case PairLayout::kHalf:
@@ -68,13 +66,6 @@ HWY_INLINE RowsChoice SelectRowsOut(PairLayout layout, bool contiguous, int pair
 #endif
     if (layout == PairLayout::kHalf) return {&RotateRowsBF16Half<BF16>, kNeedEvenOdd};
   }
-#if ROPEKIT_HWY_NATIVE_F16
-  if constexpr (std::is_same_v<TIn, F16> && std::is_same_v<TOut, F16>) {
-    if (layout == PairLayout::kHalf) {
-      if (RowsFn fn = SelectTokenF16Half(pairs)) return {fn, 0, true};
-    }
-  }
-#endif
 #if HWY_TARGET != HWY_SCALAR
   // F16C f16: the swap kernel beats de-interleaving (decode 2.1x against 3.3x the copy). f32 does
   // not: de-interleaving loads measured 0.91-1.01x at the 8-head long shape against 1.13-1.22x
@@ -84,6 +75,20 @@ HWY_INLINE RowsChoice SelectRowsOut(PairLayout layout, bool contiguous, int pair
     if (layout == PairLayout::kInterleaved) return {&RotateRowsInterleavedSwap<TIn>, kNeedDup};
   }
 #endif
+  // Rows of a common width: the whole-token kernel (cos/sin in registers, read in place).
+  RowsFn token = nullptr;
+  switch (layout) {
+    case PairLayout::kHalf:
+      token = SelectTokenRegs<PairLayout::kHalf, TIn, TOut>(pairs, in_place);
+      break;
+    case PairLayout::kInterleaved:
+      token = SelectTokenRegs<PairLayout::kInterleaved, TIn, TOut>(pairs, in_place);
+      break;
+    case PairLayout::kInterleavedToHalf:
+      token = SelectTokenRegs<PairLayout::kInterleavedToHalf, TIn, TOut>(pairs, in_place);
+      break;
+  }
+  if (token) return {token, 0, true};
   switch (layout) {
     case PairLayout::kHalf:
       return {&RotateRowsContig<PairLayout::kHalf, TIn, TOut>, 0};

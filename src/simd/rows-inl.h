@@ -188,6 +188,85 @@ HWY_NOINLINE void RotateRowsContig(const void* in_v, void* out_v, const TokenTri
   }
 }
 
+// ---- contiguous rows of a fixed width, a whole token at a time
+// ----------------------------------- cos/sin loaded into registers once per token and every row
+// unrolled: no per-row reloads of cos/sin and no loop bookkeeping, which is most of a decode step's
+// cost and what lets a cache row be read in place (rope-inl.h: trig_once). Same formulas as
+// RotateStep, so bit-identical to the generic kernel. In place is fine for kHalf and kInterleaved:
+// each step reads both halves of its pairs before writing them. kPairs is limited so that cos/sin
+// use at most half the vector registers (AVX3: 32 registers, up to 8 vectors each; other targets:
+// 4).
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+inline constexpr std::size_t kMaxTrigVecs = 8;
+#else
+inline constexpr std::size_t kMaxTrigVecs = 4;
+#endif
+template <PairLayout L, typename TIn, typename TOut, std::size_t kPairs>
+HWY_NOINLINE void RotateTokenRegs(const void* in_v, void* out_v, const TokenTrig& tt,
+                                  const RowGeom& g) {
+  const hn::ScalableTag<float> df;
+  constexpr std::size_t kLanes = HWY_LANES(float);
+  constexpr std::size_t kVecs = kPairs / kLanes;
+  static_assert(kPairs % kLanes == 0 && kVecs <= kMaxTrigVecs, "cos/sin must fit in registers");
+  const RowLoop lp(g);
+  hn::Vec<decltype(df)> cv[kVecs], sv[kVecs];
+  for (std::size_t k = 0; k < kVecs; ++k) {
+    cv[k] = hn::LoadU(df, tt.c + kLanes * k);
+    sv[k] = hn::LoadU(df, tt.s + kLanes * k);
+  }
+  const TIn* in = static_cast<const TIn*>(in_v);
+  TOut* out = static_cast<TOut*>(out_v);
+  for (std::int64_t h = 0; h < lp.heads; ++h, in += lp.in_sh, out += lp.out_sh) {
+    for (std::size_t k = 0; k < kVecs; ++k) {  // unrolled: kVecs is a constant
+      const std::size_t i = kLanes * k;
+      VF<decltype(df)> a, b;
+      if constexpr (L == PairLayout::kHalf) {
+        a = LoadRow(df, in + i);
+        b = LoadRow(df, in + kPairs + i);
+      } else {
+        LoadPairs(df, in + 2 * i, a, b);
+      }
+      const auto ya = hn::MulSub(a, cv[k], hn::Mul(b, sv[k]));
+      const auto yb = hn::MulAdd(b, cv[k], hn::Mul(a, sv[k]));
+      if constexpr (L == PairLayout::kInterleaved) {
+        StorePairs(df, ya, yb, out + 2 * i);
+      } else {
+        StoreRow(df, ya, out + i);
+        StoreRow(df, yb, out + kPairs + i);
+      }
+    }
+    if (HWY_UNLIKELY(lp.pass)) PassThrough(in + lp.rot, out + lp.rot, lp.rest);
+  }
+}
+
+// The whole-token kernel for rows of kPairs pairs if its cos/sin fit in registers on this
+// target, else null.
+template <PairLayout L, typename TIn, typename TOut, std::size_t kPairs>
+HWY_INLINE RowsFn TokenRegsIfFits() {
+  constexpr std::size_t kLanes = HWY_LANES(float);
+  if constexpr (kPairs % kLanes == 0 && kPairs / kLanes <= kMaxTrigVecs)
+    return &RotateTokenRegs<L, TIn, TOut, kPairs>;
+  return nullptr;
+}
+
+// For contiguous rows: kInterleavedToHalf in place needs a copy of each row (RotateRowsContig).
+template <PairLayout L, typename TIn, typename TOut>
+HWY_INLINE RowsFn SelectTokenRegs(int pairs, bool in_place) {
+  if (L == PairLayout::kInterleavedToHalf && in_place) return nullptr;
+  switch (pairs) {
+    case 16:
+      return TokenRegsIfFits<L, TIn, TOut, 16>();
+    case 32:
+      return TokenRegsIfFits<L, TIn, TOut, 32>();
+    case 64:
+      return TokenRegsIfFits<L, TIn, TOut, 64>();
+    case 128:
+      return TokenRegsIfFits<L, TIn, TOut, 128>();
+    default:
+      return nullptr;
+  }
+}
+
 // ---- bf16 -> bf16, half-split rows --------------------------------------------------------------
 // 2N pairs per step: one u32 load holds pairs (2j, 2j+1) of the half; bf16 -> f32 is a shift
 // (even) or an AND (odd), and the two rounded results recombine into one u32 store, so no lane

@@ -303,69 +303,6 @@ HWY_INLINE RowsFn SelectTokenBF16Native(PairLayout layout, int pairs, bool in_pl
 #define ROPEKIT_HAVE_AVX512BF16_KERNELS 0
 #endif
 
-// ---- F16C f16 -> f16, half-split rows of a fixed width, a whole token at a time ----------------
-// The bf16 whole-token structure without the ±0 check: cos/sin loaded into registers once per
-// token, every row unrolled. The conversions (vcvtph2ps / vcvtps2ph) bound f16 decode on AVX3
-// CPUs (docs/benchmarks.md); what this removes is the per-row cos/sin reloads and loop
-// bookkeeping. In place is fine: each block reads both halves before writing them. kPairs is
-// limited so that cos/sin use at most 16 vector registers (AVX3: up to 128 pairs; AVX2: 32).
-#if ROPEKIT_HWY_NATIVE_F16
-// cos + sin vectors kept live: half the vector registers (AVX3: 32 zmm, AVX2: 16 ymm).
-#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
-inline constexpr std::size_t kMaxTrigVecs = 8;
-#else
-inline constexpr std::size_t kMaxTrigVecs = 4;
-#endif
-template <std::size_t kPairs>
-HWY_NOINLINE void RotateTokenF16Half(const void* in_v, void* out_v, const TokenTrig& tt,
-                                     const RowGeom& g) {
-  const hn::ScalableTag<float> df;
-  constexpr std::size_t kLanes = HWY_LANES(float);
-  constexpr std::size_t kVecs = kPairs / kLanes;
-  static_assert(kPairs % kLanes == 0 && kVecs <= kMaxTrigVecs, "cos/sin must fit in registers");
-  const RowLoop lp(g);
-  hn::Vec<decltype(df)> cv[kVecs], sv[kVecs];
-  for (std::size_t k = 0; k < kVecs; ++k) {
-    cv[k] = hn::LoadU(df, tt.c + kLanes * k);
-    sv[k] = hn::LoadU(df, tt.s + kLanes * k);
-  }
-  const F16* in = static_cast<const F16*>(in_v);
-  F16* out = static_cast<F16*>(out_v);
-  for (std::int64_t h = 0; h < lp.heads; ++h, in += lp.in_sh, out += lp.out_sh) {
-    for (std::size_t k = 0; k < kVecs; ++k) {  // unrolled: kVecs is a constant
-      const std::size_t i = kLanes * k;
-      const auto a = LoadRow(df, in + i);
-      const auto b = LoadRow(df, in + kPairs + i);
-      StoreRow(df, hn::MulSub(a, cv[k], hn::Mul(b, sv[k])), out + i);
-      StoreRow(df, hn::MulAdd(b, cv[k], hn::Mul(a, sv[k])), out + kPairs + i);
-    }
-    if (HWY_UNLIKELY(lp.pass)) PassThrough(in + lp.rot, out + lp.rot, lp.rest);
-  }
-}
-
-// The kernel for rows of kPairs pairs if its cos/sin fit in registers on this target, else null.
-template <std::size_t kPairs>
-HWY_INLINE RowsFn TokenF16HalfIfFits() {
-  constexpr std::size_t kLanes = HWY_LANES(float);
-  if constexpr (kPairs % kLanes == 0 && kPairs / kLanes <= kMaxTrigVecs)
-    return &RotateTokenF16Half<kPairs>;
-  return nullptr;
-}
-
-HWY_INLINE RowsFn SelectTokenF16Half(int pairs) {
-  switch (pairs) {
-    case 32:
-      return TokenF16HalfIfFits<32>();
-    case 64:
-      return TokenF16HalfIfFits<64>();
-    case 128:
-      return TokenF16HalfIfFits<128>();
-    default:
-      return nullptr;
-  }
-}
-#endif
-
 }  // namespace HWY_NAMESPACE
 }  // namespace simd
 }  // namespace ropekit

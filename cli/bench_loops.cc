@@ -1,0 +1,249 @@
+// The bench's baselines (cli/bench_loops.h), compiled once per SIMD target (Highway's
+// foreach_target) and dispatched at run time like the library's kernels, so that the plain
+// loop gets the same instruction set as ropekit without -march flags: its inner loops are
+// ordinary C++ that the compiler vectorises under each target's attributes.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "bench_loops.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+
+#include <cstdint>
+#include <cstring>
+
+#include "bench_loops.h"
+#include "hwy/cache_control.h"
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace ropekit::cli::bench {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// ---- copies --------------------------------------------------------------------------------
+// Bytes up to the first `align`-aligned address of dst, copied with memcpy; returns their count.
+inline std::size_t CopyHead(std::uint8_t* dst, const std::uint8_t* src, std::size_t bytes,
+                            std::size_t align) {
+  const std::size_t mis = reinterpret_cast<std::uintptr_t>(dst) % align;
+  std::size_t head = mis == 0 ? 0 : align - mis;
+  if (head > bytes) head = bytes;
+  std::memcpy(dst, src, head);
+  return head;
+}
+
+template <int kUnroll, class D>
+void CopyUnrolled(D d, std::uint8_t* dst, const std::uint8_t* src, std::size_t bytes) {
+  const std::size_t N = hn::Lanes(d);
+  std::size_t i = CopyHead(dst, src, bytes, N);
+  for (; i + kUnroll * N <= bytes; i += kUnroll * N) {
+    hn::Vec<D> v[kUnroll];
+    for (int u = 0; u < kUnroll; ++u) v[u] = hn::LoadU(d, src + i + u * N);
+    for (int u = 0; u < kUnroll; ++u) hn::Store(v[u], d, dst + i + u * N);
+  }
+  std::memcpy(dst + i, src + i, bytes - i);
+}
+
+void CopyFloor(int variant, void* dst_v, const void* src_v, std::size_t bytes) {
+  auto* dst = static_cast<std::uint8_t*>(dst_v);
+  const auto* src = static_cast<const std::uint8_t*>(src_v);
+  const hn::ScalableTag<std::uint8_t> d;
+  switch (variant) {
+    case 0:
+      CopyUnrolled<4>(d, dst, src, bytes);
+      return;
+    case 1:
+      CopyUnrolled<8>(d, dst, src, bytes);
+      return;
+    default: {
+      // Half-width vectors: on CPUs that split a full-width store in two (AMD Zen 4 with
+      // AVX-512) the narrower stores can stream better.
+      const hn::CappedTag<std::uint8_t, (HWY_MAX_BYTES >= 32 ? HWY_MAX_BYTES / 2 : 16)> dh;
+      CopyUnrolled<8>(dh, dst, src, bytes);
+      return;
+    }
+  }
+}
+
+// A plain loop of 8-byte words. `zero` is 0 at run time but unknown to the compiler, so the
+// loop is not turned into a call to memcpy (which switches to non-temporal stores for large
+// sizes); the XOR costs one vector operation per vector moved.
+void CopyCheck(void* dst_v, const void* src_v, std::size_t bytes, std::uint64_t zero) {
+  auto* __restrict dst = static_cast<std::uint64_t*>(dst_v);
+  const auto* __restrict src = static_cast<const std::uint64_t*>(src_v);
+  const std::size_t words = bytes / 8;
+  for (std::size_t i = 0; i < words; ++i) dst[i] = src[i] ^ zero;
+  std::memcpy(reinterpret_cast<std::uint8_t*>(dst) + words * 8,
+              reinterpret_cast<const std::uint8_t*>(src) + words * 8, bytes - words * 8);
+}
+
+void CopyNonTemporal(void* dst_v, const void* src_v, std::size_t bytes) {
+  auto* dst = static_cast<std::uint8_t*>(dst_v);
+  const auto* src = static_cast<const std::uint8_t*>(src_v);
+  const hn::ScalableTag<std::uint8_t> d;
+  const std::size_t N = hn::Lanes(d);
+  std::size_t i = CopyHead(dst, src, bytes, N);
+  for (; i + 4 * N <= bytes; i += 4 * N) {
+    const auto v0 = hn::LoadU(d, src + i);
+    const auto v1 = hn::LoadU(d, src + i + N);
+    const auto v2 = hn::LoadU(d, src + i + 2 * N);
+    const auto v3 = hn::LoadU(d, src + i + 3 * N);
+    hn::Stream(v0, d, dst + i);
+    hn::Stream(v1, d, dst + i + N);
+    hn::Stream(v2, d, dst + i + 2 * N);
+    hn::Stream(v3, d, dst + i + 3 * N);
+  }
+  hwy::FlushStream();
+  std::memcpy(dst + i, src + i, bytes - i);
+}
+
+// ---- the plain loop ------------------------------------------------------------------------
+// Element access: float as it is; bf16 bits widened by a shift and rounded to nearest even
+// (no NaN handling: the bench's inputs are finite); f16 through _Float16 where the compiler has
+// it.
+struct F32Io {
+  using T = float;
+  static float Load(float v) { return v; }
+  static float Store(float v) { return v; }
+};
+struct BF16Io {
+  using T = std::uint16_t;
+  static float Load(std::uint16_t v) {
+    const std::uint32_t u = static_cast<std::uint32_t>(v) << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+  }
+  static std::uint16_t Store(float f) {
+    std::uint32_t u;
+    std::memcpy(&u, &f, 4);
+    return static_cast<std::uint16_t>((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+  }
+};
+#if defined(__FLT16_MAX__)
+struct F16Io {
+  using T = _Float16;
+  static float Load(_Float16 v) { return static_cast<float>(v); }
+  static _Float16 Store(float f) { return static_cast<_Float16>(f); }
+};
+constexpr bool kF16Native = true;
+#else
+struct F16Io {
+  using T = std::uint16_t;
+  static float Load(std::uint16_t v) { return f16_to_f32(F16{v}); }
+  static std::uint16_t Store(float f) { return f32_to_f16(f).bits; }
+};
+constexpr bool kF16Native = false;
+#endif
+
+template <class Io, bool kInterleaved>
+void RotateHeadOut(const typename Io::T* __restrict x, typename Io::T* __restrict y,
+                   const float* __restrict c, const float* __restrict s, int pairs, int head_dim) {
+  for (int i = 0; i < pairs; ++i) {
+    const int a = kInterleaved ? 2 * i : i, b = kInterleaved ? 2 * i + 1 : i + pairs;
+    const float x0 = Io::Load(x[a]), x1 = Io::Load(x[b]);
+    y[a] = Io::Store(x0 * c[i] - x1 * s[i]);
+    y[b] = Io::Store(x1 * c[i] + x0 * s[i]);
+  }
+  for (int j = 2 * pairs; j < head_dim; ++j) y[j] = x[j];
+}
+
+template <class Io, bool kInterleaved>
+void RotateHeadInPlace(typename Io::T* x, const float* __restrict c, const float* __restrict s,
+                       int pairs) {
+  for (int i = 0; i < pairs; ++i) {
+    const int a = kInterleaved ? 2 * i : i, b = kInterleaved ? 2 * i + 1 : i + pairs;
+    const float x0 = Io::Load(x[a]), x1 = Io::Load(x[b]);
+    x[a] = Io::Store(x0 * c[i] - x1 * s[i]);
+    x[b] = Io::Store(x1 * c[i] + x0 * s[i]);
+  }
+}
+
+template <class Io, bool kInterleaved>
+void PlainTokens(const PlainJob& job, std::int64_t t_begin, std::int64_t t_end) {
+  using T = typename Io::T;
+  const std::int64_t hd = job.head_dim;
+  for (std::int64_t t = t_begin; t < t_end; ++t) {
+    const float* c = job.cos + job.positions[t] * job.pairs;
+    const float* s = job.sin + job.positions[t] * job.pairs;
+    for (int n = 0; n < job.n_tensors; ++n) {
+      const PlainTensor& pt = job.tensors[n];
+      const std::int64_t row = t * pt.heads * hd;
+      const T* in = static_cast<const T*>(pt.in) + row;
+      T* out = static_cast<T*>(pt.out) + row;
+      if (pt.in == pt.out) {
+        for (std::int64_t h = 0; h < pt.heads; ++h)
+          RotateHeadInPlace<Io, kInterleaved>(out + h * hd, c, s, job.pairs);
+      } else {
+        for (std::int64_t h = 0; h < pt.heads; ++h)
+          RotateHeadOut<Io, kInterleaved>(in + h * hd, out + h * hd, c, s, job.pairs, job.head_dim);
+      }
+    }
+  }
+}
+
+template <class Io>
+void PlainTyped(const PlainJob& job, std::int64_t t_begin, std::int64_t t_end) {
+  if (job.interleaved)
+    PlainTokens<Io, true>(job, t_begin, t_end);
+  else
+    PlainTokens<Io, false>(job, t_begin, t_end);
+}
+
+void PlainRope(const PlainJob& job, std::int64_t t_begin, std::int64_t t_end) {
+  switch (job.dtype) {
+    case DType::kF32:
+      PlainTyped<F32Io>(job, t_begin, t_end);
+      return;
+    case DType::kBF16:
+      PlainTyped<BF16Io>(job, t_begin, t_end);
+      return;
+    case DType::kF16:
+      PlainTyped<F16Io>(job, t_begin, t_end);
+      return;
+  }
+}
+
+bool PlainF16Native() { return kF16Native; }
+
+}  // namespace HWY_NAMESPACE
+}  // namespace ropekit::cli::bench
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace ropekit::cli::bench {
+HWY_EXPORT(CopyFloor);
+HWY_EXPORT(CopyCheck);
+HWY_EXPORT(CopyNonTemporal);
+HWY_EXPORT(PlainRope);
+HWY_EXPORT(PlainF16Native);
+
+namespace {
+// Zero, read through a volatile so that the compiler cannot see it (CopyCheck).
+volatile std::uint64_t g_zero = 0;
+}  // namespace
+
+int copy_floor_variants() { return 3; }
+const char* copy_floor_name(int variant) {
+  switch (variant) {
+    case 0:
+      return "vector x4";
+    case 1:
+      return "vector x8";
+    default:
+      return "half-vector x8";
+  }
+}
+void copy_floor(int variant, void* dst, const void* src, std::size_t bytes) {
+  HWY_DYNAMIC_DISPATCH(CopyFloor)(variant, dst, src, bytes);
+}
+void copy_check(void* dst, const void* src, std::size_t bytes) {
+  HWY_DYNAMIC_DISPATCH(CopyCheck)(dst, src, bytes, g_zero);
+}
+void copy_non_temporal(void* dst, const void* src, std::size_t bytes) {
+  HWY_DYNAMIC_DISPATCH(CopyNonTemporal)(dst, src, bytes);
+}
+void plain_rope(const PlainJob& job, std::int64_t t_begin, std::int64_t t_end) {
+  HWY_DYNAMIC_DISPATCH(PlainRope)(job, t_begin, t_end);
+}
+bool plain_f16_native() { return HWY_DYNAMIC_DISPATCH(PlainF16Native)(); }
+
+}  // namespace ropekit::cli::bench
+#endif  // HWY_ONCE
