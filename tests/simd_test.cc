@@ -542,6 +542,54 @@ TEST_P(TargetTest, ModelShapesAndLargePositions) {
   }
 }
 
+// The on-the-fly constants are derived once per thread and reused while the frequencies, angle
+// mode and position scale stay the same (rope-inl.h, AngleConstantsFor): a plan whose
+// frequencies change in place (same vector, same address), then the scale, then the angle
+// mode, must each be rotated with the new values (the SIMD result stays within 2 f32 ulp of
+// the double-precision reference; a stale constant would be off by far more).
+TEST_P(TargetTest, OnTheFlyConstantsFollowChangedFrequencies) {
+  RopeConfig cfg;
+  cfg.head_dim = 128;
+  cfg.rotary_dim = 128;
+  cfg.rope_theta = 10000.0;
+  cfg.max_position_embeddings = 4096;
+  FrequencyPlan plan = build_frequency_plan(cfg);
+  const std::int64_t T = 3, H = 2, D = 128;
+  std::vector<float> in(static_cast<std::size_t>(T * H * D));
+  for (std::size_t i = 0; i < in.size(); ++i) in[i] = std::sin(0.37f * static_cast<float>(i));
+  std::vector<float> simd(in.size()), ref(in.size());
+  const Positions pos = Positions::offset(100000);
+  auto run_both = [&](const ApplyOptions& base, const char* what) {
+    for (const Backend b : {Backend::kSimd, Backend::kReference}) {
+      ApplyOptions o = base;
+      o.backend = b;
+      std::vector<float>& out = b == Backend::kSimd ? simd : ref;
+      apply_rope(plan, ConstTensorView::contiguous(in.data(), DType::kF32, T, H, D),
+                 TensorView::contiguous(out.data(), DType::kF32, T, H, D), ConstTensorView{},
+                 TensorView{}, pos, o);
+    }
+    for (std::size_t i = 0; i < in.size(); ++i)
+      ASSERT_NEAR(simd[i], ref[i], 2.5e-7 * std::max(1.0f, std::fabs(ref[i])))
+          << what << ", element " << i;
+  };
+  ApplyOptions o;
+  o.angles = AngleMode::kExact;
+  run_both(o, "first call");
+  const float* const address = plan.inv_freq.data();
+  for (float& f : plan.inv_freq) f *= 0.75f;
+  ASSERT_EQ(plan.inv_freq.data(), address);
+  run_both(o, "frequencies changed in place");
+  plan.inv_freq[17] *= 1.5f;  // one frequency only
+  run_both(o, "one frequency changed");
+  o.position_scale = 0.25;
+  run_both(o, "position scale");
+  o.position_scale = 1.0;
+  o.angles = AngleMode::kHf;
+  run_both(o, "hf angles");
+  o.angles = AngleMode::kExact;
+  run_both(o, "exact angles again");
+}
+
 // The on-the-fly cos/sin themselves, read through the rotation of unit pairs (x_a = 1, x_b = 0
 // gives y_a = c and y_b = s exactly in f32): within 1e-7 (measured: 6e-8) of the true cos/sin
 // of the exact angle p·inv_freq at positions up to ±(2^31 − 1), for plain and scaled

@@ -192,33 +192,61 @@ HWY_INLINE bool MakeWork(const detail::ApplyJob& job, const detail::JobTensor& t
 
 using CosSinFn = void (*)(const AngleParams&, const TokenAngles&, float*, float*);
 
-// Fills the per-pair constants of on-the-fly cos/sin (padded with zeros to `padded`: θ = 0
-// there, computed but never read) and returns the row function that uses them: in hf mode the
-// float inverse frequencies (the position scale goes into the float position), in exact mode
-// the 64-bit turns of inv_freq (·scale as m + m_lo, exactly as the reference forms it).
-// turns_q64 cannot refuse here: simd_kernel_for admits |inv_freq·scale| ≤ 4, under one turn
-// per position.
-template <int kOdr = 0>  // a template so that every dtype TU may instantiate it (ODR)
-HWY_NOINLINE CosSinFn PrepareAngles(const detail::ApplyJob& job, int padded, float* inv_hi,
-                                    std::uint64_t* turns) {
-  const bool per_pair = job.pos_kind == Positions::Kind::kMRope;
-  if (job.angles == AngleMode::kHf) {
-    for (int i = 0; i < padded; ++i) inv_hi[i] = i < job.pairs ? job.inv_freq[i] : 0.0f;
-    return per_pair ? &CosSinRowF32<true> : &CosSinRowF32<false>;
+// The per-pair constants of on-the-fly cos/sin for one set of frequencies (padded with zeros to
+// a multiple of kPairPad: θ = 0 there, computed but never read): in hf mode the float inverse
+// frequencies (the position scale goes into the float position), in exact mode the 64-bit turns
+// of inv_freq (·scale as m + m_lo, exactly as the reference forms it). turns_q64 cannot refuse
+// here: simd_kernel_for admits |inv_freq·scale| ≤ 4, under one turn per position.
+//
+// Deriving the turns costs more than a decode step's rotation, so each thread keeps the last
+// set it derived and reuses it while the frequencies, angle mode and scale are the same (one
+// memcmp of the frequencies per call).
+struct AngleConstants {
+  int pairs = -1;  // -1: nothing derived yet
+  bool hf = false, scaled = false;
+  double scale = 1.0;
+  float inv[detail::kMaxPairs];                    // the frequencies they were derived from
+  HWY_ALIGN float inv_hi[kMaxPairsPadded];         // hf mode
+  HWY_ALIGN std::uint64_t turns[kMaxPairsPadded];  // exact mode
+
+  bool Matches(const detail::ApplyJob& job) const {
+    return pairs == job.pairs && hf == (job.angles == AngleMode::kHf) &&
+           scaled == job.has_position_scale && (!scaled || scale == job.position_scale_exact) &&
+           std::memcmp(inv, job.inv_freq, static_cast<std::size_t>(pairs) * sizeof(float)) == 0;
   }
-  for (int i = 0; i < padded; ++i) {
-    double m = 0.0, m_lo = 0.0;
-    if (i < job.pairs) {
-      if (job.has_position_scale) {
-        detail::exact_multiplier(job.inv_freq[i], job.position_scale_exact, m, m_lo);
-      } else {
-        m = job.inv_freq[i];
+
+  void Derive(const detail::ApplyJob& job, int padded) {
+    pairs = -1;  // invalid until complete
+    hf = job.angles == AngleMode::kHf;
+    scaled = job.has_position_scale;
+    scale = job.position_scale_exact;
+    std::memcpy(inv, job.inv_freq, static_cast<std::size_t>(job.pairs) * sizeof(float));
+    if (hf) {
+      for (int i = 0; i < padded; ++i) inv_hi[i] = i < job.pairs ? job.inv_freq[i] : 0.0f;
+    } else {
+      for (int i = 0; i < padded; ++i) {
+        double m = 0.0, m_lo = 0.0;
+        if (i < job.pairs) {
+          if (job.has_position_scale) {
+            detail::exact_multiplier(job.inv_freq[i], job.position_scale_exact, m, m_lo);
+          } else {
+            m = job.inv_freq[i];
+          }
+        }
+        [[maybe_unused]] const bool in_range = detail::turns_q64(m, m_lo, turns[i]);
+        HWY_DASSERT(in_range);
       }
     }
-    [[maybe_unused]] const bool in_range = detail::turns_q64(m, m_lo, turns[i]);
-    HWY_DASSERT(in_range);
+    pairs = job.pairs;
   }
-  return per_pair ? &CosSinRowTurns<true> : &CosSinRowTurns<false>;
+};
+
+// This thread's constants for the job's frequencies (derived now if they are not the last ones).
+template <int kOdr = 0>  // a template so that every dtype TU may instantiate it (ODR)
+HWY_NOINLINE const AngleConstants& AngleConstantsFor(const detail::ApplyJob& job, int padded) {
+  static thread_local AngleConstants constants;
+  if (!constants.Matches(job)) constants.Derive(job, padded);
+  return constants;
 }
 
 // ---- step 2: the cos/sin of one token -------------------------------------------------------
@@ -238,8 +266,6 @@ class TokenCosSin {
         trig_once_(trig_once),
         cache_(job.has_position_scale ? nullptr : job.cache),
         cache_n_(cache_ ? cache_->size() : 0) {
-    ap_.inv_hi = inv_hi_;
-    ap_.turns = turns_;
     ap_.pairs = pairs_;
     ap_.position_scale = job.position_scale;
     ap_.amplitude = static_cast<float>(job.amplitude);
@@ -331,7 +357,14 @@ class TokenCosSin {
   }
 
   HWY_INLINE void OnTheFly() {
-    if (cos_sin_ == nullptr) cos_sin_ = PrepareAngles<>(job_, padded_, inv_hi_, turns_);
+    if (cos_sin_ == nullptr) {
+      const AngleConstants& k = AngleConstantsFor<>(job_, padded_);
+      ap_.inv_hi = k.inv_hi;
+      ap_.turns = k.turns;
+      const bool per_pair = job_.pos_kind == Positions::Kind::kMRope;
+      cos_sin_ = hf_ ? (per_pair ? &CosSinRowF32<true> : &CosSinRowF32<false>)
+                     : (per_pair ? &CosSinRowTurns<true> : &CosSinRowTurns<false>);
+    }
     cos_sin_(ap_, ta_, cos_buf_, sin_buf_);
   }
 
@@ -342,10 +375,8 @@ class TokenCosSin {
   const std::int64_t cache_n_;
   HWY_ALIGN float cos_buf_[kMaxPairsPadded];
   HWY_ALIGN float sin_buf_[kMaxPairsPadded];
-  HWY_ALIGN float inv_hi_[kMaxPairsPadded];         // on the fly, hf mode
-  HWY_ALIGN std::uint64_t turns_[kMaxPairsPadded];  // on the fly, exact mode
-  HWY_ALIGN float pp_f_[kMaxPairsPadded];           // M-RoPE per-pair positions, hf mode
-  HWY_ALIGN std::int64_t pp_[kMaxPairsPadded];      // M-RoPE per-pair positions, exact mode
+  HWY_ALIGN float pp_f_[kMaxPairsPadded];       // M-RoPE per-pair positions, hf mode
+  HWY_ALIGN std::int64_t pp_[kMaxPairsPadded];  // M-RoPE per-pair positions, exact mode
   AngleParams ap_;
   TokenAngles ta_;
   CosSinFn cos_sin_ = nullptr;
