@@ -141,10 +141,12 @@ bool same_view(const ViewInfo& a, const ViewInfo& b) {
 // True if a and b touch no common byte. Exact for disjoint extents; for views interleaved
 // token by token in one buffer (fused qkv: equal stride_token) compares the per-token footprints.
 bool disjoint(const ViewInfo& a_view, const ViewInfo& b_view) {
+  {  // separate extents: the usual case, decided before any copy (flattening keeps extents)
+    const Extent ea = a_view.ext(), eb = b_view.ext();
+    if (ea.empty || eb.empty) return true;
+    if (ea.hi <= eb.lo || eb.hi <= ea.lo) return true;
+  }
   const ViewInfo a = a_view.flattened(), b = b_view.flattened();
-  const Extent ea = a.ext(), eb = b.ext();
-  if (ea.empty || eb.empty) return true;
-  if (ea.hi <= eb.lo || eb.hi <= ea.lo) return true;
   const std::int64_t esa = dtype_size(a.dtype), esb = dtype_size(b.dtype);
   // Batches interleaved sequence by sequence in one buffer (fused qkv as [batch, heads, seq,
   // dim]: equal stride_batch): compare the per-sequence footprints, as for tokens below.
