@@ -39,8 +39,8 @@ struct PlainTensor {
 // then for every head of every tensor
 //   half-split:  y[i] = x[i]·c[i] − x[i+pairs]·s[i],  y[i+pairs] = x[i+pairs]·c[i] + x[i]·s[i]
 //   interleaved: y[2i] = x[2i]·c[i] − x[2i+1]·s[i],   y[2i+1] = x[2i+1]·c[i] + x[2i]·s[i]
-// in float32 (bf16 widened by a shift and rounded to nearest even; f16 by the compiler's
-// _Float16 where it has one). Features past 2·pairs are copied.
+// in float32; bf16 and f16 are widened and rounded to nearest even with integer and float
+// arithmetic that the compiler vectorises. Features past 2·pairs are copied.
 struct PlainJob {
   DType dtype = DType::kF32;
   int head_dim = 0;
@@ -53,8 +53,5 @@ struct PlainJob {
   int n_tensors = 0;
 };
 void plain_rope(const PlainJob& job, std::int64_t t_begin, std::int64_t t_end);
-
-// True when the f16 plain loop uses the compiler's _Float16 (else a scalar conversion).
-bool plain_f16_native();
 
 }  // namespace ropekit::cli::bench
