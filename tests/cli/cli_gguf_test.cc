@@ -152,7 +152,13 @@ TEST(CliGguf, ApplyWithLlamaCppNumericsComputesAsGgml) {
         }
     }
   }
-  // ggml's arguments are printed by freqs.
+  // ggml's arguments are printed by show and freqs.
+  const RunResult sh = run_cli("show '" + f + "'");
+  ASSERT_EQ(sh.exit_code, 0) << sh.err;
+  EXPECT_NE(sh.out.find("llama_cpp         neox, n_dims 128, freq_base 1000000, freq_scale 0.25, "
+                        "ext_factor 1, n_ctx_orig 32768"),
+            std::string::npos)
+      << sh.out;
   const RunResult fr = run_cli("freqs '" + f + "' --numerics llama.cpp --json");
   ASSERT_EQ(fr.exit_code, 0) << fr.err;
   const auto j = nlohmann::json::parse(fr.out)["layers"]["default"]["ggml"];
