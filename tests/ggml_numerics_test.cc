@@ -25,6 +25,7 @@
 #include "ropekit/gguf.h"
 #include "ropekit/hf_config.h"
 #include "ropekit/numerics.h"
+#include "ropekit/thread_pool.h"
 #include "test_util.h"
 
 namespace ropekit {
@@ -492,6 +493,46 @@ TEST(GgmlNumerics, BatchesAndRaggedSequences) {
     const std::int64_t p = t < 4 ? 7 + t : 123456 + (t - 4);
     EXPECT_EQ(b[static_cast<std::size_t>(t * 64 + 32)], ggml_loop(*plan.ggml, {p, p, p, p}).s[0])
         << t;
+  }
+}
+
+// A long call's table is built on several threads (rows per position for a prefill, per token
+// for scattered positions and for M-RoPE rows): the same values as ggml's loop everywhere.
+TEST(GgmlNumerics, LongCallsBuildTheTableOnThePool) {
+  ThreadPool pool(4);
+  for (const Case& k : cases()) {
+    SCOPED_TRACE(k.name);
+    const FrequencyPlan plan = build_frequency_plan(k.config, std::nullopt, Numerics::llama_cpp());
+    const GgmlRopeParams& g = *plan.ggml;
+    const int pairs = plan.rotary_dim / 2;
+    const std::int64_t tokens = 3000, head = plan.head_dim;
+    std::vector<std::int64_t> scattered;
+    for (std::int64_t t = 0; t < tokens * std::max(k.rows, 1); ++t)
+      scattered.push_back((t * 7919) % 1000003 - 500);
+    for (const bool prefill : {true, false}) {
+      if (prefill && k.rows > 0) continue;
+      std::vector<float> x(static_cast<std::size_t>(tokens * head), 0.0f);
+      for (std::int64_t t = 0; t < tokens; ++t)
+        for (int i = 0; i < pairs; ++i)
+          x[static_cast<std::size_t>(t * head + partners(g, i).first)] = 1.0f;
+      ApplyOptions o = preset_options(Backend::kAuto);
+      o.pool = &pool;
+      apply_rope(plan, TensorView::contiguous(x.data(), DType::kF32, tokens, 1, head), TensorView{},
+                 prefill ? Positions::offset(1000) : positions_of(scattered, k.rows, tokens), o);
+      for (std::int64_t t = 0; t < tokens; t += 97) {
+        const Pos4 s = prefill ? Pos4{1000 + t, 1000 + t, 1000 + t, 1000 + t}
+                               : streams_of(scattered, k.rows, tokens, t);
+        const RefCache ref = ggml_loop(g, s);
+        for (int i = 0; i < pairs; ++i) {
+          ASSERT_EQ(x[static_cast<std::size_t>(t * head + partners(g, i).first)],
+                    ref.c[static_cast<std::size_t>(i)])
+              << t << " " << i;
+          ASSERT_EQ(x[static_cast<std::size_t>(t * head + partners(g, i).second)],
+                    ref.s[static_cast<std::size_t>(i)])
+              << t << " " << i;
+        }
+      }
+    }
   }
 }
 

@@ -1,8 +1,8 @@
 // The llama.cpp numerics preset at the apply boundary (see ggml_angles.h). The arithmetic is
 // ggml's (src/reference/ggml_math.h: float32 running product, YaRN ramp, built-in magnitude,
 // freq_factors, the M-RoPE / vision streams); here only the positions are gathered and the
-// table laid out. One row per distinct position when the call's positions span few values (a
-// prefill or decode step), else one row per token.
+// table laid out. One row per position of [min, max] when the call's positions span no more
+// values than it has tokens (a prefill or decode step), else one row per token.
 #include <algorithm>
 #include <array>
 #include <string>
@@ -10,6 +10,7 @@
 #include "apply/ggml_angles.h"
 #include "reference/ggml_math.h"
 #include "ropekit/error.h"
+#include "ropekit/thread_pool.h"
 
 namespace ropekit::detail {
 namespace {
@@ -76,20 +77,40 @@ void bind_ggml_angles(const FrequencyPlan& plan, const ApplyOptions& o, ApplyJob
   const bool by_position = !rows_kind && tokens > 0 && pmax - pmin < tokens;
   const std::int64_t n_rows = by_position ? pmax - pmin + 1 : tokens;
   const auto row_floats = static_cast<std::size_t>(2 * pairs);
-  table.rows.assign(static_cast<std::size_t>(n_rows) * row_floats, 0.0f);
+  table.rows.resize(static_cast<std::size_t>(n_rows) * row_floats);
   table.row_of.resize(static_cast<std::size_t>(tokens));
-
-  std::vector<bool> filled(static_cast<std::size_t>(n_rows), false);
-  std::int64_t hint =
-      job.pos_kind == Positions::Kind::kPerSequence && tokens > 0 ? seq_for_token(job, 0) : 0;
-  for (std::int64_t t = 0; t < tokens; ++t) {
-    const std::array<std::int64_t, 4> s = streams(t, hint);
-    const std::int64_t r = by_position ? s[0] - pmin : t;
-    table.row_of[static_cast<std::size_t>(t)] = r;
-    if (filled[static_cast<std::size_t>(r)]) continue;  // each row is computed once
-    filled[static_cast<std::size_t>(r)] = true;
-    float* row = table.rows.data() + static_cast<std::size_t>(r) * row_floats;
-    ggml_cos_sin_into(g, s, folded, row, row + pairs);
+  const bool ragged = job.pos_kind == Positions::Kind::kPerSequence;
+  if (by_position) {
+    std::int64_t hint = ragged ? seq_for_token(job, 0) : 0;
+    for (std::int64_t t = 0; t < tokens; ++t)
+      table.row_of[static_cast<std::size_t>(t)] = token_position(job, t, 0, hint) - pmin;
+  } else {
+    for (std::int64_t t = 0; t < tokens; ++t) table.row_of[static_cast<std::size_t>(t)] = t;
+  }
+  // Rows [r0, r1): position pmin + r, or token r's streams.
+  auto fill = [&](std::int64_t r0, std::int64_t r1) {
+    std::int64_t hint = !by_position && ragged ? seq_for_token(job, r0) : 0;
+    for (std::int64_t r = r0; r < r1; ++r) {
+      const std::array<std::int64_t, 4> s =
+          by_position ? std::array<std::int64_t, 4>{pmin + r, pmin + r, pmin + r, pmin + r}
+                      : streams(r, hint);
+      float* row = table.rows.data() + static_cast<std::size_t>(r) * row_floats;
+      ggml_cos_sin_into(g, s, folded, row, row + pairs);
+    }
+  };
+  // A long prefill's table is spread over the pool like the rotation (tens of thousands of
+  // sincosf pairs per thread at least); a decode step's is built here.
+  ThreadPool& pool = o.pool ? *o.pool : default_pool();
+  const int threads = o.max_threads > 0 ? std::min(o.max_threads, pool.size()) : pool.size();
+  constexpr std::int64_t kMinPairsPerChunk = 32768;
+  const std::int64_t chunks = std::min<std::int64_t>(
+      {n_rows, 4 * static_cast<std::int64_t>(threads), n_rows * pairs / kMinPairsPerChunk});
+  if (threads <= 1 || chunks <= 1) {
+    fill(0, n_rows);
+  } else {
+    pool.parallel_for(
+        chunks, [&](std::int64_t c) { fill(n_rows * c / chunks, n_rows * (c + 1) / chunks); },
+        threads);
   }
 
   table.cache = CosSinCache::wrap(table.rows.data(), table.rows.data() + pairs, n_rows, pairs,
