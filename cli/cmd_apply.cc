@@ -177,6 +177,14 @@ Numerics numerics_from(const ApplyArgs& a, bool mlx) {
     throw ArgumentError("--rounding: expected single or transformers, got " + a.rounding);
   if (!a.policy.empty()) n.policy = parse_policy(a.policy);
   if (!a.arithmetic.empty()) n.arithmetic = parse_arithmetic(a.arithmetic);
+  if (mlx && n.angles == AngleMode::kGgml)
+    throw ArgumentError(
+        "--numerics llama.cpp / --angles ggml: expected a config or GGUF (ggml's arguments come "
+        "from its RoPE config), got --initialize-rope");
+  if (n.angles == AngleMode::kGgml && n.arithmetic != FrequencyArithmetic::kGgml)
+    throw ArgumentError(
+        "--angles ggml: expected --freq-arithmetic ggml (or --numerics llama.cpp), "
+        "got another frequency arithmetic");
   return n;
 }
 
@@ -245,9 +253,14 @@ void run_hf(const ApplyArgs& a) {
   check_positions(ids, tokens, rows3);
   const std::int64_t max_pos = ids.empty() ? 0 : *std::max_element(ids.begin(), ids.end());
   // max(position) + 1, saturated: out-of-range positions are refused by apply_rope itself
-  const std::int64_t seq_len =
-      a.seq_len.value_or(std::clamp<std::int64_t>(max_pos, 0, kMaxAbsPosition) + 1);
   const Numerics numerics = numerics_from(a, false);
+  // llama.cpp's numerics take its context, by default the trained one (max_position_embeddings:
+  // LongRoPE's factor set is chosen by it, not by the positions).
+  const std::optional<std::int64_t> seq_len =
+      a.seq_len ? a.seq_len
+      : numerics.arithmetic == FrequencyArithmetic::kGgml
+          ? std::nullopt
+          : std::optional<std::int64_t>(std::clamp<std::int64_t>(max_pos, 0, kMaxAbsPosition) + 1);
   const FrequencyPlan plan = plan_of(*cfg, seq_len, numerics.policy, numerics.arithmetic);
   const PositionSlice slice = [&](std::int64_t start, std::int64_t n,
                                   std::vector<std::int64_t>& scratch) {
@@ -351,8 +364,9 @@ void register_apply(CLI::App& app) {
                 "Sequence length for dynamic NTK / LongRoPE (default max(position)+1)")
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40));
   c->add_option("--angles", a->angles,
-                "hf (float32 angles, parity) or exact (default; hf with --initialize-rope)")
-      ->check(CLI::IsMember({"hf", "exact"}));
+                "hf (float32 angles, parity), exact (default; hf with --initialize-rope) or ggml "
+                "(llama.cpp's, with --numerics llama.cpp)")
+      ->check(CLI::IsMember({"hf", "exact", "ggml"}));
   c->add_option("--dtype", a->dtype, "Computed dtype: f32, f16 or bf16")
       ->check(CLI::IsMember({"f32", "f16", "bf16"}));
   c->add_option(
@@ -368,14 +382,17 @@ void register_apply(CLI::App& app) {
       ->check(CLI::IsMember({"auto", "reference", "ref", "simd"}));
   c->add_option("--numerics", a->numerics,
                 "Preset of frequency arithmetic, sequence rule, angles and rounding: exact, "
-                "transformers or mlx-lm (default: transformers' frequencies with exact angles; "
-                "mlx-lm with --initialize-rope); the options above and below override its parts")
-      ->check(CLI::IsMember({"exact", "transformers", "hf", "mlx-lm", "mlx"}));
+                "transformers, mlx-lm or llama.cpp (ggml's float32 angles, YaRN ramp and "
+                "magnitude; default: transformers' frequencies with exact angles; mlx-lm with "
+                "--initialize-rope); the options above and below override its parts")
+      ->check(CLI::IsMember({"exact", "transformers", "hf", "mlx-lm", "mlx", "llama.cpp",
+                             "llama-cpp", "llama_cpp", "ggml"}));
   c->add_option(
        "--freq-arithmetic", a->arithmetic,
        "transformers (default: transformers' float32 inv_freq table, so outputs compare with it) "
-       "or exact (each inv_freq rounded once from double)")
-      ->check(CLI::IsMember({"transformers", "exact"}));
+       "or exact (each inv_freq rounded once from double) or ggml (exact, plus llama.cpp's ggml "
+       "arguments, needed by --angles ggml)")
+      ->check(CLI::IsMember({"transformers", "exact", "ggml"}));
   c->add_flag("--inverse", a->inverse, "Apply the inverse rotation (backward pass)");
   c->add_flag("--no-fold", a->no_fold,
               "Leave the attention factor out of cos/sin (a pure rotation; ropekit freqs prints "

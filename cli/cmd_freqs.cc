@@ -29,6 +29,7 @@ struct FreqsArgs {
   std::string policy = "hf";
   std::string kwargs;
   std::string arithmetic = "transformers";
+  std::string numerics;  // a preset: sets the policy and arithmetic
   bool json = false;
   bool strict = false;
 };
@@ -53,6 +54,22 @@ nlohmann::json plan_json(const FrequencyPlan& p) {
     j["pair_axis"] = p.pair_axis;
   }
   if (p.info.seq_len_used > 0) j["seq_len"] = p.info.seq_len_used;
+  if (p.ggml) {  // llama.cpp's numerics: the ggml_rope_ext arguments the angles come from
+    const GgmlRopeParams& g = *p.ggml;
+    nlohmann::json gj;
+    gj["mode"] = ggml_mode_name(g.mode);
+    gj["n_dims"] = g.n_dims;
+    gj["n_ctx_orig"] = g.n_ctx_orig;
+    gj["freq_base"] = g.freq_base;
+    gj["freq_scale"] = g.freq_scale;
+    gj["ext_factor"] = g.ext_factor;
+    gj["attn_factor"] = g.attn_factor;
+    gj["beta_fast"] = g.beta_fast;
+    gj["beta_slow"] = g.beta_slow;
+    gj["freq_factors"] = g.freq_factors;
+    gj["sections"] = g.sections;
+    j["ggml"] = gj;
+  }
   return j;
 }
 
@@ -61,6 +78,15 @@ void print_plan_text(const std::string& name, const FrequencyPlan& p) {
              p.info.rope_type, p.head_dim, p.rotary_dim, layout_name(p.layout), p.attention_factor);
   if (p.info.softmax_scale_multiplier != 1.0)
     fmt::print(" softmax_scale_multiplier={:.9g}", p.info.softmax_scale_multiplier);
+  if (p.ggml) {
+    const GgmlRopeParams& g = *p.ggml;
+    fmt::print(
+        "\nggml_rope_ext (llama.cpp numerics): mode={} n_dims={} n_ctx_orig={} freq_base={:.9g} "
+        "freq_scale={:.9g} ext_factor={:.9g} attn_factor={:.9g} beta_fast={:.9g} "
+        "beta_slow={:.9g} freq_factors={}",
+        ggml_mode_name(g.mode), g.n_dims, g.n_ctx_orig, g.freq_base, g.freq_scale, g.ext_factor,
+        g.attn_factor, g.beta_fast, g.beta_slow, g.freq_factors.empty() ? "none" : "per pair");
+  }
   fmt::print("\n{:>5}  {:>16}  {:>16}\n", "pair", "inv_freq", "wavelength");
   for (std::size_t i = 0; i < p.inv_freq.size(); ++i) {
     const double inv = p.inv_freq[i];
@@ -105,13 +131,18 @@ void run_freqs(const FreqsArgs& a) {
   ParseOptions po;
   po.strict = a.strict;
   const ModelRope m = load_model_or_config(a.config, po);
-  const SeqLenPolicy policy = parse_policy(a.policy);
+  SeqLenPolicy policy = parse_policy(a.policy);
+  FrequencyArithmetic arithmetic = parse_arithmetic(a.arithmetic);
+  if (!a.numerics.empty()) {
+    const Numerics n = *numerics_preset(a.numerics);  // checked by the option
+    policy = n.policy;
+    arithmetic = n.arithmetic;
+  }
   out["model_type"] = m.model_type;
   out["layers"] = nlohmann::json::object();
   for (const auto& layer : m.layers) {
     if (!a.layer.empty() && layer.layer_type != a.layer) continue;
-    out["layers"][layer.layer_type] =
-        plan_json(plan_of(layer, a.seq_len, policy, parse_arithmetic(a.arithmetic)));
+    out["layers"][layer.layer_type] = plan_json(plan_of(layer, a.seq_len, policy, arithmetic));
   }
   if (!a.layer.empty() && out["layers"].empty()) (void)m.layer(a.layer);  // throws, listing names
   nlohmann::json w = nlohmann::json::array();
@@ -124,8 +155,7 @@ void run_freqs(const FreqsArgs& a) {
   fmt::print("model_type: {}\n", m.model_type);
   for (const auto& layer : m.layers)
     if (a.layer.empty() || layer.layer_type == a.layer)
-      print_plan_text(layer.layer_type,
-                      plan_of(layer, a.seq_len, policy, parse_arithmetic(a.arithmetic)));
+      print_plan_text(layer.layer_type, plan_of(layer, a.seq_len, policy, arithmetic));
   for (const auto& x : m.warnings) {
     std::fprintf(stderr, "warning: %s: %s\n", x.path.c_str(), x.message.c_str());
   }
@@ -153,8 +183,14 @@ void register_freqs(CLI::App& app) {
   c->add_option(
        "--freq-arithmetic", args->arithmetic,
        "transformers (default: the float32 table transformers builds, as `apply` uses) or exact "
-       "(each value rounded once from double)")
-      ->check(CLI::IsMember({"transformers", "exact"}));
+       "(each value rounded once from double) or ggml (exact, plus llama.cpp's ggml_rope_ext "
+       "arguments)")
+      ->check(CLI::IsMember({"transformers", "exact", "ggml"}));
+  c->add_option("--numerics", args->numerics,
+                "Preset (sets --policy and --freq-arithmetic): exact, transformers, mlx-lm or "
+                "llama.cpp (adds the ggml_rope_ext arguments llama.cpp passes)")
+      ->check(CLI::IsMember({"exact", "transformers", "hf", "mlx-lm", "mlx", "llama.cpp",
+                             "llama-cpp", "llama_cpp", "ggml"}));
   c->add_flag("--json", args->json, "Machine-readable output");
   c->add_flag("--strict", args->strict, "Treat config warnings as errors");
   c->callback([args, c] {

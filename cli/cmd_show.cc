@@ -1,6 +1,8 @@
 // ropekit show MODEL|CONFIG: the resolved parameters, warnings and per-frequency table.
 #include <cmath>
 #include <memory>
+#include <optional>
+#include <string>
 #include <variant>
 
 #include <fmt/format.h>
@@ -12,6 +14,8 @@
 #include "freq_report.h"
 #include "model_source.h"
 #include "number_format.h"
+#include "ropekit/error.h"
+#include "ropekit/ggml_rope.h"
 #include "text_table.h"
 
 namespace ropekit::cli {
@@ -53,6 +57,34 @@ std::string mrope_text(const MRopeSpec& m) {
                      : m.assignment == MRopeAssignment::kInterleavedThw ? "interleaved T/H/W"
                                                                         : "ERNIE H/W then T";
   return fmt::format("[{}, {}, {}] ({})", m.section[0], m.section[1], m.section[2], kind);
+}
+
+// What llama.cpp passes to ggml_rope_ext for the layer (the llama.cpp numerics preset computes
+// its angles from these; ropekit/ggml_rope.h), or why ggml has no form for it.
+std::optional<GgmlRopeParams> llama_cpp_params(const RopeConfig& c,
+                                               std::optional<std::int64_t> seq_len,
+                                               std::string& why) {
+  try {
+    return ggml_rope_params(c, seq_len);
+  } catch (const Error& e) {
+    why = e.what();
+    return std::nullopt;
+  }
+}
+
+std::string llama_cpp_text(const RopeConfig& c, std::optional<std::int64_t> seq_len) {
+  std::string why;
+  const auto g = llama_cpp_params(c, seq_len, why);
+  if (!g) return "no ggml form (" + why + ")";
+  std::string t =
+      fmt::format("{}, n_dims {}, freq_base {}, freq_scale {}", ggml_mode_name(g->mode), g->n_dims,
+                  format_general(g->freq_base), format_general(g->freq_scale));
+  if (g->ext_factor != 0)
+    t += fmt::format(", ext_factor {}, n_ctx_orig {}, beta {}/{}", format_general(g->ext_factor),
+                     g->n_ctx_orig, format_general(g->beta_fast), format_general(g->beta_slow));
+  t += fmt::format(", attn_factor {}", format_general(g->attn_factor));
+  if (!g->freq_factors.empty()) t += ", freq_factors (per pair)";
+  return t;
 }
 
 TextTable frequency_table(const LayerReport& r, bool with_layer_column) {
@@ -144,6 +176,7 @@ void print_text(const ShowOptions& o, const ModelRope& model,
                                                 " (NTK-alpha: theta·alpha^(h/(h−2)))"));
     }
     fmt::print("{}\n", key_value("attention_factor", format_general(p.attention_factor)));
+    fmt::print("{}\n", key_value("llama_cpp", llama_cpp_text(c, o.plan.seq_len)));
     if (p.info.softmax_scale_multiplier != 1.0) {
       fmt::print("{}\n",
                  key_value("softmax_scale_x", format_general(p.info.softmax_scale_multiplier)));
@@ -203,6 +236,19 @@ void print_json(const ShowOptions& o, const ModelRope& model,
     if (c.vision2d) l["position_rows"] = p.position_rows, l["pair_axis"] = p.pair_axis;
     if (const auto* d = std::get_if<DynamicNtkScaling>(&c.scaling); d && d->alpha)
       l["alpha"] = *d->alpha;
+    {
+      std::string why;
+      if (const auto g = llama_cpp_params(c, o.plan.seq_len, why)) {
+        l["llama_cpp"] = {{"mode", ggml_mode_name(g->mode)}, {"n_dims", g->n_dims},
+                          {"n_ctx_orig", g->n_ctx_orig},     {"freq_base", g->freq_base},
+                          {"freq_scale", g->freq_scale},     {"ext_factor", g->ext_factor},
+                          {"attn_factor", g->attn_factor},   {"beta_fast", g->beta_fast},
+                          {"beta_slow", g->beta_slow},       {"freq_factors", g->freq_factors},
+                          {"sections", g->sections}};
+      } else {
+        l["llama_cpp"] = {{"error", why}};
+      }
+    }
     l["frequencies"] = nlohmann::ordered_json::array();
     for (const FrequencyRow& row : r.rows) {
       nlohmann::ordered_json f{

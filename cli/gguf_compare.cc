@@ -181,8 +181,10 @@ LayerResult compare_layer(const RopeConfig& c, const RopeConfig& gl, const GgufR
           "config's factors", fmt::format("{} of {} differ", differing, a.divisors.size()));
   }
   if (!close(r.plan_c.attention_factor, r.plan_g.attention_factor, 1e-6))
-    add(key(a_yarn ? "rope.scaling.yarn_attn_factor" : "rope.scaling.attn_factor"),
-        g(r.plan_c.attention_factor), g(r.plan_g.attention_factor), "the cos/sin magnitude");
+    // llama.cpp recomputes the YaRN magnitude from the factor (and yarn_attn_factor is read by
+    // few architectures): rope.scaling.attn_factor is the key that scales it in every case.
+    add(key("rope.scaling.attn_factor"), g(r.plan_c.attention_factor), g(r.plan_g.attention_factor),
+        "the cos/sin magnitude");
   if (!close(r.plan_c.info.softmax_scale_multiplier, r.plan_g.info.softmax_scale_multiplier, 1e-6))
     add(key("rope.scaling.yarn_log_multiplier"), g(r.plan_c.info.softmax_scale_multiplier),
         g(r.plan_g.info.softmax_scale_multiplier), "the softmax-scale multiplier");

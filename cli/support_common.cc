@@ -30,7 +30,8 @@ SeqLenPolicy parse_policy(const std::string& s) {
 AngleMode parse_angles(const std::string& s) {
   if (s == "hf") return AngleMode::kHf;
   if (s == "exact") return AngleMode::kExact;
-  throw ArgumentError("--angles: expected hf or exact, got " + s);
+  if (s == "ggml" || s == "llama.cpp") return AngleMode::kGgml;
+  throw ArgumentError("--angles: expected hf, exact or ggml, got " + s);
 }
 
 DType parse_dtype(const std::string& s) {
@@ -43,7 +44,8 @@ DType parse_dtype(const std::string& s) {
 FrequencyArithmetic parse_arithmetic(const std::string& s) {
   if (s == "exact") return FrequencyArithmetic::kExact;
   if (s == "transformers" || s == "hf") return FrequencyArithmetic::kTransformers;
-  throw ArgumentError("--freq-arithmetic: expected exact or transformers, got " + s);
+  if (s == "ggml" || s == "llama.cpp") return FrequencyArithmetic::kGgml;
+  throw ArgumentError("--freq-arithmetic: expected exact, transformers or ggml, got " + s);
 }
 
 }  // namespace ropekit::cli

@@ -153,12 +153,123 @@ TEST(GgufRope, HunyuanAlphaScalesTheBase) {
       .f32("hunyuan-dense.rope.freq_base", 10000.0f)
       .f32("hunyuan-dense.rope.scaling.alpha", 1000.0f);
   const ModelRope g = gguf(w);
-  const double base = 10000.0 * std::pow(1000.0, 128.0 / 126.0);
+  // llama.cpp computes it in float32 (powf): within float32 rounding of the double value, and
+  // the config with that float32 base gives the same plan.
+  const double exact_base = 10000.0 * std::pow(1000.0, 128.0 / 126.0);
+  const double base = static_cast<double>(10000.0f * std::pow(1000.0f, 128.0f / 126.0f));
+  EXPECT_NEAR(base / exact_base, 1.0, 1e-6);
   const ModelRope h = parse(R"({"model_type":"llama","hidden_size":4096,"num_attention_heads":32,
     "head_dim":128,"max_position_embeddings":262144,"rope_theta":)" +
                             std::to_string(base) + "}");
-  EXPECT_NEAR(g.layers.at(0).rope_theta / base, 1.0, 1e-12);
+  EXPECT_EQ(g.layers.at(0).rope_theta, base);
   expect_same_plan(h, g, PairLayout::kHalf);
+}
+
+// llama.cpp's hunyuan-vl loader (load_arch_hparams, reused by hunyuan-dense):
+//   rope_freq_base_train *= powf(alpha, (float)dim / (float)(dim − 2)),  dim = n_embd_head_k
+// in float32, with the head width even when rope.dimension_count says otherwise; and it is
+// the same base as the config's DynamicNtkScaling{alpha} (theta · alpha^(h/(h−2)), h the head).
+TEST(GgufRope, HunyuanAlphaUsesTheHeadWidthInFloat32AsLlamaCpp) {
+  GgufWriter w;
+  w.str("general.architecture", "hunyuan-dense")
+      .u32("hunyuan-dense.context_length", 32768)
+      .u32("hunyuan-dense.embedding_length", 2048)
+      .u32("hunyuan-dense.attention.head_count", 16)
+      .u32("hunyuan-dense.attention.key_length", 128)
+      .u32("hunyuan-dense.rope.dimension_count", 64)
+      .f32("hunyuan-dense.rope.freq_base", 10000.0f)
+      .f32("hunyuan-dense.rope.scaling.alpha", 50.0f);
+  const ModelRope g = gguf(w);
+  const float want = 10000.0f * std::pow(50.0f, 128.0f / 126.0f);
+  EXPECT_EQ(g.layers.at(0).rope_theta, static_cast<double>(want));
+  // The config form gives the same base (up to float32 rounding).
+  RopeConfig c = g.layers.at(0);
+  c.rope_theta = 10000.0;
+  c.scaling = DynamicNtkScaling{1.0, 50.0};
+  EXPECT_NEAR(build_frequency_plan(c).info.effective_theta / want, 1.0, 1e-6);
+  // Not for other architectures (the key is read generically but only HunYuan applies it).
+  GgufWriter q;
+  q.str("general.architecture", "qwen2")
+      .u32("qwen2.context_length", 32768)
+      .u32("qwen2.embedding_length", 2048)
+      .u32("qwen2.attention.head_count", 16)
+      .f32("qwen2.rope.freq_base", 10000.0f)
+      .f32("qwen2.rope.scaling.alpha", 50.0f);
+  EXPECT_EQ(gguf(q).layers.at(0).rope_theta, 10000.0);
+}
+
+GgufWriter yarn_file(const std::string& arch) {
+  GgufWriter w;
+  w.str("general.architecture", arch)
+      .u32(arch + ".context_length", 131072)
+      .u32(arch + ".embedding_length", 1024)
+      .u32(arch + ".attention.head_count", 8)
+      .u32(arch + ".attention.key_length", 128)
+      .f32(arch + ".rope.freq_base", 1000000.0f)
+      .str(arch + ".rope.scaling.type", "yarn")
+      .f32(arch + ".rope.scaling.factor", 4.0f)
+      .u32(arch + ".rope.scaling.original_context_length", 32768);
+  return w;
+}
+
+double magnitude_of(const ModelRope& m) {
+  return build_frequency_plan(m.layers.at(0)).attention_factor;
+}
+
+bool warns_about(const ModelRope& m, const std::string& key) {
+  for (const auto& w : m.warnings)
+    if (w.path == key) return true;
+  return false;
+}
+
+// rope.scaling.yarn_log_multiplier is read only by some architectures' loaders in llama.cpp
+// (deepseek2 and the MLA models built like it, which divide it by 0.1; mistral3, which takes it
+// as it is); llama.cpp's generic load_hparams does not read it, so for qwen2 it changes nothing.
+TEST(GgufRope, YarnLogMultiplierOnlyWhereLlamaCppReadsIt) {
+  const double plain = 0.1 * std::log(4.0) + 1;
+  GgufWriter q = yarn_file("qwen2");
+  q.f32("qwen2.rope.scaling.yarn_log_multiplier", 0.707f);
+  const ModelRope mq = gguf(q);
+  EXPECT_NEAR(magnitude_of(mq), plain, 1e-9);
+  EXPECT_TRUE(warns_about(mq, "qwen2.rope.scaling.yarn_log_multiplier"));
+  // mistral3: mscale 1, mscale_all_dim = the key: get_mscale(4, 1) / get_mscale(4, 0.707).
+  GgufWriter m = yarn_file("mistral3");
+  m.f32("mistral3.rope.scaling.yarn_log_multiplier", 0.707f);
+  const ModelRope mm = gguf(m);
+  EXPECT_NEAR(magnitude_of(mm), plain / (0.1 * static_cast<double>(0.707f) * std::log(4.0) + 1),
+              1e-9);
+  EXPECT_FALSE(warns_about(mm, "mistral3.rope.scaling.yarn_log_multiplier"));
+  // deepseek2: the key is 0.1 · mscale_all_dim; mscale = mscale_all_dim, ratio 1.
+  GgufWriter d = yarn_file("deepseek2");
+  d.u32("deepseek2.rope.dimension_count", 64)
+      .f32("deepseek2.rope.scaling.yarn_log_multiplier", 0.0707f);
+  EXPECT_NEAR(magnitude_of(gguf(d)), 1.0, 1e-9);
+}
+
+// rope.scaling.yarn_attn_factor: llama.cpp's context set-up starts from it (when the
+// architecture's loader reads it: grok) and, with YaRN, replaces it by the automatic magnitude;
+// rope.scaling.attn_factor multiplies in both cases.
+TEST(GgufRope, YarnAttnFactorIsReplacedUnderYarnAsInLlamaCpp) {
+  const double plain = 0.1 * std::log(4.0) + 1;
+  GgufWriter q = yarn_file("qwen2");
+  q.f32("qwen2.rope.scaling.yarn_attn_factor", 0.5f);
+  const ModelRope mq = gguf(q);
+  EXPECT_NEAR(magnitude_of(mq), plain, 1e-9);
+  EXPECT_TRUE(warns_about(mq, "qwen2.rope.scaling.yarn_attn_factor"));
+  GgufWriter gy = yarn_file("grok");
+  gy.f32("grok.rope.scaling.yarn_attn_factor", 0.5f).f32("grok.rope.scaling.attn_factor", 2.0f);
+  EXPECT_NEAR(magnitude_of(gguf(gy)), plain * 2.0, 1e-9);
+  // No YaRN: grok's yarn_attn_factor is the magnitude, times attn_factor.
+  GgufWriter gn;
+  gn.str("general.architecture", "grok")
+      .u32("grok.context_length", 8192)
+      .u32("grok.embedding_length", 1024)
+      .u32("grok.attention.head_count", 8)
+      .f32("grok.rope.scaling.yarn_attn_factor", 0.5f)
+      .f32("grok.rope.scaling.attn_factor", 3.0f);
+  const ModelRope mg = gguf(gn);
+  EXPECT_NEAR(magnitude_of(mg), 1.5, 1e-9);
+  EXPECT_FALSE(warns_about(mg, "grok.rope.scaling.yarn_attn_factor"));
 }
 
 TEST(GgufRope, GptNeoxAndFalconPartialAndFullRotary) {

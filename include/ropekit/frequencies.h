@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "ropekit/config.h"
+#include "ropekit/ggml_rope.h"
 #include "ropekit/numerics.h"
 
 namespace ropekit {
@@ -71,6 +72,10 @@ struct FrequencyPlan {
   std::vector<std::uint8_t> pair_axis;
   int position_rows = 0;
   bool hf_rounds_once = false;  // see RopeConfig
+  // FrequencyArithmetic::kGgml only: the ggml_rope_ext arguments llama.cpp passes for this
+  // config (ggml_rope_params at the plan's sequence length, else max_position_embeddings as
+  // llama.cpp's default context). AngleMode::kGgml computes the angles from these.
+  std::optional<GgmlRopeParams> ggml;
   PlanInfo info;
 };
 

@@ -27,14 +27,17 @@
 //   kVision  n_dims = head_dim / 2; pairs (x[i], x[i + n_dims]) for i < n_dims; streams as
 //            kMrope, and theta restarts from the stream's position at each section start
 //
-// This is a parallel API rather than a Numerics preset: ggml's angles are not p · inv_freq, so
-// they do not fit the FrequencyPlan the kernels take (docs/variants.md explains the choice).
+// This scalar API is the reference of what ggml computes. The same arithmetic is available to
+// apply_rope as the llama.cpp numerics preset (Numerics::llama_cpp() in ropekit/numerics.h):
+// the plan then carries these parameters (FrequencyPlan::ggml) and apply_rope builds ggml's
+// cos/sin per call before its kernels rotate.
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "ropekit/config.h"
@@ -42,6 +45,23 @@
 namespace ropekit {
 
 enum class GgmlRopeMode { kNormal = 0, kNeox = 2, kMrope = 8, kVision = 24, kImrope = 40 };
+
+// ggml's name of a mode: "normal", "neox", "mrope", "vision", "imrope".
+constexpr std::string_view ggml_mode_name(GgmlRopeMode m) {
+  switch (m) {
+    case GgmlRopeMode::kNormal:
+      return "normal";
+    case GgmlRopeMode::kNeox:
+      return "neox";
+    case GgmlRopeMode::kMrope:
+      return "mrope";
+    case GgmlRopeMode::kVision:
+      return "vision";
+    case GgmlRopeMode::kImrope:
+      return "imrope";
+  }
+  return "?";
+}
 
 // The arguments of ggml_rope_ext / ggml_rope_multi.
 struct GgmlRopeParams {

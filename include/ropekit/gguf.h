@@ -122,6 +122,13 @@ struct GgufArchitecture {
   std::optional<MRopeAssignment> mrope;
   bool deepseek_yarn = false;  // yarn_log_multiplier = 0.1·mscale_all_dim, mscale = mscale_all_dim
   bool head_is_rotary = false;  // the RoPE head is the rotated part (DeepSeek MLA's q_pe/k_pe)
+  // llama.cpp reads rope.scaling.yarn_log_multiplier only in some architectures' loaders
+  // (DeepSeek-2 and its MLA relatives, dividing by 0.1; Mistral 3 as it is); elsewhere the key
+  // is ignored. deepseek_yarn implies it.
+  bool reads_yarn_log_multiplier = false;
+  // llama.cpp reads rope.scaling.yarn_attn_factor only in some architectures' loaders (Grok,
+  // Laguna); it is then the magnitude without YaRN, and replaced by the automatic one with it.
+  bool reads_yarn_attn_factor = false;
 };
 
 // The architectures ropekit knows; nullptr for another name (read as NEOX, a warning says so).

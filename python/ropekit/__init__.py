@@ -112,7 +112,8 @@ def load(source, *, strict: bool = False, numerics: str = "exact") -> "Model":
     model name (``builtin_models()``). ``strict``: warnings become ConfigError. ``numerics``:
     "exact" (default: exact frequencies and angles, one rounding), "transformers" (float32
     frequency arithmetic, float32 angles and bf16 roundings as transformers: bit parity) or
-    "mlx-lm" (float32 angles, mlx-lm's sequence-length policy)."""
+    "mlx-lm" (float32 angles, mlx-lm's sequence-length policy) or "llama.cpp" (ggml's float32
+    angles, YaRN ramp and magnitude, computed per call as llama.cpp's CPU kernel does)."""
     _ropekit.check_numerics(numerics)
     if isinstance(source, dict):
         d = _ropekit.parse_config(_json.dumps(source), bool(strict))

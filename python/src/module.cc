@@ -34,8 +34,8 @@ using Numerics = rk::Numerics;
 
 Numerics numerics_preset(const std::string& name) {
   if (const auto n = rk::numerics_preset(name)) return *n;
-  throw py::value_error("numerics: expected 'exact', 'transformers' or 'mlx-lm', got '" + name +
-                        "'");
+  throw py::value_error(
+      "numerics: expected 'exact', 'transformers', 'mlx-lm' or 'llama.cpp', got '" + name + "'");
 }
 
 // ---- the one place that reads the plan's report-only fields ---------------------------------
@@ -580,13 +580,15 @@ PYBIND11_MODULE(_ropekit, m) {
                                return std::vector<int>(p.plan->pair_axis.begin(),
                                                        p.plan->pair_axis.end());
                              })
-      .def_property_readonly(
-          "numerics",
-          [](const Plan& p) {
-            return py::make_tuple(
-                p.angles == rk::AngleMode::kHf ? "hf" : "exact",
-                p.rounding == rk::Rounding::kTransformers ? "transformers" : "single");
-          })
+      .def_property_readonly("numerics",
+                             [](const Plan& p) {
+                               return py::make_tuple(p.angles == rk::AngleMode::kHf     ? "hf"
+                                                     : p.angles == rk::AngleMode::kGgml ? "ggml"
+                                                                                        : "exact",
+                                                     p.rounding == rk::Rounding::kTransformers
+                                                         ? "transformers"
+                                                         : "single");
+                             })
       .def("with_inv_freq",
            [](const Plan& p, py::handle inv) {
              Array a = acquire_array(inv.ptr(), "inv_freq", false);

@@ -63,6 +63,31 @@ def test_apply_bit_identical_to_cli(cli, tmp_path, name, mode):
     assert got.tobytes() == want.tobytes()
 
 
+@pytest.mark.parametrize("name", ["llama-3.1-8b-instruct", "qwen2.5-7b-instruct-yarn",
+                                  "phi-3.5-mini-instruct", "qwen2-vl-7b-instruct"])
+def test_llama_cpp_numerics_bit_identical_to_cli(cli, tmp_path, name):
+    # The llama.cpp preset (ggml's float32 angles) at llama.cpp's default context
+    # (max_position_embeddings) through both front doors.
+    rope = ropekit.load(config_path(name), numerics="llama.cpp").default
+    x = inputs(5, 2, rope.head_dim, 5)
+    if rope.mrope_section:
+        pos = np.array([[0, 1, 2, 3, 3], [0, 1, 2, 3, 4], [0, 1, 2, 5, 3]], dtype=np.int64)
+    else:
+        pos = np.array([0, 1, 4095, 70000, 131071], dtype=np.int64)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "p.npy", pos)
+    run_cli(cli, [str(config_path(name)), "--input", str(tmp_path / "x.npy"), "--positions",
+                  str(tmp_path / "p.npy"), "--output", str(tmp_path / "y.npy"), "--numerics",
+                  "llama.cpp"])
+    want = np.load(tmp_path / "y.npy")
+    got = rope.apply(x, positions=pos)
+    assert got.tobytes() == want.tobytes()
+    exact = ropekit.load(config_path(name), numerics="exact").default.apply(x, positions=pos)
+    assert not np.array_equal(got, exact)  # ggml's float32 angles are not the exact ones
+    if name != "phi-3.5-mini-instruct":  # llama.cpp's context picks LongRoPE's long factors
+        assert np.max(np.abs(got - exact)) < 0.2
+
+
 @pytest.mark.parametrize("angles", ["exact", "hf"])
 def test_mrope_bit_identical_to_cli(cli, tmp_path, angles):
     name = "qwen2-vl-7b-instruct"

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <string>
 
+#include "apply/ggml_angles.h"
 #include "kernel/job.h"
 #include "ropekit/apply.h"
 #include "ropekit/error.h"
@@ -412,7 +413,7 @@ ApplyResult run(const FrequencyPlan& plan, const ViewInfo& qi, const ViewInfo& q
   job.has_position_scale = o.position_scale != 1.0;
   job.position_scale = static_cast<float>(o.position_scale);
   job.position_scale_exact = o.position_scale;
-  if (o.cache) {
+  if (o.cache && o.angles != AngleMode::kGgml) {
     if (!o.cache->matches(plan, o.angles, o.fold_attention_factor))
       bad("options.cache", "a cache built for this plan, angle mode and attention-factor folding",
           "a cache for other frequencies or settings");
@@ -436,6 +437,11 @@ ApplyResult run(const FrequencyPlan& plan, const ViewInfo& qi, const ViewInfo& q
   ApplyResult result;
   result.unapplied_attention_factor = o.fold_attention_factor ? 1.0 : plan.attention_factor;
   if (tokens == 0 || (job.q.heads == 0 && job.k.heads == 0)) return result;  // nothing to do
+  detail::GgmlAngleTable ggml_table;  // llama.cpp numerics: a per-call table (ggml_angles.h)
+  if (o.angles == AngleMode::kGgml) {
+    detail::bind_ggml_angles(plan, o, job, ggml_table);
+    result.unapplied_attention_factor = ggml_table.unapplied_magnitude;
+  }
 
   detail::RangeKernel kernel = &detail::reference_range;
   if (o.backend != Backend::kReference) {

@@ -123,6 +123,8 @@ struct CosSinCache::Impl {
 CosSinCache::CosSinCache(const FrequencyPlan& plan, AngleMode angles, bool fold,
                          std::int64_t initial_positions)
     : impl_(std::make_unique<Impl>()) {
+  if (angles == AngleMode::kGgml)  // ggml's angles are built per call by apply_rope
+    throw ArgumentError("[ropekit.cache] angles: expected kExact or kHf, got kGgml");
   if (plan.inv_freq.empty())
     throw ArgumentError("[ropekit.cache] plan.inv_freq: expected at least one frequency, got none");
   for (const float f : plan.inv_freq)

@@ -27,6 +27,14 @@ std::vector<GgufArchitecture> make_table() {
   for (const char* n : {"llama", "mistral3", "granite"}) {
     GgufArchitecture a = row(n, n == std::string("llama") ? "llama" : n, kNormal);
     a.permuted_from_half = true;
+    // Mistral 3's loader reads yarn_log_multiplier as mscale_all_dim (no 0.1 factor).
+    a.reads_yarn_log_multiplier = n == std::string("mistral3");
+    t.push_back(a);
+  }
+  {
+    // Grok: NEOX; its loader reads the yarn_* keys, yarn_attn_factor included.
+    GgufArchitecture a = row("grok", "grok-1", kNeox);
+    a.reads_yarn_attn_factor = true;
     t.push_back(a);
   }
   for (const char* n : {"qwen2", "qwen2moe", "qwen3", "qwen3moe", "phi2", "phi3", "phimoe",
@@ -62,6 +70,7 @@ std::vector<GgufArchitecture> make_table() {
     // Face checkpoint (no permutation); yarn_log_multiplier carries 0.1 · mscale_all_dim.
     GgufArchitecture a = row("deepseek2", "deepseek_v3", kNormal);
     a.deepseek_yarn = true;
+    a.reads_yarn_log_multiplier = true;
     a.head_is_rotary = true;
     t.push_back(a);
   }

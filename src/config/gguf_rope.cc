@@ -87,26 +87,35 @@ Resolved resolve(const GgufRopeMetadata& m, const GgufArchitecture& arch, std::i
   const double attn = m.attn_factor.value_or(1.0);
   if (!(attn > 0))
     throw ConfigError(m.key("rope.scaling.attn_factor"), "expected a number > 0, got " + num(attn));
+  // The magnitude, as llama.cpp's context set-up computes cparams.yarn_attn_factor
+  // (llama-context.cpp, llama_context::llama_context): it starts from the loader's
+  // hparams.yarn_attn_factor (rope.scaling.yarn_attn_factor, read only by some architectures,
+  // default 1); with YaRN (ext_factor != 0) it is then *replaced* by
+  //   get_mscale(s, mscale) / get_mscale(s, log_mul)   when the loader read a log multiplier,
+  //   get_mscale(s)                                    otherwise,
+  // times 1/(1 + 0.1 ln s), which cancels ggml's built-in 1 + 0.1 ln s (PR 17945): the net
+  // magnitude is the first factor. Finally it is multiplied by rope.scaling.attn_factor.
   double yarn_attn = 1.0;
+  if (m.yarn_attn_factor) {
+    if (!(*m.yarn_attn_factor > 0))
+      throw ConfigError(m.key("rope.scaling.yarn_attn_factor"),
+                        "expected a number > 0, got " + num(*m.yarn_attn_factor));
+    if (arch.reads_yarn_attn_factor) yarn_attn = *m.yarn_attn_factor;
+  }
   if (r.ext_factor != 0) {
-    // llama.cpp (PR 17945): yarn_attn_factor = get_mscale(s, mscale) / get_mscale(s, all_dim)
-    // with a log multiplier, else get_mscale(s); times 1/(1 + 0.1 ln s), which cancels ggml's
-    // built-in 1 + 0.1 ln s: the net magnitude is the first factor.
-    const double log_mul = m.yarn_log_multiplier.value_or(0.0);
+    // The log multiplier is read only by the loaders of some architectures (DeepSeek-2 and
+    // its MLA relatives divide it by 0.1; Mistral 3 takes it as it is); others ignore it.
+    const double log_mul =
+        arch.reads_yarn_log_multiplier ? m.yarn_log_multiplier.value_or(0.0) : 0.0;
     if (log_mul != 0) {
       const double all_dim = arch.deepseek_yarn ? log_mul / 0.1 : log_mul;
-      const double mscale = arch.deepseek_yarn ? all_dim : 1.0;
+      // llama.cpp: mscale = mscale_all_dim for DeepSeek-2 when it is not 1, else 1.
+      const double mscale = arch.deepseek_yarn && all_dim != 1.0 ? all_dim : 1.0;
       yarn_attn = yarn_mscale(r.factor, mscale) / yarn_mscale(r.factor, all_dim);
       if (arch.deepseek_yarn) r.mscale_all_dim = all_dim;
     } else {
       yarn_attn = yarn_mscale(r.factor);
     }
-  }
-  if (m.yarn_attn_factor) {
-    if (!(*m.yarn_attn_factor > 0))
-      throw ConfigError(m.key("rope.scaling.yarn_attn_factor"),
-                        "expected a number > 0, got " + num(*m.yarn_attn_factor));
-    yarn_attn = *m.yarn_attn_factor;
   }
   r.magnitude = yarn_attn * attn;
   return r;
@@ -211,8 +220,25 @@ ModelRope gguf_model_rope(const GgufRopeMetadata& m) {
   double theta = m.freq_base.value_or(10000.0);
   if (!(theta > 1.0))
     throw ConfigError(m.key("rope.freq_base"), "expected a number > 1, got " + num(theta));
-  if (arch.alpha && m.alpha && *m.alpha > 0) theta *= std::pow(*m.alpha, n_rot / (n_rot - 2.0));
+  if (arch.alpha && m.alpha && *m.alpha > 0) {
+    // llama.cpp's hunyuan-vl loader (load_arch_hparams, which hunyuan-dense reuses), in float32
+    // with the head width (n_embd_head_k), not rope.dimension_count:
+    //   rope_freq_base_train *= powf(alpha, (float)dim / (float)(dim − 2))
+    const float dim = static_cast<float>(head);
+    theta = static_cast<double>(static_cast<float>(theta) *
+                                std::pow(static_cast<float>(*m.alpha), dim / (dim - 2.0f)));
+  }
   const Resolved r = resolve(m, arch, ctx);
+  if (m.yarn_log_multiplier && !arch.reads_yarn_log_multiplier)
+    out.warnings.push_back({m.key("rope.scaling.yarn_log_multiplier"),
+                            "ignored: llama.cpp's loader for \"" + m.architecture +
+                                "\" does not read it (only DeepSeek-2-like and Mistral 3 do)"});
+  if (m.yarn_attn_factor && (!arch.reads_yarn_attn_factor || r.ext_factor != 0))
+    out.warnings.push_back(
+        {m.key("rope.scaling.yarn_attn_factor"),
+         arch.reads_yarn_attn_factor
+             ? "ignored: with YaRN llama.cpp replaces it by the automatic magnitude"
+             : "ignored: llama.cpp's loader for \"" + m.architecture + "\" does not read it"});
 
   RopeConfig full;
   full.model_type = m.architecture;

@@ -26,6 +26,22 @@ GgmlRopeParams ggml_rope_params(const RopeConfig& c, std::optional<std::int64_t>
   p.freq_base = to_float(c.rope_theta, "rope_theta");
   p.n_ctx_orig = c.max_position_embeddings;
   p.mode = c.layout == PairLayout::kHalf ? GgmlRopeMode::kNeox : GgmlRopeMode::kNormal;
+  if (c.layout == PairLayout::kInterleavedToHalf)
+    throw ConfigError("layout", "the de-interleaving pair layout has no ggml mode");
+  if (c.xdrope) throw ConfigError("xdrope_section", "XD-RoPE has no ggml mode");
+  if (c.vision2d) {
+    // llama.cpp's Qwen-VL vision towers (clip): GGML_ROPE_TYPE_VISION over head_dim/2 dims, the
+    // first head_dim/4 pairs on the patch row, the next on the column, theta restarting.
+    if (c.vision2d->kind != Vision2dKind::kQwenVl || c.head_dim % 4 != 0)
+      throw ConfigError("vision_config",
+                        "only the Qwen-VL 2-D vision RoPE has a ggml mode (VISION)");
+    p.mode = GgmlRopeMode::kVision;
+    p.n_dims = c.head_dim / 2;
+    const int q = c.head_dim / 4;
+    p.sections = {q, q, q, q};
+    p.attn_factor = 1.0f;
+    return p;
+  }
   if (c.mrope) {
     if (c.mrope->assignment == MRopeAssignment::kErnieHw)
       throw ConfigError("mrope_section", "ERNIE's H/W-alternating M-RoPE has no ggml mode");
@@ -48,7 +64,16 @@ GgmlRopeParams ggml_rope_params(const RopeConfig& c, std::optional<std::int64_t>
         if constexpr (std::is_same_v<T, LinearScaling>) {
           p.freq_scale = to_float(1.0 / s.factor, "factor");
         } else if constexpr (std::is_same_v<T, DynamicNtkScaling>) {
-          throw ConfigError("rope_scaling.rope_type", "dynamic NTK has no ggml form");
+          // NTK-alpha (HunYuan): llama.cpp's hunyuan-vl / hunyuan-dense loader
+          // (load_arch_hparams) bakes alpha into freq_base in float32:
+          // base · powf(alpha, dim / (dim − 2)) with dim = the head width. Plain dynamic NTK
+          // has no GGUF form (llama.cpp rotates such models without it).
+          if (!s.alpha)
+            throw ConfigError("rope_scaling.rope_type",
+                              "dynamic NTK has no ggml form (llama.cpp cannot express it)");
+          const float dim = static_cast<float>(c.head_dim);
+          p.freq_base = p.freq_base * std::pow(to_float(*s.alpha, "alpha"), dim / (dim - 2.0f));
+          magnitude = 1.0;
         } else if constexpr (std::is_same_v<T, ProportionalScaling>) {
           throw ConfigError("rope_scaling.rope_type", "proportional RoPE has no ggml form");
         } else if constexpr (std::is_same_v<T, YarnScaling>) {
@@ -71,8 +96,13 @@ GgmlRopeParams ggml_rope_params(const RopeConfig& c, std::optional<std::int64_t>
         }
       },
       c.scaling);
-  if (p.ext_factor != 0) magnitude /= 1.0 + 0.1 * std::log(1.0 / static_cast<double>(p.freq_scale));
   p.attn_factor = to_float(magnitude, "attention_factor");
+  // llama.cpp's context set-up cancels ggml's built-in YaRN term in float32
+  // (cparams.yarn_attn_factor *= 1.0f / (1.0f + 0.1f * logf(factor))).
+  if (p.ext_factor != 0) {
+    const float factor = 1.0f / p.freq_scale;
+    p.attn_factor *= 1.0f / (1.0f + 0.1f * std::log(factor));
+  }
   return p;
 }
 

@@ -41,6 +41,9 @@ FrequencyPlan build_frequency_plan(const RopeConfig& c, std::optional<std::int64
   check_config(c);
   if (seq_len && *seq_len <= 0)
     throw ArgumentError("seq_len: expected a length > 0, got " + std::to_string(*seq_len));
+  // llama.cpp has no "initialisation" plan: its context is n_ctx, by default the trained
+  // context (LongRoPE's factor set is chosen by it).
+  if (arithmetic == FrequencyArithmetic::kGgml && !seq_len) seq_len = c.max_position_embeddings;
   const detail::PlanRequest request{seq_len, policy, arithmetic};
   std::vector<std::uint8_t> vision_axis;
   const detail::PairFrequencies f =
@@ -95,6 +98,7 @@ FrequencyPlan build_frequency_plan(const RopeConfig& c, std::optional<std::int64
   p.info.seq_len_used = seq_len.value_or(0);
   p.info.effective_theta = f.effective_theta;
   p.info.uses_long_factor = f.uses_long_factor;
+  if (arithmetic == FrequencyArithmetic::kGgml) p.ggml = ggml_rope_params(c, seq_len);
   return p;
 }
 

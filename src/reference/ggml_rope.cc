@@ -6,6 +6,7 @@
 #include <cmath>
 #include <numbers>
 
+#include "reference/ggml_math.h"
 #include "ropekit/error.h"
 #include "ropekit/ggml_rope.h"
 
@@ -54,7 +55,7 @@ void check(const GgmlRopeParams& p) {
 }
 
 // The angle before rope_yarn (theta_extrap) for each pair, by ggml's running products.
-std::vector<float> extrap_angles(const GgmlRopeParams& p, const std::array<std::int64_t, 4>& pos) {
+void extrap_angles(const GgmlRopeParams& p, const std::array<std::int64_t, 4>& pos, float* out) {
   const float theta_scale = std::pow(p.freq_base, -2.0f / static_cast<float>(p.n_dims));
   const int pairs = pair_count(p);
   std::array<float, 4> base{};
@@ -63,7 +64,6 @@ std::vector<float> extrap_angles(const GgmlRopeParams& p, const std::array<std::
   const auto& sec = p.sections;
   const int sect_dims = sec[0] + sec[1] + sec[2] + sec[3];
   const int sec_w = sec[0] + sec[1], sec_e = sec_w + sec[2];
-  std::vector<float> out(static_cast<std::size_t>(pairs));
   for (int i = 0; i < pairs; ++i) {
     const float ff = p.freq_factors.empty() ? 1.0f : p.freq_factors[static_cast<std::size_t>(i)];
     float t = theta[0];
@@ -98,44 +98,77 @@ std::vector<float> extrap_angles(const GgmlRopeParams& p, const std::array<std::
           t = theta[3];
       }
     }
-    out[static_cast<std::size_t>(i)] = t / ff;
+    out[i] = t / ff;
     for (float& v : theta) v *= theta_scale;
   }
-  return out;
 }
 
 }  // namespace
 
-std::vector<float> ggml_rope_angles(const GgmlRopeParams& p,
-                                    const std::array<std::int64_t, 4>& position) {
-  check(p);
+namespace detail {
+
+int ggml_pair_count(const GgmlRopeParams& p) { return pair_count(p); }
+
+void ggml_check_params(const GgmlRopeParams& p) { check(p); }
+
+float ggml_magnitude(const GgmlRopeParams& p) {
+  // rope_yarn multiplies per pair; the product is the same for every pair.
+  float mscale = p.attn_factor;
+  if (p.ext_factor != 0) mscale *= 1.0f + 0.1f * std::log(1.0f / p.freq_scale);
+  return mscale;
+}
+
+void ggml_angles_into(const GgmlRopeParams& p, const std::array<std::int64_t, 4>& position,
+                      float* theta) {
   std::array<std::int64_t, 4> pos = position;
   if (!multi(p.mode)) pos = {position[0], position[0], position[0], position[0]};
-  std::vector<float> theta = extrap_angles(p, pos);
+  extrap_angles(p, pos, theta);
+  const int pairs = pair_count(p);
   const Corr c = p.ext_factor != 0 ? corr_dims(p) : Corr{};
-  for (std::size_t i = 0; i < theta.size(); ++i) {
+  for (int i = 0; i < pairs; ++i) {
     const float extrap = theta[i];
     const float interp = p.freq_scale * extrap;
     if (p.ext_factor != 0) {
-      const float mix = ramp(c, static_cast<int>(i)) * p.ext_factor;
+      const float mix = ramp(c, i) * p.ext_factor;
       theta[i] = interp * (1 - mix) + extrap * mix;
     } else {
       theta[i] = interp;
     }
   }
+}
+
+void ggml_cos_sin_into(const GgmlRopeParams& p, const std::array<std::int64_t, 4>& position,
+                       float magnitude, float* cos_out, float* sin_out) {
+  ggml_angles_into(p, position, cos_out);  // the angles, overwritten pair by pair below
+  const int pairs = pair_count(p);
+  for (int i = 0; i < pairs; ++i) {
+    const float theta = cos_out[i];
+    cos_out[i] = std::cos(theta) * magnitude;
+    sin_out[i] = std::sin(theta) * magnitude;
+  }
+}
+
+}  // namespace detail
+
+std::vector<float> ggml_rope_angles(const GgmlRopeParams& p,
+                                    const std::array<std::int64_t, 4>& position) {
+  check(p);
+  std::vector<float> theta(static_cast<std::size_t>(pair_count(p)));
+  detail::ggml_angles_into(p, position, theta.data());
   return theta;
 }
 
 std::vector<float> ggml_rope_cache(const GgmlRopeParams& p,
                                    const std::array<std::int64_t, 4>& position, bool backward) {
-  const std::vector<float> theta = ggml_rope_angles(p, position);
-  float mscale = p.attn_factor;
-  if (p.ext_factor != 0) mscale *= 1.0f + 0.1f * std::log(1.0f / p.freq_scale);
+  check(p);
+  const auto pairs = static_cast<std::size_t>(pair_count(p));
+  std::vector<float> c(pairs), s(pairs);
+  detail::ggml_cos_sin_into(p, position, detail::ggml_magnitude(p), c.data(), s.data());
   const float sign = backward ? -1.0f : 1.0f;
-  std::vector<float> cache(2 * theta.size());
-  for (std::size_t i = 0; i < theta.size(); ++i) {
-    cache[2 * i] = std::cos(theta[i]) * mscale;
-    cache[2 * i + 1] = std::sin(theta[i]) * mscale * sign;
+  std::vector<float> cache(2 * pairs);
+  for (std::size_t i = 0; i < pairs; ++i) {
+    cache[2 * i] = c[i];
+    cache[2 * i + 1] = s[i] * sign;
   }
   return cache;
 }

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_run.h"
+#include "ggml_test_loop.h"
 #include "gguf_test_convert.h"
 #include "ropekit/apply.h"
 #include "ropekit/gguf.h"
@@ -98,6 +99,72 @@ TEST(CliGguf, ApplyRotatesWithTheFilesRope) {
              TensorView::contiguous(k.data(), DType::kF32, 4, 2, 128),
              Positions::per_token(std::span<const std::int64_t>(pos)));
   for (std::size_t i = 0; i < x.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-6) << i;
+}
+
+// `apply --numerics llama.cpp` on a GGUF (Qwen2.5's YaRN as llama.cpp's converter writes it)
+// against ggml's loop written out in tests/ggml_test_loop.h, with the arguments llama.cpp
+// derives from the file's keys: f32 within a float32 ulp of (|x_a| + |x_b|)·(|c| + |s|), bf16
+// within one bf16 ulp.
+TEST(CliGguf, ApplyWithLlamaCppNumericsComputesAsGgml) {
+  const std::string f = write_gguf(converted("qwen2.5-7b-instruct-yarn", "qwen2"), "qwen_yarn");
+  const std::int64_t tokens = 5, heads = 2, head = 128;
+  std::vector<float> x(static_cast<std::size_t>(tokens * heads * head));
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 7) / 4.0f - 0.75f;
+  const std::vector<std::int64_t> pos{0, 3, 4095, 100000, 2000000};
+  write_npy(dir() + "/x.npy", "<f4", "5, 2, 128", x.data(), x.size() * 4);
+  write_npy(dir() + "/p.npy", "<i8", "5,", pos.data(), pos.size() * 8);
+  GgmlRopeParams g;  // llama.cpp: qwen2 is NEOX; YaRN: freq_scale 1/4, ext_factor 1
+  g.mode = GgmlRopeMode::kNeox;
+  g.n_dims = 128;
+  g.freq_base = 1000000.0f;
+  g.freq_scale = 0.25f;
+  g.ext_factor = 1.0f;
+  g.n_ctx_orig = 32768;
+  g.attn_factor = (0.1f * std::log(4.0f) + 1.0f) * (1.0f / (1.0f + 0.1f * std::log(4.0f)));
+  for (const char* dtype : {"f32", "bf16"}) {
+    SCOPED_TRACE(dtype);
+    const RunResult r = run_cli("apply '" + f + "' --input '" + dir() + "/x.npy' --positions '" +
+                                dir() + "/p.npy' --output '" + dir() + "/y.npy' --numerics " +
+                                "llama.cpp --dtype " + dtype);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const std::string y = read_file(dir() + "/y.npy");
+    ASSERT_GE(y.size(), x.size() * 4);
+    std::vector<float> got(x.size());
+    std::memcpy(got.data(), y.data() + (y.size() - x.size() * 4), x.size() * 4);
+    const bool bf16 = std::string(dtype) == "bf16";
+    for (std::int64_t t = 0; t < tokens; ++t) {
+      const test::RefCache ref = test::ggml_loop(g, {pos[t], pos[t], pos[t], pos[t]});
+      for (std::int64_t h = 0; h < heads; ++h)
+        for (int i = 0; i < 64; ++i) {
+          const std::size_t a = static_cast<std::size_t>((t * heads + h) * head + i), b = a + 64;
+          const double c = ref.c[static_cast<std::size_t>(i)],
+                       s = ref.s[static_cast<std::size_t>(i)];
+          const double want[2] = {x[a] * c - x[b] * s, x[a] * s + x[b] * c};
+          const std::size_t at[2] = {a, b};
+          for (int k = 0; k < 2; ++k) {
+            const double mag = (std::fabs(x[a]) + std::fabs(x[b])) * (std::fabs(c) + std::fabs(s));
+            // bf16: one rounding to 8 significant bits (plus the float32 working error)
+            const double tol =
+                bf16 ? std::ldexp(std::max(std::fabs(want[k]), 1e-3), -7) + std::ldexp(mag, -22)
+                     : std::ldexp(mag, -23);
+            ASSERT_NEAR(got[at[k]], want[k], tol) << t << " " << h << " " << i;
+          }
+        }
+    }
+  }
+  // ggml's arguments are printed by show and freqs.
+  const RunResult sh = run_cli("show '" + f + "'");
+  ASSERT_EQ(sh.exit_code, 0) << sh.err;
+  EXPECT_NE(sh.out.find("llama_cpp         neox, n_dims 128, freq_base 1000000, freq_scale 0.25, "
+                        "ext_factor 1, n_ctx_orig 32768"),
+            std::string::npos)
+      << sh.out;
+  const RunResult fr = run_cli("freqs '" + f + "' --numerics llama.cpp --json");
+  ASSERT_EQ(fr.exit_code, 0) << fr.err;
+  const auto j = nlohmann::json::parse(fr.out)["layers"]["default"]["ggml"];
+  EXPECT_EQ(j["mode"], "neox");
+  EXPECT_EQ(j["freq_scale"].get<double>(), 0.25);
+  EXPECT_EQ(j["n_ctx_orig"].get<std::int64_t>(), 32768);
 }
 
 TEST(CliGguf, BadFilesNameTheFileAndTheKey) {
