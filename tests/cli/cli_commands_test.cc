@@ -528,6 +528,42 @@ TEST(CliBench, JsonCasesHaveTheDocumentedFieldsAndConsistentRatios) {
   EXPECT_EQ(layouts, (std::set<std::string>{"half", "interleaved"}));
   EXPECT_EQ(sources, (std::set<std::string>{"table", "on_the_fly"}));
 
+  // The baselines: the floor's copy loop and its check against an independent copy, the
+  // non-temporal copy, and for table cases the plain loop and on-the-fly cos/sin timed in the
+  // same alternation, with the allowance of the table's own bytes (64 distinct rows of 64 pairs
+  // of cos and sin here). The plain loop's output is compared with apply_rope's by the bench
+  // itself (an exit code of 0 says it agreed).
+  for (const json& c : j) {
+    for (const char* key : {"floor_copy", "floor_vs_check", "non_temporal_ms", "plain_ms",
+                            "x_plain", "on_the_fly_ms", "x_on_the_fly", "table_bytes"})
+      ASSERT_TRUE(c.contains(key)) << key << " missing in " << c.dump();
+    EXPECT_FALSE(c["floor_copy"].get<std::string>().empty());
+    EXPECT_GT(c["floor_vs_check"].get<double>(), 0.0);
+    EXPECT_GT(c["non_temporal_ms"].get<double>(), 0.0);
+    if (c["cos_sin"] == "table") {
+      EXPECT_GT(c["plain_ms"].get<double>(), 0.0);
+      EXPECT_GT(c["x_plain"].get<double>(), 0.0);
+      EXPECT_GT(c["x_on_the_fly"].get<double>(), 0.0);
+      EXPECT_EQ(c["table_bytes"].get<double>(), 64.0 * 2 * 64 * 4);
+      EXPECT_DOUBLE_EQ(c["x_on_the_fly_allowed"].get<double>(),
+                       1.05 * (1.0 + c["table_bytes"].get<double>() /
+                                         (2.0 * 64 * 32 * 128 * (c["dtype"] == "f32" ? 4 : 2))));
+    } else {
+      EXPECT_TRUE(c["plain_ms"].is_null());
+      EXPECT_TRUE(c["x_plain"].is_null());
+      EXPECT_TRUE(c["table_bytes"].is_null());
+    }
+  }
+
+  // The one-token case: one sequence, one token, 32 heads, table and on the fly.
+  const json one = parse_json(run_cli("bench --filter 'one_token f32 half' --json --threads 1"));
+  ASSERT_EQ(one.size(), 2u);
+  for (const json& c : one) {
+    EXPECT_EQ(c["tokens"], 1);
+    EXPECT_EQ(c["heads"], 32);
+    EXPECT_GT(c["median_ms"].get<double>(), 0.0);
+  }
+
   // The table-build case: CosSinCache and the libm sincosf baseline, with the speed-up fields.
   const json t =
       parse_json(run_cli("bench --quick --filter cos_sin_table_build --json --threads 1"));
