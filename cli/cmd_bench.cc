@@ -537,36 +537,24 @@ std::vector<BenchCase> make_cases(const BenchOptions& o) {
                 cases.push_back(c);
               }
   }
-  for (const DType dt : dtypes)
-    for (const PairLayout l : layouts)
-      for (const bool table : {true, false})
-        for (const int th : thread_list) {
-          BenchCase c;
-          c.name = "decode";
-          c.tokens = 64;
-          c.q_heads = 32;
-          c.dtype = dt;
-          c.layout = l;
-          c.table = table;
-          c.threads = th;
-          c.decode = true;
-          cases.push_back(c);
-        }
-  for (const DType dt : dtypes)
-    for (const PairLayout l : layouts)
-      for (const bool table : {true, false})
-        for (const int th : thread_list) {
-          BenchCase c;
-          c.name = "one_token";
-          c.tokens = 1;
-          c.q_heads = 32;
-          c.dtype = dt;
-          c.layout = l;
-          c.table = table;
-          c.threads = th;
-          c.one_token = true;
-          cases.push_back(c);
-        }
+  // Small calls: 64 single-token sequences (decode), then one sequence of one token.
+  for (const bool one : {false, true})
+    for (const DType dt : dtypes)
+      for (const PairLayout l : layouts)
+        for (const bool table : {true, false})
+          for (const int th : thread_list) {
+            BenchCase c;
+            c.name = one ? "one_token" : "decode";
+            c.tokens = one ? 1 : 64;
+            c.q_heads = 32;
+            c.dtype = dt;
+            c.layout = l;
+            c.table = table;
+            c.threads = th;
+            c.decode = !one;
+            c.one_token = one;
+            cases.push_back(c);
+          }
   for (const DType dt : {DType::kF32, DType::kBF16})
     for (const bool table : {true, false})
       for (const int th : thread_list) {
