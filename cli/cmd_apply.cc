@@ -82,14 +82,14 @@ bool looks_like_list(const std::string& s) {
 
 // Every position in range, checked before any work so that the index is the one the user wrote
 // (apply_rope's own check sees one chunk at a time).
-void check_positions(const std::vector<std::int64_t>& ids, std::int64_t tokens, bool rows3) {
+void check_positions(const std::vector<std::int64_t>& ids, std::int64_t tokens, bool rows) {
   for (std::size_t i = 0; i < ids.size(); ++i) {
     const std::int64_t p = ids[i];
     if (p >= -kMaxAbsPosition && p <= kMaxAbsPosition) continue;
     const std::string where =
-        rows3 ? fmt::format("positions[{}, {}]", static_cast<std::int64_t>(i) / tokens,
-                            static_cast<std::int64_t>(i) % tokens)
-              : fmt::format("positions[{}]", i);
+        rows ? fmt::format("positions[{}, {}]", static_cast<std::int64_t>(i) / tokens,
+                           static_cast<std::int64_t>(i) % tokens)
+             : fmt::format("positions[{}]", i);
     throw ArgumentError(where + ": expected a position within ±(2^31 − 1), got " +
                         std::to_string(p));
   }
@@ -221,44 +221,67 @@ void run_hf(const ApplyArgs& a) {
                         " is not the config's head_dim " + std::to_string(cfg->head_dim));
   std::vector<float> x = xa.as_float32();
 
-  // Positions: comma list or .npy; [tokens] or, for M-RoPE configs, [3, tokens].
+  // Positions: comma list or .npy; [tokens], or [rows, tokens] with 1 to 4 rows for layers
+  // with position rows (M-RoPE: 3, XD-RoPE: its sections, 2-D vision RoPE: 2).
   std::vector<std::int64_t> ids;
-  bool rows3 = false;
+  std::int64_t rows = 1;
+  bool row_file = false;  // the positions came as [rows, tokens]
+  std::string shape_text;
   if (looks_like_list(a.positions)) {
     ids = parse_int_list(a.positions, "--positions");
+    shape_text = "a comma list of " + std::to_string(ids.size()) + " positions";
   } else {
     const NpyArray pa = read_npy(a.positions);
     ids = pa.as_int64();
-    if (pa.shape.size() == 2 && pa.shape[0] == 3)
-      rows3 = true;
-    else if (pa.shape.size() != 1)
+    if (pa.shape.size() == 2 && pa.shape[0] >= 1 && pa.shape[0] <= Positions::kMaxRows) {
+      rows = pa.shape[0];
+      row_file = true;
+      shape_text =
+          "shape [" + std::to_string(pa.shape[0]) + ", " + std::to_string(pa.shape[1]) + "]";
+    } else if (pa.shape.size() == 1) {
+      shape_text = "shape [" + std::to_string(pa.shape[0]) + "]";
+    } else {
+      std::string dims;
+      for (const auto d : pa.shape) dims += (dims.empty() ? "" : ", ") + std::to_string(d);
       throw ArgumentError("--positions " + a.positions +
-                          ": expected shape [tokens] or [3, tokens]");
+                          ": expected shape [tokens] or [rows, tokens] with 1 to 4 rows, got [" +
+                          dims + "]");
+    }
   }
-  if (rows3 && !cfg->mrope)
-    throw ArgumentError("--positions: [3, tokens] rows need an M-RoPE config (mrope_section)");
-  const std::int64_t n_pos =
-      rows3 ? static_cast<std::int64_t>(ids.size()) / 3 : static_cast<std::int64_t>(ids.size());
+  const std::int64_t n_pos = static_cast<std::int64_t>(ids.size()) / rows;
   if (n_pos != tokens)
     throw ArgumentError("--positions: expected " + std::to_string(tokens) +
-                        " positions (one per token), got " + std::to_string(n_pos));
-  check_positions(ids, tokens, rows3);
+                        " positions (one per token), got " + std::to_string(n_pos) + " (" +
+                        shape_text + ")");
+  check_positions(ids, tokens, row_file);
   const std::int64_t max_pos = ids.empty() ? 0 : *std::max_element(ids.begin(), ids.end());
   // max(position) + 1, saturated: out-of-range positions are refused by apply_rope itself
   const std::int64_t seq_len =
       a.seq_len.value_or(std::clamp<std::int64_t>(max_pos, 0, kMaxAbsPosition) + 1);
   const Numerics numerics = numerics_from(a, false);
   const FrequencyPlan plan = plan_of(*cfg, seq_len, numerics.policy, numerics.arithmetic);
+  // The rows the layer takes: 1 for 1-D positions, else the plan's position_rows (a plan with
+  // pair axes and no row count is an M-RoPE plan: 3).
+  const int want_rows =
+      plan.pair_axis.empty() ? 1 : (plan.position_rows > 0 ? plan.position_rows : 3);
+  if (rows != want_rows)
+    throw ArgumentError("--positions " + a.positions + ": layer \"" + cfg->layer_type +
+                        "\" takes " + std::to_string(want_rows) + " position row" +
+                        (want_rows == 1 ? "" : "s") + " ([" +
+                        (want_rows == 1 ? std::string("tokens] or [1, tokens")
+                                        : std::to_string(want_rows) + ", tokens") +
+                        "]), got " + shape_text);
+  const bool multi_row = want_rows > 1;
   const PositionSlice slice = [&](std::int64_t start, std::int64_t n,
                                   std::vector<std::int64_t>& scratch) {
-    if (!rows3)
+    if (!multi_row)
       return Positions::per_token(std::span<const std::int64_t>(ids).subspan(
           static_cast<std::size_t>(start), static_cast<std::size_t>(n)));
-    scratch.clear();  // rows T, H, W of the chunk, each contiguous
-    for (std::int64_t r = 0; r < 3; ++r)
+    scratch.clear();  // each row of the chunk, contiguous
+    for (std::int64_t r = 0; r < rows; ++r)
       scratch.insert(scratch.end(), ids.begin() + r * tokens + start,
                      ids.begin() + r * tokens + start + n);
-    return Positions::mrope(std::span<const std::int64_t>(scratch), n);
+    return Positions::rows(std::span<const std::int64_t>(scratch), n, static_cast<int>(rows));
   };
   const ApplyOptions o = options_from(a, false);
   Progress progress("apply", tokens, "tokens");
@@ -338,7 +361,8 @@ void register_apply(CLI::App& app) {
   c->add_option("--input", a->input, "float32 .npy input")->required();
   c->add_option("--output", a->output, "float32 .npy output")->required();
   auto* p = c->add_option("--positions", a->positions,
-                          "Comma list or int .npy ([tokens] or [3, tokens])");
+                          "Comma list or int .npy: [tokens], or [rows, tokens] with the layer's "
+                          "1 to 4 position rows (M-RoPE 3, XD-RoPE 4, 2-D vision 2)");
   auto* off = c->add_option("--offset", a->offset, "mlx: one offset for all batch entries")
                   ->check(int_range(std::numeric_limits<std::int64_t>::min(),
                                     std::numeric_limits<std::int64_t>::max(), "a 64-bit integer"));

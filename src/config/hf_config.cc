@@ -554,10 +554,15 @@ void read_vision_layer(const Json& doc, const std::string& model_type, ModelRope
   c.model_type = vmt.empty() ? model_type : vmt;
   c.head_dim = static_cast<int>(hd);
   c.rotary_dim = c.head_dim;
-  c.rope_theta = detail::check_positive_finite(
-      get_number(*vc, "rope_theta", base).value_or(10000.0), join_path(base, "rope_theta"));
-  if (c.rope_theta <= 1.0)
-    fail(join_path(base, "rope_theta"), "a finite number > 1", Json(c.rope_theta));
+  // transformers v5 writes the tower's theta inside vision_config.rope_parameters (Mistral 3).
+  std::string theta_path = join_path(base, "rope_theta");
+  std::optional<double> theta = get_number(*vc, "rope_theta", base);
+  if (const Json* rp = detail::find(*vc, "rope_parameters"); !theta && rp && rp->is_object()) {
+    theta = get_number(*rp, "rope_theta", join_path(base, "rope_parameters"));
+    theta_path = join_path(base, "rope_parameters.rope_theta");
+  }
+  c.rope_theta = detail::check_positive_finite(theta.value_or(10000.0), theta_path);
+  if (c.rope_theta <= 1.0) fail(theta_path, "a finite number > 1", Json(c.rope_theta));
   // Patches per side, where the config says (image_size / patch_size); else 1.
   const auto image = get_integer(*vc, "image_size", base);
   const auto patch = get_integer(*vc, "patch_size", base);

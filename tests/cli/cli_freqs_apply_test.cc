@@ -216,6 +216,59 @@ TEST_F(CliTest, ApplyMRopeRowsAndMlxFactory) {
       2);  // 3 offsets for batch 2
 }
 
+// --positions with 1, 2 and 4 rows: a [rows, tokens] .npy is checked against the layer's
+// position rows and rotates exactly as the library does with Positions::rows.
+TEST_F(CliTest, ApplyPositionRowsOneTwoAndFour) {
+  const int tokens = 3, heads = 2;
+  struct Case {
+    std::string model, layer;
+    int rows, hd;
+  };
+  for (const Case& c :
+       {Case{"hunyuanocr", "", 4, 128}, Case{"devstral-small-2-24b-instruct", "vision", 2, 64},
+        Case{"llama-3.1-8b-instruct", "", 1, 128}}) {
+    SCOPED_TRACE(c.model);
+    const std::string cfg = test::data_path("models/" + c.model + ".json");
+    const auto x = test::hf_q(heads, tokens, c.hd);
+    std::vector<std::int64_t> rows;
+    for (int r = 0; r < c.rows; ++r)
+      for (int t = 0; t < tokens; ++t) rows.push_back(7 * r + 3 * t + (r == 1 ? 100 : 0));
+    write_npy(dir_ / "x.npy", "<f4", {tokens, heads, c.hd}, x.data(), x.size() * 4);
+    write_npy(dir_ / "p.npy", "<i8", {c.rows, tokens}, rows.data(), rows.size() * 8);
+    const std::string layer = c.layer.empty() ? "" : " --layer " + c.layer;
+    ASSERT_EQ(
+        run("apply " + cfg + layer + " --input " + (dir_ / "x.npy").string() + " --positions " +
+            (dir_ / "p.npy").string() + " --output " + (dir_ / "y.npy").string())
+            .rc,
+        0);
+    const ModelRope m = load_hf_config(cfg);
+    const RopeConfig& rc = c.layer.empty() ? m.layers.front() : m.layer(c.layer);
+    const std::int64_t seq = *std::max_element(rows.begin(), rows.end()) + 1;
+    const auto plan = build_frequency_plan(rc, seq, SeqLenPolicy::kTransformers,
+                                           FrequencyArithmetic::kTransformers);
+    std::vector<float> want(x.size());
+    const Positions pos =
+        c.rows == 1 ? Positions::per_token(std::span<const std::int64_t>(rows))
+                    : Positions::rows(std::span<const std::int64_t>(rows), tokens, c.rows);
+    apply_rope(plan, ConstTensorView::contiguous(x.data(), DType::kF32, tokens, heads, c.hd),
+               TensorView::contiguous(want.data(), DType::kF32, tokens, heads, c.hd), {}, {}, pos);
+    EXPECT_EQ(read_npy_f32(dir_ / "y.npy"), want);
+
+    // A row count other than the layer's is refused, naming the option and both shapes.
+    const int wrong = c.rows == 4 ? 3 : c.rows + 1;
+    std::vector<std::int64_t> bad(static_cast<std::size_t>(wrong) * tokens, 1);
+    write_npy(dir_ / "bad.npy", "<i8", {wrong, tokens}, bad.data(), bad.size() * 8);
+    const cli_test::RunResult r = cli_test::run_cli(
+        "apply " + cfg + layer + " --input " + (dir_ / "x.npy").string() + " --positions " +
+        (dir_ / "bad.npy").string() + " --output " + (dir_ / "z.npy").string());
+    EXPECT_EQ(r.exit_code, 2);
+    for (const std::string& s : {std::string("--positions"),
+                                 std::string("takes ") + std::to_string(c.rows) + " position row",
+                                 std::string("got shape [") + std::to_string(wrong) + ", 3]"})
+      EXPECT_NE(r.err.find(s), std::string::npos) << r.err;
+  }
+}
+
 // Large applies go in token chunks when progress is shown (ROPEKIT_PROGRESS=always stands in for
 // a terminal): the chunked result must equal one library call, per-token ids and M-RoPE rows,
 // f32 and bf16, and stderr carries the progress line only when asked (piped: silent).
