@@ -24,6 +24,7 @@
 #include "ropekit/apply.h"
 #include "ropekit/error.h"
 #include "ropekit/mlx_rope.h"
+#include "ropekit/query_scale.h"
 #include "support_common.h"
 
 namespace ropekit::cli {
@@ -43,6 +44,8 @@ struct ApplyArgs {
   std::string numerics;    // a preset of ropekit/numerics.h
   bool inverse = false;
   bool no_fold = false;
+  std::optional<std::int64_t> decoder_layer;  // a decoder layer of the model (0-based)
+  bool query_scale = false;                   // apply the model's query scale on that layer
 };
 
 std::vector<std::int64_t> parse_int_list(const std::string& s, const std::string& what) {
@@ -199,11 +202,83 @@ ApplyOptions options_from(const ApplyArgs& a, bool mlx) {
   return o;
 }
 
+// Multiplies x ([tokens, heads, head_dim], values of dtype dt) by the model's per-position query
+// scale, in that dtype (ropekit/query_scale.h).
+void scale_in_dtype(const QueryPositionScale& s, std::vector<float>& x, DType dt,
+                    std::int64_t tokens, std::int64_t heads, std::int64_t hd,
+                    const std::vector<std::int64_t>& ids) {
+  const Positions pos = Positions::per_token(std::span<const std::int64_t>(ids));
+  if (dt == DType::kF32) {
+    scale_queries(s, TensorView::contiguous(x.data(), dt, tokens, heads, hd), pos);
+    return;
+  }
+  std::vector<std::uint16_t> buf = to16(dt, x);
+  scale_queries(s, TensorView::contiguous(buf.data(), dt, tokens, heads, hd), pos);
+  x = from16(dt, buf);
+}
+
+// --decoder-layer: the decoder layer's RoPE layer type, whether it rotates at all (NoPE), and
+// whether --query-scale applies there.
+struct DecoderLayerChoice {
+  std::string layer_type;  // empty: as --layer / the single layer says
+  bool nope = false;
+  bool scale = false;
+};
+
+DecoderLayerChoice choose_decoder_layer(const ApplyArgs& a, const ModelRope& m) {
+  DecoderLayerChoice c;
+  if (!a.decoder_layer) {
+    if (a.query_scale)
+      throw ArgumentError(
+          "--query-scale: needs --decoder-layer N (the scale applies to some layers only)");
+    return c;
+  }
+  const std::int64_t n = *a.decoder_layer;
+  const std::size_t count = std::max(m.layer_types.size(), m.layer_uses_rope.size());
+  if (count == 0)
+    throw ArgumentError(
+        "--decoder-layer: this config does not describe its decoder layers (no layer_types, "
+        "no_rope_layers or num_hidden_layers for them)");
+  if (n < 0 || static_cast<std::size_t>(n) >= count)
+    throw ArgumentError("--decoder-layer: expected a layer in [0, " + std::to_string(count - 1) +
+                        "], got " + std::to_string(n));
+  const auto i = static_cast<std::size_t>(n);
+  if (m.layers.size() > 1 && i < m.layer_types.size()) {
+    c.layer_type = m.layer_types[i];
+  } else {
+    // One RoPE for every decoder layer: the layer that is not a role of another tower or
+    // module (the vision encoder, the sparse-attention indexer).
+    std::vector<std::string> decoder;
+    for (const RopeConfig& l : m.layers)
+      if (l.layer_type != "vision" && l.layer_type != "indexer") decoder.push_back(l.layer_type);
+    if (decoder.size() == 1) c.layer_type = decoder.front();
+  }
+  c.nope = i < m.layer_uses_rope.size() && !m.layer_uses_rope[i];
+  if (a.query_scale) {
+    if (!m.query_scale)
+      throw ArgumentError(
+          "--query-scale: this config has no query scale (Llama 4's attn_temperature_tuning)");
+    if (i >= m.layer_scales_queries.size() || !m.layer_scales_queries[i]) {
+      std::string list;
+      for (std::size_t k = 0; k < m.layer_scales_queries.size(); ++k)
+        if (m.layer_scales_queries[k]) list += (list.empty() ? "" : ", ") + std::to_string(k);
+      throw ArgumentError("--query-scale: decoder layer " + std::to_string(n) +
+                          " does not scale its queries (layers that do: " +
+                          (list.empty() ? std::string("none") : list) + ")");
+    }
+    c.scale = true;
+  }
+  return c;
+}
+
 void run_hf(const ApplyArgs& a) {
   const ModelRope m = load_model_or_config(a.config);
+  const DecoderLayerChoice dl = choose_decoder_layer(a, m);
   const RopeConfig* cfg = nullptr;
   if (!a.layer.empty())
     cfg = &m.layer(a.layer);
+  else if (!dl.layer_type.empty())
+    cfg = &m.layer(dl.layer_type);
   else if (m.layers.size() == 1)
     cfg = &m.layers.front();
   else {
@@ -284,8 +359,20 @@ void run_hf(const ApplyArgs& a) {
     return Positions::rows(std::span<const std::int64_t>(scratch), n, static_cast<int>(rows));
   };
   const ApplyOptions o = options_from(a, false);
-  Progress progress("apply", tokens, "tokens");
-  rotate(plan, x, parse_dtype(a.dtype), tokens, heads, hd, heads * hd, hd, slice, o, &progress);
+  const DType dt = parse_dtype(a.dtype);
+  if (dl.nope) {
+    // A NoPE layer does not rotate: the input in the computed dtype, scaled if asked.
+    if (dt != DType::kF32) x = from16(dt, to16(dt, x));
+  } else {
+    Progress progress("apply", tokens, "tokens");
+    rotate(plan, x, dt, tokens, heads, hd, heads * hd, hd, slice, o, &progress);
+  }
+  if (dl.scale) {
+    if (multi_row)
+      throw ArgumentError("--query-scale: takes 1-D positions (the token index), got " +
+                          shape_text);
+    scale_in_dtype(*m.query_scale, x, dt, tokens, heads, hd, ids);
+  }
   write_npy_f32(a.output, xa.shape, x.data());
 }
 
@@ -400,6 +487,14 @@ void register_apply(CLI::App& app) {
        "transformers (default: transformers' float32 inv_freq table, so outputs compare with it) "
        "or exact (each inv_freq rounded once from double)")
       ->check(CLI::IsMember({"transformers", "exact"}));
+  c->add_option("--decoder-layer", a->decoder_layer,
+                "Decoder layer (0-based): its RoPE layer type, and no rotation on a NoPE layer "
+                "(Llama 4's no_rope_layers)")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 20));
+  c->add_flag("--query-scale", a->query_scale,
+              "Multiply the input (queries) by the model's per-position scale on that decoder "
+              "layer: Llama 4's attention-temperature tuning, 1 + attn_scale·ln(1 + "
+              "floor((p + 1) / floor_scale)), on its NoPE layers");
   c->add_flag("--inverse", a->inverse, "Apply the inverse rotation (backward pass)");
   c->add_flag("--no-fold", a->no_fold,
               "Leave the attention factor out of cos/sin (a pure rotation; ropekit freqs prints "

@@ -286,6 +286,25 @@ TEST(CliShow, NoPELayersAreListedFromTheLibraryMap) {
       std::string::npos);
 }
 
+TEST(CliShow, QueryScaleIsReportedWithItsLayers) {
+  const json m = parse_json(run_cli("show llama-4-scout-17b-16e --json"));
+  const ModelRope rope = load_model_file("llama-4-scout-17b-16e");
+  ASSERT_TRUE(rope.query_scale.has_value());
+  std::vector<std::size_t> want;
+  for (std::size_t i = 0; i < rope.layer_scales_queries.size(); ++i)
+    if (rope.layer_scales_queries[i]) want.push_back(i);
+  EXPECT_EQ(m["query_scale"]["layers"].get<std::vector<std::size_t>>(), want);
+  EXPECT_EQ(m["query_scale"]["floor_scale"], 8192.0);
+  EXPECT_EQ(m["query_scale"]["attn_scale"], 0.1);
+  EXPECT_EQ(m["query_scale"]["position_offset"], 1);
+  EXPECT_EQ(m["layers"].size(), 2u);  // text and vision
+  EXPECT_EQ(m["layers"][1]["layer"], "vision");
+  EXPECT_TRUE(parse_json(run_cli("show llama-3.1-8b-instruct --json"))["query_scale"].is_null());
+  EXPECT_NE(run_cli("show llama-4-scout-17b-16e")
+                .out.find("q × (1 + 0.1·ln(1 + floor((p + 1) / 8192))) on 12 of 48 layers: 3, 7"),
+            std::string::npos);
+}
+
 TEST(CliShow, SeqLenAndPolicyReachThePlan) {
   // Phi-3.5 LongRoPE: transformers uses the short factors up to 4096 tokens, mlx-lm always long.
   const json hf = parse_json(run_cli("show phi-3.5-mini-instruct --seq-len 100 --json"));

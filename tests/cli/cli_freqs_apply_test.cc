@@ -269,6 +269,67 @@ TEST_F(CliTest, ApplyPositionRowsOneTwoAndFour) {
   }
 }
 
+// --decoder-layer / --query-scale on Llama 4 Scout: a NoPE layer is not rotated, and with
+// --query-scale its queries are multiplied by the attention-temperature scale of each position,
+// in the computed dtype, exactly as the library's scale_queries does.
+TEST_F(CliTest, ApplyQueryScaleOnALlama4NoPELayer) {
+  const std::string cfg = test::data_path("models/llama-4-scout-17b-16e.json");
+  const int tokens = 4, heads = 2, hd = 128;
+  const auto x = test::hf_q(heads, tokens, hd);
+  write_npy(dir_ / "x.npy", "<f4", {tokens, heads, hd}, x.data(), x.size() * 4);
+  const std::string base = "apply " + cfg + " --input " + (dir_ / "x.npy").string() +
+                           " --positions 0,8191,16383,100000 --output " + (dir_ / "y.npy").string();
+  const ModelRope m = load_hf_config(cfg);
+  const std::vector<std::int64_t> pos{0, 8191, 16383, 100000};
+  for (const char* dtype : {"f32", "bf16"}) {
+    SCOPED_TRACE(dtype);
+    const DType dt = std::string(dtype) == "f32" ? DType::kF32 : DType::kBF16;
+    ASSERT_EQ(run(base + " --dtype " + dtype + " --decoder-layer 3 --query-scale").rc, 0);
+    std::vector<float> want(x.size());
+    for (std::size_t i = 0; i < x.size(); ++i)
+      want[i] = static_cast<float>(round_to_dtype(dt, x[i]));
+    if (dt == DType::kF32) {
+      scale_queries(*m.query_scale, TensorView::contiguous(want.data(), dt, tokens, heads, hd),
+                    Positions::per_token(std::span<const std::int64_t>(pos)));
+    } else {
+      std::vector<BF16> b(want.size());
+      for (std::size_t i = 0; i < b.size(); ++i) b[i] = f32_to_bf16(want[i]);
+      scale_queries(*m.query_scale, TensorView::contiguous(b.data(), dt, tokens, heads, hd),
+                    Positions::per_token(std::span<const std::int64_t>(pos)));
+      for (std::size_t i = 0; i < b.size(); ++i) want[i] = bf16_to_f32(b[i]);
+    }
+    EXPECT_EQ(read_npy_f32(dir_ / "y.npy"), want);
+  }
+  // The NoPE layer without --query-scale: the input unchanged.
+  ASSERT_EQ(run(base + " --decoder-layer 7").rc, 0);
+  EXPECT_EQ(read_npy_f32(dir_ / "y.npy"), x);
+  // A RoPE layer rotates as without --decoder-layer.
+  ASSERT_EQ(run(base + " --decoder-layer 0").rc, 0);
+  const auto rotated = read_npy_f32(dir_ / "y.npy");
+  ASSERT_EQ(run(base + " --layer default").rc, 0);  // the text layer (the other is "vision")
+  EXPECT_EQ(read_npy_f32(dir_ / "y.npy"), rotated);
+  EXPECT_NE(rotated, x);
+  // Errors name the option.
+  for (const auto& [args, text] :
+       {std::pair{std::string(" --query-scale"), "--query-scale: needs --decoder-layer"},
+        std::pair{std::string(" --decoder-layer 0 --query-scale"),
+                  "decoder layer 0 does not scale its queries (layers that do: 3, 7,"},
+        std::pair{std::string(" --decoder-layer 48"),
+                  "--decoder-layer: expected a layer in [0, 47]"}}) {
+    const cli_test::RunResult r = cli_test::run_cli(base + args);
+    EXPECT_EQ(r.exit_code, 2) << args;
+    EXPECT_NE(r.err.find(text), std::string::npos) << r.err;
+  }
+  const cli_test::RunResult none =
+      cli_test::run_cli("apply " + test::data_path("models/llama-3.1-8b-instruct.json") +
+                        " --input " + (dir_ / "x.npy").string() + " --positions 0,1,2,3 --output " +
+                        (dir_ / "z.npy").string() + " --decoder-layer 0");
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_NE(none.err.find("--decoder-layer: this config does not describe its decoder layers"),
+            std::string::npos)
+      << none.err;
+}
+
 // Large applies go in token chunks when progress is shown (ROPEKIT_PROGRESS=always stands in for
 // a terminal): the chunked result must equal one library call, per-token ids and M-RoPE rows,
 // f32 and bf16, and stderr carries the progress line only when asked (piped: silent).
