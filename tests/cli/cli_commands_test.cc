@@ -93,6 +93,10 @@ TEST(CliModels, KnownModelsHaveTheirRopeType) {
   EXPECT_EQ(find("qwen2-vl-7b-instruct")["rope_type"], "default+mrope");
   EXPECT_EQ(find("llama-4-maverick-17b-128e")["rope_type"], "default");
   EXPECT_EQ(find("llama-4-maverick-17b-128e")["max_position_embeddings"], 1048576);
+  EXPECT_EQ(find("llama-4-scout-17b-16e")["rope_type"], "llama3/default");  // text, vision
+  EXPECT_EQ(find("devstral-small-2-24b-instruct")["rope_type"], "yarn/default");
+  EXPECT_EQ(find("deepseek-v4-flash")["rope_type"], "default/yarn");  // main, compress
+  EXPECT_EQ(find("deepseek-v4-flash")["rope_theta"], 10000.0);
 }
 
 TEST(CliModels, EveryModelHasASourceRecord) {
