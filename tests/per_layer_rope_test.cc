@@ -211,6 +211,22 @@ TEST(Glm5Indexer, IndexerRopeInterleaveSelectsTheLayout) {
             PairLayout::kInterleaved);
 }
 
+TEST(Glm5Indexer, BuiltInGlm52) {
+  const ModelRope m = load_hf_config(test::data_path("models/glm-5.2.json"));
+  ASSERT_EQ(m.layers.size(), 2u);
+  const RopeConfig& mla = m.layer("default");
+  const RopeConfig& idx = m.layer("indexer");
+  EXPECT_EQ(mla.head_dim, 64);  // qk_rope_head_dim, not head_dim 192 (GlmMoeDsaConfig)
+  EXPECT_EQ(mla.rope_theta, 8000000.0);
+  EXPECT_EQ(mla.layout, PairLayout::kInterleaved);
+  EXPECT_EQ(idx.head_dim, 128);
+  EXPECT_EQ(idx.rotary_dim, 64);
+  EXPECT_EQ(idx.layout, PairLayout::kInterleaved);
+  expect_within_one_ulp(build_frequency_plan(mla).inv_freq, default_inv(8000000.0, 64));
+  EXPECT_EQ(build_frequency_plan(idx).inv_freq, build_frequency_plan(mla).inv_freq);
+  EXPECT_TRUE(m.warnings.empty());
+}
+
 TEST(Glm5Indexer, RotatesTheFirstRopeFeaturesAndPassesTheRest) {
   const int tokens = 4, heads = 2, hd = 128;
   const std::vector<std::int64_t> pos{0, 3, 40000, 202751};
