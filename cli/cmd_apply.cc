@@ -234,7 +234,8 @@ DecoderLayerChoice choose_decoder_layer(const ApplyArgs& a, const ModelRope& m) 
     return c;
   }
   const std::int64_t n = *a.decoder_layer;
-  const std::size_t count = std::max(m.layer_types.size(), m.layer_uses_rope.size());
+  const std::size_t count =
+      std::max({m.layer_types.size(), m.layer_uses_rope.size(), m.layer_scales_queries.size()});
   if (count == 0)
     throw ArgumentError(
         "--decoder-layer: this config does not describe its decoder layers (no layer_types, "

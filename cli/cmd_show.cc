@@ -133,9 +133,9 @@ std::string query_scale_text(const ModelRope& model) {
           ? std::string("the NoPE layers (the config does not list them)")
           : fmt::format("{} of {} layers: {}", layers.size(), model.layer_scales_queries.size(),
                         layers.empty() ? std::string("none") : list + " (0-based)");
-  return fmt::format("q × (1 + {}·ln(1 + floor((p + {}) / {}))) on {}",
+  return fmt::format("q × (1 + {}·ln(1 + floor((p + {}) / {}))){} on {}",
                      format_general(q.attn_scale), q.position_offset, format_general(q.floor_scale),
-                     where);
+                     q.scale_in_query_dtype ? " (scale rounded to q's dtype)" : "", where);
 }
 
 void print_text(const ShowOptions& o, const ModelRope& model,
@@ -231,6 +231,7 @@ void print_json(const ShowOptions& o, const ModelRope& model,
     j["query_scale"] = {{"floor_scale", model.query_scale->floor_scale},
                         {"attn_scale", model.query_scale->attn_scale},
                         {"position_offset", model.query_scale->position_offset},
+                        {"scale_in_query_dtype", model.query_scale->scale_in_query_dtype},
                         {"layers", query_scale_layers(model)}};
   j["seq_len"] =
       o.plan.seq_len ? nlohmann::ordered_json(*o.plan.seq_len) : nlohmann::ordered_json();

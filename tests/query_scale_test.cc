@@ -95,6 +95,32 @@ TEST(QueryScale, ScalesF32) { expect_scaled(DType::kF32); }
 TEST(QueryScale, ScalesBF16) { expect_scaled(DType::kBF16); }
 TEST(QueryScale, ScalesF16) { expect_scaled(DType::kF16); }
 
+// Ministral 3: the scale is rounded to q's dtype first, then one rounding of the product.
+TEST(QueryScale, ScaleInQueryDtypeRoundsTheScaleFirst) {
+  const QueryPositionScale s{8192.0, 0.1, 0, true};
+  const std::vector<std::int64_t> pos{0, 8191, 8192, 100000, 2147483647};
+  for (const DType dt : {DType::kBF16, DType::kF16, DType::kF32}) {
+    std::vector<unsigned char> buf(pos.size() * 3 * static_cast<std::size_t>(dtype_size(dt)));
+    std::vector<double> x(pos.size() * 3);
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      x[i] = round_to_dtype(dt, 1.0 + 0.37 * static_cast<double>(i));
+      store_from_double(dt, buf.data() + i * dtype_size(dt), x[i]);
+    }
+    scale_queries(s, TensorView::contiguous(buf.data(), dt, 5, 1, 3),
+                  Positions::per_token(std::span<const std::int64_t>(pos)));
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      // transformers: 1 + beta·log(1 + floor(p / 8192)), .to(q.dtype), q · scale in q's dtype.
+      const double p = static_cast<double>(pos[i / 3]);
+      const double sd = round_to_dtype(
+          dt, static_cast<float>(1.0 + 0.1 * std::log(1.0 + std::floor(p / 8192.0))));
+      EXPECT_EQ(load_as_double(dt, buf.data() + i * dtype_size(dt)), round_to_dtype(dt, x[i] * sd))
+          << dtype_name(dt) << " " << i;
+    }
+  }
+  EXPECT_EQ(query_position_scale(s, 8191), 1.0f);  // offset 0: the step is at p = 8192
+  EXPECT_EQ(query_position_scale(s, 8192), static_cast<float>(1.0 + 0.1 * std::log(2.0)));
+}
+
 TEST(QueryScale, OffsetPerSequenceAndBatchedStridedViews) {
   // [batch 2][heads 2][seq 3][hd 4] (heads before tokens), offset 8190: every sequence has
   // positions 8190, 8191, 8192.
@@ -163,6 +189,31 @@ TEST(QueryScaleConfig, Llama4ScoutTurnsItOnForItsNoPELayers) {
   ASSERT_EQ(m.layer_scales_queries.size(), 48u);
   for (std::size_t i = 0; i < 48; ++i)
     EXPECT_EQ(m.layer_scales_queries[i], (i + 1) % 4 == 0) << i;  // exactly the NoPE layers
+}
+
+TEST(QueryScaleConfig, Ministral3ScalesEveryLayerWithItsBeta) {
+  const ModelRope m = load_hf_config(test::data_path("models/devstral-small-2-24b-instruct.json"));
+  ASSERT_TRUE(m.query_scale.has_value());
+  EXPECT_EQ(m.query_scale->attn_scale, 0.1);      // llama_4_scaling_beta
+  EXPECT_EQ(m.query_scale->floor_scale, 8192.0);  // original_max_position_embeddings
+  EXPECT_EQ(m.query_scale->position_offset, 0);
+  EXPECT_TRUE(m.query_scale->scale_in_query_dtype);
+  EXPECT_EQ(m.layer_scales_queries, std::vector<bool>(40, true));
+  EXPECT_TRUE(m.warnings.empty());  // the key is read, not reported as unknown
+  // A Mistral (not Ministral 3) text tower does not read the key.
+  const ModelRope mistral =
+      parse_hf_config(R"({"model_type":"mistral","hidden_size":64,"num_attention_heads":1,)"
+                      R"("rope_parameters":{"rope_type":"default","rope_theta":10000.0,)"
+                      R"("llama_4_scaling_beta":0.1}})");
+  EXPECT_FALSE(mistral.query_scale);
+  try {
+    (void)parse_hf_config(R"({"model_type":"ministral3","hidden_size":64,"num_attention_heads":1,)"
+                          R"("rope_parameters":{"rope_type":"default","rope_theta":10000.0,)"
+                          R"("llama_4_scaling_beta":0.1}})");
+    ADD_FAILURE() << "no original_max_position_embeddings";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("original_max_position_embeddings"), std::string::npos);
+  }
 }
 
 std::string llama4(const std::string& extra) {

@@ -84,11 +84,17 @@ struct Vision2dSpec {
 // `log(floor((p + 1) / floor_scale) + 1) · attn_scale + 1` (position_offset 1; config keys
 // `attn_temperature_tuning`, `floor_scale`, `attn_scale`). The scale is 1 for
 // p + position_offset < floor_scale and grows by attn_scale · ln 2 at the first multiple.
-// ropekit/query_scale.h applies it. Valid: floor_scale finite and > 0, attn_scale finite.
+// Ministral 3 (`llama_4_scaling_beta` in its rope dict) scales the queries of every layer, after
+// RoPE, with the same form: attn_scale = llama_4_scaling_beta, floor_scale =
+// original_max_position_embeddings, position_offset 0, and the scale rounded to the query's
+// dtype before the product (transformers Ministral3Attention: `.to(query_states.dtype)`).
+// ropekit/query_scale.h applies it. Valid: floor_scale finite and > 0, attn_scale finite,
+// position_offset 0 or 1.
 struct QueryPositionScale {
   double floor_scale = 8192.0;
   double attn_scale = 0.1;
   int position_offset = 1;
+  bool scale_in_query_dtype = false;  // round s(p) to q's dtype first (Ministral 3)
 };
 
 // ---- scaling types ---------------------------------------------------------------------------

@@ -48,7 +48,8 @@ struct ModelRope {
   // A per-position query scale (ropekit/config.h, QueryPositionScale) and the decoder layers
   // that apply it: Llama 4's attention-temperature tuning on its NoPE layers (config keys
   // `attn_temperature_tuning`, default on as in transformers' Llama4TextConfig, `floor_scale`
-  // default 8192, `attn_scale` default 0.1). Empty when the model has none or turns it off.
+  // default 8192, `attn_scale` default 0.1), or Ministral 3's `llama_4_scaling_beta` on every
+  // layer after RoPE. Empty when the model has none or turns it off.
   std::optional<QueryPositionScale> query_scale;
   std::vector<bool> layer_scales_queries;  // per decoder layer, when query_scale is set
 

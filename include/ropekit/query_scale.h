@@ -14,8 +14,12 @@
 // so its floor can reach the next multiple of floor_scale a few tokens early (at p = 2^31 − 2
 // with floor_scale 8192); ropekit keeps the exact token index.
 //
+// With scale_in_query_dtype (Ministral 3) the scale is first rounded to q's dtype and the
+// product of the two dtype values is rounded once to it:
+//     q[t, h, d] ← round_to_dtype( q[t, h, d] · round_to_dtype(s(p)) )
+//
 // A NoPE layer applies only this scale (no rotation); a model that scales the queries of
-// rotated layers calls apply_rope first and this after it, as the model does.
+// rotated layers (Ministral 3) calls apply_rope first and this after it, as the model does.
 #pragma once
 
 #include <cstdint>

@@ -718,6 +718,7 @@ PYBIND11_MODULE(_ropekit, m) {
       q["floor_scale"] = model.query_scale->floor_scale;
       q["attn_scale"] = model.query_scale->attn_scale;
       q["position_offset"] = model.query_scale->position_offset;
+      q["scale_in_query_dtype"] = model.query_scale->scale_in_query_dtype;
       q["layers"] =
           std::vector<bool>(model.layer_scales_queries.begin(), model.layer_scales_queries.end());
       d["query_scale"] = q;

@@ -136,7 +136,11 @@ void scale_queries(const QueryPositionScale& scale, const TensorView& q,
   auto* base = static_cast<unsigned char*>(q.data);
   seq_hint = 0;
   for (std::int64_t t = 0; t < tokens; ++t) {
-    const float s = scale_at(scale, position_of(t));
+    const float s32 = scale_at(scale, position_of(t));
+    // Ministral 3 rounds the scale to the query dtype first; the product of two values of a
+    // 16-bit dtype is exact in float32, so one rounding follows either way.
+    const float s =
+        scale.scale_in_query_dtype ? static_cast<float>(round_to_dtype(q.dtype, s32)) : s32;
     const std::int64_t b = t / q.tokens, tt = t % q.tokens;
     for (std::int64_t h = 0; h < q.heads; ++h) {
       unsigned char* row =

@@ -59,6 +59,7 @@ struct Family {
   bool nope_interval = false;    // Llama 4 / SmolLM3: every no_rope_layer_interval-th layer is NoPE
   bool glm_dsa = false;          // GLM-5 (MLA + DeepSeek-V3.2 sparse-attention indexer)
   bool deepseek_v4 = false;      // per-layer RoPE: main (sliding) and compress layers
+  bool ministral3 = false;       // llama_4_scaling_beta: a query scale on every layer
 };
 
 Family family_of(const std::string& mt) {
@@ -67,6 +68,7 @@ Family family_of(const std::string& mt) {
                mt == "kimi_k2" || mt == "glm4_moe_lite" || mt == "glm_moe_dsa";
   f.glm_dsa = mt == "glm_moe_dsa";
   f.deepseek_v4 = mt == "deepseek_v4";
+  f.ministral3 = mt == "ministral3";
   f.llama4 = starts_with(mt, "llama4");
   f.nope_interval = f.llama4 || mt == "smollm3";
   f.gemma3 = mt == "gemma3" || mt == "gemma3_text";
@@ -423,7 +425,8 @@ RopeConfig build_layer(const Json& root, const std::string& base, const std::str
 
   // Unknown keys in the rope dict: transformers warns, we do too.
   for (const auto& [key, v] : rd.dict.items())
-    if (!detail::is_known_rope_key(type, key))
+    if (!detail::is_known_rope_key(type, key) &&
+        !(fam.ministral3 && key == "llama_4_scaling_beta"))  // read by read_query_scale
       warnings.push_back(
           {join_path(rd.path, detail::excerpt(key)),
            "unrecognized key for rope type \"" + detail::excerpt(type) + "\"; ignored"});
@@ -591,6 +594,31 @@ void read_deepseek_v4_layers(const Json& root, const std::string& base, ModelRop
 // class defaults are on, 8192 and 0.1; released configs write attn_temperature_tuning as the
 // integer 4, which the model only tests for truth.
 void read_query_scale(const Json& root, const std::string& base, const Family& fam, ModelRope& m) {
+  if (fam.ministral3) {
+    // Ministral 3 (transformers Ministral3Attention, `_get_llama_4_attn_scale`): every layer
+    // multiplies its rotated queries by 1 + beta · ln(1 + floor(cache_position /
+    // original_max_position_embeddings)), the scale cast to the query dtype first.
+    const Json* rd = detail::find(root, "rope_parameters");
+    std::string rpath = join_path(base, "rope_parameters");
+    if (!rd || !rd->is_object()) {
+      rd = detail::find(root, "rope_scaling");
+      rpath = join_path(base, "rope_scaling");
+    }
+    if (!rd || !rd->is_object()) return;
+    const auto beta = get_number(*rd, "llama_4_scaling_beta", rpath);
+    if (!beta) return;
+    if (!std::isfinite(*beta))
+      fail(join_path(rpath, "llama_4_scaling_beta"), "a finite number", Json(*beta));
+    const auto orig = get_integer(*rd, "original_max_position_embeddings", rpath);
+    if (!orig || *orig <= 0)
+      throw ConfigError(join_path(rpath, "original_max_position_embeddings"),
+                        "expected an integer > 0 (the floor of llama_4_scaling_beta's scale)");
+    m.query_scale = QueryPositionScale{static_cast<double>(*orig), *beta, 0, true};
+    const auto n = get_integer(root, "num_hidden_layers", base);
+    if (n && *n > 0 && *n <= (1 << 20))
+      m.layer_scales_queries.assign(static_cast<std::size_t>(*n), true);
+    return;
+  }
   if (!fam.llama4) return;
   bool on = true;
   const std::string tpath = join_path(base, "attn_temperature_tuning");
@@ -729,7 +757,10 @@ ModelRope parse_hf_config(std::string_view json_text, const ParseOptions& option
         m.model_type = *mt;
     }
   }
-  const Family fam = family_of(m.model_type);
+  Family fam = family_of(m.model_type);
+  // Mistral 3 wrappers: the text tower's own model_type says whether it is Ministral 3.
+  if (const auto tmt = get_string(*root, "model_type", base); tmt && *tmt == "ministral3")
+    fam.ministral3 = true;
   const int head_dim = resolve_head_dim(*root, base, fam);
   if (head_dim % 2 != 0)
     throw ConfigError(

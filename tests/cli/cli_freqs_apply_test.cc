@@ -330,6 +330,33 @@ TEST_F(CliTest, ApplyQueryScaleOnALlama4NoPELayer) {
       << none.err;
 }
 
+// Ministral 3 (Devstral Small 2): every layer rotates, then scales its queries
+// (llama_4_scaling_beta), the scale rounded to the computed dtype first.
+TEST_F(CliTest, ApplyQueryScaleAfterRoPEOnMinistral3) {
+  const std::string cfg = test::data_path("models/devstral-small-2-24b-instruct.json");
+  const int tokens = 3, heads = 2, hd = 128;
+  const auto x = test::hf_q(heads, tokens, hd);
+  write_npy(dir_ / "x.npy", "<f4", {tokens, heads, hd}, x.data(), x.size() * 4);
+  const std::vector<std::int64_t> pos{0, 8192, 300000};
+  ASSERT_EQ(run("apply " + cfg + " --input " + (dir_ / "x.npy").string() +
+                " --positions 0,8192,300000 --dtype bf16 --decoder-layer 5 --query-scale "
+                "--output " +
+                (dir_ / "y.npy").string())
+                .rc,
+            0);
+  const ModelRope m = load_hf_config(cfg);
+  const auto plan = build_frequency_plan(m.layer("default"), 300001, SeqLenPolicy::kTransformers,
+                                         FrequencyArithmetic::kTransformers);
+  std::vector<BF16> b(x.size());
+  for (std::size_t i = 0; i < b.size(); ++i) b[i] = f32_to_bf16(x[i]);
+  const TensorView v = TensorView::contiguous(b.data(), DType::kBF16, tokens, heads, hd);
+  apply_rope(plan, v, TensorView{}, Positions::per_token(std::span<const std::int64_t>(pos)));
+  scale_queries(*m.query_scale, v, Positions::per_token(std::span<const std::int64_t>(pos)));
+  std::vector<float> want(b.size());
+  for (std::size_t i = 0; i < b.size(); ++i) want[i] = bf16_to_f32(b[i]);
+  EXPECT_EQ(read_npy_f32(dir_ / "y.npy"), want);
+}
+
 // Large applies go in token chunks when progress is shown (ROPEKIT_PROGRESS=always stands in for
 // a terminal): the chunked result must equal one library call, per-token ids and M-RoPE rows,
 // f32 and bf16, and stderr carries the progress line only when asked (piped: silent).
