@@ -24,6 +24,7 @@
 #include "ropekit/apply.h"
 #include "ropekit/error.h"
 #include "ropekit/mlx_rope.h"
+#include "ropekit/query_scale.h"
 #include "support_common.h"
 
 namespace ropekit::cli {
@@ -43,6 +44,8 @@ struct ApplyArgs {
   std::string numerics;    // a preset of ropekit/numerics.h
   bool inverse = false;
   bool no_fold = false;
+  std::optional<std::int64_t> decoder_layer;  // a decoder layer of the model (0-based)
+  bool query_scale = false;                   // apply the model's query scale on that layer
 };
 
 std::vector<std::int64_t> parse_int_list(const std::string& s, const std::string& what) {
@@ -82,14 +85,14 @@ bool looks_like_list(const std::string& s) {
 
 // Every position in range, checked before any work so that the index is the one the user wrote
 // (apply_rope's own check sees one chunk at a time).
-void check_positions(const std::vector<std::int64_t>& ids, std::int64_t tokens, bool rows3) {
+void check_positions(const std::vector<std::int64_t>& ids, std::int64_t tokens, bool rows) {
   for (std::size_t i = 0; i < ids.size(); ++i) {
     const std::int64_t p = ids[i];
     if (p >= -kMaxAbsPosition && p <= kMaxAbsPosition) continue;
     const std::string where =
-        rows3 ? fmt::format("positions[{}, {}]", static_cast<std::int64_t>(i) / tokens,
-                            static_cast<std::int64_t>(i) % tokens)
-              : fmt::format("positions[{}]", i);
+        rows ? fmt::format("positions[{}, {}]", static_cast<std::int64_t>(i) / tokens,
+                           static_cast<std::int64_t>(i) % tokens)
+             : fmt::format("positions[{}]", i);
     throw ArgumentError(where + ": expected a position within ±(2^31 − 1), got " +
                         std::to_string(p));
   }
@@ -207,11 +210,84 @@ ApplyOptions options_from(const ApplyArgs& a, bool mlx) {
   return o;
 }
 
+// Multiplies x ([tokens, heads, head_dim], values of dtype dt) by the model's per-position query
+// scale, in that dtype (ropekit/query_scale.h).
+void scale_in_dtype(const QueryPositionScale& s, std::vector<float>& x, DType dt,
+                    std::int64_t tokens, std::int64_t heads, std::int64_t hd,
+                    const std::vector<std::int64_t>& ids) {
+  const Positions pos = Positions::per_token(std::span<const std::int64_t>(ids));
+  if (dt == DType::kF32) {
+    scale_queries(s, TensorView::contiguous(x.data(), dt, tokens, heads, hd), pos);
+    return;
+  }
+  std::vector<std::uint16_t> buf = to16(dt, x);
+  scale_queries(s, TensorView::contiguous(buf.data(), dt, tokens, heads, hd), pos);
+  x = from16(dt, buf);
+}
+
+// --decoder-layer: the decoder layer's RoPE layer type, whether it rotates at all (NoPE), and
+// whether --query-scale applies there.
+struct DecoderLayerChoice {
+  std::string layer_type;  // empty: as --layer / the single layer says
+  bool nope = false;
+  bool scale = false;
+};
+
+DecoderLayerChoice choose_decoder_layer(const ApplyArgs& a, const ModelRope& m) {
+  DecoderLayerChoice c;
+  if (!a.decoder_layer) {
+    if (a.query_scale)
+      throw ArgumentError(
+          "--query-scale: needs --decoder-layer N (the scale applies to some layers only)");
+    return c;
+  }
+  const std::int64_t n = *a.decoder_layer;
+  const std::size_t count =
+      std::max({m.layer_types.size(), m.layer_uses_rope.size(), m.layer_scales_queries.size()});
+  if (count == 0)
+    throw ArgumentError(
+        "--decoder-layer: this config does not describe its decoder layers (no layer_types, "
+        "no_rope_layers or num_hidden_layers for them)");
+  if (n < 0 || static_cast<std::size_t>(n) >= count)
+    throw ArgumentError("--decoder-layer: expected a layer in [0, " + std::to_string(count - 1) +
+                        "], got " + std::to_string(n));
+  const auto i = static_cast<std::size_t>(n);
+  if (m.layers.size() > 1 && i < m.layer_types.size()) {
+    c.layer_type = m.layer_types[i];
+  } else {
+    // One RoPE for every decoder layer: the layer that is not a role of another tower or
+    // module (the vision encoder, the sparse-attention indexer).
+    std::vector<std::string> decoder;
+    for (const RopeConfig& l : m.layers)
+      if (l.layer_type != "vision" && l.layer_type != "indexer") decoder.push_back(l.layer_type);
+    if (decoder.size() == 1) c.layer_type = decoder.front();
+  }
+  c.nope = i < m.layer_uses_rope.size() && !m.layer_uses_rope[i];
+  if (a.query_scale) {
+    if (!m.query_scale)
+      throw ArgumentError(
+          "--query-scale: this config has no query scale (Llama 4's attn_temperature_tuning)");
+    if (i >= m.layer_scales_queries.size() || !m.layer_scales_queries[i]) {
+      std::string list;
+      for (std::size_t k = 0; k < m.layer_scales_queries.size(); ++k)
+        if (m.layer_scales_queries[k]) list += (list.empty() ? "" : ", ") + std::to_string(k);
+      throw ArgumentError("--query-scale: decoder layer " + std::to_string(n) +
+                          " does not scale its queries (layers that do: " +
+                          (list.empty() ? std::string("none") : list) + ")");
+    }
+    c.scale = true;
+  }
+  return c;
+}
+
 void run_hf(const ApplyArgs& a) {
   const ModelRope m = load_model_or_config(a.config);
+  const DecoderLayerChoice dl = choose_decoder_layer(a, m);
   const RopeConfig* cfg = nullptr;
   if (!a.layer.empty())
     cfg = &m.layer(a.layer);
+  else if (!dl.layer_type.empty())
+    cfg = &m.layer(dl.layer_type);
   else if (m.layers.size() == 1)
     cfg = &m.layers.front();
   else {
@@ -229,28 +305,39 @@ void run_hf(const ApplyArgs& a) {
                         " is not the config's head_dim " + std::to_string(cfg->head_dim));
   std::vector<float> x = xa.as_float32();
 
-  // Positions: comma list or .npy; [tokens] or, for M-RoPE configs, [3, tokens].
+  // Positions: comma list or .npy; [tokens], or [rows, tokens] with 1 to 4 rows for layers
+  // with position rows (M-RoPE: 3, XD-RoPE: its sections, 2-D vision RoPE: 2).
   std::vector<std::int64_t> ids;
-  bool rows3 = false;
+  std::int64_t rows = 1;
+  bool row_file = false;  // the positions came as [rows, tokens]
+  std::string shape_text;
   if (looks_like_list(a.positions)) {
     ids = parse_int_list(a.positions, "--positions");
+    shape_text = "a comma list of " + std::to_string(ids.size()) + " positions";
   } else {
     const NpyArray pa = read_npy(a.positions);
     ids = pa.as_int64();
-    if (pa.shape.size() == 2 && pa.shape[0] == 3)
-      rows3 = true;
-    else if (pa.shape.size() != 1)
+    if (pa.shape.size() == 2 && pa.shape[0] >= 1 && pa.shape[0] <= Positions::kMaxRows) {
+      rows = pa.shape[0];
+      row_file = true;
+      shape_text =
+          "shape [" + std::to_string(pa.shape[0]) + ", " + std::to_string(pa.shape[1]) + "]";
+    } else if (pa.shape.size() == 1) {
+      shape_text = "shape [" + std::to_string(pa.shape[0]) + "]";
+    } else {
+      std::string dims;
+      for (const auto d : pa.shape) dims += (dims.empty() ? "" : ", ") + std::to_string(d);
       throw ArgumentError("--positions " + a.positions +
-                          ": expected shape [tokens] or [3, tokens]");
+                          ": expected shape [tokens] or [rows, tokens] with 1 to 4 rows, got [" +
+                          dims + "]");
+    }
   }
-  if (rows3 && !cfg->mrope)
-    throw ArgumentError("--positions: [3, tokens] rows need an M-RoPE config (mrope_section)");
-  const std::int64_t n_pos =
-      rows3 ? static_cast<std::int64_t>(ids.size()) / 3 : static_cast<std::int64_t>(ids.size());
+  const std::int64_t n_pos = static_cast<std::int64_t>(ids.size()) / rows;
   if (n_pos != tokens)
     throw ArgumentError("--positions: expected " + std::to_string(tokens) +
-                        " positions (one per token), got " + std::to_string(n_pos));
-  check_positions(ids, tokens, rows3);
+                        " positions (one per token), got " + std::to_string(n_pos) + " (" +
+                        shape_text + ")");
+  check_positions(ids, tokens, row_file);
   const std::int64_t max_pos = ids.empty() ? 0 : *std::max_element(ids.begin(), ids.end());
   // max(position) + 1, saturated: out-of-range positions are refused by apply_rope itself
   const Numerics numerics = numerics_from(a, false);
@@ -262,20 +349,44 @@ void run_hf(const ApplyArgs& a) {
           ? std::nullopt
           : std::optional<std::int64_t>(std::clamp<std::int64_t>(max_pos, 0, kMaxAbsPosition) + 1);
   const FrequencyPlan plan = plan_of(*cfg, seq_len, numerics.policy, numerics.arithmetic);
+  // The rows the layer takes: 1 for 1-D positions, else the plan's position_rows (a plan with
+  // pair axes and no row count is an M-RoPE plan: 3).
+  const int want_rows =
+      plan.pair_axis.empty() ? 1 : (plan.position_rows > 0 ? plan.position_rows : 3);
+  if (rows != want_rows)
+    throw ArgumentError("--positions " + a.positions + ": layer \"" + cfg->layer_type +
+                        "\" takes " + std::to_string(want_rows) + " position row" +
+                        (want_rows == 1 ? "" : "s") + " ([" +
+                        (want_rows == 1 ? std::string("tokens] or [1, tokens")
+                                        : std::to_string(want_rows) + ", tokens") +
+                        "]), got " + shape_text);
+  const bool multi_row = want_rows > 1;
   const PositionSlice slice = [&](std::int64_t start, std::int64_t n,
                                   std::vector<std::int64_t>& scratch) {
-    if (!rows3)
+    if (!multi_row)
       return Positions::per_token(std::span<const std::int64_t>(ids).subspan(
           static_cast<std::size_t>(start), static_cast<std::size_t>(n)));
-    scratch.clear();  // rows T, H, W of the chunk, each contiguous
-    for (std::int64_t r = 0; r < 3; ++r)
+    scratch.clear();  // each row of the chunk, contiguous
+    for (std::int64_t r = 0; r < rows; ++r)
       scratch.insert(scratch.end(), ids.begin() + r * tokens + start,
                      ids.begin() + r * tokens + start + n);
-    return Positions::mrope(std::span<const std::int64_t>(scratch), n);
+    return Positions::rows(std::span<const std::int64_t>(scratch), n, static_cast<int>(rows));
   };
   const ApplyOptions o = options_from(a, false);
-  Progress progress("apply", tokens, "tokens");
-  rotate(plan, x, parse_dtype(a.dtype), tokens, heads, hd, heads * hd, hd, slice, o, &progress);
+  const DType dt = parse_dtype(a.dtype);
+  if (dl.nope) {
+    // A NoPE layer does not rotate: the input in the computed dtype, scaled if asked.
+    if (dt != DType::kF32) x = from16(dt, to16(dt, x));
+  } else {
+    Progress progress("apply", tokens, "tokens");
+    rotate(plan, x, dt, tokens, heads, hd, heads * hd, hd, slice, o, &progress);
+  }
+  if (dl.scale) {
+    if (multi_row)
+      throw ArgumentError("--query-scale: takes 1-D positions (the token index), got " +
+                          shape_text);
+    scale_in_dtype(*m.query_scale, x, dt, tokens, heads, hd, ids);
+  }
   write_npy_f32(a.output, xa.shape, x.data());
 }
 
@@ -351,7 +462,8 @@ void register_apply(CLI::App& app) {
   c->add_option("--input", a->input, "float32 .npy input")->required();
   c->add_option("--output", a->output, "float32 .npy output")->required();
   auto* p = c->add_option("--positions", a->positions,
-                          "Comma list or int .npy ([tokens] or [3, tokens])");
+                          "Comma list or int .npy: [tokens], or [rows, tokens] with the layer's "
+                          "1 to 4 position rows (M-RoPE 3, XD-RoPE 4, 2-D vision 2)");
   auto* off = c->add_option("--offset", a->offset, "mlx: one offset for all batch entries")
                   ->check(int_range(std::numeric_limits<std::int64_t>::min(),
                                     std::numeric_limits<std::int64_t>::max(), "a 64-bit integer"));
@@ -393,6 +505,14 @@ void register_apply(CLI::App& app) {
        "or exact (each inv_freq rounded once from double) or ggml (exact, plus llama.cpp's ggml "
        "arguments, needed by --angles ggml)")
       ->check(CLI::IsMember({"transformers", "exact", "ggml"}));
+  c->add_option("--decoder-layer", a->decoder_layer,
+                "Decoder layer (0-based): its RoPE layer type, and no rotation on a NoPE layer "
+                "(Llama 4's no_rope_layers)")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 20));
+  c->add_flag("--query-scale", a->query_scale,
+              "Multiply the input (queries) by the model's per-position scale on that decoder "
+              "layer: Llama 4's attention-temperature tuning, 1 + attn_scale·ln(1 + "
+              "floor((p + 1) / floor_scale)), on its NoPE layers");
   c->add_flag("--inverse", a->inverse, "Apply the inverse rotation (backward pass)");
   c->add_flag("--no-fold", a->no_fold,
               "Leave the attention factor out of cos/sin (a pure rotation; ropekit freqs prints "

@@ -127,6 +127,49 @@ std::string nope_text(const ModelRope& model) {
                      model.layer_uses_rope.size(), list);
 }
 
+// "43 decoder layers: main ×3 (0, 1, 42), compress ×40 (2, 3, 4, 5, ...)": which RoPE layer
+// type each decoder layer uses, for models with several (Gemma 3, DeepSeek-V4).
+std::string layer_map_text(const ModelRope& model) {
+  std::string out = fmt::format("{} decoder layers:", model.layer_types.size());
+  for (const RopeConfig& l : model.layers) {
+    std::vector<std::size_t> idx;
+    for (std::size_t i = 0; i < model.layer_types.size(); ++i)
+      if (model.layer_types[i] == l.layer_type) idx.push_back(i);
+    if (idx.empty()) continue;
+    std::string list;
+    for (std::size_t k = 0; k < idx.size() && k < 4; ++k)
+      list += (k ? ", " : "") + std::to_string(idx[k]);
+    if (idx.size() > 4) list += ", ...";
+    out += fmt::format(" {} ×{} ({})", l.layer_type, idx.size(), list);
+  }
+  return out;
+}
+
+// The decoder layers that scale their queries, and the formula with the config's values.
+std::vector<std::size_t> query_scale_layers(const ModelRope& model) {
+  std::vector<std::size_t> layers;
+  for (std::size_t i = 0; i < model.layer_scales_queries.size(); ++i)
+    if (model.layer_scales_queries[i]) layers.push_back(i);
+  return layers;
+}
+
+std::string query_scale_text(const ModelRope& model) {
+  const QueryPositionScale& q = *model.query_scale;
+  const std::vector<std::size_t> layers = query_scale_layers(model);
+  std::string list;
+  for (std::size_t k = 0; k < layers.size() && k < 8; ++k)
+    list += (k ? ", " : "") + std::to_string(layers[k]);
+  if (layers.size() > 8) list += ", ...";
+  const std::string where =
+      model.layer_scales_queries.empty()
+          ? std::string("the NoPE layers (the config does not list them)")
+          : fmt::format("{} of {} layers: {}", layers.size(), model.layer_scales_queries.size(),
+                        layers.empty() ? std::string("none") : list + " (0-based)");
+  return fmt::format("q × (1 + {}·ln(1 + floor((p + {}) / {}))){} on {}",
+                     format_general(q.attn_scale), q.position_offset, format_general(q.floor_scale),
+                     q.scale_in_query_dtype ? " (scale rounded to q's dtype)" : "", where);
+}
+
 void print_text(const ShowOptions& o, const ModelRope& model,
                 const std::vector<LayerReport>& reports) {
   fmt::print("{}\n",
@@ -142,6 +185,9 @@ void print_text(const ShowOptions& o, const ModelRope& model,
   }
   if (!model.layer_uses_rope.empty())
     fmt::print("{}\n", key_value("nope_layers", nope_text(model)));
+  if (model.query_scale) fmt::print("{}\n", key_value("query_scale", query_scale_text(model)));
+  if (model.layers.size() > 1 && !model.layer_types.empty())
+    fmt::print("{}\n", key_value("layer_types", layer_map_text(model)));
   for (const LayerReport& r : reports) {
     const RopeConfig& c = *r.config;
     const FrequencyPlan& p = r.plan;
@@ -210,6 +256,16 @@ void print_json(const ShowOptions& o, const ModelRope& model,
   j["nope_layers"] = nlohmann::ordered_json::array();
   for (std::size_t i = 0; i < model.layer_uses_rope.size(); ++i)
     if (!model.layer_uses_rope[i]) j["nope_layers"].push_back(i);
+  // The RoPE layer type of each decoder layer, when the config says (Gemma 3, DeepSeek-V4).
+  j["layer_types"] = model.layer_types;
+  // Llama 4's attention-temperature tuning: the formula's constants and the layers applying it.
+  j["query_scale"] = nlohmann::ordered_json();
+  if (model.query_scale)
+    j["query_scale"] = {{"floor_scale", model.query_scale->floor_scale},
+                        {"attn_scale", model.query_scale->attn_scale},
+                        {"position_offset", model.query_scale->position_offset},
+                        {"scale_in_query_dtype", model.query_scale->scale_in_query_dtype},
+                        {"layers", query_scale_layers(model)}};
   j["seq_len"] =
       o.plan.seq_len ? nlohmann::ordered_json(*o.plan.seq_len) : nlohmann::ordered_json();
   j["policy"] = o.plan.policy;

@@ -75,6 +75,28 @@ struct Vision2dSpec {
   Vision2dKind kind = Vision2dKind::kQwenVl;
 };
 
+// A per-position scale of the queries, applied by the model next to (or instead of) RoPE:
+//
+//     scale(p) = 1 + attn_scale · ln(1 + floor((p + position_offset) / floor_scale))
+//
+// Llama 4's attention-temperature tuning (arXiv:2501.19399) on its NoPE layers, as transformers'
+// Llama4TextAttention computes it from the absolute token index p (`cache_position`):
+// `log(floor((p + 1) / floor_scale) + 1) · attn_scale + 1` (position_offset 1; config keys
+// `attn_temperature_tuning`, `floor_scale`, `attn_scale`). The scale is 1 for
+// p + position_offset < floor_scale and grows by attn_scale · ln 2 at the first multiple.
+// Ministral 3 (`llama_4_scaling_beta` in its rope dict) scales the queries of every layer, after
+// RoPE, with the same form: attn_scale = llama_4_scaling_beta, floor_scale =
+// original_max_position_embeddings, position_offset 0, and the scale rounded to the query's
+// dtype before the product (transformers Ministral3Attention: `.to(query_states.dtype)`).
+// ropekit/query_scale.h applies it. Valid: floor_scale finite and > 0, attn_scale finite,
+// position_offset 0 or 1.
+struct QueryPositionScale {
+  double floor_scale = 8192.0;
+  double attn_scale = 0.1;
+  int position_offset = 1;
+  bool scale_in_query_dtype = false;  // round s(p) to q's dtype first (Ministral 3)
+};
+
 // ---- scaling types ---------------------------------------------------------------------------
 // Plain RoPE (RoFormer): inv_freq_i = theta^(-2i/d).
 struct DefaultScaling {};

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,6 +45,13 @@ struct ModelRope {
   // config does not describe its layers.
   std::vector<std::string> layer_types;
   std::vector<bool> layer_uses_rope;
+  // A per-position query scale (ropekit/config.h, QueryPositionScale) and the decoder layers
+  // that apply it: Llama 4's attention-temperature tuning on its NoPE layers (config keys
+  // `attn_temperature_tuning`, default on as in transformers' Llama4TextConfig, `floor_scale`
+  // default 8192, `attn_scale` default 0.1), or Ministral 3's `llama_4_scaling_beta` on every
+  // layer after RoPE. Empty when the model has none or turns it off.
+  std::optional<QueryPositionScale> query_scale;
+  std::vector<bool> layer_scales_queries;  // per decoder layer, when query_scale is set
 
   // The config of a layer type; throws ArgumentError listing the available names.
   const RopeConfig& layer(std::string_view name) const;

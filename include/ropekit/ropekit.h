@@ -13,6 +13,7 @@
 #include "ropekit/mlx_rope.h"
 #include "ropekit/numerics.h"
 #include "ropekit/position_rows.h"
+#include "ropekit/query_scale.h"
 #include "ropekit/targets.h"
 #include "ropekit/thread_pool.h"
 #include "ropekit/version.h"

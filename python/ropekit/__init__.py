@@ -143,6 +143,9 @@ class Model:
         self.warnings = [ConfigWarning(p, m) for p, m in d["warnings"]]
         self.layer_types = list(d["layer_types"])  # per decoder layer, when the config says
         self.layer_uses_rope = list(d["layer_uses_rope"])
+        # Llama 4's attention-temperature tuning: {floor_scale, attn_scale, position_offset,
+        # layers (per decoder layer: whether it scales its queries)}, or None.
+        self.query_scale = d.get("query_scale")
         self.numerics = numerics
         self.layers = {}
         for layer in d["layers"]:
@@ -152,6 +155,20 @@ class Model:
     @property
     def names(self):
         return list(self.layers)
+
+    def query_scales(self, positions):
+        """The per-position query scale (float32, the shape of ``positions``: token indices,
+        transformers' ``cache_position``) that the layers listed in ``query_scale["layers"]``
+        multiply their queries by: ``1 + attn_scale * ln(1 + floor((p + position_offset) /
+        floor_scale))`` (Llama 4's attention-temperature tuning on NoPE layers). Multiply q by
+        it in float32 and round once to q's dtype, as transformers does."""
+        if self.query_scale is None:
+            raise ValueError(f"query_scales: model_type {self.model_type!r} has no query scale")
+        q = self.query_scale
+        p = _np.asarray(positions, dtype=_np.int64)
+        s = _ropekit.query_position_scales(q["floor_scale"], q["attn_scale"],
+                                           q["position_offset"], p.reshape(-1))
+        return s.reshape(p.shape)
 
     def __getitem__(self, name):
         if isinstance(name, int):  # decoder layer index

@@ -714,6 +714,17 @@ PYBIND11_MODULE(_ropekit, m) {
     d["layer_types"] = model.layer_types;
     d["layer_uses_rope"] =
         std::vector<bool>(model.layer_uses_rope.begin(), model.layer_uses_rope.end());
+    d["query_scale"] = py::none();
+    if (model.query_scale) {
+      py::dict q;
+      q["floor_scale"] = model.query_scale->floor_scale;
+      q["attn_scale"] = model.query_scale->attn_scale;
+      q["position_offset"] = model.query_scale->position_offset;
+      q["scale_in_query_dtype"] = model.query_scale->scale_in_query_dtype;
+      q["layers"] =
+          std::vector<bool>(model.layer_scales_queries.begin(), model.layer_scales_queries.end());
+      d["query_scale"] = q;
+    }
     return d;
   };
   m.def("parse_config", [load](const std::string& text, bool strict) {
@@ -727,6 +738,18 @@ PYBIND11_MODULE(_ropekit, m) {
     return load(rk::load_hf_config(path, o));
   });
   m.def("supported_rope_types", &rk::supported_rope_types);
+  // query_position_scales(floor_scale, attn_scale, position_offset, positions) -> float32 scales
+  // (ropekit/query_scale.h), one per position.
+  m.def("query_position_scales",
+        [](double floor_scale, double attn_scale, int offset,
+           const py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>& pos) {
+          const rk::QueryPositionScale s{floor_scale, attn_scale, offset};
+          py::array_t<float> out(pos.size());
+          float* o = out.mutable_data();
+          const std::int64_t* p = pos.data();
+          for (py::ssize_t i = 0; i < pos.size(); ++i) o[i] = rk::query_position_scale(s, p[i]);
+          return out;
+        });
 
   py::class_<rk::MlxRope>(m, "MlxRope")
       .def_readonly("class_name", &rk::MlxRope::class_name)

@@ -382,3 +382,18 @@ def test_apply_underscore_is_apply_in_place(llama):
     assert np.array_equal(q, wq) and np.array_equal(k, wk)
     x = rand(2, 2, 128)
     assert np.array_equal(llama.apply_(x.copy(), None, 4), llama.apply(x, positions=4))
+
+
+def test_query_scale_llama4_scout():
+    m = ropekit.load("llama-4-scout-17b-16e")
+    q = m.query_scale
+    assert q["floor_scale"] == 8192 and q["attn_scale"] == 0.1 and q["position_offset"] == 1
+    assert [i for i, on in enumerate(q["layers"]) if on] == list(range(3, 48, 4))
+    pos = np.array([[0, 8190, 8191], [16383, 100000, 2**31 - 1]])
+    s = m.query_scales(pos)
+    assert s.dtype == np.float32 and s.shape == pos.shape
+    want = np.log(np.floor((pos.astype(np.float64) + 1) / 8192) + 1) * 0.1 + 1
+    assert np.all(np.abs(s - want) <= 0.5 * np.spacing(s))  # double, rounded once to float32
+    assert ropekit.load("llama-3.1-8b-instruct").query_scale is None
+    with pytest.raises(ValueError, match="position"):
+        m.query_scales([-1])

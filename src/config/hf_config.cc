@@ -57,12 +57,18 @@ struct Family {
   bool ernie_vl = false;         // H/W alternating + T tail, interleaved pairs, rounds once
   bool gpt_oss = false;          // default YaRN block with truncate=false
   bool nope_interval = false;    // Llama 4 / SmolLM3: every no_rope_layer_interval-th layer is NoPE
+  bool glm_dsa = false;          // GLM-5 (MLA + DeepSeek-V3.2 sparse-attention indexer)
+  bool deepseek_v4 = false;      // per-layer RoPE: main (sliding) and compress layers
+  bool ministral3 = false;       // llama_4_scaling_beta: a query scale on every layer
 };
 
 Family family_of(const std::string& mt) {
   Family f;
   f.deepseek = starts_with(mt, "deepseek_v2") || starts_with(mt, "deepseek_v3") ||
-               mt == "kimi_k2" || mt == "glm4_moe_lite";
+               mt == "kimi_k2" || mt == "glm4_moe_lite" || mt == "glm_moe_dsa";
+  f.glm_dsa = mt == "glm_moe_dsa";
+  f.deepseek_v4 = mt == "deepseek_v4";
+  f.ministral3 = mt == "ministral3";
   f.llama4 = starts_with(mt, "llama4");
   f.nope_interval = f.llama4 || mt == "smollm3";
   f.gemma3 = mt == "gemma3" || mt == "gemma3_text";
@@ -115,8 +121,9 @@ struct RopeDict {
   std::string layer_type;
   Json dict;  // object (possibly empty)
   std::string path;
-  std::optional<double> theta_override;  // Gemma 3 sliding layers
+  std::optional<double> theta_override;  // Gemma 3 sliding layers, DeepSeek-V4
   bool no_scaling = false;
+  std::string theta_path;  // where theta_override comes from (default: path)
 };
 
 bool all_values_are_objects(const Json& j) {
@@ -151,15 +158,15 @@ std::vector<RopeDict> rope_dicts(const Json& root, const std::string& base, cons
               join_path(ppath, name),
               "expected a layer type listed in layer_types (" + list + "), got \"" + name + "\"");
         }
-        out.push_back({name, d, join_path(ppath, name), std::nullopt, false});
+        out.push_back({name, d, join_path(ppath, name), std::nullopt, false, {}});
       }
       return out;
     }
-    out.push_back({"default", *params, ppath, std::nullopt, false});
+    out.push_back({"default", *params, ppath, std::nullopt, false, {}});
   } else if (scaling) {
     const std::string spath = join_path(base, "rope_scaling");
     if (!scaling->is_object()) fail(spath, "an object or null", *scaling);
-    out.push_back({"default", *scaling, spath, std::nullopt, false});
+    out.push_back({"default", *scaling, spath, std::nullopt, false, {}});
   } else if (fam.gpt_oss) {
     // transformers' GptOssConfig default: YaRN ×32 over 4096 tokens, untruncated ramp.
     warnings.push_back({join_path(base, "rope_scaling"),
@@ -172,18 +179,25 @@ std::vector<RopeDict> rope_dicts(const Json& root, const std::string& base, cons
                         {"beta_slow", 1.0},
                         {"truncate", false},
                         {"original_max_position_embeddings", 4096}},
-                   join_path(base, "rope_scaling"), std::nullopt, false});
+                   join_path(base, "rope_scaling"),
+                   std::nullopt,
+                   false,
+                   {}});
   } else {
     out.push_back(
-        {"default", Json::object(), join_path(base, "rope_scaling"), std::nullopt, false});
+        {"default", Json::object(), join_path(base, "rope_scaling"), std::nullopt, false, {}});
   }
   if (fam.gemma3 && out.size() == 1) {
     // Gemma 3 (legacy layout): the scaling applies to full-attention layers; sliding-window
     // layers use rope_local_base_freq and no scaling (transformers' Gemma3Config).
     RopeDict full = out[0];
     full.layer_type = "full_attention";
-    RopeDict sliding{"sliding_attention", Json::object(), join_path(base, "rope_local_base_freq"),
-                     get_number(root, "rope_local_base_freq", base).value_or(10000.0), true};
+    RopeDict sliding{"sliding_attention",
+                     Json::object(),
+                     join_path(base, "rope_local_base_freq"),
+                     get_number(root, "rope_local_base_freq", base).value_or(10000.0),
+                     true,
+                     {}};
     out = {full, sliding};
   }
   return out;
@@ -332,7 +346,7 @@ RopeConfig build_layer(const Json& root, const std::string& base, const std::str
   std::string theta_path = join_path(rd.path, "rope_theta");
   if (rd.theta_override) {
     theta = rd.theta_override;
-    theta_path = rd.path;
+    theta_path = rd.theta_path.empty() ? rd.path : rd.theta_path;
   } else if (const auto t = get_number(rd.dict, "rope_theta", rd.path)) {
     theta = t;
     if (const auto top = get_number(root, "rope_theta", base); top && *top != *t)
@@ -401,7 +415,8 @@ RopeConfig build_layer(const Json& root, const std::string& base, const std::str
   // Layout.
   c.layout = PairLayout::kHalf;
   if (fam.llama4 || fam.glm_interleaved || fam.ernie_vl) c.layout = PairLayout::kInterleaved;
-  if (fam.deepseek) c.layout = PairLayout::kInterleaved;  // rope_interleave defaults to true
+  if (fam.deepseek) c.layout = PairLayout::kInterleaved;     // rope_interleave defaults to true
+  if (fam.deepseek_v4) c.layout = PairLayout::kInterleaved;  // complex-form RoPE
   if (const auto ri = get_bool(root, "rope_interleave", base))
     c.layout = *ri ? PairLayout::kInterleaved : PairLayout::kHalf;
   if (const auto rt = get_bool(root, "rope_traditional", base))  // mlx-lm's key
@@ -410,7 +425,8 @@ RopeConfig build_layer(const Json& root, const std::string& base, const std::str
 
   // Unknown keys in the rope dict: transformers warns, we do too.
   for (const auto& [key, v] : rd.dict.items())
-    if (!detail::is_known_rope_key(type, key))
+    if (!detail::is_known_rope_key(type, key) &&
+        !(fam.ministral3 && key == "llama_4_scaling_beta"))  // read by read_query_scale
       warnings.push_back(
           {join_path(rd.path, detail::excerpt(key)),
            "unrecognized key for rope type \"" + detail::excerpt(type) + "\"; ignored"});
@@ -491,15 +507,154 @@ void read_layer_map(const Json& root, const std::string& base, const Family& fam
   }
 }
 
+// DeepSeek-V4 (transformers DeepseekV4Config.__post_init__ and DeepseekV4RotaryEmbedding): two
+// RoPEs selected per decoder layer. "main" (sliding-window layers, compress ratio 0): plain RoPE
+// with rope_theta, no scaling. "compress" (compressed layers, CSA ratio 4 / HCA ratio 128):
+// compress_rope_theta (default 160000) with the rope_scaling block, YaRN with attention_factor 1
+// (the reference rotates with unit-magnitude cos/sin). transformers v5 saves the two as
+// rope_parameters {"main": {...}, "compress": {...}}; both forms are read.
+std::vector<RopeDict> deepseek_v4_dicts(const Json& root, const std::string& base) {
+  if (const Json* rp = detail::find(root, "rope_parameters");
+      rp && rp->is_object() && rp->contains("main") && rp->contains("compress")) {
+    const std::string ppath = join_path(base, "rope_parameters");
+    std::vector<RopeDict> out;
+    for (const char* name : {"main", "compress"}) {
+      const Json& d = (*rp)[name];
+      if (!d.is_object())
+        fail(join_path(ppath, name), "an object (that layer type's rope dict)", d);
+      out.push_back({name, d, join_path(ppath, name), std::nullopt, false, {}});
+    }
+    return out;
+  }
+  const std::string tpath = join_path(base, "rope_theta");
+  const std::string cpath = join_path(base, "compress_rope_theta");
+  RopeDict main{"main", Json::object(),
+                tpath,  get_number(root, "rope_theta", base).value_or(10000.0),
+                true,   tpath};
+  Json cd = Json::object();
+  const std::string spath = join_path(base, "rope_scaling");
+  if (const Json* rs = detail::find(root, "rope_scaling"); rs && !rs->is_null()) {
+    if (!rs->is_object()) fail(spath, "an object or null", *rs);
+    cd = *rs;
+  }
+  auto says_yarn = [&](const char* key) {
+    const Json* v = detail::find(cd, key);
+    return v && v->is_string() && v->get<std::string>() == "yarn";
+  };
+  if ((says_yarn("rope_type") || says_yarn("type")) && !cd.contains("attention_factor"))
+    cd["attention_factor"] = 1.0;
+  RopeDict compress{"compress", cd,
+                    spath,      get_number(root, "compress_rope_theta", base).value_or(160000.0),
+                    false,      cpath};
+  return {main, compress};
+}
+
+// DeepSeek-V4's per-layer choice, as the layer type of each decoder layer ("main" or
+// "compress"): `layer_types` (sliding_attention → main, compressed_sparse_attention and
+// heavily_compressed_attention → compress) else `compress_ratios` (0 → main, else compress; the
+// list may carry one more entry for the MTP block, which is not a decoder layer).
+void read_deepseek_v4_layers(const Json& root, const std::string& base, ModelRope& m) {
+  const auto n = get_integer(root, "num_hidden_layers", base);
+  if (n && (*n < 0 || *n > (1 << 20)))
+    fail(join_path(base, "num_hidden_layers"), "an integer in [0, 2^20]", Json(*n));
+  if (const Json* lt = detail::find(root, "layer_types"); lt && !lt->is_null()) {
+    const std::string path = join_path(base, "layer_types");
+    if (!lt->is_array() || lt->size() > (1u << 20))
+      fail(path, "a list of attention types per layer", *lt);
+    for (std::size_t i = 0; i < lt->size(); ++i) {
+      const Json& e = (*lt)[i];
+      const std::string t = e.is_string() ? e.get<std::string>() : std::string();
+      if (t == "sliding_attention")
+        m.layer_types.push_back("main");
+      else if (t == "compressed_sparse_attention" || t == "heavily_compressed_attention")
+        m.layer_types.push_back("compress");
+      else
+        fail(detail::join_index(path, i),
+             "sliding_attention, compressed_sparse_attention or heavily_compressed_attention", e);
+    }
+  } else if (const Json* cr = detail::find(root, "compress_ratios"); cr && !cr->is_null()) {
+    const std::string path = join_path(base, "compress_ratios");
+    if (!cr->is_array() || cr->size() > (1u << 20))
+      fail(path, "a list of compression ratios per layer (0 = sliding window only)", *cr);
+    if (n && cr->size() < static_cast<std::size_t>(*n))
+      fail(path, "at least num_hidden_layers = " + std::to_string(*n) + " entries",
+           Json(cr->size()));
+    const std::size_t count = n ? static_cast<std::size_t>(*n) : cr->size();
+    for (std::size_t i = 0; i < count; ++i) {
+      const Json& e = (*cr)[i];
+      if (!e.is_number_integer() || e.get<std::int64_t>() < 0)
+        fail(detail::join_index(path, i), "an integer >= 0 (0 = sliding window only)", e);
+      m.layer_types.push_back(e.get<std::int64_t>() == 0 ? "main" : "compress");
+    }
+  }
+}
+
+// Llama 4's attention-temperature tuning (transformers Llama4TextAttention): the NoPE layers
+// multiply q by 1 + attn_scale · ln(1 + floor((cache_position + 1) / floor_scale)). The config
+// class defaults are on, 8192 and 0.1; released configs write attn_temperature_tuning as the
+// integer 4, which the model only tests for truth.
+void read_query_scale(const Json& root, const std::string& base, const Family& fam, ModelRope& m) {
+  if (fam.ministral3) {
+    // Ministral 3 (transformers Ministral3Attention, `_get_llama_4_attn_scale`): every layer
+    // multiplies its rotated queries by 1 + beta · ln(1 + floor(cache_position /
+    // original_max_position_embeddings)), the scale cast to the query dtype first.
+    const Json* rd = detail::find(root, "rope_parameters");
+    std::string rpath = join_path(base, "rope_parameters");
+    if (!rd || !rd->is_object()) {
+      rd = detail::find(root, "rope_scaling");
+      rpath = join_path(base, "rope_scaling");
+    }
+    if (!rd || !rd->is_object()) return;
+    const auto beta = get_number(*rd, "llama_4_scaling_beta", rpath);
+    if (!beta) return;
+    if (!std::isfinite(*beta))
+      fail(join_path(rpath, "llama_4_scaling_beta"), "a finite number", Json(*beta));
+    const auto orig = get_integer(*rd, "original_max_position_embeddings", rpath);
+    if (!orig || *orig <= 0)
+      throw ConfigError(join_path(rpath, "original_max_position_embeddings"),
+                        "expected an integer > 0 (the floor of llama_4_scaling_beta's scale)");
+    m.query_scale = QueryPositionScale{static_cast<double>(*orig), *beta, 0, true};
+    const auto n = get_integer(root, "num_hidden_layers", base);
+    if (n && *n > 0 && *n <= (1 << 20))
+      m.layer_scales_queries.assign(static_cast<std::size_t>(*n), true);
+    return;
+  }
+  if (!fam.llama4) return;
+  bool on = true;
+  const std::string tpath = join_path(base, "attn_temperature_tuning");
+  if (const Json* t = detail::find(root, "attn_temperature_tuning"); t && !t->is_null()) {
+    if (t->is_boolean())
+      on = t->get<bool>();
+    else if (t->is_number())
+      on = t->get<double>() != 0.0;
+    else
+      fail(tpath, "a boolean or a number (0 = off)", *t);
+  }
+  if (!on) return;
+  QueryPositionScale q;
+  q.position_offset = 1;
+  q.floor_scale = get_number(root, "floor_scale", base).value_or(8192.0);
+  if (!(std::isfinite(q.floor_scale) && q.floor_scale > 0.0))
+    fail(join_path(base, "floor_scale"), "a finite number > 0", Json(q.floor_scale));
+  q.attn_scale = get_number(root, "attn_scale", base).value_or(0.1);
+  if (!std::isfinite(q.attn_scale))
+    fail(join_path(base, "attn_scale"), "a finite number", Json(q.attn_scale));
+  m.query_scale = q;
+  for (const bool rope : m.layer_uses_rope) m.layer_scales_queries.push_back(!rope);
+}
+
 // DeepSeek-V3.2 sparse-attention indexer (reference inference/model.py, class Indexer): its
 // heads of index_head_dim features rotate their first qk_rope_head_dim features with the
 // model's frequencies, half-split ("rope in indexer is not interleaved") while MLA itself is
-// interleaved. Exposed as the role "indexer": the main layer's RoPE with the indexer's head
-// width and layout.
+// interleaved. GLM-5 (glm_moe_dsa) has the same indexer with its pair layout in the config key
+// `indexer_rope_interleave` (vLLM deepseek_v2.py: the indexer's rotary is neox-style unless the
+// key is true; GLM-5's configs set it, and its default there is true). Exposed as the role
+// "indexer": the main layer's RoPE with the indexer's head width and layout.
 void read_indexer_role(const Json& root, const std::string& base, const Family& fam, ModelRope& m) {
   if (!fam.deepseek || m.layers.size() != 1) return;
   const auto ihd = get_integer(root, "index_head_dim", base);
   if (!ihd) return;
+  const bool interleaved = get_bool(root, "indexer_rope_interleave", base).value_or(fam.glm_dsa);
   RopeConfig c = m.layers.front();
   if (*ihd < c.rotary_dim || *ihd % 2 != 0 || *ihd > (1 << 20))
     fail(join_path(base, "index_head_dim"),
@@ -507,7 +662,7 @@ void read_indexer_role(const Json& root, const std::string& base, const Family& 
   c.layer_type = "indexer";
   c.head_dim = static_cast<int>(*ihd);
   c.partial_rotary_factor = static_cast<double>(c.rotary_dim) / c.head_dim;
-  c.layout = PairLayout::kHalf;
+  c.layout = interleaved ? PairLayout::kInterleaved : PairLayout::kHalf;
   m.layers.push_back(c);
 }
 
@@ -554,10 +709,15 @@ void read_vision_layer(const Json& doc, const std::string& model_type, ModelRope
   c.model_type = vmt.empty() ? model_type : vmt;
   c.head_dim = static_cast<int>(hd);
   c.rotary_dim = c.head_dim;
-  c.rope_theta = detail::check_positive_finite(
-      get_number(*vc, "rope_theta", base).value_or(10000.0), join_path(base, "rope_theta"));
-  if (c.rope_theta <= 1.0)
-    fail(join_path(base, "rope_theta"), "a finite number > 1", Json(c.rope_theta));
+  // transformers v5 writes the tower's theta inside vision_config.rope_parameters (Mistral 3).
+  std::string theta_path = join_path(base, "rope_theta");
+  std::optional<double> theta = get_number(*vc, "rope_theta", base);
+  if (const Json* rp = detail::find(*vc, "rope_parameters"); !theta && rp && rp->is_object()) {
+    theta = get_number(*rp, "rope_theta", join_path(base, "rope_parameters"));
+    theta_path = join_path(base, "rope_parameters.rope_theta");
+  }
+  c.rope_theta = detail::check_positive_finite(theta.value_or(10000.0), theta_path);
+  if (c.rope_theta <= 1.0) fail(theta_path, "a finite number > 1", Json(c.rope_theta));
   // Patches per side, where the config says (image_size / patch_size); else 1.
   const auto image = get_integer(*vc, "image_size", base);
   const auto patch = get_integer(*vc, "patch_size", base);
@@ -597,7 +757,10 @@ ModelRope parse_hf_config(std::string_view json_text, const ParseOptions& option
         m.model_type = *mt;
     }
   }
-  const Family fam = family_of(m.model_type);
+  Family fam = family_of(m.model_type);
+  // Mistral 3 wrappers: the text tower's own model_type says whether it is Ministral 3.
+  if (const auto tmt = get_string(*root, "model_type", base); tmt && *tmt == "ministral3")
+    fam.ministral3 = true;
   const int head_dim = resolve_head_dim(*root, base, fam);
   if (head_dim % 2 != 0)
     throw ConfigError(
@@ -612,10 +775,15 @@ ModelRope parse_hf_config(std::string_view json_text, const ParseOptions& option
         {join_path(base, "max_position_embeddings"),
          "absent; using " + std::to_string(max_pos) + " (the transformers config class default)"});
   }
-  for (const RopeDict& rd : rope_dicts(*root, base, fam, m.warnings))
+  for (const RopeDict& rd :
+       fam.deepseek_v4 ? deepseek_v4_dicts(*root, base) : rope_dicts(*root, base, fam, m.warnings))
     m.layers.push_back(
         build_layer(*root, base, m.model_type, fam, rd, m.warnings, head_dim, max_pos));
-  read_layer_map(*root, base, fam, m);
+  if (fam.deepseek_v4)
+    read_deepseek_v4_layers(*root, base, m);
+  else
+    read_layer_map(*root, base, fam, m);
+  read_query_scale(*root, base, fam, m);
   read_vision_layer(doc, m.model_type, m);
   read_indexer_role(*root, base, fam, m);
   if (options.strict && !m.warnings.empty()) {

@@ -93,6 +93,10 @@ TEST(CliModels, KnownModelsHaveTheirRopeType) {
   EXPECT_EQ(find("qwen2-vl-7b-instruct")["rope_type"], "default+mrope");
   EXPECT_EQ(find("llama-4-maverick-17b-128e")["rope_type"], "default");
   EXPECT_EQ(find("llama-4-maverick-17b-128e")["max_position_embeddings"], 1048576);
+  EXPECT_EQ(find("llama-4-scout-17b-16e")["rope_type"], "llama3/default");  // text, vision
+  EXPECT_EQ(find("devstral-small-2-24b-instruct")["rope_type"], "yarn/default");
+  EXPECT_EQ(find("deepseek-v4-flash")["rope_type"], "default/yarn");  // main, compress
+  EXPECT_EQ(find("deepseek-v4-flash")["rope_theta"], 10000.0);
 }
 
 TEST(CliModels, EveryModelHasASourceRecord) {
@@ -284,6 +288,25 @@ TEST(CliShow, NoPELayersAreListedFromTheLibraryMap) {
   EXPECT_NE(
       run_cli("show llama-4-maverick-17b-128e").out.find("12 of 48 layers skip RoPE: 3, 7, 11"),
       std::string::npos);
+}
+
+TEST(CliShow, QueryScaleIsReportedWithItsLayers) {
+  const json m = parse_json(run_cli("show llama-4-scout-17b-16e --json"));
+  const ModelRope rope = load_model_file("llama-4-scout-17b-16e");
+  ASSERT_TRUE(rope.query_scale.has_value());
+  std::vector<std::size_t> want;
+  for (std::size_t i = 0; i < rope.layer_scales_queries.size(); ++i)
+    if (rope.layer_scales_queries[i]) want.push_back(i);
+  EXPECT_EQ(m["query_scale"]["layers"].get<std::vector<std::size_t>>(), want);
+  EXPECT_EQ(m["query_scale"]["floor_scale"], 8192.0);
+  EXPECT_EQ(m["query_scale"]["attn_scale"], 0.1);
+  EXPECT_EQ(m["query_scale"]["position_offset"], 1);
+  EXPECT_EQ(m["layers"].size(), 2u);  // text and vision
+  EXPECT_EQ(m["layers"][1]["layer"], "vision");
+  EXPECT_TRUE(parse_json(run_cli("show llama-3.1-8b-instruct --json"))["query_scale"].is_null());
+  EXPECT_NE(run_cli("show llama-4-scout-17b-16e")
+                .out.find("q × (1 + 0.1·ln(1 + floor((p + 1) / 8192))) on 12 of 48 layers: 3, 7"),
+            std::string::npos);
 }
 
 TEST(CliShow, SeqLenAndPolicyReachThePlan) {

@@ -306,11 +306,17 @@ TEST(CliPositions, NpyPositions) {
   const fs::path rows =
       write_npy("rows.npy", "<i8", "False", "(3, 4)", int64s({0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3}));
   expect_input_error(ropekit(apply_args(cfg, x, q(rows))),
-                     {"[3, tokens] rows need an M-RoPE config"});
+                     {"--positions", "rows.npy", "takes 1 position row", "got shape [3, 4]"});
   const fs::path two =
       write_npy("two.npy", "<i8", "False", "(2, 4)", int64s({0, 1, 2, 3, 0, 1, 2, 3}));
   expect_input_error(ropekit(apply_args(cfg, x, q(two))),
-                     {"two.npy", "expected shape [tokens] or [3, tokens]"});
+                     {"two.npy", "takes 1 position row", "got shape [2, 4]"});
+  const fs::path five =
+      write_npy("five.npy", "<i8", "False", "(5, 4)",
+                int64s({0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}));
+  expect_input_error(
+      ropekit(apply_args(cfg, x, q(five))),
+      {"five.npy", "expected shape [tokens] or [rows, tokens] with 1 to 4 rows", "got [5, 4]"});
   const fs::path three = write_npy("three.npy", "<i8", "False", "(3,)", int64s({0, 1, 2}));
   expect_input_error(ropekit(apply_args(cfg, x, q(three))), {"--positions", "got 3"});
   const fs::path fortran = write_npy("fpos.npy", "<i8", "True", "(4,)", int64s({0, 1, 2, 3}));

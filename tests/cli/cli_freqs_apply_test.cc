@@ -216,6 +216,147 @@ TEST_F(CliTest, ApplyMRopeRowsAndMlxFactory) {
       2);  // 3 offsets for batch 2
 }
 
+// --positions with 1, 2 and 4 rows: a [rows, tokens] .npy is checked against the layer's
+// position rows and rotates exactly as the library does with Positions::rows.
+TEST_F(CliTest, ApplyPositionRowsOneTwoAndFour) {
+  const int tokens = 3, heads = 2;
+  struct Case {
+    std::string model, layer;
+    int rows, hd;
+  };
+  for (const Case& c :
+       {Case{"hunyuanocr", "", 4, 128}, Case{"devstral-small-2-24b-instruct", "vision", 2, 64},
+        Case{"llama-3.1-8b-instruct", "", 1, 128}}) {
+    SCOPED_TRACE(c.model);
+    const std::string cfg = test::data_path("models/" + c.model + ".json");
+    const auto x = test::hf_q(heads, tokens, c.hd);
+    std::vector<std::int64_t> rows;
+    for (int r = 0; r < c.rows; ++r)
+      for (int t = 0; t < tokens; ++t) rows.push_back(7 * r + 3 * t + (r == 1 ? 100 : 0));
+    write_npy(dir_ / "x.npy", "<f4", {tokens, heads, c.hd}, x.data(), x.size() * 4);
+    write_npy(dir_ / "p.npy", "<i8", {c.rows, tokens}, rows.data(), rows.size() * 8);
+    const std::string layer = c.layer.empty() ? "" : " --layer " + c.layer;
+    ASSERT_EQ(
+        run("apply " + cfg + layer + " --input " + (dir_ / "x.npy").string() + " --positions " +
+            (dir_ / "p.npy").string() + " --output " + (dir_ / "y.npy").string())
+            .rc,
+        0);
+    const ModelRope m = load_hf_config(cfg);
+    const RopeConfig& rc = c.layer.empty() ? m.layers.front() : m.layer(c.layer);
+    const std::int64_t seq = *std::max_element(rows.begin(), rows.end()) + 1;
+    const auto plan = build_frequency_plan(rc, seq, SeqLenPolicy::kTransformers,
+                                           FrequencyArithmetic::kTransformers);
+    std::vector<float> want(x.size());
+    const Positions pos =
+        c.rows == 1 ? Positions::per_token(std::span<const std::int64_t>(rows))
+                    : Positions::rows(std::span<const std::int64_t>(rows), tokens, c.rows);
+    apply_rope(plan, ConstTensorView::contiguous(x.data(), DType::kF32, tokens, heads, c.hd),
+               TensorView::contiguous(want.data(), DType::kF32, tokens, heads, c.hd), {}, {}, pos);
+    EXPECT_EQ(read_npy_f32(dir_ / "y.npy"), want);
+
+    // A row count other than the layer's is refused, naming the option and both shapes.
+    const int wrong = c.rows == 4 ? 3 : c.rows + 1;
+    std::vector<std::int64_t> bad(static_cast<std::size_t>(wrong) * tokens, 1);
+    write_npy(dir_ / "bad.npy", "<i8", {wrong, tokens}, bad.data(), bad.size() * 8);
+    const cli_test::RunResult r = cli_test::run_cli(
+        "apply " + cfg + layer + " --input " + (dir_ / "x.npy").string() + " --positions " +
+        (dir_ / "bad.npy").string() + " --output " + (dir_ / "z.npy").string());
+    EXPECT_EQ(r.exit_code, 2);
+    for (const std::string& s : {std::string("--positions"),
+                                 std::string("takes ") + std::to_string(c.rows) + " position row",
+                                 std::string("got shape [") + std::to_string(wrong) + ", 3]"})
+      EXPECT_NE(r.err.find(s), std::string::npos) << r.err;
+  }
+}
+
+// --decoder-layer / --query-scale on Llama 4 Scout: a NoPE layer is not rotated, and with
+// --query-scale its queries are multiplied by the attention-temperature scale of each position,
+// in the computed dtype, exactly as the library's scale_queries does.
+TEST_F(CliTest, ApplyQueryScaleOnALlama4NoPELayer) {
+  const std::string cfg = test::data_path("models/llama-4-scout-17b-16e.json");
+  const int tokens = 4, heads = 2, hd = 128;
+  const auto x = test::hf_q(heads, tokens, hd);
+  write_npy(dir_ / "x.npy", "<f4", {tokens, heads, hd}, x.data(), x.size() * 4);
+  const std::string base = "apply " + cfg + " --input " + (dir_ / "x.npy").string() +
+                           " --positions 0,8191,16383,100000 --output " + (dir_ / "y.npy").string();
+  const ModelRope m = load_hf_config(cfg);
+  const std::vector<std::int64_t> pos{0, 8191, 16383, 100000};
+  for (const char* dtype : {"f32", "bf16"}) {
+    SCOPED_TRACE(dtype);
+    const DType dt = std::string(dtype) == "f32" ? DType::kF32 : DType::kBF16;
+    ASSERT_EQ(run(base + " --dtype " + dtype + " --decoder-layer 3 --query-scale").rc, 0);
+    std::vector<float> want(x.size());
+    for (std::size_t i = 0; i < x.size(); ++i)
+      want[i] = static_cast<float>(round_to_dtype(dt, x[i]));
+    if (dt == DType::kF32) {
+      scale_queries(*m.query_scale, TensorView::contiguous(want.data(), dt, tokens, heads, hd),
+                    Positions::per_token(std::span<const std::int64_t>(pos)));
+    } else {
+      std::vector<BF16> b(want.size());
+      for (std::size_t i = 0; i < b.size(); ++i) b[i] = f32_to_bf16(want[i]);
+      scale_queries(*m.query_scale, TensorView::contiguous(b.data(), dt, tokens, heads, hd),
+                    Positions::per_token(std::span<const std::int64_t>(pos)));
+      for (std::size_t i = 0; i < b.size(); ++i) want[i] = bf16_to_f32(b[i]);
+    }
+    EXPECT_EQ(read_npy_f32(dir_ / "y.npy"), want);
+  }
+  // The NoPE layer without --query-scale: the input unchanged.
+  ASSERT_EQ(run(base + " --decoder-layer 7").rc, 0);
+  EXPECT_EQ(read_npy_f32(dir_ / "y.npy"), x);
+  // A RoPE layer rotates as without --decoder-layer.
+  ASSERT_EQ(run(base + " --decoder-layer 0").rc, 0);
+  const auto rotated = read_npy_f32(dir_ / "y.npy");
+  ASSERT_EQ(run(base + " --layer default").rc, 0);  // the text layer (the other is "vision")
+  EXPECT_EQ(read_npy_f32(dir_ / "y.npy"), rotated);
+  EXPECT_NE(rotated, x);
+  // Errors name the option.
+  for (const auto& [args, text] :
+       {std::pair{std::string(" --query-scale"), "--query-scale: needs --decoder-layer"},
+        std::pair{std::string(" --decoder-layer 0 --query-scale"),
+                  "decoder layer 0 does not scale its queries (layers that do: 3, 7,"},
+        std::pair{std::string(" --decoder-layer 48"),
+                  "--decoder-layer: expected a layer in [0, 47]"}}) {
+    const cli_test::RunResult r = cli_test::run_cli(base + args);
+    EXPECT_EQ(r.exit_code, 2) << args;
+    EXPECT_NE(r.err.find(text), std::string::npos) << r.err;
+  }
+  const cli_test::RunResult none =
+      cli_test::run_cli("apply " + test::data_path("models/llama-3.1-8b-instruct.json") +
+                        " --input " + (dir_ / "x.npy").string() + " --positions 0,1,2,3 --output " +
+                        (dir_ / "z.npy").string() + " --decoder-layer 0");
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_NE(none.err.find("--decoder-layer: this config does not describe its decoder layers"),
+            std::string::npos)
+      << none.err;
+}
+
+// Ministral 3 (Devstral Small 2): every layer rotates, then scales its queries
+// (llama_4_scaling_beta), the scale rounded to the computed dtype first.
+TEST_F(CliTest, ApplyQueryScaleAfterRoPEOnMinistral3) {
+  const std::string cfg = test::data_path("models/devstral-small-2-24b-instruct.json");
+  const int tokens = 3, heads = 2, hd = 128;
+  const auto x = test::hf_q(heads, tokens, hd);
+  write_npy(dir_ / "x.npy", "<f4", {tokens, heads, hd}, x.data(), x.size() * 4);
+  const std::vector<std::int64_t> pos{0, 8192, 300000};
+  ASSERT_EQ(run("apply " + cfg + " --input " + (dir_ / "x.npy").string() +
+                " --positions 0,8192,300000 --dtype bf16 --decoder-layer 5 --query-scale "
+                "--output " +
+                (dir_ / "y.npy").string())
+                .rc,
+            0);
+  const ModelRope m = load_hf_config(cfg);
+  const auto plan = build_frequency_plan(m.layer("default"), 300001, SeqLenPolicy::kTransformers,
+                                         FrequencyArithmetic::kTransformers);
+  std::vector<BF16> b(x.size());
+  for (std::size_t i = 0; i < b.size(); ++i) b[i] = f32_to_bf16(x[i]);
+  const TensorView v = TensorView::contiguous(b.data(), DType::kBF16, tokens, heads, hd);
+  apply_rope(plan, v, TensorView{}, Positions::per_token(std::span<const std::int64_t>(pos)));
+  scale_queries(*m.query_scale, v, Positions::per_token(std::span<const std::int64_t>(pos)));
+  std::vector<float> want(b.size());
+  for (std::size_t i = 0; i < b.size(); ++i) want[i] = bf16_to_f32(b[i]);
+  EXPECT_EQ(read_npy_f32(dir_ / "y.npy"), want);
+}
+
 // Large applies go in token chunks when progress is shown (ROPEKIT_PROGRESS=always stands in for
 // a terminal): the chunked result must equal one library call, per-token ids and M-RoPE rows,
 // f32 and bf16, and stderr carries the progress line only when asked (piped: silent).
