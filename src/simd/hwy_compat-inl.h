@@ -140,6 +140,18 @@ HWY_INLINE VU32<DF> F32ToF16Bits(DF df, VF<DF> v) {
 // ---- loads and stores of N elements as f32 -----------------------------------------------------
 // Rows are only element-aligned (any strides), so everything is LoadU/StoreU. Partial vectors
 // (CappedTag) load/store exactly their lanes on x86 and SCALAR, never past the row.
+// Keeps a loaded vector in a register. Each input vector of a rotation feeds two multiplies;
+// GCC folds the load into both as memory operands, loading every row twice, which costs in
+// cache-hot decode. An empty asm with the vector as an in/out register operand stops that.
+template <class V>
+HWY_INLINE V InRegister(V v) {
+#if (HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL) && \
+    defined(__GNUC__)
+  asm("" : "+v"(v.raw));
+#endif
+  return v;
+}
+
 template <class DF>
 HWY_INLINE VU32<DF> Load16(DF df, const void* p) {
   const hn::Rebind<std::uint16_t, DF> du16;

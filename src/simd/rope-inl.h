@@ -18,6 +18,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "hwy/cache_control.h"
 #include "hwy/highway.h"
 #include "kernel/angles.h"
 #include "kernel/job.h"
@@ -289,6 +290,7 @@ class TokenCosSin {
     }
     const std::int64_t p = detail::token_position(job_, t, 0, seq_hint);
     if (p >= 0 && p < cache_n_) {
+      PrefetchRowAhead(t);
       CacheRow(p, tt);
     } else {
       if (hf_) {
@@ -301,6 +303,25 @@ class TokenCosSin {
   }
 
  private:
+  // Consecutive positions (prefill, long context) read the table as a stream beside the tensors'
+  // streams; the rows of a later token are requested early so that their DRAM latency overlaps
+  // the rotation of the tokens before it.
+  static constexpr std::int64_t kRowsAhead = 8;
+  HWY_INLINE void PrefetchRowAhead(std::int64_t t) {
+    if (job_.pos_kind != Positions::Kind::kOffset) return;
+    const std::int64_t ahead = t + kRowsAhead;
+    if (ahead >= job_.tokens) return;
+    const std::int64_t p = job_.pos_start + (job_.pos_seq > 0 ? ahead % job_.pos_seq : ahead);
+    if (p < 0 || p >= cache_n_) return;
+    const char* c = reinterpret_cast<const char*>(cache_->cos_row(p));
+    const char* s = reinterpret_cast<const char*>(cache_->sin_row(p));
+    const std::size_t bytes = static_cast<std::size_t>(pairs_) * sizeof(float);
+    for (std::size_t off = 0; off < bytes; off += 64) {
+      hwy::Prefetch(c + off);
+      hwy::Prefetch(s + off);
+    }
+  }
+
   HWY_INLINE void CacheRow(std::int64_t p, TokenTrig& tt) {
     const float* cr = cache_->cos_row(p);
     const float* sr = cache_->sin_row(p);

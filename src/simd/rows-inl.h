@@ -221,8 +221,8 @@ HWY_NOINLINE void RotateTokenRegs(const void* in_v, void* out_v, const TokenTrig
       const std::size_t i = kLanes * k;
       VF<decltype(df)> a, b;
       if constexpr (L == PairLayout::kHalf) {
-        a = LoadRow(df, in + i);
-        b = LoadRow(df, in + kPairs + i);
+        a = InRegister(LoadRow(df, in + i));
+        b = InRegister(LoadRow(df, in + kPairs + i));
       } else {
         LoadPairs(df, in + 2 * i, a, b);
       }
