@@ -681,9 +681,11 @@ void run_bench(const BenchOptions& o) {
     return;
   }
   fmt::print(
-      "ropekit bench — SIMD target {}, {} hardware threads; floor = regular-store copy of the same "
-      "bytes,\n"
-      "same threads, alternating with the kernel; medians of {} calls after warm-up\n\n",
+      "ropekit bench — SIMD target {}, {} hardware threads; floor = fastest regular-store copy of "
+      "the same bytes,\n"
+      "same threads, alternating with the kernel, the plain loop and the other copies; medians of "
+      "{} "
+      "calls after warm-up\n\n",
       active_target(), std::thread::hardware_concurrency(), reps);
   fmt::print("{}", table.render());
   if (tb) {
@@ -705,8 +707,9 @@ void register_bench(CLI::App& app) {
       "bench", "Time apply_rope against this machine's copy bandwidth (the floor)");
   sub->add_flag("--json", o->json,
                 "Print a JSON list of cases {case, tokens, heads, head_dim, dtype, layout, "
-                "scaling, angles, cos_sin, "
-                "inplace, threads, median_ms, floor_ms, x_floor, reference_ms}");
+                "scaling, angles, cos_sin, inplace, threads, median_ms, floor_ms, x_floor, "
+                "reference_ms, floor_copy, floor_vs_check, non_temporal_ms, plain_ms, x_plain, "
+                "on_the_fly_ms, x_on_the_fly, table_bytes, x_on_the_fly_allowed}");
   sub->add_option("--threads", o->threads,
                   "Run every case on N threads only (default: 1 and all hardware threads)")
       ->check(CLI::Range(1, 4096));
@@ -719,9 +722,15 @@ void register_bench(CLI::App& app) {
       "plain and YaRN,\n"
       "cos/sin from a table or on the fly, out of place and in place), decode 64 sequences x 1 "
       "token x 32 heads\n"
-      "(cache-hot, positions spread to 32767), q and k fused (32 + 8 heads), and the exact cos/sin "
-      "table build.\n"
-      "x floor = kernel time / time of copying the same bytes. See docs/benchmarks.md.\n\n"
+      "(cache-hot, positions spread to 32767), one sequence x 1 token x 32 heads, q and k fused "
+      "(32 + 8 heads),\n"
+      "and the exact cos/sin table build.\n"
+      "x floor = kernel time / the fastest regular-store copy of the same bytes (floor/chk: that "
+      "copy / an independent one);\n"
+      "x plain = kernel time / a plain C++ loop handed the same cos/sin table; tbl/fly = table "
+      "time / on-the-fly time,\n"
+      "with the most the table may cost: 1.05 x (1 + its bytes / bytes moved). See "
+      "docs/benchmarks.md.\n\n"
       "Examples:\n"
       "  ropekit bench --quick\n"
       "  ropekit bench --json --threads 2 > bench.json\n"
