@@ -40,14 +40,15 @@ Extent extent_of(const void* data, DType dt, std::int64_t nb, std::int64_t nt, s
   if (nb == 0 || nt == 0 || nh == 0 || nd == 0) return e;
   const std::int64_t es = dtype_size(dt);
   std::int64_t lo = 0, hi = 0;
-  for (const auto& [n, s] :
-       {std::pair{nb, sb}, std::pair{nt, st}, std::pair{nh, sh}, std::pair{nd, sd}}) {
+  auto add = [&lo, &hi](std::int64_t n, std::int64_t s) {
     const std::int64_t span = (n - 1) * s;
-    if (span < 0)
-      lo += span;
-    else
-      hi += span;
-  }
+    lo += span < 0 ? span : 0;
+    hi += span < 0 ? 0 : span;
+  };
+  add(nb, sb);
+  add(nt, st);
+  add(nh, sh);
+  add(nd, sd);
   e.lo = reinterpret_cast<std::intptr_t>(data) + static_cast<std::intptr_t>(lo * es);
   e.hi = reinterpret_cast<std::intptr_t>(data) + static_cast<std::intptr_t>((hi + 1) * es);
   e.empty = false;
@@ -85,7 +86,20 @@ ViewInfo info(const TensorView& v, const char* name) { return info(ConstTensorVi
 
 constexpr std::int64_t kMaxExtent = std::int64_t{1} << 46;  // elements; guards index overflow
 
-void check_view(const ViewInfo& v, bool is_output) {
+// A packed view ([batch, tokens, heads, dim] row-major without gaps, the usual case) of at most
+// 2^46 elements passes every stride test of check_view_full below: each |stride × (size − 1)| is
+// below the element count, and a packed view never writes an element twice. Sets `elements`.
+bool packed_and_small(const ViewInfo& v, std::int64_t& elements) {
+  std::int64_t row = 0, seq = 0;
+  return v.sd == 1 && v.sh == v.nd && !__builtin_mul_overflow(v.nh, v.nd, &row) && v.st == row &&
+         !__builtin_mul_overflow(v.nt, row, &seq) && (v.nb == 1 || v.sb == seq) &&
+         v.sb >= -kMaxExtent && v.sb <= kMaxExtent &&
+         !__builtin_mul_overflow(v.nb, seq, &elements) && elements <= kMaxExtent;
+}
+
+// Every check of one view, with the messages. Out of line: apply_rope's per-call path only pays
+// for the inlined fast test above.
+[[gnu::noinline]] void check_view_full(const ViewInfo& v, bool is_output) {
   if (v.nb < 1) bad(std::string(v.name) + ".batch", "a count >= 1", str(v.nb));
   if (v.nt < 0 || v.nh < 0 || v.nd < 0)
     bad(std::string(v.name) + " shape", "non-negative sizes",
@@ -96,14 +110,16 @@ void check_view(const ViewInfo& v, bool is_output) {
   if (v.nt == 0 || v.nh == 0 || v.nd == 0) return;
   if (v.data == nullptr)
     bad(std::string(v.name) + ".data", "a non-null pointer for a non-empty view", "nullptr");
-  if (reinterpret_cast<std::uintptr_t>(v.data) % static_cast<std::uintptr_t>(dtype_size(v.dtype)) !=
-      0)
+  // dtype sizes are powers of two: a mask, not a division, on every call
+  if ((reinterpret_cast<std::uintptr_t>(v.data) &
+       (static_cast<std::uintptr_t>(dtype_size(v.dtype)) - 1)) != 0)
     bad(std::string(v.name) + ".data",
         std::to_string(dtype_size(v.dtype)) + "-byte alignment for " +
             std::string(dtype_name(v.dtype)),
         "an address misaligned by " +
             str(static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(v.data) %
                                           static_cast<std::uintptr_t>(dtype_size(v.dtype)))));
+  if (std::int64_t elements = 0; packed_and_small(v, elements)) return;
   for (const auto& [n, s, axis] :
        {std::tuple{v.nb, v.sb, "stride_batch"}, std::tuple{v.nt, v.st, "stride_token"},
         std::tuple{v.nh, v.sh, "stride_head"}, std::tuple{v.nd, v.sd, "stride_dim"}}) {
@@ -112,8 +128,10 @@ void check_view(const ViewInfo& v, bool is_output) {
   }
   if (v.nb * v.nt > kMaxExtent)
     bad(std::string(v.name) + ".batch", "batch × tokens below 2^46", str(v.nb));
-  const bool packed =
-      v.sd == 1 && v.sh == v.nd && v.st == v.nh * v.nd && (v.nb == 1 || v.sb == v.nt * v.st);
+  std::int64_t row = 0, seq = 0;  // products that may overflow for hostile sizes
+  const bool packed = v.sd == 1 && v.sh == v.nd && !__builtin_mul_overflow(v.nh, v.nd, &row) &&
+                      v.st == row && !__builtin_mul_overflow(v.nt, v.st, &seq) &&
+                      (v.nb == 1 || v.sb == seq);
   if (is_output && !packed) {  // a packed view never writes an element twice
     // An output must not write one element twice: sorted by |stride|, each axis must step
     // past the whole span of the smaller ones (a sufficient test for non-overlap).
@@ -134,6 +152,24 @@ void check_view(const ViewInfo& v, bool is_output) {
   }
 }
 
+// Checks one view and returns its byte extent. The usual view is decided inline, without
+// building anything: a valid dtype and either empty, or non-null, aligned, packed and small
+// (then check_view_full would pass, and the extent is one span). Any other view goes through
+// check_view_full(), which names what is wrong.
+inline Extent checked_extent(const ViewInfo& v, bool is_output) {
+  if (v.nb >= 1 && v.nt >= 0 && v.nh >= 0 && v.nd >= 0 &&
+      (v.dtype == DType::kF32 || v.dtype == DType::kF16 || v.dtype == DType::kBF16)) {
+    if (v.nt == 0 || v.nh == 0 || v.nd == 0) return Extent{};
+    const std::int64_t es = dtype_size(v.dtype);
+    const auto lo = reinterpret_cast<std::intptr_t>(v.data);
+    std::int64_t elements = 0;
+    if (lo != 0 && (lo & (es - 1)) == 0 && packed_and_small(v, elements))
+      return Extent{lo, lo + static_cast<std::intptr_t>(elements * es), false};
+  }
+  check_view_full(v, is_output);
+  return v.ext();  // valid now: no product in it can overflow
+}
+
 bool same_view(const ViewInfo& a, const ViewInfo& b) {
   return a.data == b.data && a.dtype == b.dtype && a.st == b.st && a.sh == b.sh && a.sd == b.sd &&
          a.nb == b.nb && (a.nb == 1 || a.sb == b.sb);
@@ -141,12 +177,11 @@ bool same_view(const ViewInfo& a, const ViewInfo& b) {
 
 // True if a and b touch no common byte. Exact for disjoint extents; for views interleaved
 // token by token in one buffer (fused qkv: equal stride_token) compares the per-token footprints.
-bool disjoint(const ViewInfo& a_view, const ViewInfo& b_view) {
-  {  // separate extents: the usual case, decided before any copy (flattening keeps extents)
-    const Extent ea = a_view.ext(), eb = b_view.ext();
-    if (ea.empty || eb.empty) return true;
-    if (ea.hi <= eb.lo || eb.hi <= ea.lo) return true;
-  }
+// ea and eb are the views' extents (computed once per call).
+bool disjoint(const ViewInfo& a_view, const Extent& ea, const ViewInfo& b_view, const Extent& eb) {
+  // separate extents: the usual case, decided before any copy (flattening keeps extents)
+  if (ea.empty || eb.empty) return true;
+  if (ea.hi <= eb.lo || eb.hi <= ea.lo) return true;
   const ViewInfo a = a_view.flattened(), b = b_view.flattened();
   const std::int64_t esa = dtype_size(a.dtype), esb = dtype_size(b.dtype);
   // Batches interleaved sequence by sequence in one buffer (fused qkv as [batch, heads, seq,
@@ -271,9 +306,26 @@ void check_positions(const Positions& pos, std::int64_t tokens, std::int64_t seq
   }
 }
 
-// Returns a bound on max |inv_freq| for the SIMD backend's range test (simd_dispatch.cc): the
-// bound 4 when every |inv_freq| <= 4 and `exact_max` is false, else the exact maximum.
-double check_plan(const FrequencyPlan& plan, bool exact_max) {
+// True if some |f[i]| > 4 or is inf/NaN. This runs on every call, decode steps included: one
+// branch-free pass that vectorises, on the magnitude bits (they order like the values; inf and
+// NaN are above every finite one). 4.0f − |f| in the bits is negative exactly when |f| > 4 (no
+// overflow: both are below 2^31), so OR-ing the differences leaves the sign bit set when any is.
+inline bool any_inv_freq_above_four(const float* f, std::size_t n) {
+  constexpr std::int32_t kFourBits = 0x40800000;  // 4.0f
+  std::int32_t over = 0;
+#pragma GCC unroll 4  // fewer loop steps around the vectorised body (a decode step runs this)
+  for (std::size_t i = 0; i < n; ++i) {
+    std::int32_t bits;
+    std::memcpy(&bits, &f[i], sizeof bits);
+    over |= kFourBits - (bits & 0x7FFFFFFF);
+  }
+  return over < 0;
+}
+
+// Every check of the plan, with the messages. Returns a bound on max |inv_freq| for the SIMD
+// backend's range test (simd_dispatch.cc): the bound 4 when every |inv_freq| <= 4 and `exact_max`
+// is false, else the exact maximum.
+[[gnu::noinline]] double check_plan_full(const FrequencyPlan& plan, bool exact_max) {
   if (plan.head_dim <= 0 || plan.head_dim % 2 != 0)
     bad("plan.head_dim", "an even number > 0", str(plan.head_dim));
   if (plan.rotary_dim <= 0 || plan.rotary_dim > plan.head_dim || plan.rotary_dim % 2 != 0)
@@ -281,18 +333,8 @@ double check_plan(const FrequencyPlan& plan, bool exact_max) {
   if (static_cast<std::int64_t>(plan.inv_freq.size()) * 2 != plan.rotary_dim)
     bad("plan.inv_freq", str(plan.rotary_dim / 2) + " entries (rotary_dim / 2)",
         str(static_cast<std::int64_t>(plan.inv_freq.size())));
-  // This runs on every call, decode steps included: one branch-free pass that vectorises, on
-  // the magnitude bits (they order like the values; inf and NaN are above every finite one).
-  // Any |f| > 4 (or inf/NaN) sets `over`; the slower exact passes run only then.
-  constexpr std::int32_t kFourBits = 0x40800000;  // 4.0f
-  std::int32_t over = 0;
-  for (const float f : plan.inv_freq) {
-    std::int32_t bits;
-    std::memcpy(&bits, &f, sizeof bits);
-    over |= static_cast<std::int32_t>((bits & 0x7FFFFFFF) > kFourBits);
-  }
   double max_abs = 4.0;
-  if (over != 0 || exact_max) {
+  if (any_inv_freq_above_four(plan.inv_freq.data(), plan.inv_freq.size()) || exact_max) {
     max_abs = 0.0;
     for (std::size_t i = 0; i < plan.inv_freq.size(); ++i) {
       if (!std::isfinite(plan.inv_freq[i]))
@@ -319,10 +361,25 @@ double check_plan(const FrequencyPlan& plan, bool exact_max) {
   return max_abs;
 }
 
-JobTensor make_tensor(const ViewInfo& in, const ViewInfo& out, const FrequencyPlan& plan,
-                      std::int64_t batch, std::int64_t seq) {
-  JobTensor t;
-  if (in.nh == 0 && out.nh == 0) return t;
+// The usual plan (no M-RoPE rows, every |inv_freq| <= 4, no position scale): the bound 4 from one
+// vectorised pass, without building anything. Anything else goes through check_plan_full(),
+// which finds the exact maximum or names what is wrong.
+inline double check_plan(const FrequencyPlan& plan, bool exact_max) {
+  const int hd = plan.head_dim, rd = plan.rotary_dim;
+  if (exact_max || hd <= 0 || hd % 2 != 0 || rd <= 0 || rd > hd || rd % 2 != 0 ||
+      static_cast<std::int64_t>(plan.inv_freq.size()) * 2 != rd || !plan.pair_axis.empty() ||
+      plan.position_rows != 0 ||
+      !(std::isfinite(plan.attention_factor) && plan.attention_factor > 0))
+    return check_plan_full(plan, exact_max);
+  if (any_inv_freq_above_four(plan.inv_freq.data(), plan.inv_freq.size()))
+    return check_plan_full(plan, exact_max);
+  return 4.0;
+}
+
+// Fills t (default-constructed: an absent tensor) in place; the job is not copied around.
+void make_tensor(JobTensor& t, const ViewInfo& in, const ViewInfo& out, const FrequencyPlan& plan,
+                 std::int64_t batch, std::int64_t seq) {
+  if (in.nh == 0 && out.nh == 0) return;
   if (in.nd != plan.head_dim)
     bad(std::string(in.name) + ".head_dim", str(plan.head_dim) + " (the plan's head_dim)",
         str(in.nd));
@@ -357,21 +414,21 @@ JobTensor make_tensor(const ViewInfo& in, const ViewInfo& out, const FrequencyPl
   t.heads = in.nh;
   t.in_place = in.data == out.data;
   if (batch * seq == 0 || in.nh == 0) t.heads = 0;
-  return t;
 }
 
 ApplyResult run(const FrequencyPlan& plan, const ViewInfo& qi, const ViewInfo& qo,
                 const ViewInfo& ki, const ViewInfo& ko, const Positions& positions,
                 const ApplyOptions& o) {
   const double max_abs_inv_freq = check_plan(plan, o.position_scale != 1.0);
-  for (const ViewInfo* v : {&qi, &ki}) check_view(*v, false);
-  for (const ViewInfo* v : {&qo, &ko}) check_view(*v, true);
+  const Extent e_qi = checked_extent(qi, false), e_ki = checked_extent(ki, false);
+  const Extent e_qo = checked_extent(qo, true), e_ko = checked_extent(ko, true);
   const bool has_k = ki.nh > 0 || ko.nh > 0;
   const std::int64_t batch = qi.nb, seq = qi.nt;
   const std::int64_t tokens = batch * seq;
   // In place, or disjoint.
-  for (const auto& [in, out] : {std::pair{&qi, &qo}, std::pair{&ki, &ko}}) {
-    if (in->data == out->data && in->ext().lo == out->ext().lo && !in->ext().empty) {
+  for (const auto& [in, ein, out, eout] :
+       {std::tuple{&qi, &e_qi, &qo, &e_qo}, std::tuple{&ki, &e_ki, &ko, &e_ko}}) {
+    if (in->data == out->data && ein->lo == eout->lo && !ein->empty) {
       if (!same_view(*in, *out))
         bad(out->name,
             "the same dtype and strides as " + std::string(in->name) +
@@ -380,16 +437,16 @@ ApplyResult run(const FrequencyPlan& plan, const ViewInfo& qi, const ViewInfo& q
                 " strides [" + str(out->st) + ", " + str(out->sh) + ", " + str(out->sd) + "] vs " +
                 std::string(dtype_name(in->dtype)) + " [" + str(in->st) + ", " + str(in->sh) +
                 ", " + str(in->sd) + "])");
-    } else if (!disjoint(*in, *out)) {
+    } else if (!disjoint(*in, *ein, *out, *eout)) {
       bad(out->name,
           "memory that is exactly " + std::string(in->name) + " (in place) or disjoint from it",
           "a partial overlap");
     }
   }
   if (has_k) {
-    if (!disjoint(qo, ko)) bad("k_out", "memory disjoint from q_out", "an overlap");
-    if (!disjoint(qo, ki)) bad("q_out", "memory disjoint from k_in", "an overlap");
-    if (!disjoint(ko, qi)) bad("k_out", "memory disjoint from q_in", "an overlap");
+    if (!disjoint(qo, e_qo, ko, e_ko)) bad("k_out", "memory disjoint from q_out", "an overlap");
+    if (!disjoint(qo, e_qo, ki, e_ki)) bad("q_out", "memory disjoint from k_in", "an overlap");
+    if (!disjoint(ko, e_ko, qi, e_qi)) bad("k_out", "memory disjoint from q_in", "an overlap");
   }
   if (!(std::isfinite(o.position_scale) && o.position_scale > 0))
     bad("options.position_scale", "a finite number > 0", std::to_string(o.position_scale));
@@ -432,8 +489,8 @@ ApplyResult run(const FrequencyPlan& plan, const ViewInfo& qi, const ViewInfo& q
       bad("positions", "1-D positions with a wrapped cos/sin table", "M-RoPE rows");
     job.cache = o.cache;
   }
-  job.q = make_tensor(qi, qo, plan, batch, seq);
-  if (has_k) job.k = make_tensor(ki, ko, plan, batch, seq);
+  make_tensor(job.q, qi, qo, plan, batch, seq);
+  if (has_k) make_tensor(job.k, ki, ko, plan, batch, seq);
   ApplyResult result;
   result.unapplied_attention_factor = o.fold_attention_factor ? 1.0 : plan.attention_factor;
   if (tokens == 0 || (job.q.heads == 0 && job.k.heads == 0)) return result;  // nothing to do

@@ -47,9 +47,16 @@ struct CosSinCache::Impl {
   std::vector<std::unique_ptr<float, FreeDeleter>> owned;  // one region per reserve() call
   std::vector<std::unique_ptr<Directory>> owned_dirs;
 
-  float* block(std::int64_t b) const {
-    const Directory* d = dirs[b / kBlocksPerDir].load(std::memory_order_acquire);
-    return d->e[b % kBlocksPerDir].load(std::memory_order_acquire);
+  float* block(std::uint64_t b) const {  // unsigned: shifts and masks, no sign fix-ups
+    const Directory* d =
+        dirs[b / static_cast<std::uint64_t>(kBlocksPerDir)].load(std::memory_order_acquire);
+    return d->e[b % static_cast<std::uint64_t>(kBlocksPerDir)].load(std::memory_order_acquire);
+  }
+  // Row p of an owned table (0 <= p < size): cos at the returned address, sin `pairs` after it.
+  const float* owned_row(std::int64_t p) const {
+    const auto u = static_cast<std::uint64_t>(p);
+    constexpr auto kRows = static_cast<std::uint64_t>(kBlockRows);
+    return block(u / kRows) + (u % kRows) * static_cast<std::uint64_t>(2 * pairs);
   }
   std::atomic<std::int64_t> size{0};
   // wrap(): a caller's tables (row p at external + p·ext_stride and ext_sin + p·ext_stride).
@@ -203,12 +210,11 @@ double CosSinCache::attention_factor() const noexcept { return impl_->attention_
 
 const float* CosSinCache::cos_row(std::int64_t p) const noexcept {
   if (impl_->is_external) return impl_->external + p * impl_->ext_stride;
-  return impl_->block(p / kBlockRows) +
-         static_cast<std::size_t>(p % kBlockRows) * static_cast<std::size_t>(2 * impl_->pairs);
+  return impl_->owned_row(p);
 }
 const float* CosSinCache::sin_row(std::int64_t p) const noexcept {
   if (impl_->is_external) return impl_->ext_sin + p * impl_->ext_stride;
-  return cos_row(p) + impl_->pairs;
+  return impl_->owned_row(p) + impl_->pairs;
 }
 
 bool CosSinCache::matches(const FrequencyPlan& plan, AngleMode angles, bool fold) const noexcept {

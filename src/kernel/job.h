@@ -40,6 +40,10 @@ inline std::int64_t token_offset(std::int64_t t, std::int64_t seq, std::int64_t 
 }
 
 struct ApplyJob {
+  // User-provided, so that the members are initialised one by one (their initialisers below)
+  // instead of as one block clear that the per-call path would pay for (a `rep stos` of the
+  // whole job with GCC); fields the caller then assigns are not written twice.
+  ApplyJob() noexcept {}  // NOLINT(modernize-use-equals-default)
   // geometry
   std::int64_t tokens = 0;
   int head_dim = 0;

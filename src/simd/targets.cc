@@ -66,8 +66,9 @@ void force_impl(const std::string& name) {
 
 namespace detail {
 void init_simd_targets() {
-  static std::once_flag once;
-  std::call_once(once, [] {
+  // A function-local static: after the first call, one inlined guard test (this runs on every
+  // apply_rope call).
+  static const bool initialised = [] {
     g_real_supported = hwy::SupportedTargets();
     const char* env = std::getenv("ROPEKIT_TARGET");
     if (env != nullptr && *env != '\0') {
@@ -77,7 +78,9 @@ void init_simd_targets() {
         std::fprintf(stderr, "ropekit: ignoring ROPEKIT_TARGET=%s: %s\n", env, e.what());
       }
     }
-  });
+    return true;
+  }();
+  (void)initialised;
 }
 }  // namespace detail
 
