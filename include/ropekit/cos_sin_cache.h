@@ -49,6 +49,9 @@ class CosSinCache {
   AngleMode angles() const noexcept;
   bool folds_attention_factor() const noexcept;
   const std::vector<float>& inv_freq() const noexcept;
+  // max |inv_freq[i]| over the frequencies the table was built from (validated finite by the
+  // constructor); 0 for a wrapped table, which has none.
+  double max_abs_inv_freq() const noexcept;
   double attention_factor() const noexcept;
 
   // Rows of `pairs()` floats; p must be in [0, size()).

@@ -362,16 +362,18 @@ inline bool any_inv_freq_above_four(const float* f, std::size_t n) {
 }
 
 // The usual plan (no M-RoPE rows, every |inv_freq| <= 4, no position scale): the bound 4 from one
-// vectorised pass, without building anything. Anything else goes through check_plan_full(),
-// which finds the exact maximum or names what is wrong.
-inline double check_plan(const FrequencyPlan& plan, bool exact_max) {
+// vectorised pass, without building anything; `known_max` >= 0 is max |inv_freq| already known
+// (from a CosSinCache that holds these very frequencies), which spares the pass. Anything else
+// goes through check_plan_full(), which finds the exact maximum or names what is wrong.
+inline double check_plan(const FrequencyPlan& plan, bool exact_max, double known_max) {
   const int hd = plan.head_dim, rd = plan.rotary_dim;
   if (exact_max || hd <= 0 || hd % 2 != 0 || rd <= 0 || rd > hd || rd % 2 != 0 ||
       static_cast<std::int64_t>(plan.inv_freq.size()) * 2 != rd || !plan.pair_axis.empty() ||
       plan.position_rows != 0 ||
       !(std::isfinite(plan.attention_factor) && plan.attention_factor > 0))
     return check_plan_full(plan, exact_max);
-  if (any_inv_freq_above_four(plan.inv_freq.data(), plan.inv_freq.size()))
+  if (known_max >= 0.0 ? !(known_max <= 4.0)
+                       : any_inv_freq_above_four(plan.inv_freq.data(), plan.inv_freq.size()))
     return check_plan_full(plan, exact_max);
   return 4.0;
 }
@@ -419,7 +421,14 @@ void make_tensor(JobTensor& t, const ViewInfo& in, const ViewInfo& out, const Fr
 ApplyResult run(const FrequencyPlan& plan, const ViewInfo& qi, const ViewInfo& qo,
                 const ViewInfo& ki, const ViewInfo& ko, const Positions& positions,
                 const ApplyOptions& o) {
-  const double max_abs_inv_freq = check_plan(plan, o.position_scale != 1.0);
+  // A cache of our own built for this plan holds (bit for bit, or equal) the same frequencies,
+  // validated when it was built: its maximum spares check_plan a pass over them.
+  const CosSinCache* const own_cache =
+      o.cache && o.angles != AngleMode::kGgml && !o.cache->is_external() ? o.cache : nullptr;
+  const bool own_cache_matches =
+      own_cache && own_cache->matches(plan, o.angles, o.fold_attention_factor);
+  const double max_abs_inv_freq = check_plan(
+      plan, o.position_scale != 1.0, own_cache_matches ? own_cache->max_abs_inv_freq() : -1);
   const Extent e_qi = checked_extent(qi, false), e_ki = checked_extent(ki, false);
   const Extent e_qo = checked_extent(qo, true), e_ko = checked_extent(ko, true);
   const bool has_k = ki.nh > 0 || ko.nh > 0;
@@ -471,7 +480,8 @@ ApplyResult run(const FrequencyPlan& plan, const ViewInfo& qi, const ViewInfo& q
   job.position_scale = static_cast<float>(o.position_scale);
   job.position_scale_exact = o.position_scale;
   if (o.cache && o.angles != AngleMode::kGgml) {
-    if (!o.cache->matches(plan, o.angles, o.fold_attention_factor))
+    if (!(own_cache ? own_cache_matches
+                    : o.cache->matches(plan, o.angles, o.fold_attention_factor)))
       bad("options.cache", "a cache built for this plan, angle mode and attention-factor folding",
           "a cache for other frequencies or settings");
     if (job.has_position_scale)

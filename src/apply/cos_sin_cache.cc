@@ -4,6 +4,7 @@
 // second levels allocated on demand) published with release/acquire atomics.
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdint>
@@ -35,6 +36,7 @@ struct Directory {
 
 struct CosSinCache::Impl {
   std::vector<float> inv_freq;
+  double max_abs_inv_freq = 0.0;
   double amplitude = 1.0;
   double attention_factor = 1.0;
   AngleMode angles = AngleMode::kExact;
@@ -134,10 +136,12 @@ CosSinCache::CosSinCache(const FrequencyPlan& plan, AngleMode angles, bool fold,
     throw ArgumentError("[ropekit.cache] angles: expected kExact or kHf, got kGgml");
   if (plan.inv_freq.empty())
     throw ArgumentError("[ropekit.cache] plan.inv_freq: expected at least one frequency, got none");
-  for (const float f : plan.inv_freq)
+  for (const float f : plan.inv_freq) {
     if (!std::isfinite(f))
       throw ArgumentError("[ropekit.cache] plan.inv_freq: expected finite values, got " +
                           std::to_string(f));
+    impl_->max_abs_inv_freq = std::max(impl_->max_abs_inv_freq, std::fabs(static_cast<double>(f)));
+  }
   impl_->inv_freq = plan.inv_freq;
   impl_->attention_factor = plan.attention_factor;
   impl_->amplitude = fold ? plan.attention_factor : 1.0;
@@ -206,6 +210,7 @@ int CosSinCache::pairs() const noexcept { return impl_->pairs; }
 AngleMode CosSinCache::angles() const noexcept { return impl_->angles; }
 bool CosSinCache::folds_attention_factor() const noexcept { return impl_->fold; }
 const std::vector<float>& CosSinCache::inv_freq() const noexcept { return impl_->inv_freq; }
+double CosSinCache::max_abs_inv_freq() const noexcept { return impl_->max_abs_inv_freq; }
 double CosSinCache::attention_factor() const noexcept { return impl_->attention_factor; }
 
 const float* CosSinCache::cos_row(std::int64_t p) const noexcept {

@@ -239,11 +239,63 @@ HWY_NOINLINE void RotateTokenRegs(const void* in_v, void* out_v, const TokenTrig
   }
 }
 
+#if HWY_TARGET != HWY_SCALAR
+// f32 interleaved rows without de-interleaving: with C = [c0 c0 c1 c1 ...] and
+// S = [-s0 s0 -s1 s1 ...] built in registers once per token (one lane permutation each),
+//   y = x·C + round(swap_pairs(x)·S)
+// costs one in-lane swap per vector instead of the two-source permutations that split and
+// re-interleave pairs (three per vector), which bound the de-interleaving kernel in L1. Lane by
+// lane it is RotateStep's a·c − round(b·s) and b·c + round(a·s), so bit-identical to it.
+template <std::size_t kPairs>
+HWY_NOINLINE void RotateTokenRegsSwap(const void* in_v, void* out_v, const TokenTrig& tt,
+                                      const RowGeom& g) {
+  const hn::ScalableTag<float> df;
+  const hn::RebindToSigned<decltype(df)> di;
+  constexpr std::size_t kLanes = HWY_LANES(float);
+  constexpr std::size_t kVecs = 2 * kPairs / kLanes;  // vectors per rotated row
+  static_assert(kPairs % kLanes == 0 && kVecs <= kMaxTrigVecs, "C/S must fit in registers");
+  const RowLoop lp(g);
+  hn::Vec<decltype(df)> cd[kVecs], sd[kVecs];
+  {
+    // Lane i of the lower (upper) half-vector of pairs: pair i/2 (kLanes/2 + i/2).
+    const auto lane = hn::Iota(di, 0);
+    const auto lo = hn::IndicesFromVec(df, hn::ShiftRight<1>(lane));
+    const auto hi = hn::IndicesFromVec(
+        df, hn::Add(hn::ShiftRight<1>(lane), hn::Set(di, static_cast<std::int32_t>(kLanes / 2))));
+    for (std::size_t j = 0; j < kVecs / 2; ++j) {
+      const auto c = hn::LoadU(df, tt.c + kLanes * j);
+      const auto s = hn::LoadU(df, tt.s + kLanes * j);
+      cd[2 * j] = hn::TableLookupLanes(c, lo);
+      cd[2 * j + 1] = hn::TableLookupLanes(c, hi);
+      const auto s_lo = hn::TableLookupLanes(s, lo), s_hi = hn::TableLookupLanes(s, hi);
+      sd[2 * j] = hn::OddEven(s_lo, hn::Neg(s_lo));
+      sd[2 * j + 1] = hn::OddEven(s_hi, hn::Neg(s_hi));
+    }
+  }
+  const float* in = static_cast<const float*>(in_v);
+  float* out = static_cast<float*>(out_v);
+  for (std::int64_t h = 0; h < lp.heads; ++h, in += lp.in_sh, out += lp.out_sh) {
+    for (std::size_t k = 0; k < kVecs; ++k) {  // unrolled: kVecs is a constant
+      const auto x = InRegister(hn::LoadU(df, in + kLanes * k));
+      const auto y = hn::MulAdd(x, cd[k], hn::Mul(hn::Reverse2(df, x), sd[k]));
+      hn::StoreU(y, df, out + kLanes * k);
+    }
+    if (HWY_UNLIKELY(lp.pass)) PassThrough(in + lp.rot, out + lp.rot, lp.rest);
+  }
+}
+#endif
+
 // The whole-token kernel for rows of kPairs pairs if its cos/sin fit in registers on this
 // target, else null.
 template <PairLayout L, typename TIn, typename TOut, std::size_t kPairs>
 HWY_INLINE RowsFn TokenRegsIfFits() {
   constexpr std::size_t kLanes = HWY_LANES(float);
+#if HWY_TARGET != HWY_SCALAR
+  if constexpr (L == PairLayout::kInterleaved && std::is_same_v<TIn, float> &&
+                std::is_same_v<TOut, float> && kPairs % kLanes == 0 &&
+                2 * kPairs / kLanes <= kMaxTrigVecs)
+    return &RotateTokenRegsSwap<kPairs>;
+#endif
   if constexpr (kPairs % kLanes == 0 && kPairs / kLanes <= kMaxTrigVecs)
     return &RotateTokenRegs<L, TIn, TOut, kPairs>;
   return nullptr;
