@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include "apply/ggml_angles.h"
@@ -75,14 +76,15 @@ struct ViewInfo {
   }
 };
 
-ViewInfo info(const ConstTensorView& v, const char* name) {
+// From either view type field by field (no ConstTensorView temporary on the per-call path).
+template <class View>
+ViewInfo info(const View& v, const char* name) {
   ViewInfo i{v.data,         v.dtype,       v.tokens,     v.heads, v.head_dim,
              v.stride_token, v.stride_head, v.stride_dim, name};
   i.nb = v.batch;
   i.sb = v.stride_batch;
   return i;
 }
-ViewInfo info(const TensorView& v, const char* name) { return info(ConstTensorView(v), name); }
 
 constexpr std::int64_t kMaxExtent = std::int64_t{1} << 46;  // elements; guards index overflow
 
@@ -504,10 +506,11 @@ ApplyResult run(const FrequencyPlan& plan, const ViewInfo& qi, const ViewInfo& q
   ApplyResult result;
   result.unapplied_attention_factor = o.fold_attention_factor ? 1.0 : plan.attention_factor;
   if (tokens == 0 || (job.q.heads == 0 && job.k.heads == 0)) return result;  // nothing to do
-  detail::GgmlAngleTable ggml_table;  // llama.cpp numerics: a per-call table (ggml_angles.h)
+  // llama.cpp numerics: a per-call table (ggml_angles.h), built only then.
+  std::optional<detail::GgmlAngleTable> ggml_table;
   if (o.angles == AngleMode::kGgml) {
-    detail::bind_ggml_angles(plan, o, job, ggml_table);
-    result.unapplied_attention_factor = ggml_table.unapplied_magnitude;
+    detail::bind_ggml_angles(plan, o, job, ggml_table.emplace());
+    result.unapplied_attention_factor = ggml_table->unapplied_magnitude;
   }
 
   detail::RangeKernel kernel = &detail::reference_range;
@@ -549,8 +552,7 @@ ApplyResult run(const FrequencyPlan& plan, const ViewInfo& qi, const ViewInfo& q
 
 ApplyResult apply_rope(const FrequencyPlan& plan, const TensorView& q, const TensorView& k,
                        const Positions& positions, const ApplyOptions& options) {
-  return run(plan, info(ConstTensorView(q), "q"), info(q, "q"), info(ConstTensorView(k), "k"),
-             info(k, "k"), positions, options);
+  return run(plan, info(q, "q"), info(q, "q"), info(k, "k"), info(k, "k"), positions, options);
 }
 
 ApplyResult apply_rope(const FrequencyPlan& plan, const ConstTensorView& q_in,

@@ -412,6 +412,7 @@ class TokenCosSin {
 
 // ---- the driver ---------------------------------------------------------------------------------
 inline constexpr std::int64_t kStreamFromBytes = std::int64_t{4} << 20;
+inline constexpr std::int64_t kPrefetchTokenMaxBytes = 4096;
 
 // Requests the input rows of token t (packed rows only) into the caches.
 HWY_INLINE void PrefetchNextToken(const TensorWork* work, int n_work, std::int64_t t) {
@@ -443,10 +444,13 @@ HWY_INLINE void RopeRange(const detail::ApplyJob& job, std::int64_t t_begin, std
       job.pos_kind == Positions::Kind::kPerSequence ? detail::seq_for_token(job, t_begin) : 0;
   // A range larger than the caches streams from DRAM, and the hardware prefetchers then follow
   // the tensors, the output and the cos/sin table at once: requesting the next token's input rows
-  // one token early measured 10-20% faster in place (docs/benchmarks.md). Smaller ranges skip it.
+  // one token early measured 10-20% faster in place for tokens of a few KiB (8 heads; the long
+  // cases of docs/benchmarks.md). For larger tokens (32 heads, 8-16 KiB) the burst of requests
+  // measured up to 2x slower, and smaller ranges do not need it: both skip it.
   std::int64_t in_token_bytes = 0;
   for (int w = 0; w < n_work; ++w) in_token_bytes += work[w].in_token_bytes;
-  const bool prefetch_next = (t_end - t_begin) * in_token_bytes >= kStreamFromBytes;
+  const bool prefetch_next = in_token_bytes <= kPrefetchTokenMaxBytes &&
+                             (t_end - t_begin) * in_token_bytes >= kStreamFromBytes;
   for (std::int64_t t = t_begin; t < t_end; ++t) {
     if (prefetch_next && t + 1 < t_end) PrefetchNextToken(work, n_work, t + 1);
     TokenTrig tt;
