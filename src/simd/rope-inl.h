@@ -412,6 +412,7 @@ class TokenCosSin {
 
 // ---- the driver ---------------------------------------------------------------------------------
 inline constexpr std::int64_t kStreamFromBytes = std::int64_t{4} << 20;
+inline constexpr std::int64_t kPrefetchTokenMinBytes = 2048;  // exclusive
 inline constexpr std::int64_t kPrefetchTokenMaxBytes = 4096;
 
 // Requests the input rows of token t (packed rows only) into the caches.
@@ -443,13 +444,15 @@ HWY_INLINE void RopeRange(const detail::ApplyJob& job, std::int64_t t_begin, std
   std::int64_t seq_hint =
       job.pos_kind == Positions::Kind::kPerSequence ? detail::seq_for_token(job, t_begin) : 0;
   // A range larger than the caches streams from DRAM, and the hardware prefetchers then follow
-  // the tensors, the output and the cos/sin table at once: requesting the next token's input rows
-  // one token early measured 10-20% faster in place for tokens of a few KiB (8 heads; the long
-  // cases of docs/benchmarks.md). For larger tokens (32 heads, 8-16 KiB) the burst of requests
-  // measured up to 2x slower, and smaller ranges do not need it: both skip it.
+  // the tensors, the output and the cos/sin table at once. Requesting the next token's input rows
+  // one token early measured 10-25% faster for 4 KiB tokens (f32, 8 heads of 128: the long cases
+  // of docs/benchmarks.md, in place most), but slower for 2 KiB tokens (bf16 in place on 2
+  // threads, 5-15%) and for 8-16 KiB tokens (32 heads, up to 2x): only the range measured faster
+  // gets it, and ranges that fit in the caches do not need it.
   std::int64_t in_token_bytes = 0;
   for (int w = 0; w < n_work; ++w) in_token_bytes += work[w].in_token_bytes;
-  const bool prefetch_next = in_token_bytes <= kPrefetchTokenMaxBytes &&
+  const bool prefetch_next = in_token_bytes > kPrefetchTokenMinBytes &&
+                             in_token_bytes <= kPrefetchTokenMaxBytes &&
                              (t_end - t_begin) * in_token_bytes >= kStreamFromBytes;
   for (std::int64_t t = t_begin; t < t_end; ++t) {
     if (prefetch_next && t + 1 < t_end) PrefetchNextToken(work, n_work, t + 1);
