@@ -1333,6 +1333,10 @@ TEST(CosSinCacheProperties, GrowsOnDemandAndRowsAreCorrect) {
     EXPECT_TRUE(cache.folds_attention_factor());
     EXPECT_EQ(cache.inv_freq(), plan.inv_freq);
     EXPECT_EQ(cache.attention_factor(), 1.25);
+    double max_abs = 0;
+    for (const float f : plan.inv_freq) max_abs = std::max(max_abs, std::fabs(double{f}));
+    EXPECT_EQ(cache.max_abs_inv_freq(), max_abs);
+    EXPECT_EQ(max_abs, 1.0);  // inv_freq[0] = theta^0
     EXPECT_TRUE(cache.matches(plan, mode, true));
     EXPECT_FALSE(cache.matches(plan, mode, false));
     EXPECT_FALSE(
@@ -1368,6 +1372,36 @@ TEST(CosSinCacheProperties, GrowsOnDemandAndRowsAreCorrect) {
     EXPECT_THROW(cache.reserve(-1), ArgumentError);
     EXPECT_THROW(cache.reserve(kMaxAbsPosition + 2), ArgumentError);
   }
+}
+
+// apply_rope takes max |inv_freq| from a cache built for the plan instead of scanning the
+// frequencies: a frequency above the SIMD kernels' bound (4) must still send the call to the
+// reference (the same call with Backend::kReference).
+TEST(CosSinCacheProperties, CacheMaximumKeepsTheSimdRangeTest) {
+  FrequencyPlan plan = make_plan(64, 64, 10000.0, PairLayout::kHalf);
+  plan.inv_freq[3] = -8.0f;
+  const CosSinCache cache(plan, AngleMode::kExact, true, 64);
+  EXPECT_EQ(cache.max_abs_inv_freq(), 8.0);
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> value(-2.0f, 2.0f);
+  std::vector<float> in(3 * 2 * 64);
+  for (float& x : in) x = value(rng);
+  auto run = [&](Backend backend, const CosSinCache* c) {
+    std::vector<float> out(in.size());
+    ApplyOptions o;
+    o.backend = backend;
+    o.cache = c;
+    apply_rope(plan, ConstTensorView::contiguous(in.data(), DType::kF32, 3, 2, 64),
+               TensorView::contiguous(out.data(), DType::kF32, 3, 2, 64), ConstTensorView{},
+               TensorView{}, Positions::offset(5), o);
+    return out;
+  };
+  EXPECT_EQ(run(Backend::kAuto, &cache), run(Backend::kReference, &cache));
+  EXPECT_THROW(run(Backend::kSimd, &cache), ArgumentError);  // the SIMD range test declines
+  plan.inv_freq[3] = 0.5f;  // within the bound: the SIMD kernels take it
+  const CosSinCache small(plan, AngleMode::kExact, true, 64);
+  EXPECT_EQ(small.max_abs_inv_freq(), 1.0);
+  EXPECT_NO_THROW(run(Backend::kSimd, &small));
 }
 
 // Readers on several threads (row reads and apply_rope with the cache) while another thread
