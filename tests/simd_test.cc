@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -588,6 +589,64 @@ TEST_P(TargetTest, OnTheFlyConstantsFollowChangedFrequencies) {
   run_both(o, "hf angles");
   o.angles = AngleMode::kExact;
   run_both(o, "exact angles again");
+}
+
+// A one-token call on the fly reuses its thread's last row when the position and settings are
+// the same (rope-inl.h, AngleConstants): every one-token call here must equal, bit for bit, the
+// first token of a two-token call at the same position (computed without that row), through a
+// sequence that returns to earlier positions and changes one setting at a time (direction,
+// folded attention factor, angle mode, frequencies in place, position scale). A row kept across
+// any of these changes differs from the two-token call in many elements.
+TEST_P(TargetTest, OneTokenRowFollowsPositionAndSettings) {
+  RopeConfig cfg;
+  cfg.head_dim = 128;
+  cfg.rotary_dim = 128;
+  cfg.rope_theta = 500000.0;
+  cfg.max_position_embeddings = 131072;
+  FrequencyPlan plan = build_frequency_plan(cfg);
+  plan.attention_factor = 1.25;
+  const std::int64_t H = 3, D = 128;
+  std::vector<float> in(static_cast<std::size_t>(2 * H * D));
+  for (std::size_t i = 0; i < in.size(); ++i) in[i] = std::cos(0.29f * static_cast<float>(i));
+  std::vector<float> one(static_cast<std::size_t>(H * D)), two(in.size());
+  auto check = [&](std::int64_t p, const ApplyOptions& base, const std::string& what) {
+    ApplyOptions o = base;
+    o.backend = Backend::kSimd;
+    apply_rope(plan, ConstTensorView::contiguous(in.data(), DType::kF32, 1, H, D),
+               TensorView::contiguous(one.data(), DType::kF32, 1, H, D), ConstTensorView{},
+               TensorView{}, Positions::offset(p), o);
+    apply_rope(plan, ConstTensorView::contiguous(in.data(), DType::kF32, 2, H, D),
+               TensorView::contiguous(two.data(), DType::kF32, 2, H, D), ConstTensorView{},
+               TensorView{}, Positions::offset(p), o);
+    int differ = 0;
+    for (std::size_t i = 0; i < one.size(); ++i)
+      differ += std::bit_cast<std::uint32_t>(one[i]) != std::bit_cast<std::uint32_t>(two[i]);
+    EXPECT_EQ(differ, 0) << what << " at position " << p;
+  };
+  for (const AngleMode angles : {AngleMode::kExact, AngleMode::kHf}) {
+    ApplyOptions o;
+    o.angles = angles;
+    const std::string mode = angles == AngleMode::kExact ? "exact: " : "hf: ";
+    for (const std::int64_t p : {std::int64_t{12345}, std::int64_t{12345}, std::int64_t{12346},
+                                 std::int64_t{12345}, std::int64_t{-7}, std::int64_t{0}})
+      check(p, o, mode + "positions");
+    o.direction = Direction::kInverse;
+    check(12345, o, mode + "inverse");
+    o.direction = Direction::kForward;
+    check(12345, o, mode + "forward again");
+    o.fold_attention_factor = false;
+    check(12345, o, mode + "attention factor not folded");
+    o.fold_attention_factor = true;
+    check(12345, o, mode + "attention factor folded");
+    o.position_scale = 0.5;
+    check(12345, o, mode + "position scale 0.5");
+    o.position_scale = 1.0;
+    check(12345, o, mode + "position scale 1");
+    for (float& f : plan.inv_freq) f *= 0.5f;
+    check(12345, o, mode + "frequencies halved in place");
+    for (float& f : plan.inv_freq) f *= 2.0f;
+    check(12345, o, mode + "frequencies restored");
+  }
 }
 
 // The on-the-fly cos/sin themselves, read through the rotation of unit pairs (x_a = 1, x_b = 0

@@ -206,6 +206,11 @@ using CosSinFn = void (*)(const AngleParams&, const TokenAngles&, float*, float*
 // Deriving the turns costs more than a decode step's rotation, so each thread keeps the last
 // set it derived and reuses it while the frequencies, angle mode and scale are the same (one
 // memcmp of the frequencies per call).
+//
+// With them it keeps the cos/sin row of its last one-token call. A decode step applies one
+// position in every layer, and so does a serving loop that rotates q and k in separate calls:
+// every call after the first at that position reuses the row (the same values: the same
+// constants, position, amplitude and sign give the same computation).
 struct AngleConstants {
   int pairs = -1;  // -1: nothing derived yet
   bool hf = false, scaled = false;
@@ -213,6 +218,18 @@ struct AngleConstants {
   float inv[detail::kMaxPairs];                    // the frequencies they were derived from
   HWY_ALIGN float inv_hi[kMaxPairsPadded];         // hf mode
   HWY_ALIGN std::uint64_t turns[kMaxPairsPadded];  // exact mode
+
+  // The last one-token row (valid while row_valid) and what it was computed for.
+  bool row_valid = false;
+  std::int64_t row_p = 0;  // exact mode: the position; hf mode: the bits of the float position
+  float row_amplitude = 1.0f;
+  bool row_negate = false;
+  HWY_ALIGN float row_cos[kMaxPairsPadded];
+  HWY_ALIGN float row_sin[kMaxPairsPadded];
+
+  bool RowMatches(std::int64_t key, float amplitude, bool negate) const {
+    return row_valid && row_p == key && row_amplitude == amplitude && row_negate == negate;
+  }
 
   bool Matches(const detail::ApplyJob& job) const {
     return pairs == job.pairs && hf == (job.angles == AngleMode::kHf) &&
@@ -222,6 +239,7 @@ struct AngleConstants {
 
   void Derive(const detail::ApplyJob& job, int padded) {
     pairs = -1;  // invalid until complete
+    row_valid = false;
     hf = job.angles == AngleMode::kHf;
     scaled = job.has_position_scale;
     scale = job.position_scale_exact;
@@ -248,7 +266,7 @@ struct AngleConstants {
 
 // This thread's constants for the job's frequencies (derived now if they are not the last ones).
 template <int kOdr = 0>  // a template so that every dtype TU may instantiate it (ODR)
-HWY_NOINLINE const AngleConstants& AngleConstantsFor(const detail::ApplyJob& job, int padded) {
+HWY_NOINLINE AngleConstants& AngleConstantsFor(const detail::ApplyJob& job, int padded) {
   static thread_local AngleConstants constants;
   if (!constants.Matches(job)) constants.Derive(job, padded);
   return constants;
@@ -289,7 +307,7 @@ class TokenCosSin {
     tt.c = cos_buf_;
     tt.s = sin_buf_;
     if (job_.pos_kind == Positions::Kind::kMRope) {
-      PerPairRows(t, seq_hint);
+      PerPairRows(t, seq_hint, tt);
       return;
     }
     const std::int64_t p = detail::token_position(job_, t, 0, seq_hint);
@@ -302,7 +320,7 @@ class TokenCosSin {
       } else {
         ta_.p = p;
       }
-      OnTheFly();
+      OnTheFly(tt);
     }
   }
 
@@ -351,7 +369,7 @@ class TokenCosSin {
 
   // Position rows (M-RoPE, XD-RoPE, 2-D vision): pair i takes its position from row
   // pair_axis[i] of the job's pos_rows rows (1 to Positions::kMaxRows).
-  HWY_INLINE void PerPairRows(std::int64_t t, std::int64_t& seq_hint) {
+  HWY_INLINE void PerPairRows(std::int64_t t, std::int64_t& seq_hint, TokenTrig& tt) {
     const int rows = job_.pos_rows;
     std::int64_t pos[Positions::kMaxRows];
     for (int axis = 0; axis < rows; ++axis)
@@ -381,17 +399,39 @@ class TokenCosSin {
     } else {
       for (int i = 0; i < pairs_; ++i) pp_[i] = pos[job_.pair_axis[i]];
     }
-    OnTheFly();
+    OnTheFly(tt);
   }
 
-  HWY_INLINE void OnTheFly() {
+  HWY_INLINE void OnTheFly(TokenTrig& tt) {
     if (cos_sin_ == nullptr) {
-      const AngleConstants& k = AngleConstantsFor<>(job_, padded_);
-      ap_.inv_hi = k.inv_hi;
-      ap_.turns = k.turns;
+      constants_ = &AngleConstantsFor<>(job_, padded_);
+      ap_.inv_hi = constants_->inv_hi;
+      ap_.turns = constants_->turns;
       const bool per_pair = job_.pos_kind == Positions::Kind::kMRope;
       cos_sin_ = hf_ ? (per_pair ? &CosSinRowF32<true> : &CosSinRowF32<false>)
                      : (per_pair ? &CosSinRowTurns<true> : &CosSinRowTurns<false>);
+    }
+    if (job_.tokens == 1 && job_.pos_kind != Positions::Kind::kMRope) {
+      // A one-token call: this thread's last row if it was for the same position and settings,
+      // else computed into that row (aligned: row kernels read it where it is).
+      AngleConstants& k = *constants_;
+      std::int64_t key = ta_.p;
+      if (hf_) {
+        std::int32_t bits;
+        std::memcpy(&bits, &ta_.p_f, sizeof bits);
+        key = bits;
+      }
+      if (!k.RowMatches(key, ap_.amplitude, ap_.negate_sin)) {
+        k.row_valid = false;
+        cos_sin_(ap_, ta_, k.row_cos, k.row_sin);
+        k.row_p = key;
+        k.row_amplitude = ap_.amplitude;
+        k.row_negate = ap_.negate_sin;
+        k.row_valid = true;
+      }
+      tt.c = k.row_cos;
+      tt.s = k.row_sin;
+      return;
     }
     cos_sin_(ap_, ta_, cos_buf_, sin_buf_);
   }
@@ -408,6 +448,7 @@ class TokenCosSin {
   AngleParams ap_;
   TokenAngles ta_;
   CosSinFn cos_sin_ = nullptr;
+  AngleConstants* constants_ = nullptr;  // this thread's, set with cos_sin_
 };
 
 // ---- the driver ---------------------------------------------------------------------------------
