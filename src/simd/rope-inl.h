@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <type_traits>
 
 #include "hwy/cache_control.h"
@@ -288,17 +289,7 @@ class TokenCosSin {
         scaled_(job.has_position_scale),
         trig_once_(trig_once),
         cache_(job.has_position_scale ? nullptr : job.cache),
-        cache_n_(cache_ ? cache_->size() : 0) {
-    ap_.pairs = pairs_;
-    ap_.position_scale = job.position_scale;
-    ap_.amplitude = static_cast<float>(job.amplitude);
-    ap_.negate_sin = job.inverse;
-    if (job.pos_kind == Positions::Kind::kMRope) {
-      for (int i = pairs_; i < padded_; ++i) pp_f_[i] = 0, pp_[i] = 0;
-      ta_.pp = pp_;
-      ta_.pp_f = pp_f_;
-    }
-  }
+        cache_n_(cache_ ? cache_->size() : 0) {}
   TokenCosSin(const TokenCosSin&) = delete;
   TokenCosSin& operator=(const TokenCosSin&) = delete;
 
@@ -315,12 +306,13 @@ class TokenCosSin {
       PrefetchRowAhead(t);
       CacheRow(p, tt);
     } else {
+      Fly& fly = FlyState();
       if (hf_) {
-        ta_.p_f = HfPosition(p, scaled_, job_.position_scale);
+        fly.ta.p_f = HfPosition(p, scaled_, job_.position_scale);
       } else {
-        ta_.p = p;
+        fly.ta.p = p;
       }
-      OnTheFly(tt);
+      OnTheFly(fly, tt);
     }
   }
 
@@ -391,6 +383,7 @@ class TokenCosSin {
       }
       return;
     }
+    Fly& fly = FlyState();
     if (hf_) {
       float pf[Positions::kMaxRows];
       for (int axis = 0; axis < rows; ++axis)
@@ -399,41 +392,62 @@ class TokenCosSin {
     } else {
       for (int i = 0; i < pairs_; ++i) pp_[i] = pos[job_.pair_axis[i]];
     }
-    OnTheFly(tt);
+    OnTheFly(fly, tt);
   }
 
-  HWY_INLINE void OnTheFly(TokenTrig& tt) {
-    if (cos_sin_ == nullptr) {
-      constants_ = &AngleConstantsFor<>(job_, padded_);
-      ap_.inv_hi = constants_->inv_hi;
-      ap_.turns = constants_->turns;
-      const bool per_pair = job_.pos_kind == Positions::Kind::kMRope;
-      cos_sin_ = hf_ ? (per_pair ? &CosSinRowF32<true> : &CosSinRowF32<false>)
-                     : (per_pair ? &CosSinRowTurns<true> : &CosSinRowTurns<false>);
+  // What computing cos/sin needs, set up at the first token that computes them: a call served
+  // from a CosSinCache does not pay for it.
+  struct Fly {
+    AngleParams ap;
+    TokenAngles ta;
+    CosSinFn cos_sin = nullptr;
+    AngleConstants* constants = nullptr;  // this thread's
+  };
+  HWY_INLINE Fly& FlyState() {
+    if (HWY_LIKELY(fly_.has_value())) return *fly_;
+    Fly& fly = fly_.emplace();
+    fly.constants = &AngleConstantsFor<>(job_, padded_);
+    fly.ap.inv_hi = fly.constants->inv_hi;
+    fly.ap.turns = fly.constants->turns;
+    fly.ap.pairs = pairs_;
+    fly.ap.position_scale = job_.position_scale;
+    fly.ap.amplitude = static_cast<float>(job_.amplitude);
+    fly.ap.negate_sin = job_.inverse;
+    const bool per_pair = job_.pos_kind == Positions::Kind::kMRope;
+    if (per_pair) {
+      for (int i = pairs_; i < padded_; ++i) pp_f_[i] = 0, pp_[i] = 0;
+      fly.ta.pp = pp_;
+      fly.ta.pp_f = pp_f_;
     }
+    fly.cos_sin = hf_ ? (per_pair ? &CosSinRowF32<true> : &CosSinRowF32<false>)
+                      : (per_pair ? &CosSinRowTurns<true> : &CosSinRowTurns<false>);
+    return fly;
+  }
+
+  HWY_INLINE void OnTheFly(Fly& fly, TokenTrig& tt) {
     if (job_.tokens == 1 && job_.pos_kind != Positions::Kind::kMRope) {
       // A one-token call: this thread's last row if it was for the same position and settings,
       // else computed into that row (aligned: row kernels read it where it is).
-      AngleConstants& k = *constants_;
-      std::int64_t key = ta_.p;
+      AngleConstants& k = *fly.constants;
+      std::int64_t key = fly.ta.p;
       if (hf_) {
         std::int32_t bits;
-        std::memcpy(&bits, &ta_.p_f, sizeof bits);
+        std::memcpy(&bits, &fly.ta.p_f, sizeof bits);
         key = bits;
       }
-      if (!k.RowMatches(key, ap_.amplitude, ap_.negate_sin)) {
+      if (!k.RowMatches(key, fly.ap.amplitude, fly.ap.negate_sin)) {
         k.row_valid = false;
-        cos_sin_(ap_, ta_, k.row_cos, k.row_sin);
+        fly.cos_sin(fly.ap, fly.ta, k.row_cos, k.row_sin);
         k.row_p = key;
-        k.row_amplitude = ap_.amplitude;
-        k.row_negate = ap_.negate_sin;
+        k.row_amplitude = fly.ap.amplitude;
+        k.row_negate = fly.ap.negate_sin;
         k.row_valid = true;
       }
       tt.c = k.row_cos;
       tt.s = k.row_sin;
       return;
     }
-    cos_sin_(ap_, ta_, cos_buf_, sin_buf_);
+    fly.cos_sin(fly.ap, fly.ta, cos_buf_, sin_buf_);
   }
 
   const detail::ApplyJob& job_;
@@ -445,10 +459,7 @@ class TokenCosSin {
   HWY_ALIGN float sin_buf_[kMaxPairsPadded];
   HWY_ALIGN float pp_f_[kMaxPairsPadded];       // M-RoPE per-pair positions, hf mode
   HWY_ALIGN std::int64_t pp_[kMaxPairsPadded];  // M-RoPE per-pair positions, exact mode
-  AngleParams ap_;
-  TokenAngles ta_;
-  CosSinFn cos_sin_ = nullptr;
-  AngleConstants* constants_ = nullptr;  // this thread's, set with cos_sin_
+  std::optional<Fly> fly_;
 };
 
 // ---- the driver ---------------------------------------------------------------------------------
