@@ -88,14 +88,20 @@ ViewInfo info(const View& v, const char* name) {
 
 constexpr std::int64_t kMaxExtent = std::int64_t{1} << 46;  // elements; guards index overflow
 
-// A packed view ([batch, tokens, heads, dim] row-major without gaps, the usual case) of at most
-// 2^46 elements passes every stride test of check_view_full below: each |stride × (size − 1)| is
-// below the element count, and a packed view never writes an element twice. Sets `elements`.
-bool packed_and_small(const ViewInfo& v, std::int64_t& elements) {
-  std::int64_t row = 0, seq = 0;
+// A packed view: [batch, tokens, heads, dim] row-major without gaps (the usual case); such a
+// view never writes an element twice. Sets `seq`, the elements of one sequence (products that
+// overflow for hostile sizes are refused, not wrapped).
+bool packed(const ViewInfo& v, std::int64_t& seq) {
+  std::int64_t row = 0;
   return v.sd == 1 && v.sh == v.nd && !__builtin_mul_overflow(v.nh, v.nd, &row) && v.st == row &&
-         !__builtin_mul_overflow(v.nt, row, &seq) && (v.nb == 1 || v.sb == seq) &&
-         v.sb >= -kMaxExtent && v.sb <= kMaxExtent &&
+         !__builtin_mul_overflow(v.nt, row, &seq) && (v.nb == 1 || v.sb == seq);
+}
+
+// A packed view of at most 2^46 elements passes every stride test of check_view_full below:
+// each |stride × (size − 1)| is below the element count. Sets `elements`.
+bool packed_and_small(const ViewInfo& v, std::int64_t& elements) {
+  std::int64_t seq = 0;
+  return packed(v, seq) && v.sb >= -kMaxExtent && v.sb <= kMaxExtent &&
          !__builtin_mul_overflow(v.nb, seq, &elements) && elements <= kMaxExtent;
 }
 
@@ -130,11 +136,7 @@ bool packed_and_small(const ViewInfo& v, std::int64_t& elements) {
   }
   if (v.nb * v.nt > kMaxExtent)
     bad(std::string(v.name) + ".batch", "batch × tokens below 2^46", str(v.nb));
-  std::int64_t row = 0, seq = 0;  // products that may overflow for hostile sizes
-  const bool packed = v.sd == 1 && v.sh == v.nd && !__builtin_mul_overflow(v.nh, v.nd, &row) &&
-                      v.st == row && !__builtin_mul_overflow(v.nt, v.st, &seq) &&
-                      (v.nb == 1 || v.sb == seq);
-  if (is_output && !packed) {  // a packed view never writes an element twice
+  if (std::int64_t seq = 0; is_output && !packed(v, seq)) {
     // An output must not write one element twice: sorted by |stride|, each axis must step
     // past the whole span of the smaller ones (a sufficient test for non-overlap).
     std::array<std::pair<std::int64_t, std::int64_t>, 4> ax = {

@@ -69,10 +69,11 @@ HWY_INLINE RowsChoice SelectRowsOut(PairLayout layout, bool contiguous, int pair
     if (layout == PairLayout::kHalf) return {&RotateRowsBF16Half<BF16>, kNeedEvenOdd};
   }
 #if HWY_TARGET != HWY_SCALAR
-  // F16C f16: the swap kernel beats de-interleaving (decode 2.1x against 3.3x the copy). f32 does
-  // not: de-interleaving loads measured 0.91-1.01x at the 8-head long shape against 1.13-1.22x
-  // for the swap (whose per-token dup tables and doubled cos/sin loads cost), and 1.25-1.35x
-  // against 1.30-1.45x at decode. bf16 pairs split with a shift/AND already (LoadPairs).
+  // F16C f16: the row-by-row swap kernel beats de-interleaving (decode 2.1x against 3.3x the
+  // copy). For f32 this row-by-row form (per-token dup tables in memory, cos/sin loaded twice per
+  // row) lost to de-interleaving loads (0.91-1.01x against 1.13-1.22x at the 8-head long shape);
+  // f32 swaps only in the whole-token kernel below (RotateTokenRegsSwap: C/S built in registers
+  // once per token), when they fit. bf16 pairs split with a shift/AND already (LoadPairs).
   if constexpr (std::is_same_v<TIn, TOut> && std::is_same_v<TIn, F16> && ROPEKIT_HWY_NATIVE_F16) {
     if (layout == PairLayout::kInterleaved) return {&RotateRowsInterleavedSwap<TIn>, kNeedDup};
   }
