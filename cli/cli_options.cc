@@ -8,6 +8,7 @@
 
 #include "file_io.h"
 #include "ropekit/error.h"
+#include "ropekit/numerics.h"
 
 namespace ropekit::cli {
 
@@ -50,6 +51,16 @@ CLI::Validator int_range(std::int64_t lo, std::int64_t hi, const std::string& bo
         const long long v = std::strtoll(begin, &end, 10);
         if (end == begin || *end != '\0' || errno == ERANGE || v < lo || v > hi) return expected;
         return {};
+      },
+      "");
+}
+
+CLI::Validator numerics_preset_name() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        if (numerics_preset(s)) return {};
+        return "expected a preset: " + std::string(kNumericsPresetNames) + ", got \"" + echo(s) +
+               "\"";
       },
       "");
 }

@@ -33,6 +33,10 @@ void add_plan_options(CLI::App& sub, PlanOptions& o, const std::string& suffix =
 CLI::Validator finite_range(double lo, double hi, const std::string& bounds);
 CLI::Validator int_range(std::int64_t lo, std::int64_t hi, const std::string& bounds);
 
+// --numerics: a name ropekit::numerics_preset() accepts (the library's list, one source for every
+// subcommand); the message lists the preset names.
+CLI::Validator numerics_preset_name();
+
 // The layers to report: all of them, or the one named (ArgumentError lists the names).
 std::vector<const RopeConfig*> select_layers(const ModelRope& model, const std::string& layer);
 

@@ -497,8 +497,7 @@ void register_apply(CLI::App& app) {
                 "transformers, mlx-lm or llama.cpp (ggml's float32 angles, YaRN ramp and "
                 "magnitude; default: transformers' frequencies with exact angles; mlx-lm with "
                 "--initialize-rope); the options above and below override its parts")
-      ->check(CLI::IsMember({"exact", "transformers", "hf", "mlx-lm", "mlx", "llama.cpp",
-                             "llama-cpp", "llama_cpp", "ggml"}));
+      ->check(numerics_preset_name());
   c->add_option(
        "--freq-arithmetic", a->arithmetic,
        "transformers (default: transformers' float32 inv_freq table, so outputs compare with it) "

@@ -10,6 +10,7 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include "cli_options.h"
 #include "commands.h"
 #include "file_io.h"
 #include "freq_report.h"
@@ -189,8 +190,7 @@ void register_freqs(CLI::App& app) {
   c->add_option("--numerics", args->numerics,
                 "Preset (sets --policy and --freq-arithmetic): exact, transformers, mlx-lm or "
                 "llama.cpp (adds the ggml_rope_ext arguments llama.cpp passes)")
-      ->check(CLI::IsMember({"exact", "transformers", "hf", "mlx-lm", "mlx", "llama.cpp",
-                             "llama-cpp", "llama_cpp", "ggml"}));
+      ->check(numerics_preset_name());
   c->add_flag("--json", args->json, "Machine-readable output");
   c->add_flag("--strict", args->strict, "Treat config warnings as errors");
   c->callback([args, c] {

@@ -124,6 +124,26 @@ TEST(CliUsage, MissingOrUnknownArguments) {
   expect_usage_error(ropekit("freqs"), {"CONFIG or --initialize-rope"});
 }
 
+// --numerics takes exactly the names ropekit::numerics_preset accepts, in apply and in freqs:
+// every alias works (mlx_lm was once refused by the command's own list), and anything else is a
+// usage error that lists the presets.
+TEST(CliUsage, NumericsPresetNamesAreTheLibrarys) {
+  for (const char* name : {"exact", "transformers", "hf", "mlx-lm", "mlx", "mlx_lm", "llama.cpp",
+                           "llama-cpp", "llama_cpp", "ggml"}) {
+    const CliRun f = ropekit("freqs " + q(small_config()) + " --numerics " + name);
+    EXPECT_EQ(f.code, 0) << name << ": " << f.err;
+    const CliRun a = ropekit(apply_args(small_config(), good_input()) + " --numerics " + name);
+    EXPECT_EQ(a.code, 0) << name << ": " << a.err;
+  }
+  for (const char* sub : {"freqs ", "apply "}) {
+    const std::string args = std::string(sub) == "freqs "
+                                 ? "freqs " + q(small_config())
+                                 : apply_args(small_config(), good_input());
+    expect_usage_error(ropekit(args + " --numerics llama"),
+                       {"--numerics", "exact, transformers, mlx-lm, llama.cpp", "\"llama\""});
+  }
+}
+
 TEST(CliUsage, TheGoodCallWorks) {
   const CliRun r = ropekit(apply_args(small_config(), good_input()));
   EXPECT_EQ(r.code, 0) << r.err;
