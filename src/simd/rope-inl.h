@@ -275,6 +275,17 @@ HWY_NOINLINE AngleConstants& AngleConstantsFor(const detail::ApplyJob& job, int 
 }
 
 // ---- step 2: the cos/sin of one token -------------------------------------------------------
+// What computing cos/sin on the fly needs, set up at the first token of a call that computes
+// them (TokenCosSin::FlyState): a call served from a CosSinCache does not pay for it. (At
+// namespace scope: Clang 14 cannot construct a nested class with member initialisers in a
+// std::optional member of the class that encloses it.)
+struct Fly {
+  AngleParams ap;
+  TokenAngles ta;
+  CosSinFn cos_sin = nullptr;
+  AngleConstants* constants = nullptr;  // this thread's
+};
+
 // A CosSinCache row where every position the token needs is inside the table (the position
 // scale is not in the cache, so scaled jobs always compute), else computed on the fly; the
 // on-the-fly constants are prepared at the first token that needs them (a call served from a
@@ -396,14 +407,6 @@ class TokenCosSin {
     OnTheFly(fly, tt);
   }
 
-  // What computing cos/sin needs, set up at the first token that computes them: a call served
-  // from a CosSinCache does not pay for it.
-  struct Fly {
-    AngleParams ap;
-    TokenAngles ta;
-    CosSinFn cos_sin = nullptr;
-    AngleConstants* constants = nullptr;  // this thread's
-  };
   HWY_INLINE Fly& FlyState() {
     if (HWY_LIKELY(fly_.has_value())) return *fly_;
     Fly& fly = fly_.emplace();
