@@ -494,6 +494,9 @@ TEST_F(ApiErrors, BadOptions) {
   ApplyOptions o;
   o.max_threads = -1;
   argument_error([&] { apply_rope(p, qv(), kv(), pos, o); }, {"options.max_threads", "-1"});
+  o.max_threads = 0;
+  o.output_stores = static_cast<OutputStores>(7);
+  argument_error([&] { apply_rope(p, qv(), kv(), pos, o); }, {"options.output_stores", "7"});
   // The SIMD kernels never run the transformers rounding emulation: forcing them is an error.
   ApplyOptions simd;
   simd.backend = Backend::kSimd;

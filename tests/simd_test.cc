@@ -194,16 +194,34 @@ struct Case {
   }
 };
 
-FrequencyPlan make_plan(const Case& c, std::mt19937_64& rng) {
+// Plain RoPE with base theta: inv_freq[i] = theta^(-2i / rotary_dim).
+FrequencyPlan power_plan(int head_dim, int rotary_dim, PairLayout layout, double theta) {
   FrequencyPlan plan;
-  plan.info.rope_type = "test";
-  plan.head_dim = c.head_dim;
-  plan.rotary_dim = c.rotary_dim;
-  plan.layout = c.layout == PairLayout::kInterleavedToHalf ? PairLayout::kInterleaved : c.layout;
+  plan.head_dim = head_dim;
+  plan.rotary_dim = rotary_dim;
+  plan.layout = layout;
+  for (int i = 0; i < rotary_dim / 2; ++i)
+    plan.inv_freq.push_back(static_cast<float>(std::pow(theta, -2.0 * i / rotary_dim)));
+  return plan;
+}
+
+// The plan of a default (plain) config read the usual way, head_dim = rotary_dim = 128.
+FrequencyPlan config_plan_128(double theta, std::int64_t max_position_embeddings) {
+  RopeConfig cfg;
+  cfg.head_dim = 128;
+  cfg.rotary_dim = 128;
+  cfg.rope_theta = theta;
+  cfg.max_position_embeddings = max_position_embeddings;
+  return build_frequency_plan(cfg);
+}
+
+FrequencyPlan make_plan(const Case& c, std::mt19937_64& rng) {
   const double thetas[] = {10000.0, 500000.0, 1e6, 160.0};
-  const double theta = thetas[rng() % 4];
-  for (int i = 0; i < c.rotary_dim / 2; ++i)
-    plan.inv_freq.push_back(static_cast<float>(std::pow(theta, -2.0 * i / c.rotary_dim)));
+  FrequencyPlan plan =
+      power_plan(c.head_dim, c.rotary_dim,
+                 c.layout == PairLayout::kInterleavedToHalf ? PairLayout::kInterleaved : c.layout,
+                 thetas[rng() % 4]);
+  plan.info.rope_type = "test";
   plan.attention_factor = c.attention_factor;
   if (c.positions >= 4) {
     MRopeSpec spec;
@@ -549,12 +567,7 @@ TEST_P(TargetTest, ModelShapesAndLargePositions) {
 // mode, must each be rotated with the new values (the SIMD result stays within 2 f32 ulp of
 // the double-precision reference; a stale constant would be off by far more).
 TEST_P(TargetTest, OnTheFlyConstantsFollowChangedFrequencies) {
-  RopeConfig cfg;
-  cfg.head_dim = 128;
-  cfg.rotary_dim = 128;
-  cfg.rope_theta = 10000.0;
-  cfg.max_position_embeddings = 4096;
-  FrequencyPlan plan = build_frequency_plan(cfg);
+  FrequencyPlan plan = config_plan_128(10000.0, 4096);
   const std::int64_t T = 3, H = 2, D = 128;
   std::vector<float> in(static_cast<std::size_t>(T * H * D));
   for (std::size_t i = 0; i < in.size(); ++i) in[i] = std::sin(0.37f * static_cast<float>(i));
@@ -598,12 +611,7 @@ TEST_P(TargetTest, OnTheFlyConstantsFollowChangedFrequencies) {
 // folded attention factor, angle mode, frequencies in place, position scale). A row kept across
 // any of these changes differs from the two-token call in many elements.
 TEST_P(TargetTest, OneTokenRowFollowsPositionAndSettings) {
-  RopeConfig cfg;
-  cfg.head_dim = 128;
-  cfg.rotary_dim = 128;
-  cfg.rope_theta = 500000.0;
-  cfg.max_position_embeddings = 131072;
-  FrequencyPlan plan = build_frequency_plan(cfg);
+  FrequencyPlan plan = config_plan_128(500000.0, 131072);
   plan.attention_factor = 1.25;
   const std::int64_t H = 3, D = 128;
   std::vector<float> in(static_cast<std::size_t>(2 * H * D));
@@ -662,12 +670,7 @@ TEST_P(TargetTest, OnTheFlyCosSinAtExtremePositions) {
                            static_cast<F128>(0xFC2757D1F534DDC0ULL) / two64 / two64 +
                            static_cast<F128>(0xDB6295993C439041ULL) / two64 / two64 / two64) /
                           4;
-  RopeConfig cfg;
-  cfg.head_dim = 128;
-  cfg.rotary_dim = 128;
-  cfg.rope_theta = 500000.0;
-  cfg.max_position_embeddings = 131072;
-  const FrequencyPlan plan = build_frequency_plan(cfg);
+  const FrequencyPlan plan = config_plan_128(500000.0, 131072);
   const int pairs = 64;
   const std::vector<std::int64_t> ids = {0,
                                          1,
@@ -719,6 +722,88 @@ TEST_P(TargetTest, OnTheFlyCosSinAtExtremePositions) {
 }
 
 // Prints the observed error statistics once all tests ran.
+// OutputStores::kNonTemporal writes out-of-place results with non-temporal stores where the row
+// kernel has that form and every output row is 64-byte aligned (rope-inl.h: StreamOutput). Each
+// call here must equal, bit for bit, the same call with kRegular: every dtype and layout,
+// whole-token widths and partial rotary, cos/sin from a table and on the fly, q and k together,
+// rows that the bf16 hardware kernel redoes after streaming them (a row of zeros), outputs that are
+// not aligned (regular stores), and calls large enough to split over two threads (each fences its
+// own stores).
+TEST_P(TargetTest, NonTemporalOutputIsBitIdenticalToRegularStores) {
+  const int threads_before = default_pool().size();
+  set_default_threads(2);
+  std::mt19937 rng(41);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  // A 64-byte aligned span of `bytes` inside `storage`, shifted by `skew` bytes.
+  auto aligned = [](std::vector<std::uint8_t>& storage, std::size_t bytes, std::size_t skew) {
+    storage.assign(bytes + 128, 0);
+    const auto addr = reinterpret_cast<std::uintptr_t>(storage.data());
+    return storage.data() + ((64 - addr % 64) % 64) + skew;
+  };
+  const std::int64_t KH = 2;
+  // bf16 with the AVX512_BF16 kernels and with the software rounding (AVX3 only differs).
+  for (const auto& [dt, bf16_hardware] :
+       {std::pair{DType::kF32, true}, std::pair{DType::kBF16, true}, std::pair{DType::kBF16, false},
+        std::pair{DType::kF16, true}}) {
+    detail::set_avx512_bf16_enabled(bf16_hardware);
+    const std::size_t es = dtype_size(dt);
+    for (const PairLayout layout :
+         {PairLayout::kHalf, PairLayout::kInterleaved, PairLayout::kInterleavedToHalf}) {
+      for (const auto& [D, R] : {std::pair{128, 128}, std::pair{64, 64}, std::pair{32, 32},
+                                 std::pair{256, 256}, std::pair{160, 128}}) {
+        const FrequencyPlan plan = power_plan(D, R, layout, 500000.0);
+        const CosSinCache cache(plan, AngleMode::kExact, true, 4096);
+        // 1100 tokens of 3 q heads: 0.4-3.4 MB, over the size that splits work over threads.
+        for (const std::int64_t T : {std::int64_t{5}, std::int64_t{1100}}) {
+          const std::int64_t H = 3;
+          const auto q_elems = static_cast<std::size_t>(T * H * D);
+          const auto k_elems = static_cast<std::size_t>(T * KH * D);
+          std::vector<std::uint8_t> q_in(q_elems * es), k_in(k_elems * es);
+          for (std::size_t e = 0; e < q_elems + k_elems; ++e) {
+            // Token 3, q head 1: zeros (the bf16 hardware kernel redoes that token exactly).
+            const bool zero = e < q_elems && e / static_cast<std::size_t>(D) == 3 * 3 + 1;
+            const float v = zero ? 0.0f : u(rng);
+            std::uint8_t* dst =
+                e < q_elems ? q_in.data() + e * es : k_in.data() + (e - q_elems) * es;
+            const std::uint16_t half =
+                dt == DType::kBF16 ? f32_to_bf16(v).bits : f32_to_f16(v).bits;
+            std::memcpy(dst, dt == DType::kF32 ? static_cast<const void*>(&v) : &half, es);
+          }
+          for (const bool from_cache : {true, false}) {
+            for (const std::size_t skew : {std::size_t{0}, es}) {
+              std::vector<std::uint8_t> storage[2][2];
+              std::vector<std::uint8_t> result[2][2];
+              for (const bool stream : {false, true}) {
+                std::uint8_t* q_out = aligned(storage[stream][0], q_in.size(), skew);
+                std::uint8_t* k_out = aligned(storage[stream][1], k_in.size(), skew);
+                ApplyOptions o;
+                o.backend = Backend::kSimd;
+                o.cache = from_cache ? &cache : nullptr;
+                o.output_stores = stream ? OutputStores::kNonTemporal : OutputStores::kRegular;
+                apply_rope(plan, ConstTensorView::contiguous(q_in.data(), dt, T, H, D),
+                           TensorView::contiguous(q_out, dt, T, H, D),
+                           ConstTensorView::contiguous(k_in.data(), dt, T, KH, D),
+                           TensorView::contiguous(k_out, dt, T, KH, D), Positions::offset(7), o);
+                result[stream][0].assign(q_out, q_out + q_in.size());
+                result[stream][1].assign(k_out, k_out + k_in.size());
+              }
+              for (int t = 0; t < 2; ++t) {
+                EXPECT_TRUE(result[0][t] == result[1][t])
+                    << (t == 0 ? "q" : "k") << ": dtype " << dtype_name(dt) << ", layout "
+                    << static_cast<int>(layout) << ", D=" << D << " R=" << R << ", T=" << T
+                    << (bf16_hardware ? "" : " (software rounding)")
+                    << (from_cache ? ", table" : ", on the fly") << ", output skew " << skew;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  detail::set_avx512_bf16_enabled(true);
+  set_default_threads(threads_before);
+}
+
 class StatsPrinter : public ::testing::Environment {
  public:
   void TearDown() override {
@@ -925,12 +1010,7 @@ TEST_P(TargetTest, Bf16HardwareConversionIsBitIdenticalToSoftware) {
     // the row-by-row one.
     for (const auto& [D, R] : {std::pair{128, 128}, std::pair{192, 160}, std::pair{64, 64},
                                std::pair{256, 256}, std::pair{160, 128}}) {
-      FrequencyPlan plan;
-      plan.head_dim = D;
-      plan.rotary_dim = R;
-      plan.layout = layout;
-      for (int i = 0; i < R / 2; ++i)
-        plan.inv_freq.push_back(static_cast<float>(std::pow(10000.0, -2.0 * i / R)));
+      const FrequencyPlan plan = power_plan(D, R, layout, 10000.0);
       std::vector<std::uint16_t> x(static_cast<std::size_t>(T * H * D));
       for (std::int64_t row = 0; row < T * H; ++row) {
         // Tokens 2, 3 ordinary (the whole-token kernel keeps its fast result). In tokens 4, 5, 6
@@ -987,11 +1067,7 @@ TEST_P(TargetTest, Bf16HardwareConversionIsBitIdenticalToSoftware) {
 
 // q and k of different input dtypes (each through its own dtype's kernel), k only, q only.
 TEST_P(TargetTest, MixedInputDtypesAndSingleTensors) {
-  FrequencyPlan plan;
-  plan.head_dim = 96;
-  plan.rotary_dim = 64;
-  for (int i = 0; i < 32; ++i)
-    plan.inv_freq.push_back(static_cast<float>(std::pow(10000.0, -i / 32.0)));
+  FrequencyPlan plan = power_plan(96, 64, PairLayout::kHalf, 10000.0);
   plan.attention_factor = 1.5;
   const std::int64_t T = 9, Hq = 3, Hk = 2, D = 96;
   std::mt19937 rng(5);

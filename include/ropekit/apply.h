@@ -195,6 +195,26 @@ enum class Direction { kForward, kInverse };
 // kReference: the scalar double-precision reference (the oracle of every fast path).
 enum class Backend { kAuto, kReference, kSimd };
 
+// How the SIMD kernels write an out-of-place result (the values are the same either way):
+//
+//   kAuto         non-temporal stores for an output tensor of kAutoNonTemporalFromBytes or more,
+//                 regular stores below. Input plus output then exceed a large last-level cache,
+//                 so the result cannot stay cached for the next kernel anyway, and a
+//                 non-temporal store skips the read-for-ownership of each line: an out-of-place
+//                 pass moves two bytes of DRAM traffic per output byte instead of three.
+//   kRegular      write-allocating stores at every size (the result stays in the caches where
+//                 they can hold it, e.g. for an attention kernel that reads it next).
+//   kNonTemporal  non-temporal stores at every size.
+//
+// Non-temporal stores are used only by row kernels whose every store is a whole 64-byte line
+// (AVX-512 targets: f32 rows and pairs, 16-bit interleaved pairs, and the AVX512_BF16 kernels;
+// 32-byte non-temporal stores measured slower) and only when every row of the output starts on
+// a 64-byte boundary (its address and its strides in bytes are multiples of 64); in place, the
+// lines are already cached and stores stay regular. Each thread fences its non-temporal stores
+// before apply_rope returns.
+enum class OutputStores { kAuto, kRegular, kNonTemporal };
+inline constexpr std::int64_t kAutoNonTemporalFromBytes = std::int64_t{32} << 20;  // 32 MiB
+
 struct ApplyOptions {
   AngleMode angles = AngleMode::kExact;
   Direction direction = Direction::kForward;
@@ -212,6 +232,7 @@ struct ApplyOptions {
   const CosSinCache* cache = nullptr;
   ThreadPool* pool = nullptr;  // nullptr: the library's pool (ropekit/thread_pool.h)
   int max_threads = 0;         // 0: the pool's size
+  OutputStores output_stores = OutputStores::kAuto;  // see OutputStores
 };
 
 // ApplyOptions with a preset's angles and rounding (ropekit/numerics.h); the plan must have

@@ -465,6 +465,20 @@ ApplyResult run(const FrequencyPlan& plan, const ViewInfo& qi, const ViewInfo& q
     bad("options.position_scale", "a finite number > 0", std::to_string(o.position_scale));
   if (o.max_threads < 0)
     bad("options.max_threads", "0 (all) or a positive count", str(o.max_threads));
+  std::int64_t stream_from_bytes = INT64_MAX;
+  switch (o.output_stores) {
+    case OutputStores::kAuto:
+      stream_from_bytes = kAutoNonTemporalFromBytes;
+      break;
+    case OutputStores::kRegular:
+      break;
+    case OutputStores::kNonTemporal:
+      stream_from_bytes = 0;
+      break;
+    default:
+      bad("options.output_stores", "OutputStores::kAuto, kRegular or kNonTemporal",
+          str(static_cast<int>(o.output_stores)));
+  }
 
   ApplyJob job;
   job.tokens = tokens;
@@ -483,6 +497,7 @@ ApplyResult run(const FrequencyPlan& plan, const ViewInfo& qi, const ViewInfo& q
   job.has_position_scale = o.position_scale != 1.0;
   job.position_scale = static_cast<float>(o.position_scale);
   job.position_scale_exact = o.position_scale;
+  job.stream_from_bytes = stream_from_bytes;
   if (o.cache && o.angles != AngleMode::kGgml) {
     if (!(own_cache ? own_cache_matches
                     : o.cache->matches(plan, o.angles, o.fold_attention_factor)))

@@ -64,6 +64,9 @@ struct ApplyJob {
   double position_scale_exact = 1.0;  // exact angles: p · scale with the scale in double
   bool has_position_scale = false;
   const CosSinCache* cache = nullptr;  // matches the job when set
+  // Out-of-place outputs of at least this many bytes may be written with non-temporal stores
+  // (ApplyOptions::output_stores; the SIMD kernels' StreamOutput).
+  std::int64_t stream_from_bytes = INT64_MAX;
   // positions
   Positions::Kind pos_kind = Positions::Kind::kOffset;
   std::int64_t pos_start = 0;

@@ -45,8 +45,11 @@ struct RowsChoice {
   bool trig_once = false;
 };
 
+// stream: the caller found the output fit for non-temporal stores (StreamOutput); the kernels
+// that have a non-temporal form then use it.
 template <typename TIn, typename TOut>
-HWY_INLINE RowsChoice SelectRowsOut(PairLayout layout, bool contiguous, int pairs, bool in_place) {
+HWY_INLINE RowsChoice SelectRowsOut(PairLayout layout, bool contiguous, int pairs, bool in_place,
+                                    bool stream) {
   if (!contiguous) {
     switch (layout) {
       case PairLayout::kHalf:
@@ -60,7 +63,9 @@ HWY_INLINE RowsChoice SelectRowsOut(PairLayout layout, bool contiguous, int pair
   if constexpr (std::is_same_v<TIn, BF16> && std::is_same_v<TOut, BF16>) {
 #if ROPEKIT_HAVE_AVX512BF16_KERNELS
     if (detail::avx512_bf16_enabled()) {
-      if (RowsFn fn = SelectTokenBF16Native(layout, pairs, in_place)) return {fn, 0, true};
+      if (RowsFn fn = SelectTokenBF16Native(layout, pairs, in_place, stream)) {
+        return {fn, 0, true};
+      }
       if (layout == PairLayout::kHalf) return {&RotateRowsBF16Native<PairLayout::kHalf>, 0};
       if (layout == PairLayout::kInterleaved)
         return {&RotateRowsBF16Native<PairLayout::kInterleaved>, 0};
@@ -82,13 +87,13 @@ HWY_INLINE RowsChoice SelectRowsOut(PairLayout layout, bool contiguous, int pair
   RowsFn token = nullptr;
   switch (layout) {
     case PairLayout::kHalf:
-      token = SelectTokenRegs<PairLayout::kHalf, TIn, TOut>(pairs, in_place);
+      token = SelectTokenRegs<PairLayout::kHalf, TIn, TOut>(pairs, in_place, stream);
       break;
     case PairLayout::kInterleaved:
-      token = SelectTokenRegs<PairLayout::kInterleaved, TIn, TOut>(pairs, in_place);
+      token = SelectTokenRegs<PairLayout::kInterleaved, TIn, TOut>(pairs, in_place, stream);
       break;
     case PairLayout::kInterleavedToHalf:
-      token = SelectTokenRegs<PairLayout::kInterleavedToHalf, TIn, TOut>(pairs, in_place);
+      token = SelectTokenRegs<PairLayout::kInterleavedToHalf, TIn, TOut>(pairs, in_place, stream);
       break;
   }
   if (token) return {token, 0, true};
@@ -105,14 +110,14 @@ HWY_INLINE RowsChoice SelectRowsOut(PairLayout layout, bool contiguous, int pair
 
 template <typename TIn>
 HWY_INLINE RowsChoice SelectRows(DType out, PairLayout layout, bool contiguous, int pairs,
-                                 bool in_place) {
+                                 bool in_place, bool stream) {
   switch (out) {
     case DType::kF32:
-      return SelectRowsOut<TIn, float>(layout, contiguous, pairs, in_place);
+      return SelectRowsOut<TIn, float>(layout, contiguous, pairs, in_place, stream);
     case DType::kF16:
-      return SelectRowsOut<TIn, F16>(layout, contiguous, pairs, in_place);
+      return SelectRowsOut<TIn, F16>(layout, contiguous, pairs, in_place, stream);
     case DType::kBF16:
-      return SelectRowsOut<TIn, BF16>(layout, contiguous, pairs, in_place);
+      return SelectRowsOut<TIn, BF16>(layout, contiguous, pairs, in_place, stream);
   }
   return {};
 }
@@ -162,17 +167,36 @@ struct TensorWork {
   std::int64_t in_sb = 0, out_sb = 0;  // batch strides in bytes
   std::int64_t seq = 0;                // tokens per sequence (0: one sequence)
   std::int64_t in_token_bytes = 0;     // input bytes of a token when its rows are packed, else 0
+  bool stream = false;                 // fn may store non-temporally: fence after the range
   RowGeom g;
 };
+
+// Whether the output of t may be written with non-temporal stores (ropekit/apply.h:
+// OutputStores, job.stream_from_bytes): out of place, contiguous rows, at least that large, and
+// every row 64-byte aligned (the base and every stride in bytes a multiple of 64), so that each
+// full vector a kernel stores is aligned to its size.
+HWY_INLINE bool StreamOutput(const detail::ApplyJob& job, const detail::JobTensor& t,
+                             bool contiguous) {
+  if (t.in_place || !contiguous) return false;
+  const auto size = static_cast<std::int64_t>(dtype_size(t.out_type));
+  if (job.tokens * t.heads * job.head_dim * size < job.stream_from_bytes) return false;
+  const std::uint64_t bits = reinterpret_cast<std::uintptr_t>(t.out) |
+                             static_cast<std::uint64_t>(t.out_stride_token * size) |
+                             static_cast<std::uint64_t>(t.out_stride_head * size) |
+                             static_cast<std::uint64_t>(t.seq != 0 ? t.out_stride_batch * size : 0);
+  return (bits & 63) == 0;
+}
 
 template <typename TIn>
 HWY_INLINE bool MakeWork(const detail::ApplyJob& job, const detail::JobTensor& t, TensorWork& w,
                          unsigned& needs, bool& trig_once) {
   if (t.heads <= 0 || t.in == nullptr) return false;
   const bool contiguous = t.in_stride_dim == 1 && t.out_stride_dim == 1;
+  const bool stream = StreamOutput(job, t, contiguous);
   const RowsChoice choice =
-      SelectRows<TIn>(t.out_type, job.layout, contiguous, job.pairs, t.in_place);
+      SelectRows<TIn>(t.out_type, job.layout, contiguous, job.pairs, t.in_place, stream);
   w.fn = choice.fn;
+  w.stream = stream;
   needs |= choice.needs;
   trig_once = trig_once && choice.trig_once;
   w.in = static_cast<const char*>(t.in);
@@ -310,7 +334,7 @@ class TokenCosSin {
     tt.c = cos_buf_;
     tt.s = sin_buf_;
     if (job_.pos_kind == Positions::Kind::kMRope) {
-      PerPairRows(t, seq_hint, tt);
+      PerPairRows(t, seq_hint);  // into cos_buf_ / sin_buf_
       return;
     }
     const std::int64_t p = detail::token_position(job_, t, 0, seq_hint);
@@ -372,8 +396,9 @@ class TokenCosSin {
   }
 
   // Position rows (M-RoPE, XD-RoPE, 2-D vision): pair i takes its position from row
-  // pair_axis[i] of the job's pos_rows rows (1 to Positions::kMaxRows).
-  HWY_INLINE void PerPairRows(std::int64_t t, std::int64_t& seq_hint, TokenTrig& tt) {
+  // pair_axis[i] of the job's pos_rows rows (1 to Positions::kMaxRows). Into cos_buf_ / sin_buf_
+  // (never the one-token row of OnTheFly, which is for one position).
+  HWY_INLINE void PerPairRows(std::int64_t t, std::int64_t& seq_hint) {
     const int rows = job_.pos_rows;
     std::int64_t pos[Positions::kMaxRows];
     for (int axis = 0; axis < rows; ++axis)
@@ -404,7 +429,7 @@ class TokenCosSin {
     } else {
       for (int i = 0; i < pairs_; ++i) pp_[i] = pos[job_.pair_axis[i]];
     }
-    OnTheFly(fly, tt);
+    fly.cos_sin(fly.ap, fly.ta, cos_buf_, sin_buf_);
   }
 
   HWY_INLINE Fly& FlyState() {
@@ -428,8 +453,9 @@ class TokenCosSin {
     return fly;
   }
 
+  // 1-D positions (fly.ta.p or p_f set).
   HWY_INLINE void OnTheFly(Fly& fly, TokenTrig& tt) {
-    if (job_.tokens == 1 && job_.pos_kind != Positions::Kind::kMRope) {
+    if (job_.tokens == 1) {
       // A one-token call: this thread's last row if it was for the same position and settings,
       // else computed into that row (aligned: row kernels read it where it is).
       AngleConstants& k = *fly.constants;
@@ -440,7 +466,6 @@ class TokenCosSin {
         key = bits;
       }
       if (!k.RowMatches(key, fly.ap.amplitude, fly.ap.negate_sin)) {
-        k.row_valid = false;
         fly.cos_sin(fly.ap, fly.ta, k.row_cos, k.row_sin);
         k.row_p = key;
         k.row_amplitude = fly.ap.amplitude;
@@ -521,6 +546,9 @@ HWY_INLINE void RopeRange(const detail::ApplyJob& job, std::int64_t t_begin, std
             tw.out + detail::token_offset(t, tw.seq, tw.out_st, tw.out_sb), tt, tw.g);
     }
   }
+  // Non-temporal stores are weakly ordered: make them visible before the range is reported done
+  // (the pool's release of the job, or the return to the caller).
+  if (work[0].stream || (n_work > 1 && work[1].stream)) hwy::FlushStream();
 }
 
 }  // namespace HWY_NAMESPACE

@@ -201,7 +201,9 @@ inline constexpr std::size_t kMaxTrigVecs = 8;
 #else
 inline constexpr std::size_t kMaxTrigVecs = 4;
 #endif
-template <PairLayout L, typename TIn, typename TOut, std::size_t kPairs>
+// kStream: non-temporal stores of the rotated rows (hwy_compat-inl.h: StoreVec), for outputs
+// aligned to 64 bytes (rope-inl.h: StreamOutput).
+template <PairLayout L, typename TIn, typename TOut, std::size_t kPairs, bool kStream = false>
 HWY_NOINLINE void RotateTokenRegs(const void* in_v, void* out_v, const TokenTrig& tt,
                                   const RowGeom& g) {
   const hn::ScalableTag<float> df;
@@ -229,10 +231,10 @@ HWY_NOINLINE void RotateTokenRegs(const void* in_v, void* out_v, const TokenTrig
       const auto ya = hn::MulSub(a, cv[k], hn::Mul(b, sv[k]));
       const auto yb = hn::MulAdd(b, cv[k], hn::Mul(a, sv[k]));
       if constexpr (L == PairLayout::kInterleaved) {
-        StorePairs(df, ya, yb, out + 2 * i);
+        StorePairs<kStream>(df, ya, yb, out + 2 * i);  // f32: never kStream (TokenRegsIfFits)
       } else {
-        StoreRow(df, ya, out + i);
-        StoreRow(df, yb, out + kPairs + i);
+        StoreRow<kStream>(df, ya, out + i);
+        StoreRow<kStream>(df, yb, out + kPairs + i);
       }
     }
     if (HWY_UNLIKELY(lp.pass)) PassThrough(in + lp.rot, out + lp.rot, lp.rest);
@@ -246,7 +248,7 @@ HWY_NOINLINE void RotateTokenRegs(const void* in_v, void* out_v, const TokenTrig
 // costs one in-lane swap per vector instead of the two-source permutations that split and
 // re-interleave pairs (three per vector), which bound the de-interleaving kernel in L1. Lane by
 // lane it is RotateStep's a·c − round(b·s) and b·c + round(a·s), so bit-identical to it.
-template <std::size_t kPairs>
+template <std::size_t kPairs, bool kStream = false>
 HWY_NOINLINE void RotateTokenRegsSwap(const void* in_v, void* out_v, const TokenTrig& tt,
                                       const RowGeom& g) {
   const hn::ScalableTag<float> df;
@@ -278,7 +280,7 @@ HWY_NOINLINE void RotateTokenRegsSwap(const void* in_v, void* out_v, const Token
     for (std::size_t k = 0; k < kVecs; ++k) {  // unrolled: kVecs is a constant
       const auto x = InRegister(hn::LoadU(df, in + kLanes * k));
       const auto y = hn::MulAdd(x, cd[k], hn::Mul(hn::Reverse2(df, x), sd[k]));
-      hn::StoreU(y, df, out + kLanes * k);
+      StoreVec<kStream>(y, df, out + kLanes * k);
     }
     if (HWY_UNLIKELY(lp.pass)) PassThrough(in + lp.rot, out + lp.rot, lp.rest);
   }
@@ -287,33 +289,52 @@ HWY_NOINLINE void RotateTokenRegsSwap(const void* in_v, void* out_v, const Token
 
 // The whole-token kernel for rows of kPairs pairs if its cos/sin fit in registers on this
 // target, else null.
+// Whether every store of RotateTokenRegs<L, ·, TOut> (and of the f32 swap kernel) is a whole
+// 64-byte line, the only stores that stream (hwy_compat-inl.h: StoreVec): AVX-512 vectors of f32
+// rows or of 16-bit pairs (one u32 lane each). 16-bit rows are half lines, and f32 pairs go
+// through StoreInterleaved2, which has no non-temporal form.
+template <PairLayout L, typename TOut>
+inline constexpr bool kStoresWholeLines = HWY_LANES(float) * sizeof(float) == 64 &&
+                                          (std::is_same_v<TOut, float>
+                                               ? L != PairLayout::kInterleaved
+                                               : L == PairLayout::kInterleaved);
+
+// With stream, its non-temporal form where it has one.
 template <PairLayout L, typename TIn, typename TOut, std::size_t kPairs>
-HWY_INLINE RowsFn TokenRegsIfFits() {
+HWY_INLINE RowsFn TokenRegsIfFits(bool stream) {
   constexpr std::size_t kLanes = HWY_LANES(float);
 #if HWY_TARGET != HWY_SCALAR
   if constexpr (L == PairLayout::kInterleaved && std::is_same_v<TIn, float> &&
                 std::is_same_v<TOut, float> && kPairs % kLanes == 0 &&
-                2 * kPairs / kLanes <= kMaxTrigVecs)
+                2 * kPairs / kLanes <= kMaxTrigVecs) {
+    if constexpr (kLanes * sizeof(float) == 64) {
+      if (stream) return &RotateTokenRegsSwap<kPairs, true>;
+    }
     return &RotateTokenRegsSwap<kPairs>;
+  }
 #endif
-  if constexpr (kPairs % kLanes == 0 && kPairs / kLanes <= kMaxTrigVecs)
+  if constexpr (kPairs % kLanes == 0 && kPairs / kLanes <= kMaxTrigVecs) {
+    if constexpr (kStoresWholeLines<L, TOut>) {
+      if (stream) return &RotateTokenRegs<L, TIn, TOut, kPairs, true>;
+    }
     return &RotateTokenRegs<L, TIn, TOut, kPairs>;
+  }
   return nullptr;
 }
 
 // For contiguous rows: kInterleavedToHalf in place needs a copy of each row (RotateRowsContig).
 template <PairLayout L, typename TIn, typename TOut>
-HWY_INLINE RowsFn SelectTokenRegs(int pairs, bool in_place) {
+HWY_INLINE RowsFn SelectTokenRegs(int pairs, bool in_place, bool stream) {
   if (L == PairLayout::kInterleavedToHalf && in_place) return nullptr;
   switch (pairs) {
     case 16:
-      return TokenRegsIfFits<L, TIn, TOut, 16>();
+      return TokenRegsIfFits<L, TIn, TOut, 16>(stream);
     case 32:
-      return TokenRegsIfFits<L, TIn, TOut, 32>();
+      return TokenRegsIfFits<L, TIn, TOut, 32>(stream);
     case 64:
-      return TokenRegsIfFits<L, TIn, TOut, 64>();
+      return TokenRegsIfFits<L, TIn, TOut, 64>(stream);
     case 128:
-      return TokenRegsIfFits<L, TIn, TOut, 128>();
+      return TokenRegsIfFits<L, TIn, TOut, 128>(stream);
     default:
       return nullptr;
   }

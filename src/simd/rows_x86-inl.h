@@ -183,7 +183,7 @@ ROPEKIT_AVX512BF16_ATTR HWY_INLINE WordMask BF16NativeBlocks(const BF16* in, BF1
 // the token (a flushed subnormal, or simply a zero), every row is redone with the exact
 // per-block test (the input is intact out of place). Measured against the row-by-row driver
 // below in docs/benchmarks.md.
-template <PairLayout L, std::size_t kPairs>
+template <PairLayout L, std::size_t kPairs, bool kStream = false>
 ROPEKIT_AVX512BF16_ATTR HWY_NOINLINE void RotateTokenBF16Native(const void* in_v, void* out_v,
                                                                 const TokenTrig& tt,
                                                                 const RowGeom& g) {
@@ -227,8 +227,8 @@ ROPEKIT_AVX512BF16_ATTR HWY_NOINLINE void RotateTokenBF16Native(const void* in_v
         const Words32 rb = CvtBF16x32(yb_e, yb_o);
         nonzero_a = KeepNonZeroWords(nonzero_a, ra, magnitude);
         nonzero_b = KeepNonZeroWords(nonzero_b, rb, magnitude);
-        StoreWords(PermuteWords(interleave, ra), out + i);
-        StoreWords(PermuteWords(interleave, rb), out + kPairs + i);
+        StoreWords<kStream>(PermuteWords(interleave, ra), out + i);
+        StoreWords<kStream>(PermuteWords(interleave, rb), out + kPairs + i);
       }
     } else {
       for (std::size_t k = 0; k < kVecs; ++k) {  // 16 pairs = 32 elements per block
@@ -240,12 +240,14 @@ ROPEKIT_AVX512BF16_ATTR HWY_NOINLINE void RotateTokenBF16Native(const void* in_v
         } else {
           nonzero_b = KeepNonZeroWords(nonzero_b, r, magnitude);
         }
-        StoreWords(PermuteWords(interleave, r), out + 32 * k);
+        StoreWords<kStream>(PermuteWords(interleave, r), out + 32 * k);
       }
     }
     if (HWY_UNLIKELY(lp.pass)) PassThrough(in + lp.rot, out + lp.rot, lp.rest);
   }
   if (HWY_UNLIKELY((nonzero_a & nonzero_b) != ~WordMask{0})) {
+    // The redo stores regularly over lines just streamed: order them first.
+    if constexpr (kStream) hwy::FlushStream();
     in = static_cast<const BF16*>(in_v);
     out = static_cast<BF16*>(out_v);
     for (std::int64_t h = 0; h < lp.heads; ++h, in += lp.in_sh, out += lp.out_sh) {
@@ -279,22 +281,30 @@ ROPEKIT_AVX512BF16_ATTR HWY_NOINLINE void RotateRowsBF16Native(const void* in_v,
   }
 }
 
-// The whole-token kernel for rows of `pairs` pairs, or nullptr. Out of place only: in place,
-// the per-block test of RotateRowsBF16Native is needed (a token-level redo has no input left).
-HWY_INLINE RowsFn SelectTokenBF16Native(PairLayout layout, int pairs, bool in_place) {
+template <std::size_t kPairs>
+HWY_INLINE RowsFn TokenBF16Native(bool half, bool stream) {
+  if (half) {
+    return stream ? &RotateTokenBF16Native<PairLayout::kHalf, kPairs, true>
+                  : &RotateTokenBF16Native<PairLayout::kHalf, kPairs>;
+  }
+  return stream ? &RotateTokenBF16Native<PairLayout::kInterleaved, kPairs, true>
+                : &RotateTokenBF16Native<PairLayout::kInterleaved, kPairs>;
+}
+
+// The whole-token kernel for rows of `pairs` pairs (its non-temporal form with stream), or
+// nullptr. Out of place only: in place, the per-block test of RotateRowsBF16Native is needed (a
+// token-level redo has no input left).
+HWY_INLINE RowsFn SelectTokenBF16Native(PairLayout layout, int pairs, bool in_place, bool stream) {
   if (in_place || (layout != PairLayout::kHalf && layout != PairLayout::kInterleaved))
     return nullptr;
   const bool half = layout == PairLayout::kHalf;
   switch (pairs) {
     case 32:
-      return half ? &RotateTokenBF16Native<PairLayout::kHalf, 32>
-                  : &RotateTokenBF16Native<PairLayout::kInterleaved, 32>;
+      return TokenBF16Native<32>(half, stream);
     case 64:
-      return half ? &RotateTokenBF16Native<PairLayout::kHalf, 64>
-                  : &RotateTokenBF16Native<PairLayout::kInterleaved, 64>;
+      return TokenBF16Native<64>(half, stream);
     case 128:
-      return half ? &RotateTokenBF16Native<PairLayout::kHalf, 128>
-                  : &RotateTokenBF16Native<PairLayout::kInterleaved, 128>;
+      return TokenBF16Native<128>(half, stream);
     default:
       return nullptr;
   }

@@ -64,8 +64,14 @@ ROPEKIT_AVX512BF16_ATTR HWY_INLINE WordMask KeepNonZeroWords(WordMask mask, Word
 ROPEKIT_AVX512BF16_ATTR HWY_INLINE Words32 PermuteWords(Words32 index, Words32 r) {
   return _mm512_permutexvar_epi16(index, r);
 }
+// kStream: non-temporal (out 64-byte aligned), as hwy_compat-inl.h's StoreVec.
+template <bool kStream = false>
 ROPEKIT_AVX512BF16_ATTR HWY_INLINE void StoreWords(Words32 r, BF16* out) {
-  _mm512_storeu_si512(out, r);
+  if constexpr (kStream) {
+    _mm512_stream_si512(reinterpret_cast<__m512i*>(out), r);
+  } else {
+    _mm512_storeu_si512(out, r);
+  }
 }
 #endif  // HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
 
