@@ -206,12 +206,13 @@ enum class Backend { kAuto, kReference, kSimd };
 //                 they can hold it, e.g. for an attention kernel that reads it next).
 //   kNonTemporal  non-temporal stores at every size.
 //
-// Non-temporal stores are used only by row kernels whose every store is a whole 64-byte line
-// (AVX-512 targets: f32 rows and pairs, 16-bit interleaved pairs, and the AVX512_BF16 kernels;
-// 32-byte non-temporal stores measured slower) and only when every row of the output starts on
-// a 64-byte boundary (its address and its strides in bytes are multiples of 64); in place, the
-// lines are already cached and stores stay regular. Each thread fences its non-temporal stores
-// before apply_rope returns.
+// Non-temporal stores are used only where they measured faster (docs/benchmarks.md): on AVX-512
+// targets, by the whole-token kernels of f32 outputs with 16, 32, 64 or 128 rotated pairs (every
+// store a whole 64-byte line; f32 interleaved pairs only where they are rotated in registers)
+// and by the AVX512_BF16 half-split kernel of bf16; and only when every row of the output starts
+// on a 64-byte boundary (its address and its strides in bytes are multiples of 64). In place,
+// the lines are already cached and stores stay regular. Each thread fences its non-temporal
+// stores before apply_rope returns.
 enum class OutputStores { kAuto, kRegular, kNonTemporal };
 inline constexpr std::int64_t kAutoNonTemporalFromBytes = std::int64_t{32} << 20;  // 32 MiB
 

@@ -159,33 +159,13 @@ HWY_INLINE VU32<DF> Load16(DF df, const void* p) {
   (void)df;
   return hn::PromoteTo(du, hn::LoadU(du16, static_cast<const std::uint16_t*>(p)));
 }
-// One vector store, write-allocating (kStream false) or non-temporal (kStream true: p must be
-// 64-byte aligned). A non-temporal store skips the read-for-ownership of its line, so an
-// out-of-place result larger than the caches costs two DRAM transfers per line instead of three;
-// rope-inl.h decides when (StreamOutput, ropekit/apply.h: OutputStores) and fences after the
-// range. Only a store of a whole
-// 64-byte line streams (kWholeLine): the f16 kernels' 32-byte non-temporal stores, which rely on
-// write-combining to merge half lines, measured 5-20% slower on the fly than regular stores on
-// the AVX-512 machine of docs/benchmarks.md.
-template <class D>
-inline constexpr bool kWholeLine = hn::MaxLanes(D()) * sizeof(hn::TFromD<D>) == 64;
-template <bool kStream, class D>
-HWY_INLINE void StoreVec(hn::VFromD<D> v, D d, hn::TFromD<D>* p) {
-  if constexpr (kStream && kWholeLine<D>) {
-    hn::Stream(v, d, p);
-  } else {
-    hn::StoreU(v, d, p);
-  }
-}
-
-template <bool kStream = false, class DF>
+template <class DF>
 HWY_INLINE void Store16(DF df, VU32<DF> bits, void* p) {
   const hn::Rebind<std::uint16_t, DF> du16;
   const hn::RebindToSigned<DF> di;
   (void)df;
   // values are < 2^16: the saturating i32 -> u16 demote is exact (and exists on every target).
-  StoreVec<kStream>(hn::DemoteTo(du16, hn::BitCast(di, bits)), du16,
-                    static_cast<std::uint16_t*>(p));
+  hn::StoreU(hn::DemoteTo(du16, hn::BitCast(di, bits)), du16, static_cast<std::uint16_t*>(p));
 }
 
 template <class DF>
@@ -206,21 +186,41 @@ HWY_INLINE VF<DF> LoadRow(DF df, const F16* p) {
 #endif
 }
 
+// One vector store, write-allocating (kStream false) or non-temporal (kStream true: p must be
+// 64-byte aligned). A non-temporal store skips the read-for-ownership of its line, so an
+// out-of-place result larger than the caches costs two DRAM transfers per line instead of three;
+// rope-inl.h decides when (StreamOutput, ropekit/apply.h: OutputStores) and fences after the
+// range. Only a store of a whole 64-byte line streams (kWholeLine: AVX-512 vectors of f32); see
+// kStoresWholeLines (rows-inl.h) for the kernels that stream and the measurements behind them.
+template <class D>
+inline constexpr bool kWholeLine = hn::MaxLanes(D()) * sizeof(hn::TFromD<D>) == 64;
+template <bool kStream, class D>
+HWY_INLINE void StoreVec(hn::VFromD<D> v, D d, hn::TFromD<D>* p) {
+  if constexpr (kStream && kWholeLine<D>) {
+    hn::Stream(v, d, p);
+  } else {
+    hn::StoreU(v, d, p);
+  }
+}
+
 template <bool kStream = false, class DF>
 HWY_INLINE void StoreRow(DF df, VF<DF> v, float* p) {
   StoreVec<kStream>(v, df, p);
 }
+// 16-bit rows are half a line per AVX-512 vector: never streamed.
 template <bool kStream = false, class DF>
 HWY_INLINE void StoreRow(DF df, VF<DF> v, BF16* p) {
-  Store16<kStream>(df, F32ToBF16Bits(df, v), p);
+  static_assert(!kStream, "16-bit rows are not streamed");
+  Store16(df, F32ToBF16Bits(df, v), p);
 }
 template <bool kStream = false, class DF>
 HWY_INLINE void StoreRow(DF df, VF<DF> v, F16* p) {
+  static_assert(!kStream, "16-bit rows are not streamed");
 #if ROPEKIT_HWY_NATIVE_F16
   const hn::Rebind<hwy::float16_t, DF> df16;
-  StoreVec<kStream>(hn::DemoteTo(df16, v), df16, reinterpret_cast<hwy::float16_t*>(p));
+  hn::StoreU(hn::DemoteTo(df16, v), df16, reinterpret_cast<hwy::float16_t*>(p));
 #else
-  Store16<kStream>(df, F32ToF16Bits(df, v), p);
+  Store16(df, F32ToF16Bits(df, v), p);
 #endif
 }
 
@@ -252,30 +252,27 @@ HWY_INLINE void LoadPairs(DF df, const F16* p, VF<DF>& a, VF<DF>& b) {
   b = F16BitsToF32(df, hn::ShiftRight<16>(w));
 }
 
-// f32 pairs interleave through Highway's StoreInterleaved2, which has no non-temporal form: the
-// kernels that stream never store f32 pairs with it (TokenRegsIfFits).
-template <bool kStream = false, class DF>
+template <class DF>
 HWY_INLINE void StorePairs(DF df, VF<DF> a, VF<DF> b, float* p) {
-  static_assert(!kStream, "no non-temporal StoreInterleaved2");
   hn::StoreInterleaved2(a, b, df, p);
 }
-template <bool kStream = false, class DF>
+template <class DF>
 HWY_INLINE void StorePairBits(DF df, VU32<DF> lo, VU32<DF> hi, void* p) {
   const hn::RebindToUnsigned<DF> du;
   (void)df;
-  StoreVec<kStream>(hn::Or(lo, hn::ShiftLeft<16>(hi)), du, static_cast<std::uint32_t*>(p));
+  hn::StoreU(hn::Or(lo, hn::ShiftLeft<16>(hi)), du, static_cast<std::uint32_t*>(p));
 }
-template <bool kStream = false, class DF>
+template <class DF>
 HWY_INLINE void StorePairs(DF df, VF<DF> a, VF<DF> b, BF16* p) {
   const hn::RebindToUnsigned<DF> du;
   // a's bf16 to the low half, b's (already in the high half) kept in place.
   const auto w = hn::Or(hn::ShiftRight<16>(BF16RneHigh(df, a)),
                         hn::And(BF16RneHigh(df, b), hn::Set(du, 0xFFFF0000u)));
-  StoreVec<kStream>(w, du, reinterpret_cast<std::uint32_t*>(p));
+  hn::StoreU(w, du, reinterpret_cast<std::uint32_t*>(p));
 }
-template <bool kStream = false, class DF>
+template <class DF>
 HWY_INLINE void StorePairs(DF df, VF<DF> a, VF<DF> b, F16* p) {
-  StorePairBits<kStream>(df, F32ToF16Bits(df, a), F32ToF16Bits(df, b), p);
+  StorePairBits(df, F32ToF16Bits(df, a), F32ToF16Bits(df, b), p);
 }
 
 // ---- scalar element access (strided path)

@@ -231,7 +231,8 @@ HWY_NOINLINE void RotateTokenRegs(const void* in_v, void* out_v, const TokenTrig
       const auto ya = hn::MulSub(a, cv[k], hn::Mul(b, sv[k]));
       const auto yb = hn::MulAdd(b, cv[k], hn::Mul(a, sv[k]));
       if constexpr (L == PairLayout::kInterleaved) {
-        StorePairs<kStream>(df, ya, yb, out + 2 * i);  // f32: never kStream (TokenRegsIfFits)
+        static_assert(!kStream, "pairs are not streamed (kStoresWholeLines)");
+        StorePairs(df, ya, yb, out + 2 * i);
       } else {
         StoreRow<kStream>(df, ya, out + i);
         StoreRow<kStream>(df, yb, out + kPairs + i);
@@ -289,15 +290,20 @@ HWY_NOINLINE void RotateTokenRegsSwap(const void* in_v, void* out_v, const Token
 
 // The whole-token kernel for rows of kPairs pairs if its cos/sin fit in registers on this
 // target, else null.
-// Whether every store of RotateTokenRegs<L, ·, TOut> (and of the f32 swap kernel) is a whole
-// 64-byte line, the only stores that stream (hwy_compat-inl.h: StoreVec): AVX-512 vectors of f32
-// rows or of 16-bit pairs (one u32 lane each). 16-bit rows are half lines, and f32 pairs go
-// through StoreInterleaved2, which has no non-temporal form.
+// Whether RotateTokenRegs<L, ·, TOut> has a non-temporal form (hwy_compat-inl.h: StoreVec):
+// where every store is a whole 64-byte line and streaming measured faster. On the AVX-512 machine
+// of docs/benchmarks.md (32768 tokens × 8 heads × 128, out of place, side by side with regular
+// stores): f32 rows 8-17% faster, and the f32 swap kernel (RotateTokenRegsSwap) likewise; the
+// AVX512_BF16 half-split kernel 9-22% faster from a table and as fast on the fly (0.96-1.04×;
+// rows_x86-inl.h).
+// Not streamed: 16-bit rows through Highway (32-byte stores: the f16 kernels measured 5-20%
+// slower on the fly), 16-bit pairs (the AVX512_BF16 interleaved kernel, 64-byte stores, measured
+// 7-27% slower on the fly and no faster from a table), and f32 pairs through StoreInterleaved2
+// (no non-temporal form).
 template <PairLayout L, typename TOut>
-inline constexpr bool kStoresWholeLines = HWY_LANES(float) * sizeof(float) == 64 &&
-                                          (std::is_same_v<TOut, float>
-                                               ? L != PairLayout::kInterleaved
-                                               : L == PairLayout::kInterleaved);
+inline constexpr bool kStoresWholeLines =
+    HWY_LANES(float) * sizeof(float) == 64 && std::is_same_v<TOut, float>&& L
+                                                  != PairLayout::kInterleaved;
 
 // With stream, its non-temporal form where it has one.
 template <PairLayout L, typename TIn, typename TOut, std::size_t kPairs>
