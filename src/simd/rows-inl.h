@@ -296,7 +296,7 @@ HWY_NOINLINE void RotateTokenRegsSwap(const void* in_v, void* out_v, const Token
 // stores): f32 rows 8-17% faster, and the f32 swap kernel (RotateTokenRegsSwap) likewise; the
 // AVX512_BF16 half-split kernel 9-22% faster from a table and as fast on the fly (0.96-1.04×;
 // rows_x86-inl.h).
-// Not streamed: 16-bit rows through Highway (32-byte stores: the f16 kernels measured 5-20%
+// Not streamed: 16-bit rows through Highway (32-byte stores: the f16 kernels measured up to 22%
 // slower on the fly), 16-bit pairs (the AVX512_BF16 interleaved kernel, 64-byte stores, measured
 // 7-27% slower on the fly and no faster from a table), and f32 pairs through StoreInterleaved2
 // (no non-temporal form).
