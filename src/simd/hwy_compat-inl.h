@@ -191,7 +191,7 @@ HWY_INLINE VF<DF> LoadRow(DF df, const F16* p) {
 // out-of-place result larger than the caches costs two DRAM transfers per line instead of three;
 // rope-inl.h decides when (StreamOutput, ropekit/apply.h: OutputStores) and fences after the
 // range. Only a store of a whole 64-byte line streams (kWholeLine: AVX-512 vectors of f32); see
-// kStoresWholeLines (rows-inl.h) for the kernels that stream and the measurements behind them.
+// StoresWholeLines (rows-inl.h) for the kernels that stream and the measurements behind them.
 template <class D>
 inline constexpr bool kWholeLine = hn::MaxLanes(D()) * sizeof(hn::TFromD<D>) == 64;
 template <bool kStream, class D>

@@ -231,7 +231,7 @@ HWY_NOINLINE void RotateTokenRegs(const void* in_v, void* out_v, const TokenTrig
       const auto ya = hn::MulSub(a, cv[k], hn::Mul(b, sv[k]));
       const auto yb = hn::MulAdd(b, cv[k], hn::Mul(a, sv[k]));
       if constexpr (L == PairLayout::kInterleaved) {
-        static_assert(!kStream, "pairs are not streamed (kStoresWholeLines)");
+        static_assert(!kStream, "pairs are not streamed (StoresWholeLines)");
         StorePairs(df, ya, yb, out + 2 * i);
       } else {
         StoreRow<kStream>(df, ya, out + i);
@@ -301,9 +301,10 @@ HWY_NOINLINE void RotateTokenRegsSwap(const void* in_v, void* out_v, const Token
 // 7-27% slower on the fly and no faster from a table), and f32 pairs through StoreInterleaved2
 // (no non-temporal form).
 template <PairLayout L, typename TOut>
-inline constexpr bool kStoresWholeLines =
-    HWY_LANES(float) * sizeof(float) == 64 && std::is_same_v<TOut, float>&& L
-                                                  != PairLayout::kInterleaved;
+constexpr bool StoresWholeLines() {
+  if (HWY_LANES(float) * sizeof(float) != 64) return false;  // AVX-512 vectors only
+  return std::is_same_v<TOut, float> && L != PairLayout::kInterleaved;
+}
 
 // With stream, its non-temporal form where it has one.
 template <PairLayout L, typename TIn, typename TOut, std::size_t kPairs>
@@ -320,7 +321,7 @@ HWY_INLINE RowsFn TokenRegsIfFits(bool stream) {
   }
 #endif
   if constexpr (kPairs % kLanes == 0 && kPairs / kLanes <= kMaxTrigVecs) {
-    if constexpr (kStoresWholeLines<L, TOut>) {
+    if constexpr (StoresWholeLines<L, TOut>()) {
       if (stream) return &RotateTokenRegs<L, TIn, TOut, kPairs, true>;
     }
     return &RotateTokenRegs<L, TIn, TOut, kPairs>;

@@ -282,7 +282,7 @@ ROPEKIT_AVX512BF16_ATTR HWY_NOINLINE void RotateRowsBF16Native(const void* in_v,
 }
 
 // Half-split rows stream with `stream`; interleaved rows never do (measured 7-27% slower on the
-// fly with non-temporal stores and no faster from a table: rows-inl.h, kStoresWholeLines).
+// fly with non-temporal stores and no faster from a table: rows-inl.h, StoresWholeLines).
 template <std::size_t kPairs>
 HWY_INLINE RowsFn TokenBF16Native(bool half, bool stream) {
   if (half) {
