@@ -38,6 +38,7 @@ _LAYOUTS = {None: 0, "thd": 1, "shd": 1, "hsd": 2, "bshd": 3, "bhsd": 4}
 _ANGLES = {None: -1, "exact": 0, "hf": 1}
 _ROUNDING = {None: -1, "single": 0, "transformers": 1}
 _BACKENDS = {"auto": 0, "reference": 1, "simd": 2}
+_STORES = {"auto": 0, "regular": 1, "non_temporal": 2}  # ApplyOptions::output_stores
 
 
 def _code(table, value, name):
@@ -251,7 +252,7 @@ class Rope:
     def apply(self, q, k=None, positions=0, *, offsets=None, indptr=None, out=None, k_out=None,
               inplace=False, layout=None, angles=None, rounding=None, inverse=False,
               fold_attention_factor=True, seq_len=None, pair_layout=None, threads=0,
-              backend="auto"):
+              backend="auto", stores="auto"):
         """Rotates q (and k, which may have another head count) by RoPE.
 
         Tensors: ``[tokens, heads, head_dim]`` (layout "thd", the default for 3-D), "hsd",
@@ -262,18 +263,20 @@ class Rope:
         ``[3, tokens]``, or ``offsets`` (one start per sequence) with ``indptr`` for ragged
         batches. ``inplace=True`` writes into q/k; else into ``out``/``k_out`` or new arrays.
         Returns q_out, or (q_out, k_out); with ``fold_attention_factor=False`` the attention
-        factor left out of the rotation is appended."""
+        factor left out of the rotation is appended. ``stores``: "auto" (non-temporal stores
+        for an output of 32 MiB or more), "regular" or "non_temporal" (same values)."""
         plan = self._plan0 if seq_len is None else self.plan(seq_len)
         if (inplace is True and positions.__class__ is int and offsets is None and layout is None
                 and angles is None and rounding is None and inverse is False
                 and fold_attention_factor is True and pair_layout is None and threads == 0
-                and backend == "auto"):  # the decode fast path: no option to translate
+                and backend == "auto" and stores == "auto"):  # decode: no option to translate
             if getattr(q, "requires_grad", False) or getattr(k, "requires_grad", False):
                 _no_grad_in_place()
             plan.apply_inplace(q, k, positions)
             return q if k is None else (q, k)
         return _apply(plan, q, k, positions, offsets, indptr, out, k_out, inplace, layout, angles,
-                      rounding, inverse, fold_attention_factor, pair_layout, threads, backend)
+                      rounding, inverse, fold_attention_factor, pair_layout, threads, backend,
+                      stores)
 
     def apply_(self, q, k=None, positions=0):
         """``apply(q, k, positions, inplace=True)`` with the model's default options and the
@@ -308,7 +311,7 @@ def _no_grad_in_place():
 
 
 def _apply(plan, q, k, positions, offsets, indptr, out, k_out, inplace, layout, angles, rounding,
-           inverse, fold, pair_layout, threads, backend):
+           inverse, fold, pair_layout, threads, backend, stores="auto"):
     if inplace:
         if out is not None or k_out is not None:
             raise ValueError("out: expected no output arrays with inplace=True")
@@ -325,7 +328,7 @@ def _apply(plan, q, k, positions, offsets, indptr, out, k_out, inplace, layout, 
     factor = plan.apply(q, q_out, k, kk_out, positions, offsets, indptr,
                         _code(_LAYOUTS, layout, "layout"), _code(_ANGLES, angles, "angles"), _code(_ROUNDING, rounding, "rounding"),
                         bool(inverse), bool(fold), int(threads), _code(_BACKENDS, backend, "backend"),
-                        pair_layout or "")
+                        pair_layout or "", _code(_STORES, stores, "stores"))
     qo = q if inplace else q_out
     if k is None:
         return qo if fold else (qo, factor)
@@ -379,14 +382,15 @@ def apply(rope, q, k=None, positions=0, **kwargs):
     if isinstance(rope, Plan):
         o = dict(offsets=None, indptr=None, out=None, k_out=None, inplace=False, layout=None,
                  angles=None, rounding=None, inverse=False, fold_attention_factor=True,
-                 pair_layout=None, threads=0, backend="auto")
+                 pair_layout=None, threads=0, backend="auto", stores="auto")
         unknown = set(kwargs) - set(o)
         if unknown:
             raise TypeError(f"apply: unexpected keyword arguments {sorted(unknown)}")
         o.update(kwargs)
         return _apply(rope, q, k, positions, o["offsets"], o["indptr"], o["out"], o["k_out"],
                       o["inplace"], o["layout"], o["angles"], o["rounding"], o["inverse"],
-                      o["fold_attention_factor"], o["pair_layout"], o["threads"], o["backend"])
+                      o["fold_attention_factor"], o["pair_layout"], o["threads"], o["backend"],
+                      o["stores"])
     return rope.apply(q, k, positions, **kwargs)
 
 

@@ -48,7 +48,7 @@ class RopeFunction(_torch.autograd.Function):
                 pair_layout):
         out = _torch.empty(x.shape, dtype=x.dtype)
         plan.apply(x.detach(), out, None, None, positions, offsets, indptr, layout, angles,
-                   rounding, inverse, True, 0, 0, pair_layout)
+                   rounding, inverse, True, 0, 0, pair_layout, 0)
         ctx.args = (plan, positions, offsets, indptr, layout, angles, rounding, inverse,
                     pair_layout)
         return out
@@ -63,7 +63,7 @@ class RopeFunction(_torch.autograd.Function):
             pair_layout = "interleaved"
         dx = _torch.empty(g.shape, dtype=g.dtype)
         plan.apply(g.detach(), dx, None, None, positions, offsets, indptr, layout, angles,
-                   rounding, not inverse, True, 0, 0, pair_layout)
+                   rounding, not inverse, True, 0, 0, pair_layout, 0)
         return dx, None, None, None, None, None, None, None, None, None
 
 

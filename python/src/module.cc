@@ -284,6 +284,7 @@ struct CallOptions {
   bool fold = true;
   int threads = 0;
   int backend = 0;  // 0 auto, 1 reference, 2 simd
+  int stores = 0;   // 0 auto, 1 regular, 2 non-temporal (rk::OutputStores)
   std::optional<rk::PairLayout> pair_layout;
 };
 
@@ -300,6 +301,9 @@ rk::ApplyOptions apply_options(const Plan& p, const CallOptions& c) {
               : c.backend == 2 ? rk::Backend::kSimd
                                : rk::Backend::kAuto;
   o.layout = c.pair_layout;
+  o.output_stores = c.stores == 1   ? rk::OutputStores::kRegular
+                    : c.stores == 2 ? rk::OutputStores::kNonTemporal
+                                    : rk::OutputStores::kAuto;
   o.position_scale = p.position_scale;
   if (p.cache && p.cache->matches(*p.plan, o.angles, o.fold_attention_factor) &&
       o.position_scale == 1.0)
@@ -616,14 +620,15 @@ PYBIND11_MODULE(_ropekit, m) {
              p.cache->reserve(n);
            })
       // apply(q, out, k, k_out, positions, offsets, indptr, layout, angles, rounding, inverse,
-      //       fold, threads, backend, pair_layout) -> the attention factor not applied
+      //       fold, threads, backend, pair_layout, stores) -> the attention factor not applied
       .def("apply",
            [](const Plan& p, py::handle q, py::handle q_out, py::handle k, py::handle k_out,
               py::handle positions, py::handle offsets, py::handle indptr, int layout, int angles,
               int rounding, bool inverse, bool fold, int threads, int backend,
-              const std::string& pair_layout) {
-             const CallOptions c = call_options(layout, angles, rounding, inverse, fold, threads,
-                                                backend, pair_layout);
+              const std::string& pair_layout, int stores) {
+             CallOptions c = call_options(layout, angles, rounding, inverse, fold, threads, backend,
+                                          pair_layout);
+             c.stores = stores;
              return run_apply(*p.plan, apply_options(p, c), q, q_out, k, k_out, positions, offsets,
                               indptr, layout);
            })

@@ -280,6 +280,33 @@ def test_cos_sin_cache_of_caller(llama):
         ropekit.apply_with_cos_sin_cache(pos, q, k, cache.astype(np.float64))
 
 
+def aligned_empty(shape, dtype, align=64):
+    """An uninitialised array whose data starts on an `align`-byte boundary."""
+    n = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    raw = np.empty(n + align, np.uint8)
+    skip = (-raw.ctypes.data) % align
+    return raw[skip:skip + n].view(dtype).reshape(shape)
+
+
+def test_stores_give_the_same_values(llama):
+    # Non-temporal stores (stores="non_temporal", or "auto" for outputs of 32 MiB or more) write
+    # the same values as regular ones: f32 and bf16 bits, half-split pairs, 64-byte aligned
+    # outputs (the ones that stream on AVX-512), from the model's default options.
+    for dtype in (np.float32, np.uint16):
+        x = rand(300, 4, 128)
+        if dtype == np.uint16:
+            x = to_bf16_bits(x)
+        outs = {}
+        for stores in ("regular", "non_temporal", "auto"):
+            out = aligned_empty(x.shape, dtype)
+            llama.apply(x, positions=5, out=out, stores=stores)
+            outs[stores] = out
+        assert np.array_equal(outs["regular"], outs["non_temporal"])
+        assert np.array_equal(outs["regular"], outs["auto"])
+        # ... and they are the rotation (not, e.g., left unwritten).
+        assert not np.array_equal(outs["regular"], x)
+
+
 def test_threads_setting(llama):
     n = ropekit.get_threads()
     q = rand(2048, 8, 128)

@@ -32,6 +32,12 @@ def test_bad_q(rope, bad, exc, match):
         rope.apply(bad, positions=0, out=q())
 
 
+def test_bad_stores(rope):
+    with pytest.raises(ValueError, match="stores: expected one of 'auto', 'regular', "
+                                         "'non_temporal', got 'fast'"):
+        rope.apply(q(), positions=0, stores="fast")
+
+
 def test_read_only_in_place(rope):
     x = q()
     x.setflags(write=False)
