@@ -284,7 +284,7 @@ struct CallOptions {
   bool fold = true;
   int threads = 0;
   int backend = 0;  // 0 auto, 1 reference, 2 simd
-  int stores = 0;   // 0 auto, 1 regular, 2 non-temporal (rk::OutputStores)
+  int stores = 0;   // rk::OutputStores: 0 auto, 1 regular, 2 non-temporal
   std::optional<rk::PairLayout> pair_layout;
 };
 
@@ -301,9 +301,8 @@ rk::ApplyOptions apply_options(const Plan& p, const CallOptions& c) {
               : c.backend == 2 ? rk::Backend::kSimd
                                : rk::Backend::kAuto;
   o.layout = c.pair_layout;
-  o.output_stores = c.stores == 1   ? rk::OutputStores::kRegular
-                    : c.stores == 2 ? rk::OutputStores::kNonTemporal
-                                    : rk::OutputStores::kAuto;
+  // As given: apply_rope names options.output_stores for a value that is not an OutputStores.
+  o.output_stores = static_cast<rk::OutputStores>(c.stores);
   o.position_scale = p.position_scale;
   if (p.cache && p.cache->matches(*p.plan, o.angles, o.fold_attention_factor) &&
       o.position_scale == 1.0)
@@ -406,7 +405,7 @@ py::tuple cos_sin_tables(const Plan& p, const CallOptions& c, py::handle positio
 }
 
 CallOptions call_options(int layout, int angles, int rounding, bool inverse, bool fold, int threads,
-                         int backend, const std::string& pair_layout) {
+                         int backend, const std::string& pair_layout, int stores = 0) {
   CallOptions c;
   c.layout = layout;
   c.angles = angles;
@@ -415,6 +414,7 @@ CallOptions call_options(int layout, int angles, int rounding, bool inverse, boo
   c.fold = fold;
   c.threads = threads;
   c.backend = backend;
+  c.stores = stores;
   if (!pair_layout.empty()) c.pair_layout = layout_from_name(pair_layout);
   return c;
 }
@@ -626,9 +626,8 @@ PYBIND11_MODULE(_ropekit, m) {
               py::handle positions, py::handle offsets, py::handle indptr, int layout, int angles,
               int rounding, bool inverse, bool fold, int threads, int backend,
               const std::string& pair_layout, int stores) {
-             CallOptions c = call_options(layout, angles, rounding, inverse, fold, threads, backend,
-                                          pair_layout);
-             c.stores = stores;
+             const CallOptions c = call_options(layout, angles, rounding, inverse, fold, threads,
+                                                backend, pair_layout, stores);
              return run_apply(*p.plan, apply_options(p, c), q, q_out, k, k_out, positions, offsets,
                               indptr, layout);
            })

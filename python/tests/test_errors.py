@@ -38,6 +38,15 @@ def test_bad_stores(rope):
         rope.apply(q(), positions=0, stores="fast")
 
 
+def test_stores_reach_apply_options(rope, monkeypatch):
+    # The code of a stores name is handed to ApplyOptions::output_stores as it is: a code that is
+    # no OutputStores is refused by apply_rope itself, which shows the option reaches C++.
+    monkeypatch.setitem(ropekit._STORES, "bogus", 7)
+    with pytest.raises(ValueError, match="options.output_stores: expected OutputStores::kAuto, "
+                                         "kRegular or kNonTemporal, got 7"):
+        rope.apply(q(), positions=0, stores="bogus")
+
+
 def test_read_only_in_place(rope):
     x = q()
     x.setflags(write=False)

@@ -186,36 +186,31 @@ HWY_INLINE VF<DF> LoadRow(DF df, const F16* p) {
 #endif
 }
 
-// One vector store, write-allocating (kStream false) or non-temporal (kStream true: p must be
-// 64-byte aligned). A non-temporal store skips the read-for-ownership of its line, so an
-// out-of-place result larger than the caches costs two DRAM transfers per line instead of three;
-// rope-inl.h decides when (StreamOutput, ropekit/apply.h: OutputStores) and fences after the
-// range. Only a store of a whole 64-byte line streams (kWholeLine: AVX-512 vectors of f32); see
-// StoresWholeLines (rows-inl.h) for the kernels that stream and the measurements behind them.
-template <class D>
-inline constexpr bool kWholeLine = hn::MaxLanes(D()) * sizeof(hn::TFromD<D>) == 64;
+// One vector store, write-allocating (kStream false) or non-temporal (kStream true: a whole
+// 64-byte line, p aligned to 64). A non-temporal store skips the read-for-ownership of its line,
+// so an out-of-place result larger than the caches costs two DRAM transfers per line instead of
+// three; rope-inl.h decides when (StreamOutput, ropekit/apply.h: OutputStores) and fences after
+// the range. KernelStreams (rows-inl.h) says which kernels stream, with the measurements.
 template <bool kStream, class D>
 HWY_INLINE void StoreVec(hn::VFromD<D> v, D d, hn::TFromD<D>* p) {
-  if constexpr (kStream && kWholeLine<D>) {
+  if constexpr (kStream) {
+    static_assert(hn::MaxLanes(D()) * sizeof(hn::TFromD<D>) == 64, "only whole lines stream");
     hn::Stream(v, d, p);
   } else {
     hn::StoreU(v, d, p);
   }
 }
 
-template <bool kStream = false, class DF>
+template <class DF>
 HWY_INLINE void StoreRow(DF df, VF<DF> v, float* p) {
-  StoreVec<kStream>(v, df, p);
+  hn::StoreU(v, df, p);
 }
-// 16-bit rows are half a line per AVX-512 vector: never streamed.
-template <bool kStream = false, class DF>
+template <class DF>
 HWY_INLINE void StoreRow(DF df, VF<DF> v, BF16* p) {
-  static_assert(!kStream, "16-bit rows are not streamed");
   Store16(df, F32ToBF16Bits(df, v), p);
 }
-template <bool kStream = false, class DF>
+template <class DF>
 HWY_INLINE void StoreRow(DF df, VF<DF> v, F16* p) {
-  static_assert(!kStream, "16-bit rows are not streamed");
 #if ROPEKIT_HWY_NATIVE_F16
   const hn::Rebind<hwy::float16_t, DF> df16;
   hn::StoreU(hn::DemoteTo(df16, v), df16, reinterpret_cast<hwy::float16_t*>(p));

@@ -37,16 +37,8 @@ namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
 // ---- step 1: a row kernel per tensor ----------------------------------------------------------
-struct RowsChoice {
-  RowsFn fn = nullptr;
-  unsigned needs = 0;  // TrigNeeds
-  // The kernel reads tt.c / tt.s once per token (into registers), so they may point straight
-  // into a CosSinCache row, unaligned, instead of an aligned copy.
-  bool trig_once = false;
-};
-
 // stream: the caller found the output fit for non-temporal stores (StreamOutput); the kernels
-// that have a non-temporal form then use it.
+// that have a non-temporal form then use it (rows-inl.h: KernelStreams).
 template <typename TIn, typename TOut>
 HWY_INLINE RowsChoice SelectRowsOut(PairLayout layout, bool contiguous, int pairs, bool in_place,
                                     bool stream) {
@@ -63,9 +55,8 @@ HWY_INLINE RowsChoice SelectRowsOut(PairLayout layout, bool contiguous, int pair
   if constexpr (std::is_same_v<TIn, BF16> && std::is_same_v<TOut, BF16>) {
 #if ROPEKIT_HAVE_AVX512BF16_KERNELS
     if (detail::avx512_bf16_enabled()) {
-      if (RowsFn fn = SelectTokenBF16Native(layout, pairs, in_place, stream)) {
-        return {fn, 0, true};
-      }
+      if (const RowsChoice token = SelectTokenBF16Native(layout, pairs, in_place, stream); token.fn)
+        return token;
       if (layout == PairLayout::kHalf) return {&RotateRowsBF16Native<PairLayout::kHalf>, 0};
       if (layout == PairLayout::kInterleaved)
         return {&RotateRowsBF16Native<PairLayout::kInterleaved>, 0};
@@ -84,7 +75,7 @@ HWY_INLINE RowsChoice SelectRowsOut(PairLayout layout, bool contiguous, int pair
   }
 #endif
   // Rows of a common width: the whole-token kernel (cos/sin in registers, read in place).
-  RowsFn token = nullptr;
+  RowsChoice token;
   switch (layout) {
     case PairLayout::kHalf:
       token = SelectTokenRegs<PairLayout::kHalf, TIn, TOut>(pairs, in_place, stream);
@@ -96,7 +87,7 @@ HWY_INLINE RowsChoice SelectRowsOut(PairLayout layout, bool contiguous, int pair
       token = SelectTokenRegs<PairLayout::kInterleavedToHalf, TIn, TOut>(pairs, in_place, stream);
       break;
   }
-  if (token) return {token, 0, true};
+  if (token.fn) return token;
   switch (layout) {
     case PairLayout::kHalf:
       return {&RotateRowsContig<PairLayout::kHalf, TIn, TOut>, 0};
@@ -167,7 +158,7 @@ struct TensorWork {
   std::int64_t in_sb = 0, out_sb = 0;  // batch strides in bytes
   std::int64_t seq = 0;                // tokens per sequence (0: one sequence)
   std::int64_t in_token_bytes = 0;     // input bytes of a token when its rows are packed, else 0
-  bool stream = false;                 // fn may store non-temporally: fence after the range
+  bool streams = false;                // fn stores non-temporally: fence after the range
   RowGeom g;
 };
 
@@ -196,7 +187,7 @@ HWY_INLINE bool MakeWork(const detail::ApplyJob& job, const detail::JobTensor& t
   const RowsChoice choice =
       SelectRows<TIn>(t.out_type, job.layout, contiguous, job.pairs, t.in_place, stream);
   w.fn = choice.fn;
-  w.stream = stream;
+  w.streams = choice.streams;
   needs |= choice.needs;
   trig_once = trig_once && choice.trig_once;
   w.in = static_cast<const char*>(t.in);
@@ -548,7 +539,7 @@ HWY_INLINE void RopeRange(const detail::ApplyJob& job, std::int64_t t_begin, std
   }
   // Non-temporal stores are weakly ordered: make them visible before the range is reported done
   // (the pool's release of the job, or the return to the caller).
-  if (work[0].stream || (n_work > 1 && work[1].stream)) hwy::FlushStream();
+  if (work[0].streams || (n_work > 1 && work[1].streams)) hwy::FlushStream();
 }
 
 }  // namespace HWY_NAMESPACE

@@ -62,6 +62,43 @@ enum TrigNeeds : unsigned { kNeedEvenOdd = 1, kNeedDup = 2 };
 // Rotates all heads of one token: in/out point at head 0 of the token.
 using RowsFn = void (*)(const void* in, void* out, const TokenTrig& tt, const RowGeom& g);
 
+// The row kernel chosen for one tensor (rope-inl.h: SelectRows) and what it needs.
+struct RowsChoice {
+  RowsFn fn = nullptr;
+  unsigned needs = 0;  // TrigNeeds
+  // The kernel reads tt.c / tt.s once per token (into registers), so they may point straight
+  // into a CosSinCache row, unaligned, instead of an aligned copy.
+  bool trig_once = false;
+  // The kernel stores non-temporally (KernelStreams): the range must end with a fence.
+  bool streams = false;
+};
+
+// The row kernels with a non-temporal form (kStream): the one rule for which kernel streams.
+// Only where every store is a whole 64-byte line (AVX-512 vectors) and streaming measured faster
+// on the AVX-512 machine of docs/benchmarks.md (32768 tokens × 8 heads × 128, out of place, side
+// by side with regular stores):
+//   kTokenRegs       f32 rows, half-split or interleaved-to-half: 8-17% faster. Not f32 pairs
+//                    (StoreInterleaved2 has no non-temporal form), not 16-bit rows (32-byte
+//                    stores: the f16 kernels measured up to 22% slower on the fly).
+//   kTokenRegsSwap   f32 interleaved pairs: as f32 rows.
+//   kTokenBF16Native the AVX512_BF16 kernel (rows_x86-inl.h), half-split: 9-22% faster from a
+//                    table and as fast on the fly (0.96-1.04×). Not its interleaved form (7-27%
+//                    slower on the fly, no faster from a table).
+enum class StreamingKernel { kTokenRegs, kTokenRegsSwap, kTokenBF16Native };
+template <StreamingKernel K, PairLayout L, typename TOut>
+constexpr bool KernelStreams() {
+  if (HWY_LANES(float) * sizeof(float) != 64) return false;
+  switch (K) {
+    case StreamingKernel::kTokenRegs:
+      return std::is_same_v<TOut, float> && L != PairLayout::kInterleaved;
+    case StreamingKernel::kTokenRegsSwap:
+      return std::is_same_v<TOut, float> && L == PairLayout::kInterleaved;
+    case StreamingKernel::kTokenBF16Native:
+      return std::is_same_v<TOut, BF16> && L == PairLayout::kHalf;
+  }
+  return false;
+}
+
 // ---- contiguous rows, generic (any in/out dtype, any layout) -----------------------------------
 template <PairLayout L, class DF, typename TIn, typename TOut>
 HWY_INLINE void RotateStep(DF df, const TIn* in, TOut* out, const float* c, const float* s,
@@ -206,6 +243,7 @@ inline constexpr std::size_t kMaxTrigVecs = 4;
 template <PairLayout L, typename TIn, typename TOut, std::size_t kPairs, bool kStream = false>
 HWY_NOINLINE void RotateTokenRegs(const void* in_v, void* out_v, const TokenTrig& tt,
                                   const RowGeom& g) {
+  static_assert(!kStream || KernelStreams<StreamingKernel::kTokenRegs, L, TOut>());
   const hn::ScalableTag<float> df;
   constexpr std::size_t kLanes = HWY_LANES(float);
   constexpr std::size_t kVecs = kPairs / kLanes;
@@ -231,11 +269,13 @@ HWY_NOINLINE void RotateTokenRegs(const void* in_v, void* out_v, const TokenTrig
       const auto ya = hn::MulSub(a, cv[k], hn::Mul(b, sv[k]));
       const auto yb = hn::MulAdd(b, cv[k], hn::Mul(a, sv[k]));
       if constexpr (L == PairLayout::kInterleaved) {
-        static_assert(!kStream, "pairs are not streamed (StoresWholeLines)");
         StorePairs(df, ya, yb, out + 2 * i);
+      } else if constexpr (kStream) {
+        StoreVec<true>(ya, df, out + i);
+        StoreVec<true>(yb, df, out + kPairs + i);
       } else {
-        StoreRow<kStream>(df, ya, out + i);
-        StoreRow<kStream>(df, yb, out + kPairs + i);
+        StoreRow(df, ya, out + i);
+        StoreRow(df, yb, out + kPairs + i);
       }
     }
     if (HWY_UNLIKELY(lp.pass)) PassThrough(in + lp.rot, out + lp.rot, lp.rest);
@@ -252,6 +292,8 @@ HWY_NOINLINE void RotateTokenRegs(const void* in_v, void* out_v, const TokenTrig
 template <std::size_t kPairs, bool kStream = false>
 HWY_NOINLINE void RotateTokenRegsSwap(const void* in_v, void* out_v, const TokenTrig& tt,
                                       const RowGeom& g) {
+  static_assert(!kStream ||
+                KernelStreams<StreamingKernel::kTokenRegsSwap, PairLayout::kInterleaved, float>());
   const hn::ScalableTag<float> df;
   const hn::RebindToSigned<decltype(df)> di;
   constexpr std::size_t kLanes = HWY_LANES(float);
@@ -289,50 +331,33 @@ HWY_NOINLINE void RotateTokenRegsSwap(const void* in_v, void* out_v, const Token
 #endif
 
 // The whole-token kernel for rows of kPairs pairs if its cos/sin fit in registers on this
-// target, else null.
-// Whether RotateTokenRegs<L, ·, TOut> has a non-temporal form (hwy_compat-inl.h: StoreVec):
-// where every store is a whole 64-byte line and streaming measured faster. On the AVX-512 machine
-// of docs/benchmarks.md (32768 tokens × 8 heads × 128, out of place, side by side with regular
-// stores): f32 rows 8-17% faster, and the f32 swap kernel (RotateTokenRegsSwap) likewise; the
-// AVX512_BF16 half-split kernel 9-22% faster from a table and as fast on the fly (0.96-1.04×;
-// rows_x86-inl.h).
-// Not streamed: 16-bit rows through Highway (32-byte stores: the f16 kernels measured up to 22%
-// slower on the fly), 16-bit pairs (the AVX512_BF16 interleaved kernel, 64-byte stores, measured
-// 7-27% slower on the fly and no faster from a table), and f32 pairs through StoreInterleaved2
-// (no non-temporal form).
-template <PairLayout L, typename TOut>
-constexpr bool StoresWholeLines() {
-  if (HWY_LANES(float) * sizeof(float) != 64) return false;  // AVX-512 vectors only
-  return std::is_same_v<TOut, float> && L != PairLayout::kInterleaved;
-}
-
-// With stream, its non-temporal form where it has one.
+// target (else no fn); with stream, its non-temporal form where it has one (KernelStreams).
 template <PairLayout L, typename TIn, typename TOut, std::size_t kPairs>
-HWY_INLINE RowsFn TokenRegsIfFits(bool stream) {
+HWY_INLINE RowsChoice TokenRegsIfFits(bool stream) {
   constexpr std::size_t kLanes = HWY_LANES(float);
 #if HWY_TARGET != HWY_SCALAR
   if constexpr (L == PairLayout::kInterleaved && std::is_same_v<TIn, float> &&
                 std::is_same_v<TOut, float> && kPairs % kLanes == 0 &&
                 2 * kPairs / kLanes <= kMaxTrigVecs) {
-    if constexpr (kLanes * sizeof(float) == 64) {
-      if (stream) return &RotateTokenRegsSwap<kPairs, true>;
+    if constexpr (KernelStreams<StreamingKernel::kTokenRegsSwap, L, TOut>()) {
+      if (stream) return {&RotateTokenRegsSwap<kPairs, true>, 0, true, true};
     }
-    return &RotateTokenRegsSwap<kPairs>;
+    return {&RotateTokenRegsSwap<kPairs>, 0, true};
   }
 #endif
   if constexpr (kPairs % kLanes == 0 && kPairs / kLanes <= kMaxTrigVecs) {
-    if constexpr (StoresWholeLines<L, TOut>()) {
-      if (stream) return &RotateTokenRegs<L, TIn, TOut, kPairs, true>;
+    if constexpr (KernelStreams<StreamingKernel::kTokenRegs, L, TOut>()) {
+      if (stream) return {&RotateTokenRegs<L, TIn, TOut, kPairs, true>, 0, true, true};
     }
-    return &RotateTokenRegs<L, TIn, TOut, kPairs>;
+    return {&RotateTokenRegs<L, TIn, TOut, kPairs>, 0, true};
   }
-  return nullptr;
+  return {};
 }
 
 // For contiguous rows: kInterleavedToHalf in place needs a copy of each row (RotateRowsContig).
 template <PairLayout L, typename TIn, typename TOut>
-HWY_INLINE RowsFn SelectTokenRegs(int pairs, bool in_place, bool stream) {
-  if (L == PairLayout::kInterleavedToHalf && in_place) return nullptr;
+HWY_INLINE RowsChoice SelectTokenRegs(int pairs, bool in_place, bool stream) {
+  if (L == PairLayout::kInterleavedToHalf && in_place) return {};
   switch (pairs) {
     case 16:
       return TokenRegsIfFits<L, TIn, TOut, 16>(stream);
@@ -343,7 +368,7 @@ HWY_INLINE RowsFn SelectTokenRegs(int pairs, bool in_place, bool stream) {
     case 128:
       return TokenRegsIfFits<L, TIn, TOut, 128>(stream);
     default:
-      return nullptr;
+      return {};
   }
 }
 

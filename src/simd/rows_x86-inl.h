@@ -182,13 +182,14 @@ ROPEKIT_AVX512BF16_ATTR HWY_INLINE WordMask BF16NativeBlocks(const BF16* in, BF1
 // register): a chain stays all-ones while no result word is ±0. If any word is ±0 anywhere in
 // the token (a flushed subnormal, or simply a zero), every row is redone with the exact
 // per-block test (the input is intact out of place). Measured against the row-by-row driver
-// below in docs/benchmarks.md.
+// below in docs/benchmarks.md. kStream: non-temporal stores (rows-inl.h: KernelStreams).
 template <PairLayout L, std::size_t kPairs, bool kStream = false>
 ROPEKIT_AVX512BF16_ATTR HWY_NOINLINE void RotateTokenBF16Native(const void* in_v, void* out_v,
                                                                 const TokenTrig& tt,
                                                                 const RowGeom& g) {
   static_assert(kPairs % 32 == 0 && kPairs <= 128,
                 "whole 32-pair blocks, cos/sin kept in registers");
+  static_assert(!kStream || KernelStreams<StreamingKernel::kTokenBF16Native, L, BF16>());
   const hn::ScalableTag<float> df;  // 16 lanes
   constexpr std::size_t kVecs = kPairs / 16;
   const RowLoop lp(g);
@@ -240,7 +241,7 @@ ROPEKIT_AVX512BF16_ATTR HWY_NOINLINE void RotateTokenBF16Native(const void* in_v
         } else {
           nonzero_b = KeepNonZeroWords(nonzero_b, r, magnitude);
         }
-        StoreWords<kStream>(PermuteWords(interleave, r), out + 32 * k);
+        StoreWords(PermuteWords(interleave, r), out + 32 * k);
       }
     }
     if (HWY_UNLIKELY(lp.pass)) PassThrough(in + lp.rot, out + lp.rot, lp.rest);
@@ -281,23 +282,21 @@ ROPEKIT_AVX512BF16_ATTR HWY_NOINLINE void RotateRowsBF16Native(const void* in_v,
   }
 }
 
-// Half-split rows stream with `stream`; interleaved rows never do (measured 7-27% slower on the
-// fly with non-temporal stores and no faster from a table: rows-inl.h, StoresWholeLines).
+// With stream, the non-temporal form where there is one (KernelStreams: half-split rows).
 template <std::size_t kPairs>
-HWY_INLINE RowsFn TokenBF16Native(bool half, bool stream) {
+HWY_INLINE RowsChoice TokenBF16Native(bool half, bool stream) {
   if (half) {
-    return stream ? &RotateTokenBF16Native<PairLayout::kHalf, kPairs, true>
-                  : &RotateTokenBF16Native<PairLayout::kHalf, kPairs>;
+    if (stream) return {&RotateTokenBF16Native<PairLayout::kHalf, kPairs, true>, 0, true, true};
+    return {&RotateTokenBF16Native<PairLayout::kHalf, kPairs>, 0, true};
   }
-  return &RotateTokenBF16Native<PairLayout::kInterleaved, kPairs>;
+  return {&RotateTokenBF16Native<PairLayout::kInterleaved, kPairs>, 0, true};
 }
 
-// The whole-token kernel for rows of `pairs` pairs (the half-split one's non-temporal form with
-// stream), or nullptr. Out of place only: in place, the per-block test of RotateRowsBF16Native is
-// needed (a token-level redo has no input left).
-HWY_INLINE RowsFn SelectTokenBF16Native(PairLayout layout, int pairs, bool in_place, bool stream) {
-  if (in_place || (layout != PairLayout::kHalf && layout != PairLayout::kInterleaved))
-    return nullptr;
+// The whole-token kernel for rows of `pairs` pairs, or no fn. Out of place only: in place, the
+// per-block test of RotateRowsBF16Native is needed (a token-level redo has no input left).
+HWY_INLINE RowsChoice SelectTokenBF16Native(PairLayout layout, int pairs, bool in_place,
+                                            bool stream) {
+  if (in_place || (layout != PairLayout::kHalf && layout != PairLayout::kInterleaved)) return {};
   const bool half = layout == PairLayout::kHalf;
   switch (pairs) {
     case 32:
@@ -307,7 +306,7 @@ HWY_INLINE RowsFn SelectTokenBF16Native(PairLayout layout, int pairs, bool in_pl
     case 128:
       return TokenBF16Native<128>(half, stream);
     default:
-      return nullptr;
+      return {};
   }
 }
 #else
