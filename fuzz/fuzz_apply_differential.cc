@@ -22,6 +22,7 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <new>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,6 +34,26 @@ namespace ropekit::fuzz {
 namespace {
 
 constexpr std::int64_t kMax = kMaxAbsPosition;
+
+// The arena's memory starts on a 64-byte line, so that a view's alignment is its offset's
+// (regions start on 8-byte steps): one output in eight starts on a line, as non-temporal stores
+// need (OutputStores::kNonTemporal).
+template <class T>
+struct LineAligned {
+  using value_type = T;
+  LineAligned() = default;
+  template <class U>
+  explicit LineAligned(const LineAligned<U>&) {}
+  T* allocate(std::size_t n) {
+    return static_cast<T*>(::operator new (n * sizeof(T), std::align_val_t{64}));
+  }
+  void deallocate(T* p, std::size_t) { ::operator delete (p, std::align_val_t{64}); }
+  template <class U>
+  bool operator==(const LineAligned<U>&) const {
+    return true;
+  }
+};
+using Arena = std::vector<std::uint8_t, LineAligned<std::uint8_t>>;
 
 // ---- helpers -----------------------------------------------------------------------------------
 
@@ -120,7 +141,7 @@ struct Call {
   int mutation = 0;       // 0: a valid call
   bool mutate_q = false;  // which tensor a view mutation acts on
   std::string mutation_name;
-  std::vector<std::uint8_t> arena;  // inputs written, outputs and gaps hold guard bytes
+  Arena arena;  // inputs written, outputs and gaps hold guard bytes
 
   Positions positions() const {
     switch (pos_kind) {
@@ -175,6 +196,7 @@ struct Call {
            " fold=" + std::to_string(options.fold_attention_factor) +
            " scale=" + std::to_string(options.position_scale) +
            " cache=" + std::to_string(cache != nullptr) +
+           " stores=" + std::to_string(static_cast<int>(options.output_stores)) +
            (mutation ? " mutation=" + mutation_name : "");
   }
 };
@@ -395,11 +417,8 @@ std::int64_t byte_of(std::int64_t origin, DType t, std::int64_t st, std::int64_t
                      std::int64_t sd, std::int64_t tt, std::int64_t h, std::int64_t d) {
   return origin + (tt * st + h * sh + d * sd) * dtype_size(t);
 }
-double load(const std::vector<std::uint8_t>& a, std::int64_t off, DType t) {
-  return load_as_double(t, a.data() + off);
-}
-bool same_bits_or_both_nan(const std::vector<std::uint8_t>& a, const std::vector<std::uint8_t>& b,
-                           std::int64_t off, DType t) {
+double load(const Arena& a, std::int64_t off, DType t) { return load_as_double(t, a.data() + off); }
+bool same_bits_or_both_nan(const Arena& a, const Arena& b, std::int64_t off, DType t) {
   if (std::memcmp(a.data() + off, b.data() + off, static_cast<std::size_t>(dtype_size(t))) == 0)
     return true;
   return std::isnan(load(a, off, t)) && std::isnan(load(b, off, t));
@@ -470,6 +489,8 @@ enum Mutation {
   kMaxThreads,
   kCacheMismatch,
   kBadDtype,
+  kDrawn,  // the mutations above are drawn with the options; the ones below from the last byte
+  kBadOutputStores = kDrawn,
   kCount
 };
 const char* mutation_name(int m) {
@@ -494,7 +515,8 @@ const char* mutation_name(int m) {
                                       "position-scale",
                                       "max-threads",
                                       "cache-mismatch",
-                                      "bad-dtype"};
+                                      "bad-dtype",
+                                      "bad-output-stores"};
   return m >= 0 && m < kCount ? names[m] : "?";
 }
 
@@ -670,7 +692,7 @@ bool build(ByteReader& r, Call& c) {
   }
 
   // At most one deliberate defect.
-  c.mutation = r.pick(4) == 0 ? static_cast<int>(r.range(1, kCount - 1)) : 0;
+  c.mutation = r.pick(4) == 0 ? static_cast<int>(r.range(1, kDrawn - 1)) : 0;
   auto nonempty = [&](const View& v) { return T > 0 && v.heads > 0 && v.in_off >= 0; };
   c.mutate_q = r.flag();
   View& mv = c.mutate_q ? c.q : c.k;
@@ -820,6 +842,28 @@ bool build(ByteReader& r, Call& c) {
     default:
       break;
   }
+  // Output stores, from the byte after everything above (inputs that end before it keep kAuto,
+  // so older corpus entries decode as they did): non-temporal stores must write what regular
+  // ones write, and a value that is no OutputStores is a defect of its own.
+  switch (r.pick(16)) {
+    case 10:
+    case 11:
+    case 12:
+      o.output_stores = OutputStores::kRegular;
+      break;
+    case 13:
+    case 14:
+      o.output_stores = OutputStores::kNonTemporal;
+      break;
+    case 15:
+      if (c.mutation == 0) {
+        c.mutation = kBadOutputStores;
+        o.output_stores = static_cast<OutputStores>(3 + r.pick(250));
+      }
+      break;
+    default:
+      break;
+  }
   c.mutation_name = mutation_name(c.mutation);
   return true;
 }
@@ -829,7 +873,7 @@ struct Views {
   ConstTensorView qi, ki;
   TensorView qo, ko;
 };
-Views views_of(const Call& c, std::vector<std::uint8_t>& a, bool mutate_q) {
+Views views_of(const Call& c, Arena& a, bool mutate_q) {
   auto ptr = [&](std::int64_t off) -> std::uint8_t* { return off < 0 ? nullptr : a.data() + off; };
   Views v;
   v.qi = ConstTensorView(ptr(c.q.in_off), c.q.in_t, c.tokens, c.q.heads, c.head_dim, c.q.st, c.q.sh,
@@ -907,7 +951,7 @@ Views views_of(const Call& c, std::vector<std::uint8_t>& a, bool mutate_q) {
 struct Outcome {
   bool threw = false;
   std::string message;
-  std::vector<std::uint8_t> arena;
+  Arena arena;
 };
 
 Outcome run(const Call& c, Backend backend, bool mutate_q) {
