@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cli_run.h"
+#include "npy_test_file.h"
 
 namespace {
 
@@ -67,17 +68,10 @@ fs::path write_text(const std::string& name, const std::string& text) {
 // A .npy file with any header: descr, fortran_order and shape as written, then `data`.
 fs::path write_npy(const std::string& name, const std::string& descr, const std::string& fortran,
                    const std::string& shape, const std::string& data, int version = 1) {
-  std::string header =
-      "{'descr': '" + descr + "', 'fortran_order': " + fortran + ", 'shape': " + shape + ", }";
-  const std::size_t prefix = version == 1 ? 10 : 12;
-  header.append((64 - (prefix + header.size() + 1) % 64) % 64, ' ');
-  header.push_back('\n');
-  std::string file = std::string("\x93NUMPY", 6) + static_cast<char>(version) + '\0';
-  const std::size_t len = header.size();
-  file += static_cast<char>(len & 0xFF);
-  file += static_cast<char>((len >> 8) & 0xFF);
-  if (version != 1) file += std::string(2, '\0');
-  return write_text(name, file + header + data);
+  return write_text(name, ropekit::cli_test::npy_file_bytes("{'descr': '" + descr +
+                                                                "', 'fortran_order': " + fortran +
+                                                                ", 'shape': " + shape + ", }",
+                                                            data, version));
 }
 std::string floats(std::size_t n, float v = 0.5f) {
   std::string s(n * 4, '\0');

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "cli_run.h"
+#include "npy_test_file.h"
 #include "ropekit/ropekit.h"
 #include "test_util.h"
 
@@ -20,6 +21,7 @@ namespace ropekit {
 namespace {
 
 namespace fs = std::filesystem;
+using cli_test::write_npy;
 
 struct CmdResult {
   int rc;
@@ -38,24 +40,6 @@ std::string run_with_progress(const std::string& progress, const std::string& ar
   const cli_test::RunResult r = cli_test::run_cli(args, options);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   return r.err;
-}
-
-void write_npy(const fs::path& path, const char* descr, const std::vector<std::int64_t>& shape,
-               const void* data, std::size_t bytes) {
-  std::string dims;
-  for (auto d : shape) dims += std::to_string(d) + ",";
-  if (shape.size() > 1) dims.pop_back();
-  std::string header =
-      std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': (" + dims + "), }";
-  header.append((64 - (10 + header.size() + 1) % 64) % 64, ' ');
-  header.push_back('\n');
-  std::ofstream out(path, std::ios::binary);
-  out.write("\x93NUMPY\x01\x00", 8);
-  const char len[2] = {static_cast<char>(header.size() & 0xFF),
-                       static_cast<char>(header.size() >> 8)};
-  out.write(len, 2);
-  out.write(header.data(), static_cast<std::streamsize>(header.size()));
-  out.write(static_cast<const char*>(data), static_cast<std::streamsize>(bytes));
 }
 
 std::vector<float> read_npy_f32(const fs::path& path) {
@@ -112,8 +96,8 @@ TEST_F(CliTest, ApplyEqualsLibraryForEveryDtypeAndMode) {
   const int tokens = 5, heads = 3, hd = 128;
   const auto x = test::hf_q(heads, tokens, hd);
   const std::vector<std::int64_t> pos = {0, 7, 4095, 131071, -3};
-  write_npy(dir_ / "x.npy", "<f4", {tokens, heads, hd}, x.data(), x.size() * 4);
-  write_npy(dir_ / "p.npy", "<i8", {tokens}, pos.data(), pos.size() * 8);
+  write_npy((dir_ / "x.npy").string(), "<f4", {tokens, heads, hd}, x.data(), x.size() * 4);
+  write_npy((dir_ / "p.npy").string(), "<i8", {tokens}, pos.data(), pos.size() * 8);
   const ModelRope m = load_hf_config(cfg);
   for (const std::string dtype : {"f32", "bf16", "f16"})
     for (const std::string angles : {"exact", "hf"}) {
@@ -155,7 +139,7 @@ TEST_F(CliTest, ApplyCommaPositionsInverseRoundTrip) {
   const std::string cfg = test::data_path("models/llama-3.1-8b-instruct.json");
   const int tokens = 3, heads = 2, hd = 128;
   const auto x = test::hf_k(heads, tokens, hd);
-  write_npy(dir_ / "x.npy", "<f4", {tokens, heads, hd}, x.data(), x.size() * 4);
+  write_npy((dir_ / "x.npy").string(), "<f4", {tokens, heads, hd}, x.data(), x.size() * 4);
   const std::string io = " --positions 5,100000,-7 --seq-len 8192 ";
   ASSERT_EQ(run("apply " + cfg + " --input " + (dir_ / "x.npy").string() + io + "--output " +
                 (dir_ / "y.npy").string())
@@ -175,8 +159,8 @@ TEST_F(CliTest, ApplyMRopeRowsAndMlxFactory) {
   const int tokens = 4, heads = 2, hd = 128;
   const auto x = test::hf_q(heads, tokens, hd);
   const std::vector<std::int32_t> rows = {0, 1, 2, 2, 0, 1, 1, 2, 0, 1, 2, 1};
-  write_npy(dir_ / "x.npy", "<f4", {tokens, heads, hd}, x.data(), x.size() * 4);
-  write_npy(dir_ / "p.npy", "<i4", {3, tokens}, rows.data(), rows.size() * 4);
+  write_npy((dir_ / "x.npy").string(), "<f4", {tokens, heads, hd}, x.data(), x.size() * 4);
+  write_npy((dir_ / "p.npy").string(), "<i4", {3, tokens}, rows.data(), rows.size() * 4);
   ASSERT_EQ(run("apply " + cfg + " --input " + (dir_ / "x.npy").string() + " --positions " +
                 (dir_ / "p.npy").string() + " --output " + (dir_ / "y.npy").string())
                 .rc,
@@ -196,7 +180,7 @@ TEST_F(CliTest, ApplyMRopeRowsAndMlxFactory) {
   std::vector<float> xm(2 * 3 * 64);
   for (std::size_t i = 0; i < xm.size(); ++i)
     xm[i] = static_cast<float>(std::sin(0.37 * static_cast<double>(i)));
-  write_npy(dir_ / "xm.npy", "<f4", {2, 1, 3, 64}, xm.data(), xm.size() * 4);
+  write_npy((dir_ / "xm.npy").string(), "<f4", {2, 1, 3, 64}, xm.data(), xm.size() * 4);
   ASSERT_EQ(
       run("apply --initialize-rope " + (dir_ / "kw.json").string() + " --input " +
           (dir_ / "xm.npy").string() + " --offsets 10,20 --output " + (dir_ / "ym.npy").string())
@@ -233,8 +217,8 @@ TEST_F(CliTest, ApplyPositionRowsOneTwoAndFour) {
     std::vector<std::int64_t> rows;
     for (int r = 0; r < c.rows; ++r)
       for (int t = 0; t < tokens; ++t) rows.push_back(7 * r + 3 * t + (r == 1 ? 100 : 0));
-    write_npy(dir_ / "x.npy", "<f4", {tokens, heads, c.hd}, x.data(), x.size() * 4);
-    write_npy(dir_ / "p.npy", "<i8", {c.rows, tokens}, rows.data(), rows.size() * 8);
+    write_npy((dir_ / "x.npy").string(), "<f4", {tokens, heads, c.hd}, x.data(), x.size() * 4);
+    write_npy((dir_ / "p.npy").string(), "<i8", {c.rows, tokens}, rows.data(), rows.size() * 8);
     const std::string layer = c.layer.empty() ? "" : " --layer " + c.layer;
     ASSERT_EQ(
         run("apply " + cfg + layer + " --input " + (dir_ / "x.npy").string() + " --positions " +
@@ -257,7 +241,7 @@ TEST_F(CliTest, ApplyPositionRowsOneTwoAndFour) {
     // A row count other than the layer's is refused, naming the option and both shapes.
     const int wrong = c.rows == 4 ? 3 : c.rows + 1;
     std::vector<std::int64_t> bad(static_cast<std::size_t>(wrong) * tokens, 1);
-    write_npy(dir_ / "bad.npy", "<i8", {wrong, tokens}, bad.data(), bad.size() * 8);
+    write_npy((dir_ / "bad.npy").string(), "<i8", {wrong, tokens}, bad.data(), bad.size() * 8);
     const cli_test::RunResult r = cli_test::run_cli(
         "apply " + cfg + layer + " --input " + (dir_ / "x.npy").string() + " --positions " +
         (dir_ / "bad.npy").string() + " --output " + (dir_ / "z.npy").string());
@@ -276,7 +260,7 @@ TEST_F(CliTest, ApplyQueryScaleOnALlama4NoPELayer) {
   const std::string cfg = test::data_path("models/llama-4-scout-17b-16e.json");
   const int tokens = 4, heads = 2, hd = 128;
   const auto x = test::hf_q(heads, tokens, hd);
-  write_npy(dir_ / "x.npy", "<f4", {tokens, heads, hd}, x.data(), x.size() * 4);
+  write_npy((dir_ / "x.npy").string(), "<f4", {tokens, heads, hd}, x.data(), x.size() * 4);
   const std::string base = "apply " + cfg + " --input " + (dir_ / "x.npy").string() +
                            " --positions 0,8191,16383,100000 --output " + (dir_ / "y.npy").string();
   const ModelRope m = load_hf_config(cfg);
@@ -336,7 +320,7 @@ TEST_F(CliTest, ApplyQueryScaleAfterRoPEOnMinistral3) {
   const std::string cfg = test::data_path("models/devstral-small-2-24b-instruct.json");
   const int tokens = 3, heads = 2, hd = 128;
   const auto x = test::hf_q(heads, tokens, hd);
-  write_npy(dir_ / "x.npy", "<f4", {tokens, heads, hd}, x.data(), x.size() * 4);
+  write_npy((dir_ / "x.npy").string(), "<f4", {tokens, heads, hd}, x.data(), x.size() * 4);
   const std::vector<std::int64_t> pos{0, 8192, 300000};
   ASSERT_EQ(run("apply " + cfg + " --input " + (dir_ / "x.npy").string() +
                 " --positions 0,8192,300000 --dtype bf16 --decoder-layer 5 --query-scale "
@@ -365,15 +349,15 @@ TEST_F(CliTest, LargeApplyShowsProgressOnlyWhenAskedAndChunksExactly) {
   std::vector<float> x(static_cast<std::size_t>(tokens) * heads * hd);
   for (std::size_t i = 0; i < x.size(); ++i)
     x[i] = static_cast<float>(std::sin(0.001 * static_cast<double>(i) + 0.3));
-  write_npy(dir_ / "x.npy", "<f4", {tokens, heads, hd}, x.data(), x.size() * 4);
+  write_npy((dir_ / "x.npy").string(), "<f4", {tokens, heads, hd}, x.data(), x.size() * 4);
   std::vector<std::int64_t> ids(tokens), rows(3 * static_cast<std::size_t>(tokens));
   for (int t = 0; t < tokens; ++t) {
     ids[static_cast<std::size_t>(t)] = (static_cast<std::int64_t>(t) * 7919) % 200000 - 5;
     for (int r = 0; r < 3; ++r)
       rows[static_cast<std::size_t>(r * tokens + t)] = (t * (r + 3)) % 997 + r;
   }
-  write_npy(dir_ / "ids.npy", "<i8", {tokens}, ids.data(), ids.size() * 8);
-  write_npy(dir_ / "rows.npy", "<i8", {3, tokens}, rows.data(), rows.size() * 8);
+  write_npy((dir_ / "ids.npy").string(), "<i8", {tokens}, ids.data(), ids.size() * 8);
+  write_npy((dir_ / "rows.npy").string(), "<i8", {3, tokens}, rows.data(), rows.size() * 8);
   struct Case {
     std::string model, positions, dtype;
   };
@@ -425,7 +409,7 @@ TEST_F(CliTest, LargeApplyShowsProgressOnlyWhenAskedAndChunksExactly) {
   const std::string args = "apply --initialize-rope " + (dir_ / "kw.json").string() + " --input " +
                            (dir_ / "xm.npy").string() + " --offset 77 --output " +
                            (dir_ / "ym.npy").string();
-  write_npy(dir_ / "xm.npy", "<f4", {1, heads, tokens, hd}, x.data(), x.size() * 4);
+  write_npy((dir_ / "xm.npy").string(), "<f4", {1, heads, tokens, hd}, x.data(), x.size() * 4);
   const std::string shown = run_with_progress("always", args);
   EXPECT_NE(shown.find("apply 100% (4099/4099 positions)"), std::string::npos) << shown;
   const MlxRope r = initialize_rope_from_kwargs(R"({"dims": 128, "base": 500000.0})");

@@ -12,6 +12,7 @@
 #include "cli_run.h"
 #include "ggml_test_loop.h"
 #include "gguf_test_convert.h"
+#include "npy_test_file.h"
 #include "ropekit/apply.h"
 #include "ropekit/gguf.h"
 #include "test_util.h"
@@ -60,29 +61,14 @@ TEST(CliGguf, ShowFreqsValidateAndPlotTakeAGgufPath) {
   EXPECT_EQ(run_cli("plot '" + f + "' -o '" + svg + "'").exit_code, 0);
 }
 
-void write_npy(const std::string& path, const char* descr, const std::string& shape,
-               const void* data, std::size_t bytes) {
-  std::string header =
-      std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': (" + shape + "), }";
-  header.append((64 - (10 + header.size() + 1) % 64) % 64, ' ');
-  header.push_back('\n');
-  std::ofstream out(path, std::ios::binary);
-  out.write("\x93NUMPY\x01\x00", 8);
-  const char len[2] = {static_cast<char>(header.size() & 0xFF),
-                       static_cast<char>(header.size() >> 8)};
-  out.write(len, 2);
-  out.write(header.data(), static_cast<std::streamsize>(header.size()));
-  out.write(static_cast<const char*>(data), static_cast<std::streamsize>(bytes));
-}
-
 TEST(CliGguf, ApplyRotatesWithTheFilesRope) {
   const test::GgufWriter w = converted("llama-3.1-8b-instruct", "llama");
   const std::string f = write_gguf(w, "apply");
   std::vector<float> x(4 * 2 * 128);
   for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 7) / 4.0f - 0.75f;
   const std::vector<std::int64_t> pos{0, 1, 1000, 100000};
-  write_npy(dir() + "/x.npy", "<f4", "4, 2, 128", x.data(), x.size() * 4);
-  write_npy(dir() + "/p.npy", "<i8", "4,", pos.data(), pos.size() * 8);
+  write_npy(dir() + "/x.npy", "<f4", {4, 2, 128}, x.data(), x.size() * 4);
+  write_npy(dir() + "/p.npy", "<i8", {4}, pos.data(), pos.size() * 8);
   const RunResult r = run_cli("apply '" + f + "' --input '" + dir() + "/x.npy' --positions '" +
                               dir() + "/p.npy' --output '" + dir() + "/y.npy'");
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -111,8 +97,8 @@ TEST(CliGguf, ApplyWithLlamaCppNumericsComputesAsGgml) {
   std::vector<float> x(static_cast<std::size_t>(tokens * heads * head));
   for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 7) / 4.0f - 0.75f;
   const std::vector<std::int64_t> pos{0, 3, 4095, 100000, 2000000};
-  write_npy(dir() + "/x.npy", "<f4", "5, 2, 128", x.data(), x.size() * 4);
-  write_npy(dir() + "/p.npy", "<i8", "5,", pos.data(), pos.size() * 8);
+  write_npy(dir() + "/x.npy", "<f4", {5, 2, 128}, x.data(), x.size() * 4);
+  write_npy(dir() + "/p.npy", "<i8", {5}, pos.data(), pos.size() * 8);
   GgmlRopeParams g;  // llama.cpp: qwen2 is NEOX; YaRN: freq_scale 1/4, ext_factor 1
   g.mode = GgmlRopeMode::kNeox;
   g.n_dims = 128;

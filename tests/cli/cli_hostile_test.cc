@@ -16,6 +16,7 @@
 
 #include "cli_run.h"
 #include "npy.h"
+#include "npy_test_file.h"
 #include "ropekit/error.h"
 
 namespace {
@@ -53,18 +54,10 @@ class Hostile : public ::testing::Test {
     return p;
   }
 
-  // A .npy with any header text; `len_bytes` 2 (version 1) or 4 (versions 2, 3).
+  // A .npy with any header text, format `major`.0.
   fs::path npy(const std::string& name, const std::string& dict, const std::string& data,
                int major = 1) {
-    std::string header = dict;
-    const std::size_t prefix = major == 1 ? 10 : 12;
-    header.append((64 - (prefix + header.size() + 1) % 64) % 64, ' ');
-    header.push_back('\n');
-    std::string file = std::string("\x93NUMPY", 6) + static_cast<char>(major) + '\0';
-    for (std::size_t b = 0; b < prefix - 8; ++b) {
-      file += static_cast<char>((header.size() >> (8 * b)) & 0xFF);
-    }
-    return input(name, file + header + data);
+    return input(name, ropekit::cli_test::npy_file_bytes(dict, data, major));
   }
   fs::path f32(const std::string& name, const std::string& shape, std::size_t n, float v = 0.5f) {
     std::string data(n * 4, '\0');

@@ -1,5 +1,5 @@
 # Tests of the ropekit command (cli/), included from tests/CMakeLists.txt; all in this folder,
-# all running the command through the one runner cli_run.{h,cc}:
+# all running the command through the one runner cli_run.{h,cc} (.npy inputs: npy_test_file.h):
 #   cli_helpers_test        the helpers that need no process (names, tables, SVG writer)
 #   cli_commands_test       every subcommand: exit codes, JSON shapes, tables vs the API
 #   cli_freqs_apply_test    freqs / apply output equals the library's plan and rotation
