@@ -6,6 +6,7 @@
 #define HWY_TARGET_INCLUDE "bench_loops.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 
+#include <bit>
 #include <cstdint>
 #include <cstring>
 
@@ -95,6 +96,10 @@ void CopyNonTemporal(void* dst_v, const void* src_v, std::size_t bytes) {
 }
 
 // ---- the plain loop ------------------------------------------------------------------------
+// A float's bits and back (std::bit_cast: compilers vectorise it like the arithmetic around it).
+inline float Bits(std::uint32_t u) { return std::bit_cast<float>(u); }
+inline std::uint32_t Bits(float f) { return std::bit_cast<std::uint32_t>(f); }
+
 // Element access: float as it is; bf16 bits widened by a shift and rounded to nearest even
 // (no NaN handling: the bench's inputs are finite).
 struct F32Io {
@@ -104,15 +109,9 @@ struct F32Io {
 };
 struct BF16Io {
   using T = std::uint16_t;
-  static float Load(std::uint16_t v) {
-    const std::uint32_t u = static_cast<std::uint32_t>(v) << 16;
-    float f;
-    std::memcpy(&f, &u, 4);
-    return f;
-  }
+  static float Load(std::uint16_t v) { return Bits(static_cast<std::uint32_t>(v) << 16); }
   static std::uint16_t Store(float f) {
-    std::uint32_t u;
-    std::memcpy(&u, &f, 4);
+    const std::uint32_t u = Bits(f);
     return static_cast<std::uint16_t>((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
   }
 };
@@ -122,16 +121,6 @@ struct BF16Io {
 // low bit before truncating (the usual branch-free forms; selects, no branches).
 struct F16Io {
   using T = std::uint16_t;
-  static float Bits(std::uint32_t u) {
-    float f;
-    std::memcpy(&f, &u, 4);
-    return f;
-  }
-  static std::uint32_t Bits(float f) {
-    std::uint32_t u;
-    std::memcpy(&u, &f, 4);
-    return u;
-  }
   static float Load(std::uint16_t h) {
     const std::uint32_t mag = static_cast<std::uint32_t>(h & 0x7FFFu) << 13;
     const std::uint32_t exp = mag & 0x0F800000u;
