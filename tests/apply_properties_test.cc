@@ -246,14 +246,7 @@ struct Buf {
 // ---- random problems -------------------------------------------------------------------------
 
 FrequencyPlan make_plan(int hd, int rot, double theta, PairLayout layout) {
-  RopeConfig c;
-  c.head_dim = hd;
-  c.rotary_dim = rot;
-  c.partial_rotary_factor = static_cast<double>(rot) / hd;
-  c.rope_theta = theta;
-  c.max_position_embeddings = 8192;
-  c.layout = layout;
-  return build_frequency_plan(c);
+  return build_frequency_plan(test::plain_config(hd, rot, layout, theta, 8192));
 }
 
 struct Spec {

@@ -38,14 +38,7 @@ using test::RefCache;
 
 // ---- the cases -------------------------------------------------------------------------------
 RopeConfig base_config(int head, int rotary, PairLayout layout, double theta) {
-  RopeConfig c;
-  c.head_dim = head;
-  c.rotary_dim = rotary;
-  c.partial_rotary_factor = static_cast<double>(rotary) / head;
-  c.layout = layout;
-  c.rope_theta = theta;
-  c.max_position_embeddings = 32768;
-  return c;
+  return test::plain_config(head, rotary, layout, theta, 32768);
 }
 
 struct Case {

@@ -207,12 +207,8 @@ FrequencyPlan power_plan(int head_dim, int rotary_dim, PairLayout layout, double
 
 // The plan of a default (plain) config read the usual way, head_dim = rotary_dim = 128.
 FrequencyPlan config_plan_128(double theta, std::int64_t max_position_embeddings) {
-  RopeConfig cfg;
-  cfg.head_dim = 128;
-  cfg.rotary_dim = 128;
-  cfg.rope_theta = theta;
-  cfg.max_position_embeddings = max_position_embeddings;
-  return build_frequency_plan(cfg);
+  return build_frequency_plan(
+      test::plain_config(128, 128, PairLayout::kHalf, theta, max_position_embeddings));
 }
 
 FrequencyPlan make_plan(const Case& c, std::mt19937_64& rng) {

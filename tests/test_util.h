@@ -1,4 +1,4 @@
-// Test helpers: golden loading, the transformers test inputs, error measures.
+// Test helpers: golden loading, the transformers test inputs, error measures, configs.
 #pragma once
 
 #include <cstdint>
@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ropekit/config.h"
 #include "ropekit/dtype.h"
 
 namespace ropekit::test {
@@ -21,5 +22,18 @@ std::vector<float> hf_k(int heads, int seq, int head_dim);
 
 // ULP distance of a and b in dtype t (both already representable in t).
 double ulp_of(DType t, double v);  // the spacing of t at |v|
+
+// A config without scaling of the given geometry (partial rotary when rotary_dim < head_dim).
+inline RopeConfig plain_config(int head_dim, int rotary_dim, PairLayout layout, double theta,
+                               std::int64_t max_position_embeddings) {
+  RopeConfig c;
+  c.head_dim = head_dim;
+  c.rotary_dim = rotary_dim;
+  c.partial_rotary_factor = static_cast<double>(rotary_dim) / head_dim;
+  c.layout = layout;
+  c.rope_theta = theta;
+  c.max_position_embeddings = max_position_embeddings;
+  return c;
+}
 
 }  // namespace ropekit::test
