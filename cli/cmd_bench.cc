@@ -56,7 +56,7 @@ struct BenchOptions {
 };
 
 struct BenchCase {
-  std::string name;  // prefill | long | decode | prefill_qk
+  std::string name;  // prefill | long | decode | one_token | one_token_prepared | prefill_qk
   std::int64_t tokens = 0, q_heads = 0, k_heads = 0;
   int head_dim = 128;
   DType dtype = DType::kF32;
@@ -67,6 +67,7 @@ struct BenchCase {
   int threads = 1;
   bool decode = false;     // per-sequence positions spread to 32767, cache-hot, batched timing
   bool one_token = false;  // one sequence, one token (a single-user decode step), batched timing
+  bool prepared = false;   // through a PreparedRope (validated once) instead of apply_rope
 
   std::string layout_name() const { return layout == PairLayout::kHalf ? "half" : "interleaved"; }
   std::string label() const {
@@ -268,7 +269,20 @@ class Runner {
       ki = ConstTensorView::contiguous(kin, bc.dtype, bc.tokens, bc.k_heads, bc.head_dim);
       ko = TensorView::contiguous(kout, bc.dtype, bc.tokens, bc.k_heads, bc.head_dim);
     }
-    auto kernel = [&](const ApplyOptions& oo) { apply_rope(plan, qi, qo, ki, ko, pos, oo); };
+    // A prepared case runs the table and on-the-fly options through their PreparedRope (the
+    // reference backend, timed once, through apply_rope).
+    std::optional<PreparedRope> prepared, prepared_fly;
+    if (bc.prepared) {
+      prepared.emplace(plan, qi, qo, ki, ko, opt);
+      prepared_fly.emplace(plan, qi, qo, ki, ko, opt_fly);
+    }
+    auto kernel = [&](const ApplyOptions& oo) {
+      if (bc.prepared && (&oo == &opt || &oo == &opt_fly)) {
+        (&oo == &opt ? *prepared : *prepared_fly).apply(qi.data, qo.data, ki.data, ko.data, pos);
+        return;
+      }
+      apply_rope(plan, qi, qo, ki, ko, pos, oo);
+    };
 
     // The plain loop's cos/sin tables [max_pos][pairs]: the cache's rows, so that it computes
     // the same values from the same bytes.
@@ -537,14 +551,17 @@ std::vector<BenchCase> make_cases(const BenchOptions& o) {
                 cases.push_back(c);
               }
   }
-  // Small calls: 64 single-token sequences (decode), then one sequence of one token.
-  for (const bool one : {false, true})
+  // Small calls: 64 single-token sequences (decode), then one sequence of one token, through
+  // apply_rope and through a PreparedRope.
+  for (const int small : {0, 1, 2})
     for (const DType dt : dtypes)
       for (const PairLayout l : layouts)
         for (const bool table : {true, false})
           for (const int th : thread_list) {
+            const bool one = small > 0;
             BenchCase c;
-            c.name = one ? "one_token" : "decode";
+            c.name = small == 2 ? "one_token_prepared" : one ? "one_token" : "decode";
+            c.prepared = small == 2;
             c.tokens = one ? 1 : 64;
             c.q_heads = 32;
             c.dtype = dt;
@@ -722,8 +739,9 @@ void register_bench(CLI::App& app) {
       "plain and YaRN,\n"
       "cos/sin from a table or on the fly, out of place and in place), decode 64 sequences x 1 "
       "token x 32 heads\n"
-      "(cache-hot, positions spread to 32767), one sequence x 1 token x 32 heads, q and k fused "
-      "(32 + 8 heads),\n"
+      "(cache-hot, positions spread to 32767), one sequence x 1 token x 32 heads (apply_rope, and "
+      "a PreparedRope:\n"
+      "one_token_prepared), q and k fused (32 + 8 heads),\n"
       "and the exact cos/sin table build.\n"
       "x floor = kernel time / the fastest regular-store copy of the same bytes (floor/chk: that "
       "copy / an independent one);\n"

@@ -54,6 +54,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 
@@ -260,5 +261,47 @@ ApplyResult apply_rope(const FrequencyPlan& plan, const ConstTensorView& q_in,
                        const TensorView& q_out, const ConstTensorView& k_in,
                        const TensorView& k_out, const Positions& positions,
                        const ApplyOptions& options = {});
+
+// A call validated once and run many times: the decode loop of a server, which applies the same
+// plan and options to tensors of the same shape at every step, and only the data pointers and
+// the positions change.
+//
+//     PreparedRope rope(plan, q_in, q_out, k_in, k_out, options);  // views: shapes, dtypes,
+//     for (step ...)                                               // strides (data unused)
+//       rope.apply(q_in_data, q_out_data, k_in_data, k_out_data, Positions::offset(p));
+//
+// The constructor checks everything apply_rope checks that is not a data pointer or a position
+// (plan, options, cache, shapes, dtypes, strides), picks the kernel and the thread split, and
+// throws ArgumentError with apply_rope's messages. apply() then checks only what a call brings:
+// each pointer (non-null for a non-empty view, aligned to its dtype), the overlaps between
+// them (an output exactly its input, or disjoint from every other view), and the positions;
+// its result is bit-identical to apply_rope's with the same arguments.
+//
+// The plan and options are copied; the cache and the thread pool they point to must outlive
+// the object. apply() is const and may run on several threads at once (each call is its own).
+class PreparedRope {
+ public:
+  PreparedRope(const FrequencyPlan& plan, const ConstTensorView& q_in, const TensorView& q_out,
+               const ConstTensorView& k_in, const TensorView& k_out,
+               const ApplyOptions& options = {});
+  // In place: apply(q, k, positions) rotates q and k where they are.
+  PreparedRope(const FrequencyPlan& plan, const TensorView& q, const TensorView& k,
+               const ApplyOptions& options = {});
+  PreparedRope(PreparedRope&&) noexcept;
+  PreparedRope& operator=(PreparedRope&&) noexcept;
+  PreparedRope(const PreparedRope&) = delete;
+  PreparedRope& operator=(const PreparedRope&) = delete;
+  ~PreparedRope();
+
+  // Out of place (an output may be its input: in place). k_in / k_out may be nullptr when the
+  // prepared k is empty.
+  ApplyResult apply(const void* q_in, void* q_out, const void* k_in, void* k_out,
+                    const Positions& positions) const;
+  ApplyResult apply(void* q, void* k, const Positions& positions) const;  // in place
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace ropekit

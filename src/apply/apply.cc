@@ -8,6 +8,7 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <type_traits>
 
 #include "apply/ggml_angles.h"
 #include "kernel/job.h"
@@ -105,8 +106,8 @@ bool packed_and_small(const ViewInfo& v, std::int64_t& elements) {
          !__builtin_mul_overflow(v.nb, seq, &elements) && elements <= kMaxExtent;
 }
 
-// Every check of one view, with the messages. Out of line: apply_rope's per-call path only pays
-// for the inlined fast test above.
+// Every check of one view's geometry (its data pointer is check_data's), with the messages. Out
+// of line: the per-call path only pays for the inlined fast test above.
 [[gnu::noinline]] void check_view_full(const ViewInfo& v, bool is_output) {
   if (v.nb < 1) bad(std::string(v.name) + ".batch", "a count >= 1", str(v.nb));
   if (v.nt < 0 || v.nh < 0 || v.nd < 0)
@@ -116,17 +117,6 @@ bool packed_and_small(const ViewInfo& v, std::int64_t& elements) {
     bad(std::string(v.name) + ".dtype", "f32, f16 or bf16",
         "the value " + str(static_cast<std::int64_t>(v.dtype)));
   if (v.nt == 0 || v.nh == 0 || v.nd == 0) return;
-  if (v.data == nullptr)
-    bad(std::string(v.name) + ".data", "a non-null pointer for a non-empty view", "nullptr");
-  // dtype sizes are powers of two: a mask, not a division, on every call
-  if ((reinterpret_cast<std::uintptr_t>(v.data) &
-       (static_cast<std::uintptr_t>(dtype_size(v.dtype)) - 1)) != 0)
-    bad(std::string(v.name) + ".data",
-        std::to_string(dtype_size(v.dtype)) + "-byte alignment for " +
-            std::string(dtype_name(v.dtype)),
-        "an address misaligned by " +
-            str(static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(v.data) %
-                                          static_cast<std::uintptr_t>(dtype_size(v.dtype)))));
   if (std::int64_t elements = 0; packed_and_small(v, elements)) return;
   for (const auto& [n, s, axis] :
        {std::tuple{v.nb, v.sb, "stride_batch"}, std::tuple{v.nt, v.st, "stride_token"},
@@ -156,37 +146,64 @@ bool packed_and_small(const ViewInfo& v, std::int64_t& elements) {
   }
 }
 
-// Checks one view and returns its byte extent. The usual view is decided inline, without
-// building anything: a valid dtype and either empty, or non-null, aligned, packed and small
-// (then check_view_full would pass, and the extent is one span). Any other view goes through
-// check_view_full(), which names what is wrong.
+// Checks one view's geometry and returns its byte extent relative to its data pointer. The usual
+// view is decided inline, without building anything: a valid dtype and either empty, or packed
+// and small (then check_view_full would pass, and the extent is one span). Any other view goes
+// through check_view_full(), which names what is wrong.
 inline Extent checked_extent(const ViewInfo& v, bool is_output) {
   if (v.nb >= 1 && v.nt >= 0 && v.nh >= 0 && v.nd >= 0 &&
       (v.dtype == DType::kF32 || v.dtype == DType::kF16 || v.dtype == DType::kBF16)) {
     if (v.nt == 0 || v.nh == 0 || v.nd == 0) return Extent{};
-    const std::int64_t es = dtype_size(v.dtype);
-    const auto lo = reinterpret_cast<std::intptr_t>(v.data);
-    std::int64_t elements = 0;
-    if (lo != 0 && (lo & (es - 1)) == 0 && packed_and_small(v, elements))
-      return Extent{lo, lo + static_cast<std::intptr_t>(elements * es), false};
+    if (std::int64_t elements = 0; packed_and_small(v, elements))
+      return Extent{0, static_cast<std::intptr_t>(elements * dtype_size(v.dtype)), false};
   }
   check_view_full(v, is_output);
-  return v.ext();  // valid now: no product in it can overflow
+  ViewInfo at_zero = v;
+  at_zero.data = nullptr;
+  return at_zero.ext();  // valid now: no product in it can overflow
 }
 
-bool same_view(const ViewInfo& a, const ViewInfo& b) {
-  return a.data == b.data && a.dtype == b.dtype && a.st == b.st && a.sh == b.sh && a.sd == b.sd &&
-         a.nb == b.nb && (a.nb == 1 || a.sb == b.sb);
+[[noreturn, gnu::noinline]] void bad_data(const ViewInfo& v, const void* data) {
+  if (data == nullptr)
+    bad(std::string(v.name) + ".data", "a non-null pointer for a non-empty view", "nullptr");
+  const auto es = static_cast<std::uintptr_t>(dtype_size(v.dtype));
+  bad(std::string(v.name) + ".data",
+      std::to_string(es) + "-byte alignment for " + std::string(dtype_name(v.dtype)),
+      "an address misaligned by " +
+          str(static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(data) % es)));
 }
 
-// True if a and b touch no common byte. Exact for disjoint extents; for views interleaved
-// token by token in one buffer (fused qkv: equal stride_token) compares the per-token footprints.
-// ea and eb are the views' extents (computed once per call).
-bool disjoint(const ViewInfo& a_view, const Extent& ea, const ViewInfo& b_view, const Extent& eb) {
+// The data pointer of a view whose geometry passed checked_extent (extent relative to the data):
+// non-null and aligned to its element when the view is not empty. Returns the absolute extent.
+inline Extent checked_data(const ViewInfo& v, const Extent& relative, const void* data) {
+  // A new empty Extent, not a copy of `relative`: GCC copies the struct with a 16-byte load of
+  // fields that prepare_call stored 8 bytes at a time, which cannot be forwarded from the stores
+  // (measured: +10-15% per one-token apply_rope call).
+  if (relative.empty) return Extent{};
+  const auto p = reinterpret_cast<std::intptr_t>(data);
+  // dtype sizes are powers of two: a mask, not a division, on every call
+  if (p == 0 || (p & (dtype_size(v.dtype) - 1)) != 0) bad_data(v, data);
+  return Extent{relative.lo + p, relative.hi + p, false};
+}
+
+// Same dtype and strides (shapes are compared by make_tensor): an output that may be its input.
+bool same_geometry(const ViewInfo& a, const ViewInfo& b) {
+  return a.dtype == b.dtype && a.st == b.st && a.sh == b.sh && a.sd == b.sd && a.nb == b.nb &&
+         (a.nb == 1 || a.sb == b.sb);
+}
+
+// True if views a and b, at data pointers a_data and b_data, touch no common byte. Exact for
+// disjoint extents; for views interleaved token by token in one buffer (fused qkv: equal
+// stride_token) compares the per-token footprints. ea and eb are the views' absolute extents
+// (computed once per call).
+bool disjoint(const ViewInfo& a_view, const void* a_data, const Extent& ea, const ViewInfo& b_view,
+              const void* b_data, const Extent& eb) {
   // separate extents: the usual case, decided before any copy (flattening keeps extents)
   if (ea.empty || eb.empty) return true;
   if (ea.hi <= eb.lo || eb.hi <= ea.lo) return true;
-  const ViewInfo a = a_view.flattened(), b = b_view.flattened();
+  ViewInfo a = a_view.flattened(), b = b_view.flattened();
+  a.data = a_data;
+  b.data = b_data;
   const std::int64_t esa = dtype_size(a.dtype), esb = dtype_size(b.dtype);
   // Batches interleaved sequence by sequence in one buffer (fused qkv as [batch, heads, seq,
   // dim]: equal stride_batch): compare the per-sequence footprints, as for tokens below.
@@ -382,7 +399,8 @@ inline double check_plan(const FrequencyPlan& plan, bool exact_max, double known
   return 4.0;
 }
 
-// Fills t (default-constructed: an absent tensor) in place; the job is not copied around.
+// Fills t (default-constructed: an absent tensor) in place, all but its data pointers and
+// in_place (execute_call's); the job is not copied around.
 void make_tensor(JobTensor& t, const ViewInfo& in, const ViewInfo& out, const FrequencyPlan& plan,
                  std::int64_t batch, std::int64_t seq) {
   if (in.nh == 0 && out.nh == 0) return;
@@ -404,12 +422,10 @@ void make_tensor(JobTensor& t, const ViewInfo& in, const ViewInfo& out, const Fr
   }
   // Sequences laid end to end in both: plain tokens, no per-token division.
   const bool flat = in.flat() && out.flat();
-  t.in = in.data;
   t.in_type = in.dtype;
   t.in_stride_token = in.st;
   t.in_stride_head = in.sh;
   t.in_stride_dim = in.sd;
-  t.out = const_cast<void*>(out.data);
   t.out_type = out.dtype;
   t.out_stride_token = out.st;
   t.out_stride_head = out.sh;
@@ -418,69 +434,51 @@ void make_tensor(JobTensor& t, const ViewInfo& in, const ViewInfo& out, const Fr
   t.in_stride_batch = flat ? 0 : in.sb;
   t.out_stride_batch = flat ? 0 : out.sb;
   t.heads = in.nh;
-  t.in_place = in.data == out.data;
   if (batch * seq == 0 || in.nh == 0) t.heads = 0;
 }
 
-ApplyResult run(const FrequencyPlan& plan, const ViewInfo& qi, const ViewInfo& qo,
-                const ViewInfo& ki, const ViewInfo& ko, const Positions& positions,
-                const ApplyOptions& o) {
-  // A cache of our own built for this plan holds (bit for bit, or equal) the same frequencies,
-  // validated when it was built: its maximum spares check_plan a pass over them.
-  const CosSinCache* const own_cache =
-      o.cache && o.angles != AngleMode::kGgml && !o.cache->is_external() ? o.cache : nullptr;
-  const bool own_cache_matches =
-      own_cache && own_cache->matches(plan, o.angles, o.fold_attention_factor);
-  const double max_abs_inv_freq = check_plan(
-      plan, o.position_scale != 1.0, own_cache_matches ? own_cache->max_abs_inv_freq() : -1);
-  const Extent e_qi = checked_extent(qi, false), e_ki = checked_extent(ki, false);
-  const Extent e_qo = checked_extent(qo, true), e_ko = checked_extent(ko, true);
-  const bool has_k = ki.nh > 0 || ko.nh > 0;
-  const std::int64_t batch = qi.nb, seq = qi.nt;
-  const std::int64_t tokens = batch * seq;
-  // In place, or disjoint.
-  for (const auto& [in, ein, out, eout] :
-       {std::tuple{&qi, &e_qi, &qo, &e_qo}, std::tuple{&ki, &e_ki, &ko, &e_ko}}) {
-    if (in->data == out->data && ein->lo == eout->lo && !ein->empty) {
-      if (!same_view(*in, *out))
-        bad(out->name,
-            "the same dtype and strides as " + std::string(in->name) +
-                " when writing in place (or memory disjoint from it)",
-            "a partial overlap (same address, " + std::string(dtype_name(out->dtype)) +
-                " strides [" + str(out->st) + ", " + str(out->sh) + ", " + str(out->sd) + "] vs " +
-                std::string(dtype_name(in->dtype)) + " [" + str(in->st) + ", " + str(in->sh) +
-                ", " + str(in->sd) + "])");
-    } else if (!disjoint(*in, *ein, *out, *eout)) {
-      bad(out->name,
-          "memory that is exactly " + std::string(in->name) + " (in place) or disjoint from it",
-          "a partial overlap");
-    }
+// The backend of a validated job: the SIMD kernels where they support it, else the reference.
+detail::RangeKernel kernel_for(const ApplyJob& job, Backend backend) {
+  if (backend != Backend::kReference) {
+    if (detail::RangeKernel simd = detail::simd_kernel_for(job)) return simd;
+    if (backend == Backend::kSimd)
+      throw ArgumentError(
+          "[ropekit.apply] backend: the SIMD kernels do not support this job "
+          "(see ropekit/targets.h); use Backend::kAuto or kReference");
   }
-  if (has_k) {
-    if (!disjoint(qo, e_qo, ko, e_ko)) bad("k_out", "memory disjoint from q_out", "an overlap");
-    if (!disjoint(qo, e_qo, ki, e_ki)) bad("q_out", "memory disjoint from k_in", "an overlap");
-    if (!disjoint(ko, e_ko, qi, e_qi)) bad("k_out", "memory disjoint from q_in", "an overlap");
-  }
+  return &detail::reference_range;
+}
+
+// ---- the steps of a call, shared by apply_rope (all at once, on locals) and PreparedRope (the
+// pointer-free ones once, in a CallShape). apply_rope does not go through a CallShape: holding
+// the extents and the job in one struct between the two halves measured 10-15% slower per
+// one-token call, with about the same instruction count.
+
+// Checks the options that are not about the cache; returns the job's stream_from_bytes.
+[[gnu::always_inline]] inline std::int64_t checked_options(const ApplyOptions& o) {
   if (!(std::isfinite(o.position_scale) && o.position_scale > 0))
     bad("options.position_scale", "a finite number > 0", std::to_string(o.position_scale));
   if (o.max_threads < 0)
     bad("options.max_threads", "0 (all) or a positive count", str(o.max_threads));
-  std::int64_t stream_from_bytes = INT64_MAX;
   switch (o.output_stores) {
     case OutputStores::kAuto:
-      stream_from_bytes = kAutoNonTemporalFromBytes;
-      break;
+      return kAutoNonTemporalFromBytes;
     case OutputStores::kRegular:
-      break;
+      return INT64_MAX;
     case OutputStores::kNonTemporal:
-      stream_from_bytes = 0;
-      break;
-    default:
-      bad("options.output_stores", "OutputStores::kAuto, kRegular or kNonTemporal",
-          str(static_cast<int>(o.output_stores)));
+      return 0;
   }
+  bad("options.output_stores", "OutputStores::kAuto, kRegular or kNonTemporal",
+      str(static_cast<int>(o.output_stores)));
+}
 
-  ApplyJob job;
+// The plan's and options' part of the job (all but tensors and positions), with the cache check.
+// `own_cache`: options.cache when it is a cache of our own (not a wrapped table) outside ggml
+// mode, and whether it matched the plan (check_plan used its maximum).
+[[gnu::always_inline]] inline void fill_job(ApplyJob& job, const FrequencyPlan& plan,
+                                            const ApplyOptions& o, std::int64_t tokens,
+                                            double max_abs_inv_freq, const CosSinCache* own_cache,
+                                            bool own_cache_matches) {
   job.tokens = tokens;
   job.head_dim = plan.head_dim;
   job.rotary_dim = plan.rotary_dim;
@@ -497,7 +495,7 @@ ApplyResult run(const FrequencyPlan& plan, const ViewInfo& qi, const ViewInfo& q
   job.has_position_scale = o.position_scale != 1.0;
   job.position_scale = static_cast<float>(o.position_scale);
   job.position_scale_exact = o.position_scale;
-  job.stream_from_bytes = stream_from_bytes;
+  job.stream_from_bytes = checked_options(o);
   if (o.cache && o.angles != AngleMode::kGgml) {
     if (!(own_cache ? own_cache_matches
                     : o.cache->matches(plan, o.angles, o.fold_attention_factor)))
@@ -505,56 +503,99 @@ ApplyResult run(const FrequencyPlan& plan, const ViewInfo& qi, const ViewInfo& q
           "a cache for other frequencies or settings");
     if (job.has_position_scale)
       bad("options.cache", "no cache when position_scale != 1", "a cache");
-    if (o.rounding != Rounding::kTransformers) job.cache = o.cache;  // parity replays float ops
+    // parity replays float ops; a caller's table is used as it is
+    if (o.rounding != Rounding::kTransformers || o.cache->is_external()) job.cache = o.cache;
   }
-  std::int64_t pmin = 0, pmax = 0;
-  check_positions(positions, tokens, seq, plan, job, pmin, pmax);
-  if (o.cache && o.cache->is_external()) {
-    if (tokens > 0 && (pmin < 0 || pmax >= o.cache->size()))
-      bad("positions",
-          "positions in [0, " + str(o.cache->size()) + ") (the rows of the cos/sin table)",
-          "positions from " + str(pmin) + " to " + str(pmax));
-    if (positions.kind() == Positions::Kind::kMRope)
-      bad("positions", "1-D positions with a wrapped cos/sin table", "M-RoPE rows");
-    job.cache = o.cache;
+}
+
+// An output is exactly its input (same address and geometry: in place) or disjoint from it, and
+// with k, no output overlaps another view. Extents are absolute.
+[[gnu::always_inline]] inline void check_overlaps(
+    const ViewInfo& qi, const void* qi_data, const Extent& e_qi, const ViewInfo& qo,
+    const void* qo_data, const Extent& e_qo, const ViewInfo& ki, const void* ki_data,
+    const Extent& e_ki, const ViewInfo& ko, const void* ko_data, const Extent& e_ko,
+    bool q_may_be_in_place, bool k_may_be_in_place, bool has_k) {
+  for (const auto& [in, in_data, ein, out, out_data, eout, may_be_in_place] :
+       {std::tuple{&qi, qi_data, &e_qi, &qo, qo_data, &e_qo, q_may_be_in_place},
+        std::tuple{&ki, ki_data, &e_ki, &ko, ko_data, &e_ko, k_may_be_in_place}}) {
+    if (in_data == out_data && ein->lo == eout->lo && !ein->empty) {
+      if (!may_be_in_place)
+        bad(out->name,
+            "the same dtype and strides as " + std::string(in->name) +
+                " when writing in place (or memory disjoint from it)",
+            "a partial overlap (same address, " + std::string(dtype_name(out->dtype)) +
+                " strides [" + str(out->st) + ", " + str(out->sh) + ", " + str(out->sd) + "] vs " +
+                std::string(dtype_name(in->dtype)) + " [" + str(in->st) + ", " + str(in->sh) +
+                ", " + str(in->sd) + "])");
+    } else if (!disjoint(*in, in_data, *ein, *out, out_data, *eout)) {
+      bad(out->name,
+          "memory that is exactly " + std::string(in->name) + " (in place) or disjoint from it",
+          "a partial overlap");
+    }
   }
-  make_tensor(job.q, qi, qo, plan, batch, seq);
-  if (has_k) make_tensor(job.k, ki, ko, plan, batch, seq);
-  ApplyResult result;
-  result.unapplied_attention_factor = o.fold_attention_factor ? 1.0 : plan.attention_factor;
-  if (tokens == 0 || (job.q.heads == 0 && job.k.heads == 0)) return result;  // nothing to do
-  // llama.cpp numerics: a per-call table (ggml_angles.h), built only then.
-  std::optional<detail::GgmlAngleTable> ggml_table;
+  if (has_k) {
+    if (!disjoint(qo, qo_data, e_qo, ko, ko_data, e_ko))
+      bad("k_out", "memory disjoint from q_out", "an overlap");
+    if (!disjoint(qo, qo_data, e_qo, ki, ki_data, e_ki))
+      bad("q_out", "memory disjoint from k_in", "an overlap");
+    if (!disjoint(ko, ko_data, e_ko, qi, qi_data, e_qi))
+      bad("k_out", "memory disjoint from q_in", "an overlap");
+  }
+}
+
+// A wrapped cos/sin table (CosSinCache::wrap) has no fallback: every position must be in it.
+[[gnu::always_inline]] inline void check_table_positions(const CosSinCache& table,
+                                                         const Positions& positions,
+                                                         std::int64_t tokens, std::int64_t pmin,
+                                                         std::int64_t pmax) {
+  if (tokens > 0 && (pmin < 0 || pmax >= table.size()))
+    bad("positions", "positions in [0, " + str(table.size()) + ") (the rows of the cos/sin table)",
+        "positions from " + str(pmin) + " to " + str(pmax));
+  if (positions.kind() == Positions::Kind::kMRope)
+    bad("positions", "1-D positions with a wrapped cos/sin table", "M-RoPE rows");
+}
+
+inline void set_data(JobTensor& t, const void* in, const void* out) {
+  t.in = in;
+  t.out = const_cast<void*>(out);
+  t.in_place = in == out;
+}
+
+// How the job's tokens are split over the pool: 0 (on the calling thread, no fork-join: small
+// work) or the number of chunks.
+[[gnu::always_inline]] inline std::int64_t token_chunks(const ApplyJob& job, DType qi, DType qo,
+                                                        DType ki, DType ko, int threads) {
+  const std::int64_t bytes_per_token = (job.q.heads * (dtype_size(qi) + dtype_size(qo)) +
+                                        job.k.heads * (dtype_size(ki) + dtype_size(ko))) *
+                                       job.head_dim;
+  constexpr std::int64_t kMinBytesPerChunk = 256 * 1024;
+  const std::int64_t total = bytes_per_token * job.tokens;
+  if (threads <= 1 || total < 2 * kMinBytesPerChunk || job.tokens < 2) return 0;
+  return std::min<std::int64_t>(
+      job.tokens, std::max<std::int64_t>(
+                      threads, std::min<std::int64_t>(4 * threads, total / kMinBytesPerChunk)));
+}
+
+int pool_threads(const ApplyOptions& o, ThreadPool& pool) {
+  return o.max_threads > 0 ? std::min(o.max_threads, pool.size()) : pool.size();
+}
+
+// Runs the job, ggml's per-call table first in that mode (`kernel` nullptr: chosen then).
+[[gnu::always_inline]] inline void run_job(ApplyJob& job, const FrequencyPlan& plan,
+                                           const ApplyOptions& o, detail::RangeKernel kernel,
+                                           ThreadPool& pool, int threads, std::int64_t chunks,
+                                           ApplyResult& result) {
+  std::optional<detail::GgmlAngleTable> ggml_table;  // llama.cpp numerics (ggml_angles.h)
   if (o.angles == AngleMode::kGgml) {
     detail::bind_ggml_angles(plan, o, job, ggml_table.emplace());
     result.unapplied_attention_factor = ggml_table->unapplied_magnitude;
+    kernel = kernel_for(job, o.backend);
   }
-
-  detail::RangeKernel kernel = &detail::reference_range;
-  if (o.backend != Backend::kReference) {
-    if (detail::RangeKernel simd = detail::simd_kernel_for(job))
-      kernel = simd;
-    else if (o.backend == Backend::kSimd)
-      throw ArgumentError(
-          "[ropekit.apply] backend: the SIMD kernels do not support this job "
-          "(see ropekit/targets.h); use Backend::kAuto or kReference");
+  if (chunks == 0) {
+    kernel(job, 0, job.tokens);
+    return;
   }
-  // Split tokens over threads; small work runs here with no fork-join.
-  const std::int64_t bytes_per_token =
-      (job.q.heads * (dtype_size(qi.dtype) + dtype_size(qo.dtype)) +
-       job.k.heads * (dtype_size(ki.dtype) + dtype_size(ko.dtype))) *
-      plan.head_dim;
-  constexpr std::int64_t kMinBytesPerChunk = 256 * 1024;
-  ThreadPool& pool = o.pool ? *o.pool : default_pool();
-  const int threads = o.max_threads > 0 ? std::min(o.max_threads, pool.size()) : pool.size();
-  const std::int64_t total = bytes_per_token * tokens;
-  if (threads <= 1 || total < 2 * kMinBytesPerChunk || tokens < 2) {
-    kernel(job, 0, tokens);
-    return result;
-  }
-  const std::int64_t chunks = std::min<std::int64_t>(
-      tokens, std::max<std::int64_t>(
-                  threads, std::min<std::int64_t>(4 * threads, total / kMinBytesPerChunk)));
+  const std::int64_t tokens = job.tokens;
   pool.parallel_for(
       chunks,
       [&](std::int64_t c) {
@@ -562,6 +603,125 @@ ApplyResult run(const FrequencyPlan& plan, const ViewInfo& qi, const ViewInfo& q
         if (t1 > t0) kernel(job, t0, t1);
       },
       threads);
+}
+
+// apply_rope: every step at once.
+ApplyResult run(const FrequencyPlan& plan, const ViewInfo& qi, const ViewInfo& qo,
+                const ViewInfo& ki, const ViewInfo& ko, const Positions& positions,
+                const ApplyOptions& o) {
+  // A cache of our own built for this plan holds (bit for bit, or equal) the same frequencies,
+  // validated when it was built: its maximum spares check_plan a pass over them.
+  const CosSinCache* const own_cache =
+      o.cache && o.angles != AngleMode::kGgml && !o.cache->is_external() ? o.cache : nullptr;
+  const bool own_cache_matches =
+      own_cache && own_cache->matches(plan, o.angles, o.fold_attention_factor);
+  const double max_abs_inv_freq = check_plan(
+      plan, o.position_scale != 1.0, own_cache_matches ? own_cache->max_abs_inv_freq() : -1);
+  const Extent e_qi = checked_data(qi, checked_extent(qi, false), qi.data);
+  const Extent e_ki = checked_data(ki, checked_extent(ki, false), ki.data);
+  const Extent e_qo = checked_data(qo, checked_extent(qo, true), qo.data);
+  const Extent e_ko = checked_data(ko, checked_extent(ko, true), ko.data);
+  const bool has_k = ki.nh > 0 || ko.nh > 0;
+  check_overlaps(qi, qi.data, e_qi, qo, qo.data, e_qo, ki, ki.data, e_ki, ko, ko.data, e_ko,
+                 same_geometry(qi, qo), same_geometry(ki, ko), has_k);
+  const std::int64_t batch = qi.nb, seq = qi.nt;
+  ApplyJob job;
+  fill_job(job, plan, o, batch * seq, max_abs_inv_freq, own_cache, own_cache_matches);
+  std::int64_t pmin = 0, pmax = 0;
+  check_positions(positions, job.tokens, seq, plan, job, pmin, pmax);
+  if (o.cache && o.cache->is_external())
+    check_table_positions(*o.cache, positions, job.tokens, pmin, pmax);
+  make_tensor(job.q, qi, qo, plan, batch, seq);
+  if (has_k) make_tensor(job.k, ki, ko, plan, batch, seq);
+  set_data(job.q, qi.data, qo.data);
+  set_data(job.k, ki.data, ko.data);
+  ApplyResult result;
+  result.unapplied_attention_factor = o.fold_attention_factor ? 1.0 : plan.attention_factor;
+  if (job.tokens == 0 || (job.q.heads == 0 && job.k.heads == 0)) return result;  // nothing to do
+  if (o.angles == AngleMode::kGgml) detail::check_ggml_angles(plan, o, job);
+  const detail::RangeKernel kernel =
+      o.angles == AngleMode::kGgml ? nullptr : kernel_for(job, o.backend);
+  ThreadPool& pool = o.pool ? *o.pool : default_pool();
+  const int threads = pool_threads(o, pool);
+  run_job(job, plan, o, kernel, pool, threads,
+          token_chunks(job, qi.dtype, qo.dtype, ki.dtype, ko.dtype, threads), result);
+  return result;
+}
+
+// PreparedRope: the pointer-free steps, once. It points to the plan, the options and the views
+// (whose data it does not read); the views' extents are relative to their data.
+struct CallShape {
+  const FrequencyPlan* plan = nullptr;
+  const ApplyOptions* options = nullptr;
+  const ViewInfo *qi = nullptr, *qo = nullptr, *ki = nullptr, *ko = nullptr;
+  Extent e_qi, e_qo, e_ki, e_ko;
+  bool q_may_be_in_place = false, k_may_be_in_place = false;  // same_geometry(in, out)
+  bool has_k = false;
+  bool external_cache = false;  // options.cache wraps a caller's table: positions must be in it
+  std::int64_t seq = 0;
+  ApplyJob job;                          // every field but the tensors' data and the positions
+  detail::RangeKernel kernel = nullptr;  // nullptr: chosen per call (ggml angles)
+  ThreadPool* pool = nullptr;
+  int threads = 1;
+  std::int64_t chunks = 0;
+  ApplyResult result;
+};
+
+void prepare_call(CallShape& s, const FrequencyPlan& plan, const ViewInfo& qi, const ViewInfo& qo,
+                  const ViewInfo& ki, const ViewInfo& ko, const ApplyOptions& o) {
+  s.plan = &plan;
+  s.options = &o;
+  const CosSinCache* const own_cache =
+      o.cache && o.angles != AngleMode::kGgml && !o.cache->is_external() ? o.cache : nullptr;
+  const bool own_cache_matches =
+      own_cache && own_cache->matches(plan, o.angles, o.fold_attention_factor);
+  const double max_abs_inv_freq = check_plan(
+      plan, o.position_scale != 1.0, own_cache_matches ? own_cache->max_abs_inv_freq() : -1);
+  s.qi = &qi;
+  s.qo = &qo;
+  s.ki = &ki;
+  s.ko = &ko;
+  s.e_qi = checked_extent(qi, false);
+  s.e_ki = checked_extent(ki, false);
+  s.e_qo = checked_extent(qo, true);
+  s.e_ko = checked_extent(ko, true);
+  s.q_may_be_in_place = same_geometry(qi, qo);
+  s.k_may_be_in_place = same_geometry(ki, ko);
+  s.has_k = ki.nh > 0 || ko.nh > 0;
+  const std::int64_t batch = qi.nb;
+  s.seq = qi.nt;
+  fill_job(s.job, plan, o, batch * s.seq, max_abs_inv_freq, own_cache, own_cache_matches);
+  s.external_cache = o.cache && o.cache->is_external();
+  make_tensor(s.job.q, qi, qo, plan, batch, s.seq);
+  if (s.has_k) make_tensor(s.job.k, ki, ko, plan, batch, s.seq);
+  s.result.unapplied_attention_factor = o.fold_attention_factor ? 1.0 : plan.attention_factor;
+  if (o.angles == AngleMode::kGgml) {
+    detail::check_ggml_angles(plan, o, s.job);  // its table is built at each call
+  } else {
+    s.kernel = kernel_for(s.job, o.backend);
+  }
+  s.pool = o.pool ? o.pool : &default_pool();
+  s.threads = pool_threads(o, *s.pool);
+  s.chunks = token_chunks(s.job, qi.dtype, qo.dtype, ki.dtype, ko.dtype, s.threads);
+}
+
+// The per-call steps of a prepared call; `job` is a copy of s.job.
+ApplyResult execute_call(const CallShape& s, ApplyJob& job, const void* qi_data, void* qo_data,
+                         const void* ki_data, void* ko_data, const Positions& positions) {
+  const Extent e_qi = checked_data(*s.qi, s.e_qi, qi_data);
+  const Extent e_ki = checked_data(*s.ki, s.e_ki, ki_data);
+  const Extent e_qo = checked_data(*s.qo, s.e_qo, qo_data);
+  const Extent e_ko = checked_data(*s.ko, s.e_ko, ko_data);
+  check_overlaps(*s.qi, qi_data, e_qi, *s.qo, qo_data, e_qo, *s.ki, ki_data, e_ki, *s.ko, ko_data,
+                 e_ko, s.q_may_be_in_place, s.k_may_be_in_place, s.has_k);
+  std::int64_t pmin = 0, pmax = 0;
+  check_positions(positions, job.tokens, s.seq, *s.plan, job, pmin, pmax);
+  if (s.external_cache) check_table_positions(*s.options->cache, positions, job.tokens, pmin, pmax);
+  set_data(job.q, qi_data, qo_data);
+  set_data(job.k, ki_data, ko_data);
+  ApplyResult result = s.result;
+  if (job.tokens == 0 || (job.q.heads == 0 && job.k.heads == 0)) return result;  // nothing to do
+  run_job(job, *s.plan, *s.options, s.kernel, *s.pool, s.threads, s.chunks, result);
   return result;
 }
 
@@ -578,6 +738,72 @@ ApplyResult apply_rope(const FrequencyPlan& plan, const ConstTensorView& q_in,
                        const ApplyOptions& options) {
   return run(plan, info(q_in, "q_in"), info(q_out, "q_out"), info(k_in, "k_in"),
              info(k_out, "k_out"), positions, options);
+}
+
+// A copy of a trivially copyable object in 8-byte moves. A plain copy of an ApplyJob (over
+// 256 bytes) compiles to `rep movsq`, whose start-up measured a sixth of a one-token call.
+template <class T>
+[[gnu::always_inline]] inline void copy_in_words(T& dst, const T& src) {
+  static_assert(std::is_trivially_copyable_v<T> && sizeof(T) % 8 == 0);
+  auto* d = reinterpret_cast<unsigned char*>(&dst);
+  const auto* s = reinterpret_cast<const unsigned char*>(&src);
+#pragma GCC unroll 64
+  for (std::size_t i = 0; i < sizeof(T); i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, s + i, 8);
+    std::memcpy(d + i, &w, 8);
+  }
+}
+
+// ---- PreparedRope ------------------------------------------------------------------------------
+// Owns copies of the plan and the options (the shape points into them), so the object may
+// outlive the caller's.
+struct PreparedRope::Impl {
+  FrequencyPlan plan;
+  ApplyOptions options;
+  ViewInfo views[4];  // q_in, q_out, k_in, k_out: their geometry (data unused)
+  CallShape shape;
+
+  void prepare() { prepare_call(shape, plan, views[0], views[1], views[2], views[3], options); }
+};
+
+PreparedRope::PreparedRope(const FrequencyPlan& plan, const ConstTensorView& q_in,
+                           const TensorView& q_out, const ConstTensorView& k_in,
+                           const TensorView& k_out, const ApplyOptions& options)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->plan = plan;
+  impl_->options = options;
+  impl_->views[0] = info(q_in, "q_in");
+  impl_->views[1] = info(q_out, "q_out");
+  impl_->views[2] = info(k_in, "k_in");
+  impl_->views[3] = info(k_out, "k_out");
+  impl_->prepare();
+}
+
+PreparedRope::PreparedRope(const FrequencyPlan& plan, const TensorView& q, const TensorView& k,
+                           const ApplyOptions& options)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->plan = plan;
+  impl_->options = options;
+  impl_->views[0] = impl_->views[1] = info(q, "q");
+  impl_->views[2] = impl_->views[3] = info(k, "k");
+  impl_->prepare();
+}
+
+PreparedRope::PreparedRope(PreparedRope&&) noexcept = default;
+PreparedRope& PreparedRope::operator=(PreparedRope&&) noexcept = default;
+PreparedRope::~PreparedRope() = default;
+
+ApplyResult PreparedRope::apply(const void* q_in, void* q_out, const void* k_in, void* k_out,
+                                const Positions& positions) const {
+  if (!impl_) throw ArgumentError("[ropekit.apply] PreparedRope: a moved-from object");
+  ApplyJob job;
+  copy_in_words(job, impl_->shape.job);
+  return execute_call(impl_->shape, job, q_in, q_out, k_in, k_out, positions);
+}
+
+ApplyResult PreparedRope::apply(void* q, void* k, const Positions& positions) const {
+  return apply(q, q, k, k, positions);
 }
 
 }  // namespace ropekit

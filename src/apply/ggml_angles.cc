@@ -22,8 +22,7 @@ namespace {
 
 }  // namespace
 
-void bind_ggml_angles(const FrequencyPlan& plan, const ApplyOptions& o, ApplyJob& job,
-                      GgmlAngleTable& table) {
+void check_ggml_angles(const FrequencyPlan& plan, const ApplyOptions& o, const ApplyJob& job) {
   if (!plan.ggml)
     bad("plan.ggml",
         "ggml's arguments for AngleMode::kGgml (build the plan with FrequencyArithmetic::kGgml, "
@@ -41,7 +40,12 @@ void bind_ggml_angles(const FrequencyPlan& plan, const ApplyOptions& o, ApplyJob
         std::to_string(o.position_scale));
   if (o.rounding == Rounding::kTransformers)
     bad("options.rounding", "Rounding::kSingle with AngleMode::kGgml", "kTransformers");
+}
 
+void bind_ggml_angles(const FrequencyPlan& plan, const ApplyOptions& o, ApplyJob& job,
+                      GgmlAngleTable& table) {
+  const GgmlRopeParams& g = *plan.ggml;
+  const int pairs = job.pairs;
   const float magnitude = ggml_magnitude(g);
   const float folded = o.fold_attention_factor ? magnitude : 1.0f;
   table.unapplied_magnitude = o.fold_attention_factor ? 1.0 : static_cast<double>(magnitude);

@@ -23,11 +23,14 @@ struct GgmlAngleTable {
   double unapplied_magnitude = 1.0;    // ggml's magnitude when not folded (else 1)
 };
 
-// Builds the table for `job` (validated by apply.cc, positions included) and rewrites the job
-// to read it: 1-D per-token positions indexing the table, no pair axes, amplitude 1, exact
-// angles (never computed: every position is in the table). Throws ArgumentError when the plan
-// has no ggml arguments or the options cannot apply (a caller cache, a position scale,
-// transformers' rounding).
+// Throws ArgumentError when the plan has no ggml arguments (or invalid ones) or the options
+// cannot apply (a caller cache, a position scale, transformers' rounding). `job`: the validated
+// job of the call, without positions.
+void check_ggml_angles(const FrequencyPlan& plan, const ApplyOptions& options, const ApplyJob& job);
+
+// Builds the table for `job` (checked by check_ggml_angles, positions validated by apply.cc) and
+// rewrites the job to read it: 1-D per-token positions indexing the table, no pair axes,
+// amplitude 1, exact angles (never computed: every position is in the table).
 void bind_ggml_angles(const FrequencyPlan& plan, const ApplyOptions& options, ApplyJob& job,
                       GgmlAngleTable& table);
 

@@ -1,6 +1,6 @@
 // The SIMD backend's entry point: picks the range kernel of the dispatched Highway target for a
-// validated job, once per apply_rope call (never per row), or declines (nullptr) so that the
-// reference runs.
+// validated job, once per apply_rope call or PreparedRope (never per row), or declines (nullptr)
+// so that the reference runs.
 //
 // Declined jobs (the reference handles them; docs/numerics.md):
 //   * Rounding::kTransformers — bit-exact emulation of transformers' three bf16/f16 roundings is
@@ -88,8 +88,9 @@ RangeKernel simd_kernel_for(const ApplyJob& job) {
   if (job.rounding == Rounding::kTransformers) return nullptr;
   if (job.pairs <= 0 || job.pairs > kMaxPairs) return nullptr;
   if (!frequencies_supported(job)) return nullptr;
-  const bool has_q = job.q.heads > 0 && job.q.in != nullptr;
-  const bool has_k = job.k.heads > 0 && job.k.in != nullptr;
+  // A tensor with heads is present (apply.cc: its data are set per call, non-null by then).
+  const bool has_q = job.q.heads > 0;
+  const bool has_k = job.k.heads > 0;
   if (has_q && has_k && job.q.in_type != job.k.in_type) return &mixed_input_range;
   return simd_range_kernel(has_q ? job.q.in_type : job.k.in_type);
 }

@@ -587,6 +587,17 @@ TEST(CliBench, JsonCasesHaveTheDocumentedFieldsAndConsistentRatios) {
     EXPECT_GT(c["median_ms"].get<double>(), 0.0);
   }
 
+  // The same through a PreparedRope; its table case passed the bench's check against the plain
+  // loop (verify_plain), or the bench would have failed.
+  const json prepared =
+      parse_json(run_cli("bench --filter 'one_token_prepared f32 half' --json --threads 1"));
+  ASSERT_EQ(prepared.size(), 2u);
+  for (const json& c : prepared) {
+    EXPECT_EQ(c["case"], "one_token_prepared");
+    EXPECT_EQ(c["tokens"], 1);
+    EXPECT_GT(c["median_ms"].get<double>(), 0.0);
+  }
+
   // The table-build case: CosSinCache and the libm sincosf baseline, with the speed-up fields.
   const json t =
       parse_json(run_cli("bench --quick --filter cos_sin_table_build --json --threads 1"));
