@@ -345,6 +345,16 @@ TEST(PreparedRope, ConstructionErrorsAreApplyRopes) {
     EXPECT_NE(ours.find(b.expect), std::string::npos) << b.expect << ": " << ours;
     EXPECT_EQ(ours, ref) << b.expect;
   }
+  // Options are refused even for an empty call, by both.
+  const auto empty_q = ConstTensorView::contiguous(q.data(), DType::kF32, 0, 4, 128);
+  const auto empty_qo = TensorView::contiguous(qo.data(), DType::kF32, 0, 4, 128);
+  for (const ApplyOptions& o : {ggml, stores, scale}) {
+    const std::string ours = error_of([&] { PreparedRope(plan, empty_q, empty_qo, {}, {}, o); });
+    EXPECT_FALSE(ours.empty());
+    EXPECT_EQ(ours, error_of([&] {
+                apply_rope(plan, empty_q, empty_qo, {}, {}, Positions::offset(0), o);
+              }));
+  }
   FrequencyPlan broken = plan;
   broken.inv_freq.pop_back();
   EXPECT_NE(error_of([&] { PreparedRope(broken, qi, qov, ki, kov); }).find("plan.inv_freq"),

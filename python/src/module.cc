@@ -287,6 +287,11 @@ struct CallOptions {
   int stores = 0;   // rk::OutputStores: 0 auto, 1 regular, 2 non-temporal
   std::optional<rk::PairLayout> pair_layout;
 };
+// `stores` is cast to the enum as given (ropekit/__init__.py's _STORES holds these codes).
+static_assert(static_cast<int>(rk::OutputStores::kAuto) == 0 &&
+                  static_cast<int>(rk::OutputStores::kRegular) == 1 &&
+                  static_cast<int>(rk::OutputStores::kNonTemporal) == 2,
+              "python/ropekit/__init__.py _STORES: codes of OutputStores");
 
 rk::ApplyOptions apply_options(const Plan& p, const CallOptions& c) {
   rk::ApplyOptions o;

@@ -472,13 +472,30 @@ detail::RangeKernel kernel_for(const ApplyJob& job, Backend backend) {
       str(static_cast<int>(o.output_stores)));
 }
 
+// The plan, checked with the help of the options' cache.
+struct CheckedPlan {
+  const CosSinCache* own_cache;  // options.cache when it is ours (not a wrapped table), not ggml
+  bool own_cache_matches;        // built for this plan: check_plan used its maximum
+  double max_abs_inv_freq;
+};
+
+// A cache of our own built for this plan holds (bit for bit, or equal) the same frequencies,
+// validated when it was built: its maximum spares check_plan a pass over them.
+[[gnu::always_inline]] inline CheckedPlan checked_plan(const FrequencyPlan& plan,
+                                                       const ApplyOptions& o) {
+  const CosSinCache* const own_cache =
+      o.cache && o.angles != AngleMode::kGgml && !o.cache->is_external() ? o.cache : nullptr;
+  const bool own_cache_matches =
+      own_cache && own_cache->matches(plan, o.angles, o.fold_attention_factor);
+  const double max_abs_inv_freq = check_plan(
+      plan, o.position_scale != 1.0, own_cache_matches ? own_cache->max_abs_inv_freq() : -1);
+  return {own_cache, own_cache_matches, max_abs_inv_freq};
+}
+
 // The plan's and options' part of the job (all but tensors and positions), with the cache check.
-// `own_cache`: options.cache when it is a cache of our own (not a wrapped table) outside ggml
-// mode, and whether it matched the plan (check_plan used its maximum).
 [[gnu::always_inline]] inline void fill_job(ApplyJob& job, const FrequencyPlan& plan,
                                             const ApplyOptions& o, std::int64_t tokens,
-                                            double max_abs_inv_freq, const CosSinCache* own_cache,
-                                            bool own_cache_matches) {
+                                            const CheckedPlan& cp) {
   job.tokens = tokens;
   job.head_dim = plan.head_dim;
   job.rotary_dim = plan.rotary_dim;
@@ -486,7 +503,7 @@ detail::RangeKernel kernel_for(const ApplyJob& job, Backend backend) {
   job.layout = o.layout.value_or(plan.layout);
   job.inverse = o.direction == Direction::kInverse;
   job.inv_freq = plan.inv_freq.data();
-  job.max_abs_inv_freq = max_abs_inv_freq;
+  job.max_abs_inv_freq = cp.max_abs_inv_freq;
   job.pair_axis = plan.pair_axis.empty() ? nullptr : plan.pair_axis.data();
   job.amplitude = o.fold_attention_factor ? plan.attention_factor : 1.0;
   job.angles = o.angles;
@@ -497,8 +514,8 @@ detail::RangeKernel kernel_for(const ApplyJob& job, Backend backend) {
   job.position_scale_exact = o.position_scale;
   job.stream_from_bytes = checked_options(o);
   if (o.cache && o.angles != AngleMode::kGgml) {
-    if (!(own_cache ? own_cache_matches
-                    : o.cache->matches(plan, o.angles, o.fold_attention_factor)))
+    if (!(cp.own_cache ? cp.own_cache_matches
+                       : o.cache->matches(plan, o.angles, o.fold_attention_factor)))
       bad("options.cache", "a cache built for this plan, angle mode and attention-factor folding",
           "a cache for other frequencies or settings");
     if (job.has_position_scale)
@@ -609,14 +626,7 @@ int pool_threads(const ApplyOptions& o, ThreadPool& pool) {
 ApplyResult run(const FrequencyPlan& plan, const ViewInfo& qi, const ViewInfo& qo,
                 const ViewInfo& ki, const ViewInfo& ko, const Positions& positions,
                 const ApplyOptions& o) {
-  // A cache of our own built for this plan holds (bit for bit, or equal) the same frequencies,
-  // validated when it was built: its maximum spares check_plan a pass over them.
-  const CosSinCache* const own_cache =
-      o.cache && o.angles != AngleMode::kGgml && !o.cache->is_external() ? o.cache : nullptr;
-  const bool own_cache_matches =
-      own_cache && own_cache->matches(plan, o.angles, o.fold_attention_factor);
-  const double max_abs_inv_freq = check_plan(
-      plan, o.position_scale != 1.0, own_cache_matches ? own_cache->max_abs_inv_freq() : -1);
+  const CheckedPlan cp = checked_plan(plan, o);
   const Extent e_qi = checked_data(qi, checked_extent(qi, false), qi.data);
   const Extent e_ki = checked_data(ki, checked_extent(ki, false), ki.data);
   const Extent e_qo = checked_data(qo, checked_extent(qo, true), qo.data);
@@ -626,7 +636,7 @@ ApplyResult run(const FrequencyPlan& plan, const ViewInfo& qi, const ViewInfo& q
                  same_geometry(qi, qo), same_geometry(ki, ko), has_k);
   const std::int64_t batch = qi.nb, seq = qi.nt;
   ApplyJob job;
-  fill_job(job, plan, o, batch * seq, max_abs_inv_freq, own_cache, own_cache_matches);
+  fill_job(job, plan, o, batch * seq, cp);
   std::int64_t pmin = 0, pmax = 0;
   check_positions(positions, job.tokens, seq, plan, job, pmin, pmax);
   if (o.cache && o.cache->is_external())
@@ -637,8 +647,10 @@ ApplyResult run(const FrequencyPlan& plan, const ViewInfo& qi, const ViewInfo& q
   set_data(job.k, ki.data, ko.data);
   ApplyResult result;
   result.unapplied_attention_factor = o.fold_attention_factor ? 1.0 : plan.attention_factor;
-  if (job.tokens == 0 || (job.q.heads == 0 && job.k.heads == 0)) return result;  // nothing to do
+  // ggml's arguments are options too: refused even when there is nothing to do, as PreparedRope
+  // refuses them when it is built.
   if (o.angles == AngleMode::kGgml) detail::check_ggml_angles(plan, o, job);
+  if (job.tokens == 0 || (job.q.heads == 0 && job.k.heads == 0)) return result;  // nothing to do
   const detail::RangeKernel kernel =
       o.angles == AngleMode::kGgml ? nullptr : kernel_for(job, o.backend);
   ThreadPool& pool = o.pool ? *o.pool : default_pool();
@@ -671,12 +683,7 @@ void prepare_call(CallShape& s, const FrequencyPlan& plan, const ViewInfo& qi, c
                   const ViewInfo& ki, const ViewInfo& ko, const ApplyOptions& o) {
   s.plan = &plan;
   s.options = &o;
-  const CosSinCache* const own_cache =
-      o.cache && o.angles != AngleMode::kGgml && !o.cache->is_external() ? o.cache : nullptr;
-  const bool own_cache_matches =
-      own_cache && own_cache->matches(plan, o.angles, o.fold_attention_factor);
-  const double max_abs_inv_freq = check_plan(
-      plan, o.position_scale != 1.0, own_cache_matches ? own_cache->max_abs_inv_freq() : -1);
+  const CheckedPlan cp = checked_plan(plan, o);
   s.qi = &qi;
   s.qo = &qo;
   s.ki = &ki;
@@ -690,7 +697,7 @@ void prepare_call(CallShape& s, const FrequencyPlan& plan, const ViewInfo& qi, c
   s.has_k = ki.nh > 0 || ko.nh > 0;
   const std::int64_t batch = qi.nb;
   s.seq = qi.nt;
-  fill_job(s.job, plan, o, batch * s.seq, max_abs_inv_freq, own_cache, own_cache_matches);
+  fill_job(s.job, plan, o, batch * s.seq, cp);
   s.external_cache = o.cache && o.cache->is_external();
   make_tensor(s.job.q, qi, qo, plan, batch, s.seq);
   if (s.has_k) make_tensor(s.job.k, ki, ko, plan, batch, s.seq);
