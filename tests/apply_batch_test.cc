@@ -283,4 +283,64 @@ TEST(CosSinCacheWrap, VllmTableMatchesLibraryCache) {
   EXPECT_THROW(ropekit::CosSinCache::wrap(nullptr, nullptr, 64, n, R), ArgumentError);
 }
 
+// Two separate tables (cos and sin in their own allocations, rows padded) give the library
+// cache's bytes too, for consecutive positions (the rows requested ahead) and scattered ones,
+// in both pair layouts and in 16 bits; and in both kinds of cache, sin_row(p) lies at the same
+// distance from cos_row(p) for every p (the contract the kernels rely on), across the built
+// table's blocks of rows.
+TEST(CosSinCacheWrap, SeparateTablesMatchLibraryCache) {
+  const int T = 37, H = 3, D = 128, R = 128, n = R / 2, stride = n + 5, rows = 3000;
+  const auto plan = test_plan(D, R);
+  ropekit::CosSinCache own(plan, ropekit::AngleMode::kExact, true, rows);
+  std::vector<float> cos_t(static_cast<std::size_t>(rows * stride), 9.0f);
+  std::vector<float> sin_t(static_cast<std::size_t>(rows * stride + 7), 9.0f);
+  const float* sin_base = sin_t.data() + 7;
+  for (int p = 0; p < rows; ++p) {
+    std::memcpy(&cos_t[static_cast<std::size_t>(p * stride)], own.cos_row(p), n * sizeof(float));
+    std::memcpy(&sin_t[static_cast<std::size_t>(p * stride + 7)], own.sin_row(p),
+                n * sizeof(float));
+  }
+  auto wrapped = ropekit::CosSinCache::wrap(cos_t.data(), sin_base, rows, n, stride);
+  for (const ropekit::CosSinCache* c : {&own, wrapped.get()}) {
+    const auto gap = [&](std::int64_t p) {
+      return reinterpret_cast<std::intptr_t>(c->sin_row(p)) -
+             reinterpret_cast<std::intptr_t>(c->cos_row(p));
+    };
+    for (const std::int64_t p : {0, 1, 1023, 1024, 1025, 2047, 2048, rows - 1})
+      EXPECT_EQ(gap(p), gap(0)) << "row " << p << (c == &own ? " (built)" : " (wrapped)");
+  }
+  EXPECT_EQ(reinterpret_cast<std::intptr_t>(own.sin_row(5)) -
+                reinterpret_cast<std::intptr_t>(own.cos_row(5)),
+            static_cast<std::intptr_t>(n * sizeof(float)));
+  std::vector<std::int32_t> scattered(T);
+  for (int t = 0; t < T; ++t) scattered[static_cast<std::size_t>(t)] = (t * 811 + 5) % rows;
+  for (const DType dt : {DType::kF32, DType::kBF16}) {
+    for (const auto layout : {ropekit::PairLayout::kHalf, ropekit::PairLayout::kInterleaved}) {
+      for (const Positions& pos : {Positions::offset(1020), Positions::per_token(scattered)}) {
+        const auto x = data(static_cast<std::size_t>(T * H * D), 7);
+        std::vector<std::uint16_t> x16(x.size());
+        for (std::size_t i = 0; i < x.size(); ++i) {
+          std::uint32_t bits;
+          std::memcpy(&bits, &x[i], 4);
+          x16[i] = static_cast<std::uint16_t>(bits >> 16);
+        }
+        const void* in = dt == DType::kF32 ? static_cast<const void*>(x.data()) : x16.data();
+        const std::size_t bytes = x.size() * (dt == DType::kF32 ? 4 : 2);
+        std::vector<std::uint8_t> a(bytes), b(bytes);
+        ApplyOptions o;
+        o.layout = layout;
+        o.cache = &own;
+        ropekit::apply_rope(plan, ConstTensorView::contiguous(in, dt, T, H, D),
+                            TensorView::contiguous(a.data(), dt, T, H, D), {}, {}, pos, o);
+        o.cache = wrapped.get();
+        ropekit::apply_rope(plan, ConstTensorView::contiguous(in, dt, T, H, D),
+                            TensorView::contiguous(b.data(), dt, T, H, D), {}, {}, pos, o);
+        EXPECT_EQ(a, b) << ropekit::dtype_name(dt) << " layout " << static_cast<int>(layout)
+                        << " positions kind " << static_cast<int>(pos.kind());
+        EXPECT_NE(std::memcmp(a.data(), in, bytes), 0);  // rotated at all
+      }
+    }
+  }
+}
+
 }  // namespace

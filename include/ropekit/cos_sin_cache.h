@@ -54,7 +54,10 @@ class CosSinCache {
   double max_abs_inv_freq() const noexcept;
   double attention_factor() const noexcept;
 
-  // Rows of `pairs()` floats; p must be in [0, size()).
+  // Rows of `pairs()` floats; p must be in [0, size()). The address of sin_row(p) minus that of
+  // cos_row(p) is the same for every p (a built table holds rows [cos | sin], so it is pairs()
+  // floats; a wrapped one, the distance between the caller's two tables): the kernels look up
+  // one of the two per token.
   const float* cos_row(std::int64_t p) const noexcept;
   const float* sin_row(std::int64_t p) const noexcept;
 
