@@ -317,9 +317,10 @@ class TokenCosSin {
         trig_once_(trig_once),
         cache_(job.has_position_scale ? nullptr : job.cache),
         cache_n_(cache_ ? cache_->size() : 0),
-        sin_bytes_(cache_n_ > 0 ? reinterpret_cast<std::intptr_t>(cache_->sin_row(0)) -
-                                      reinterpret_cast<std::intptr_t>(cache_->cos_row(0))
-                                : 0) {}
+        rows_apart_(cache_n_ > 0 && job.tokens > 1),
+        sin_bytes_(rows_apart_ ? reinterpret_cast<std::intptr_t>(cache_->sin_row(0)) -
+                                     reinterpret_cast<std::intptr_t>(cache_->cos_row(0))
+                               : 0) {}
   TokenCosSin(const TokenCosSin&) = delete;
   TokenCosSin& operator=(const TokenCosSin&) = delete;
 
@@ -371,17 +372,18 @@ class TokenCosSin {
   }
 
   // Every row's sin values lie at the same distance from its cos values (CosSinCache's
-  // contract, ropekit/cos_sin_cache.h), found once per range: one out-of-line row lookup per
-  // token instead of two, and an owned table's [cos | sin] row requested in order. Measured side
-  // by side (f32 32768 x 8 x 128 in place, 1 thread, three runs of 31 rounds): the table call
-  // went from 1.087-1.095x its on-the-fly twin to 1.041-1.050x.
+  // contract, ropekit/cos_sin_cache.h), found once per range of several tokens: one out-of-line
+  // row lookup per token instead of two, and an owned table's [cos | sin] row requested in order.
+  // Measured side by side (f32 32768 x 8 x 128 in place, 1 thread, three runs of 31 rounds):
+  // the table call went from 1.087-1.095x its on-the-fly twin to 1.053-1.065x. A one-token
+  // range looks both up (finding the distance would cost it a lookup more).
   HWY_INLINE const float* SinRow(const float* cos_row) const {
     return reinterpret_cast<const float*>(reinterpret_cast<std::intptr_t>(cos_row) + sin_bytes_);
   }
 
   HWY_INLINE void CacheRow(std::int64_t p, TokenTrig& tt) {
     const float* cr = cache_->cos_row(p);
-    const float* sr = SinRow(cr);
+    const float* sr = rows_apart_ ? SinRow(cr) : cache_->sin_row(p);
     const bool lines_aligned =
         ((reinterpret_cast<std::uintptr_t>(cr) | reinterpret_cast<std::uintptr_t>(sr)) & 63) == 0;
     if ((trig_once_ || lines_aligned) && !job_.inverse) {
@@ -491,6 +493,7 @@ class TokenCosSin {
   const bool hf_, scaled_, trig_once_;
   const CosSinCache* const cache_;
   const std::int64_t cache_n_;
+  const bool rows_apart_;          // sin_bytes_ is known (several tokens from a table)
   const std::intptr_t sin_bytes_;  // sin_row(p) − cos_row(p) in bytes, the same for every p
   HWY_ALIGN float cos_buf_[kMaxPairsPadded];
   HWY_ALIGN float sin_buf_[kMaxPairsPadded];
