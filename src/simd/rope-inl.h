@@ -353,7 +353,7 @@ class TokenCosSin {
   // the rotation of the tokens before it.
   // Two tokens ahead. Measured against 1, 4 and 8 tokens, and against requesting 2, 4 or 8 rows
   // at a time (`ropekit bench`, long 32768 x 8 x 128 and prefill cases, 3-5 alternating rounds):
-  // the lowest table cost over on the fly for f32 in place, within 1-2% of the best elsewhere.
+  // the lowest table cost over on the fly for f32 in place, within 1-3% of the best elsewhere.
   // Eight tokens (32 KiB of f32 input ahead) put 19 of 20 f32 in-place calls over the bench's
   // table allowance, two tokens none of 12.
   static constexpr std::int64_t kRowsAhead = 2;
