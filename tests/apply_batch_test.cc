@@ -301,29 +301,23 @@ TEST(CosSinCacheWrap, SeparateTablesMatchLibraryCache) {
                 n * sizeof(float));
   }
   auto wrapped = ropekit::CosSinCache::wrap(cos_t.data(), sin_base, rows, n, stride);
+  const auto gap = [](const ropekit::CosSinCache& c, std::int64_t p) {
+    return reinterpret_cast<std::intptr_t>(c.sin_row(p)) -
+           reinterpret_cast<std::intptr_t>(c.cos_row(p));
+  };
   for (const ropekit::CosSinCache* c : {&own, wrapped.get()}) {
-    const auto gap = [&](std::int64_t p) {
-      return reinterpret_cast<std::intptr_t>(c->sin_row(p)) -
-             reinterpret_cast<std::intptr_t>(c->cos_row(p));
-    };
     for (const std::int64_t p : {0, 1, 1023, 1024, 1025, 2047, 2048, rows - 1})
-      EXPECT_EQ(gap(p), gap(0)) << "row " << p << (c == &own ? " (built)" : " (wrapped)");
+      EXPECT_EQ(gap(*c, p), gap(*c, 0)) << "row " << p << (c == &own ? " (built)" : " (wrapped)");
   }
-  EXPECT_EQ(reinterpret_cast<std::intptr_t>(own.sin_row(5)) -
-                reinterpret_cast<std::intptr_t>(own.cos_row(5)),
-            static_cast<std::intptr_t>(n * sizeof(float)));
+  EXPECT_EQ(gap(own, 5), static_cast<std::intptr_t>(n * sizeof(float)));
   std::vector<std::int32_t> scattered(T);
   for (int t = 0; t < T; ++t) scattered[static_cast<std::size_t>(t)] = (t * 811 + 5) % rows;
   for (const DType dt : {DType::kF32, DType::kBF16}) {
     for (const auto layout : {ropekit::PairLayout::kHalf, ropekit::PairLayout::kInterleaved}) {
       for (const Positions& pos : {Positions::offset(1020), Positions::per_token(scattered)}) {
         const auto x = data(static_cast<std::size_t>(T * H * D), 7);
-        std::vector<std::uint16_t> x16(x.size());
-        for (std::size_t i = 0; i < x.size(); ++i) {
-          std::uint32_t bits;
-          std::memcpy(&bits, &x[i], 4);
-          x16[i] = static_cast<std::uint16_t>(bits >> 16);
-        }
+        std::vector<ropekit::BF16> x16(x.size());
+        for (std::size_t i = 0; i < x.size(); ++i) x16[i] = ropekit::f32_to_bf16(x[i]);
         const void* in = dt == DType::kF32 ? static_cast<const void*>(x.data()) : x16.data();
         const std::size_t bytes = x.size() * (dt == DType::kF32 ? 4 : 2);
         std::vector<std::uint8_t> a(bytes), b(bytes);
