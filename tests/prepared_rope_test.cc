@@ -20,27 +20,6 @@
 namespace ropekit {
 namespace {
 
-// Deterministic inputs in [-2, 2], stored in `dt`.
-std::vector<std::uint8_t> random_tensor(DType dt, std::int64_t elements, unsigned seed) {
-  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(elements * dtype_size(dt)));
-  std::uint32_t x = seed * 2654435761u + 1;
-  for (std::int64_t i = 0; i < elements; ++i) {
-    x = x * 1664525u + 1013904223u;
-    const float v = static_cast<float>(x >> 8) / static_cast<float>(1u << 24) * 4.0f - 2.0f;
-    std::uint8_t* p = bytes.data() + i * dtype_size(dt);
-    if (dt == DType::kF32) {
-      std::memcpy(p, &v, 4);
-    } else if (dt == DType::kF16) {
-      const F16 h = f32_to_f16(v);
-      std::memcpy(p, &h.bits, 2);
-    } else {
-      const BF16 b = f32_to_bf16(v);
-      std::memcpy(p, &b.bits, 2);
-    }
-  }
-  return bytes;
-}
-
 // The message of the ArgumentError f throws, or "" if it throws none.
 template <class F>
 std::string error_of(F&& f) {
@@ -63,8 +42,8 @@ struct Geometry {
 struct Step {
   std::vector<std::uint8_t> q_in, k_in, q_ours, k_ours, q_ref, k_ref;
   Step(const Geometry& g, unsigned seed) {
-    q_in = random_tensor(g.dtype, g.tokens * g.q_heads * g.head_dim, seed);
-    k_in = random_tensor(g.dtype, g.tokens * g.k_heads * g.head_dim, seed + 1000);
+    q_in = test::random_tensor(g.dtype, g.tokens * g.q_heads * g.head_dim, seed);
+    k_in = test::random_tensor(g.dtype, g.tokens * g.k_heads * g.head_dim, seed + 1000);
     q_ours = q_ref = q_in;  // in-place runs rotate these; out-of-place runs overwrite them
     k_ours = k_ref = k_in;
   }
@@ -251,8 +230,8 @@ TEST(PreparedRope, ConcurrentCallsAreIndependent) {
   const PreparedRope prepared = prepare(plan, g, {}, false);
   constexpr int kThreads = 4, kCalls = 50;
   std::vector<std::vector<std::uint8_t>> q_out(kThreads), k_out(kThreads);
-  const std::vector<std::uint8_t> q_in = random_tensor(g.dtype, g.q_heads * g.head_dim, 1);
-  const std::vector<std::uint8_t> k_in = random_tensor(g.dtype, g.k_heads * g.head_dim, 2);
+  const std::vector<std::uint8_t> q_in = test::random_tensor(g.dtype, g.q_heads * g.head_dim, 1);
+  const std::vector<std::uint8_t> k_in = test::random_tensor(g.dtype, g.k_heads * g.head_dim, 2);
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     q_out[t].resize(q_in.size());

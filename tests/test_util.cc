@@ -1,6 +1,7 @@
 #include "test_util.h"
 
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -53,6 +54,26 @@ double ulp_of(DType t, double v) {
   }
   if (v == 0 || e < min_exp) e = min_exp;
   return std::ldexp(1.0, e - mant);
+}
+
+std::vector<std::uint8_t> random_tensor(DType dt, std::int64_t elements, unsigned seed) {
+  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(elements * dtype_size(dt)));
+  std::uint32_t x = seed * 2654435761u + 1;
+  for (std::int64_t i = 0; i < elements; ++i) {
+    x = x * 1664525u + 1013904223u;
+    const float v = static_cast<float>(x >> 8) / static_cast<float>(1u << 24) * 4.0f - 2.0f;
+    std::uint8_t* p = bytes.data() + i * dtype_size(dt);
+    if (dt == DType::kF32) {
+      std::memcpy(p, &v, 4);
+    } else if (dt == DType::kF16) {
+      const F16 h = f32_to_f16(v);
+      std::memcpy(p, &h.bits, 2);
+    } else {
+      const BF16 b = f32_to_bf16(v);
+      std::memcpy(p, &b.bits, 2);
+    }
+  }
+  return bytes;
 }
 
 }  // namespace ropekit::test

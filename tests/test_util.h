@@ -20,6 +20,9 @@ std::string read_file(const std::string& relative);
 std::vector<float> hf_q(int heads, int seq, int head_dim);
 std::vector<float> hf_k(int heads, int seq, int head_dim);
 
+// `elements` deterministic values in [-2, 2] (a function of the seed), stored as `dt`.
+std::vector<std::uint8_t> random_tensor(DType dt, std::int64_t elements, unsigned seed);
+
 // ULP distance of a and b in dtype t (both already representable in t).
 double ulp_of(DType t, double v);  // the spacing of t at |v|
 

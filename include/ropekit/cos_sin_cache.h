@@ -38,6 +38,10 @@ class CosSinCache {
   static std::unique_ptr<CosSinCache> wrap(const float* cos, const float* sin, std::int64_t rows,
                                            int pairs, std::int64_t row_stride);
   bool is_external() const noexcept;  // made by wrap()
+  // A number that no other CosSinCache of this process has had or will have (an address may be
+  // reused once a cache is destroyed): what was checked against this cache can be remembered
+  // under it. apply_rope's per-thread memo of validated calls does (ropekit/apply.h).
+  std::uint64_t serial() const noexcept;
 
   CosSinCache(const CosSinCache&) = delete;
   CosSinCache& operator=(const CosSinCache&) = delete;

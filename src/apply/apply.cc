@@ -10,6 +10,7 @@
 #include <string>
 #include <type_traits>
 
+#include "apply/apply_memo.h"
 #include "apply/ggml_angles.h"
 #include "kernel/job.h"
 #include "ropekit/apply.h"
@@ -234,9 +235,19 @@ bool disjoint(const ViewInfo& a_view, const void* a_data, const Extent& ea, cons
   return false;
 }
 
+// Checks the positions and sets every position field of the job (those of other kinds to their
+// defaults: a remembered job serves calls of every kind, apply_memoized).
 void check_positions(const Positions& pos, std::int64_t tokens, std::int64_t seq,
                      const FrequencyPlan& plan, ApplyJob& job, std::int64_t& pmin,
                      std::int64_t& pmax) {
+  job.pos_start = 0;
+  job.pos_seq = 0;
+  job.indptr = nullptr;
+  job.seq_offsets = nullptr;
+  job.n_seq = 0;
+  job.pos_rows = 1;
+  job.ids32 = nullptr;
+  job.ids64 = nullptr;
   pmin = 0;
   pmax = 0;
   bool any = false;
@@ -732,21 +743,6 @@ ApplyResult execute_call(const CallShape& s, ApplyJob& job, const void* qi_data,
   return result;
 }
 
-}  // namespace
-
-ApplyResult apply_rope(const FrequencyPlan& plan, const TensorView& q, const TensorView& k,
-                       const Positions& positions, const ApplyOptions& options) {
-  return run(plan, info(q, "q"), info(q, "q"), info(k, "k"), info(k, "k"), positions, options);
-}
-
-ApplyResult apply_rope(const FrequencyPlan& plan, const ConstTensorView& q_in,
-                       const TensorView& q_out, const ConstTensorView& k_in,
-                       const TensorView& k_out, const Positions& positions,
-                       const ApplyOptions& options) {
-  return run(plan, info(q_in, "q_in"), info(q_out, "q_out"), info(k_in, "k_in"),
-             info(k_out, "k_out"), positions, options);
-}
-
 // A copy of a trivially copyable object in 8-byte moves. A plain copy of an ApplyJob (over
 // 256 bytes) compiles to `rep movsq`, whose start-up measured a sixth of a one-token call.
 template <class T>
@@ -760,6 +756,281 @@ template <class T>
     std::memcpy(&w, s + i, 8);
     std::memcpy(d + i, &w, 8);
   }
+}
+
+// ---- apply_rope's memo of validated calls -------------------------------------------------------
+// A decode loop calls apply_rope with the same plan, options and view geometry in every layer and
+// at every step; only the data pointers and the positions change. Each thread remembers the
+// shapes of its small calls (CallShape, as PreparedRope holds one) under a key of every input
+// that prepare_call reads, and a call whose key equals a remembered one runs only the per-call
+// steps (execute_call: pointers, overlaps, positions), as a PreparedRope call does. Validating
+// everything again measured 1.2-1.3x the time of a prepared one-token call (docs/benchmarks.md).
+//
+// What the key holds, and why that is all of it:
+//   * the four views' geometry (dtype, shape, strides: all but the data pointer) and the entry
+//     point (the views' names, in messages);
+//   * every plan field apply_rope reads but pair_axis and ggml: inv_freq by value (the caller may
+//     change it in place between calls), the rest as values. Plans with pair_axis (position rows)
+//     and calls with AngleMode::kGgml are not remembered;
+//   * every option, the cache by its serial (a new cache may take a destroyed one's address), and
+//     the thread count the pool gives now (a new pool may take a destroyed one's address);
+//   * the SIMD dispatch version (force_target changes the target, and so the kernel).
+// The static_asserts below fail when a field is added to a struct the key copies: add it to
+// the key, or say here why the call does not read it.
+//
+// A shape is remembered the second time it is seen in a row of misses, so that calls whose shape
+// changes every time (a batch that grows by a token per step) pay only the key and never the
+// second validation that remembering costs (prepare_call after run). Calls of more than
+// kMemoMaxTokens tokens are never remembered: validation is a negligible share of them.
+constexpr std::int64_t kMemoMaxTokens = 256;
+constexpr int kMemoEntries = 4;  // q and k in separate calls, and a second model, at once
+constexpr std::size_t kMemoMaxPairs = 256;
+
+#if defined(__x86_64__) && defined(__GLIBCXX__)
+static_assert(sizeof(TensorView) == 80 && sizeof(ConstTensorView) == 80,
+              "a view field was added: put it in ViewKey");
+static_assert(sizeof(ApplyOptions) == 64, "an option was added: put it in MemoKey");
+static_assert(sizeof(FrequencyPlan) == 296,
+              "a plan field was added: put it in MemoKey if apply_rope reads it");
+#endif
+
+// The key: the stored inputs of a remembered shape (see visit_key).
+struct ViewKey {
+  DType dtype = DType::kF32;
+  std::int64_t tokens = 0, heads = 0, head_dim = 0;
+  std::int64_t stride_token = 0, stride_head = 0, stride_dim = 0, batch = 0, stride_batch = 0;
+};
+
+struct MemoKey {
+  bool in_place_entry = false;  // apply_rope(plan, q, k, ...): the views are q and k
+  ViewKey views[4];             // q_in, q_out, k_in, k_out (in place: q, q, k, k)
+  // the plan (inv_freq's values: MemoEntry::inv_freq)
+  int head_dim = 0, rotary_dim = 0;
+  PairLayout layout = PairLayout::kHalf;
+  double attention_factor = 0;
+  int position_rows = 0;
+  bool hf_rounds_once = false;
+  std::size_t pairs = 0;
+  // the options
+  AngleMode angles = AngleMode::kExact;
+  Direction direction = Direction::kForward;
+  Rounding rounding = Rounding::kSingle;
+  Backend backend = Backend::kAuto;
+  bool fold_attention_factor = false;
+  bool has_layout_override = false;
+  PairLayout layout_override = PairLayout::kHalf;
+  double position_scale = 0;
+  const CosSinCache* cache = nullptr;
+  std::uint64_t cache_serial = 0;
+  const ThreadPool* pool = nullptr;
+  int max_threads = 0;
+  OutputStores output_stores = OutputStores::kAuto;
+  // the environment
+  int threads = 0;                     // pool_threads() now
+  std::uint64_t dispatch_version = 0;  // detail::simd_dispatch_version(): the kernel stays valid
+};
+
+// The values of a call that the key compares, besides the plan, the options and the views.
+struct CallEnvironment {
+  std::uint64_t cache_serial;
+  int threads;
+  std::uint64_t dispatch_version;
+};
+
+// Visits every key field with op(stored field, this call's value), in one list for both the
+// comparison and the recording, so that the two cannot disagree; stops at the first op that
+// returns false.
+template <class Op, class View>
+[[gnu::always_inline]] inline bool visit_view(Op& op, ViewKey& k, const View& v) {
+  return op(k.dtype, v.dtype) && op(k.tokens, v.tokens) && op(k.heads, v.heads) &&
+         op(k.head_dim, v.head_dim) && op(k.stride_token, v.stride_token) &&
+         op(k.stride_head, v.stride_head) && op(k.stride_dim, v.stride_dim) &&
+         op(k.batch, v.batch) && op(k.stride_batch, v.stride_batch);
+}
+
+template <bool kInPlaceEntry, class Op, class InView, class OutView>
+[[gnu::always_inline]] inline bool visit_key(Op& op, MemoKey& k, const FrequencyPlan& plan,
+                                             const InView& q_in, const OutView& q_out,
+                                             const InView& k_in, const OutView& k_out,
+                                             const ApplyOptions& o, const CallEnvironment& env) {
+  return op(k.in_place_entry, kInPlaceEntry) && visit_view(op, k.views[0], q_in) &&
+         visit_view(op, k.views[2], k_in) &&
+         (kInPlaceEntry ||  // in place, the outputs are the inputs
+          (visit_view(op, k.views[1], q_out) && visit_view(op, k.views[3], k_out))) &&
+         op(k.head_dim, plan.head_dim) && op(k.rotary_dim, plan.rotary_dim) &&
+         op(k.layout, plan.layout) && op(k.attention_factor, plan.attention_factor) &&
+         op(k.position_rows, plan.position_rows) && op(k.hf_rounds_once, plan.hf_rounds_once) &&
+         op(k.pairs, plan.inv_freq.size()) && op(k.angles, o.angles) &&
+         op(k.direction, o.direction) && op(k.rounding, o.rounding) && op(k.backend, o.backend) &&
+         op(k.fold_attention_factor, o.fold_attention_factor) &&
+         op(k.has_layout_override, o.layout.has_value()) &&
+         op(k.layout_override, o.layout.value_or(PairLayout::kHalf)) &&
+         op(k.position_scale, o.position_scale) && op(k.cache, o.cache) &&
+         op(k.cache_serial, env.cache_serial) &&
+         op(k.pool, static_cast<const ThreadPool*>(o.pool)) && op(k.max_threads, o.max_threads) &&
+         op(k.output_stores, o.output_stores) && op(k.threads, env.threads) &&
+         op(k.dispatch_version, env.dispatch_version);
+}
+
+// Doubles compare by value: the key holds validated ones (finite; attention_factor and
+// position_scale > 0).
+struct KeyCompare {
+  template <class T>
+  bool operator()(const T& stored, const T& value) const {
+    return stored == value;
+  }
+};
+
+struct KeyRecord {
+  template <class T>
+  bool operator()(T& stored, const T& value) const {
+    stored = value;
+    return true;
+  }
+};
+
+struct MemoEntry {
+  bool valid = false;
+  std::uint64_t tag = 0;  // key_tag() of key
+  MemoKey key;
+  float inv_freq[kMemoMaxPairs];
+  ViewInfo views[4];  // q_in, q_out, k_in, k_out: geometry and names (data unused)
+  CallShape shape;    // points to views; its plan and options are set at each call
+};
+
+// A digest of the key fields that usually tell a thread's shapes apart (q's tokens and heads, k's
+// heads, the cache, the layout, the first frequency), compared before the key itself: a loop that
+// alternates q and k, a table and none, or two plans then skips the other entries at once.
+// Equal keys give equal tags.
+template <class InView>
+std::uint64_t key_tag(const FrequencyPlan& plan, const InView& q_in, const InView& k_in,
+                      const ApplyOptions& o) {
+  constexpr std::uint64_t kMul = 0x9E3779B97F4A7C15ull;
+  std::uint32_t first_freq = 0;
+  if (!plan.inv_freq.empty()) std::memcpy(&first_freq, plan.inv_freq.data(), sizeof first_freq);
+  std::uint64_t h = static_cast<std::uint64_t>(q_in.tokens);
+  h = h * kMul + static_cast<std::uint64_t>(q_in.heads);
+  h = h * kMul + static_cast<std::uint64_t>(k_in.heads);
+  h = h * kMul + reinterpret_cast<std::uintptr_t>(o.cache);
+  h = h * kMul + static_cast<std::uint64_t>(plan.layout);
+  return h * kMul + first_freq;
+}
+
+// Whether entry e's key is this call's (out of line: inlined into the loop over the entries, the
+// call's fields were loaded once before it and spilled to the stack).
+template <bool kInPlaceEntry, class InView, class OutView>
+[[gnu::noinline]] bool same_key(MemoEntry& e, const FrequencyPlan& plan, const InView& q_in,
+                                const OutView& q_out, const InView& k_in, const OutView& k_out,
+                                const ApplyOptions& o, const CallEnvironment& env) {
+  KeyCompare cmp;
+  return visit_key<kInPlaceEntry>(cmp, e.key, plan, q_in, q_out, k_in, k_out, o, env) &&
+         std::memcmp(e.inv_freq, plan.inv_freq.data(), plan.inv_freq.size() * sizeof(float)) == 0;
+}
+
+struct CallMemo {
+  std::uint64_t hits = 0;  // detail::apply_memo_hits()
+  MemoEntry entries[kMemoEntries];
+  int next = 0;  // the entry the next remembered shape replaces
+  bool seen_once = false;
+  MemoKey last_miss;  // the key of the last call that missed (valid when seen_once)
+  float last_miss_inv[kMemoMaxPairs];
+};
+
+CallMemo& this_thread_memo() {
+  static thread_local CallMemo memo;
+  return memo;
+}
+
+// apply_rope through the memo. kInPlaceEntry: apply_rope(plan, q, k, ...) (InView and OutView
+// are TensorView, and the outputs are the inputs).
+template <bool kInPlaceEntry, class InView, class OutView>
+ApplyResult apply_memoized(const FrequencyPlan& plan, const InView& q_in, const OutView& q_out,
+                           const InView& k_in, const OutView& k_out, const Positions& positions,
+                           const ApplyOptions& o) {
+  static constexpr const char* kNames[4] = {
+      kInPlaceEntry ? "q" : "q_in", kInPlaceEntry ? "q" : "q_out", kInPlaceEntry ? "k" : "k_in",
+      kInPlaceEntry ? "k" : "k_out"};
+  auto full_run = [&] {
+    return run(plan, info(q_in, kNames[0]), info(q_out, kNames[1]), info(k_in, kNames[2]),
+               info(k_out, kNames[3]), positions, o);
+  };
+  // Small, non-empty calls of 1-D plans (the unvalidated sizes are only compared here).
+  const bool small = q_in.tokens > 0 && q_in.batch >= 1 && q_in.tokens <= kMemoMaxTokens &&
+                     q_in.batch <= kMemoMaxTokens && q_in.tokens * q_in.batch <= kMemoMaxTokens &&
+                     (q_in.heads > 0 || k_in.heads > 0);
+  if (!small || o.angles == AngleMode::kGgml || !plan.pair_axis.empty() ||
+      plan.inv_freq.size() > kMemoMaxPairs)
+    return full_run();
+
+  ThreadPool& pool = o.pool ? *o.pool : default_pool();
+  const CallEnvironment env{o.cache ? o.cache->serial() : 0, pool_threads(o, pool),
+                            detail::simd_dispatch_version()};
+  const std::size_t inv_bytes = plan.inv_freq.size() * sizeof(float);
+  CallMemo& memo = this_thread_memo();
+  const std::uint64_t tag = key_tag(plan, q_in, k_in, o);
+  for (MemoEntry& e : memo.entries) {
+    if (!e.valid || e.tag != tag ||
+        !same_key<kInPlaceEntry>(e, plan, q_in, q_out, k_in, k_out, o, env))
+      continue;
+    // Every input the shape was derived from equals this call's: the plan and options are this
+    // call's objects from now on (check_positions and the table test read them), and the job,
+    // this thread's own, serves the call where it is (execute_call sets its data pointers and
+    // every position field).
+    ++memo.hits;
+    CallShape& s = e.shape;
+    s.plan = &plan;
+    s.options = &o;
+    s.job.inv_freq = plan.inv_freq.data();
+    return execute_call(s, s.job, q_in.data, q_out.data, k_in.data, k_out.data, positions);
+  }
+
+  const ApplyResult result = full_run();  // every check, apply_rope's messages
+  MemoKey key;
+  KeyRecord record;
+  visit_key<kInPlaceEntry>(record, key, plan, q_in, q_out, k_in, k_out, o, env);
+  KeyCompare compare;
+  if (!memo.seen_once ||
+      !visit_key<kInPlaceEntry>(compare, memo.last_miss, plan, q_in, q_out, k_in, k_out, o, env) ||
+      std::memcmp(memo.last_miss_inv, plan.inv_freq.data(), inv_bytes) != 0) {
+    memo.last_miss = key;
+    std::memcpy(memo.last_miss_inv, plan.inv_freq.data(), inv_bytes);
+    memo.seen_once = true;
+    return result;
+  }
+  // The second call of this shape in a row: remember it. prepare_call's checks are a subset of
+  // run()'s on the same inputs (kernel_for included: run() calls it on every non-empty call), so
+  // it cannot throw here.
+  memo.seen_once = false;
+  MemoEntry& e = memo.entries[memo.next];
+  memo.next = (memo.next + 1) % kMemoEntries;
+  e.valid = false;
+  e.tag = tag;
+  e.key = key;
+  std::memcpy(e.inv_freq, plan.inv_freq.data(), inv_bytes);
+  e.views[0] = info(q_in, kNames[0]);
+  e.views[1] = info(q_out, kNames[1]);
+  e.views[2] = info(k_in, kNames[2]);
+  e.views[3] = info(k_out, kNames[3]);
+  e.shape = CallShape{};
+  prepare_call(e.shape, plan, e.views[0], e.views[1], e.views[2], e.views[3], o);
+  e.valid = true;
+  return result;
+}
+
+}  // namespace
+
+std::uint64_t detail::apply_memo_hits() { return this_thread_memo().hits; }
+
+ApplyResult apply_rope(const FrequencyPlan& plan, const TensorView& q, const TensorView& k,
+                       const Positions& positions, const ApplyOptions& options) {
+  return apply_memoized<true>(plan, q, q, k, k, positions, options);
+}
+
+ApplyResult apply_rope(const FrequencyPlan& plan, const ConstTensorView& q_in,
+                       const TensorView& q_out, const ConstTensorView& k_in,
+                       const TensorView& k_out, const Positions& positions,
+                       const ApplyOptions& options) {
+  return apply_memoized<false>(plan, q_in, q_out, k_in, k_out, positions, options);
 }
 
 // ---- PreparedRope ------------------------------------------------------------------------------

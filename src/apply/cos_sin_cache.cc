@@ -32,6 +32,10 @@ constexpr std::int64_t kMaxDirs =
 struct Directory {
   std::atomic<float*> e[kBlocksPerDir];
 };
+std::uint64_t next_serial() {
+  static std::atomic<std::uint64_t> counter{0};
+  return counter.fetch_add(1, std::memory_order_relaxed) + 1;
+}
 }  // namespace
 
 struct CosSinCache::Impl {
@@ -42,6 +46,8 @@ struct CosSinCache::Impl {
   AngleMode angles = AngleMode::kExact;
   bool fold = true;
   int pairs = 0;
+  // CosSinCache::serial(): from a process-wide counter, so never that of another cache.
+  const std::uint64_t serial = next_serial();
   std::atomic<Directory*> dirs[kMaxDirs] = {};  // null until a block in its range is built
   struct FreeDeleter {
     void operator()(float* p) const { std::free(p); }
@@ -207,6 +213,7 @@ std::int64_t CosSinCache::size() const noexcept {
   return impl_->size.load(std::memory_order_acquire);
 }
 int CosSinCache::pairs() const noexcept { return impl_->pairs; }
+std::uint64_t CosSinCache::serial() const noexcept { return impl_->serial; }
 AngleMode CosSinCache::angles() const noexcept { return impl_->angles; }
 bool CosSinCache::folds_attention_factor() const noexcept { return impl_->fold; }
 const std::vector<float>& CosSinCache::inv_freq() const noexcept { return impl_->inv_freq; }

@@ -67,7 +67,7 @@ struct ApplyJob {
   // Out-of-place outputs of at least this many bytes may be written with non-temporal stores
   // (ApplyOptions::output_stores; the SIMD kernels' StreamOutput).
   std::int64_t stream_from_bytes = INT64_MAX;
-  // positions
+  // positions (apply.cc check_positions sets each of these at every call)
   Positions::Kind pos_kind = Positions::Kind::kOffset;
   std::int64_t pos_start = 0;
   std::int64_t pos_seq = 0;  // kOffset with a batch: tokens per sequence (positions restart)
@@ -143,5 +143,9 @@ void reference_range(const ApplyJob& job, std::int64_t t_begin, std::int64_t t_e
 // The SIMD backend (src/simd/): returns nullptr when it cannot run this job (then the
 // reference runs). Defined in src/simd/simd_dispatch.cc.
 RangeKernel simd_kernel_for(const ApplyJob& job);
+// Changes whenever the SIMD target that simd_kernel_for dispatches to may have changed
+// (force_target, ROPEKIT_TARGET): a kernel it returned stays the one it would return while this
+// value is the same. Defined in src/simd/targets.cc.
+std::uint64_t simd_dispatch_version();
 
 }  // namespace ropekit::detail

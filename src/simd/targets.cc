@@ -10,7 +10,9 @@
 // unsupported name there is reported on stderr and ignored (auto), rather than thrown from the
 // first apply_rope call of a program that never asked for a target; force_target() throws.
 // Forcing is process-wide and not synchronised with running apply_rope calls.
+#include <atomic>
 #include <cctype>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -38,10 +40,18 @@ std::vector<std::int64_t> compiled_bits() {
   return bits;
 }
 
+// detail::simd_dispatch_version(): bumped by every change of the supported targets.
+std::atomic<std::uint64_t> g_dispatch_version{0};
+
+void set_supported(std::int64_t bits) {
+  hwy::SetSupportedTargetsForTest(bits);
+  g_dispatch_version.fetch_add(1, std::memory_order_release);
+}
+
 void force_impl(const std::string& name) {
   const std::string want = upper(name);
   if (want.empty() || want == "AUTO") {
-    hwy::SetSupportedTargetsForTest(0);
+    set_supported(0);
     return;
   }
   std::string names;
@@ -52,7 +62,7 @@ void force_impl(const std::string& name) {
         throw ArgumentError("[ropekit.targets] target " + n +
                             ": compiled in but not supported by this CPU");
       }
-      hwy::SetSupportedTargetsForTest(bit);
+      set_supported(bit);
       return;
     }
     names += (names.empty() ? "" : ", ") + n;
@@ -64,6 +74,11 @@ void force_impl(const std::string& name) {
 }  // namespace
 
 namespace detail {
+std::uint64_t simd_dispatch_version() {
+  init_simd_targets();  // ROPEKIT_TARGET is applied before the first version is read
+  return g_dispatch_version.load(std::memory_order_acquire);
+}
+
 void init_simd_targets() {
   // A function-local static: after the first call, one inlined guard test (this runs on every
   // apply_rope call).
