@@ -31,6 +31,7 @@ struct Call {
   DType in_dtype = DType::kF32, out_dtype = DType::kF32;
   std::int64_t batch = 1, tokens = 3, heads = 4, k_heads = 2, head_dim = 128;
   std::int64_t stride_token = 4 * 128, stride_head = 128, stride_dim = 1, stride_batch = 0;
+  std::int64_t q_head_dim = 0;  // q's views' head_dim when not 0 (else head_dim)
   std::int64_t position = 1000;
   // Positions of another kind than offset(position) (per call, like the position itself).
   enum class Kind { kOffset, kIds64, kIds32, kPerSequence } kind = Kind::kOffset;
@@ -66,7 +67,7 @@ std::string outcome(const Call& c) {
     v.batch = c.batch;
     v.tokens = c.tokens;
     v.heads = heads;
-    v.head_dim = c.head_dim;
+    v.head_dim = is_q && c.q_head_dim != 0 ? c.q_head_dim : c.head_dim;
     v.stride_token = is_q ? c.stride_token : heads * c.head_dim;
     v.stride_head = is_q ? c.stride_head : c.head_dim;
     v.stride_dim = is_q ? c.stride_dim : 1;
@@ -195,6 +196,10 @@ std::vector<Change> changes() {
        },
        true},
       {"plan head_dim alone (an error)", [](Call& c) { c.plan.head_dim = 256; }, true},
+      {"q's head_dim alone (an error)", [](Call& c) { c.q_head_dim = 64; }, true},
+      {"plan rotary_dim alone (an error)", [](Call& c) { c.plan.rotary_dim = 64; }, true},
+      {"plan inv_freq one entry shorter (an error)", [](Call& c) { c.plan.inv_freq.pop_back(); },
+       true},
       {"plan position_rows (an error)", [](Call& c) { c.plan.position_rows = 9; }, true},
       {"plan hf_rounds_once", [](Call& c) { c.plan.hf_rounds_once = true; }, true,
        [](Call& c) {
@@ -210,6 +215,12 @@ std::vector<Change> changes() {
       {"options.fold_attention_factor", [](Call& c) { c.options.fold_attention_factor = false; },
        true},
       {"options.layout", [](Call& c) { c.options.layout = PairLayout::kInterleaved; }, true},
+      {"options.layout, another value",
+       [](Call& c) { c.options.layout = PairLayout::kInterleaved; }, true,
+       [](Call& c) { c.options.layout = PairLayout::kHalf; }},
+      {"options.layout set to the plan's default",
+       [](Call& c) { c.options.layout = PairLayout::kHalf; }, false,
+       [](Call& c) { c.plan.layout = PairLayout::kInterleaved; }},
       {"options.position_scale", [](Call& c) { c.options.position_scale = 2.0; }, true},
       {"options.position_scale (an error)", [](Call& c) { c.options.position_scale = -1.0; }, true},
       {"options.max_threads (an error)", [](Call& c) { c.options.max_threads = -1; }, true},
@@ -288,12 +299,18 @@ TEST(ApplyMemo, ACacheAtADestroyedCachesAddressIsCheckedAgain) {
   for (int i = 0; i < 3; ++i) EXPECT_TRUE(outcome(c) == outcome_on_new_thread(c)) << "call " << i;
 }
 
-// A pool at a destroyed pool's address, of another size: the thread count is in the key.
-TEST(ApplyMemo, APoolAtADestroyedPoolsAddressIsCountedAgain) {
+// A call of 256 tokens of 32 heads (8 MiB moved): split over a pool's threads.
+Call split_call() {
   Call c = base_call();
-  c.tokens = 256;  // 8 MiB moved: split over the pool's threads
+  c.tokens = 256;
   c.heads = 32;
   c.stride_token = c.heads * c.head_dim;
+  return c;
+}
+
+// A pool at a destroyed pool's address, of another size: the thread count is in the key.
+TEST(ApplyMemo, APoolAtADestroyedPoolsAddressIsCountedAgain) {
+  Call c = split_call();
   std::optional<ThreadPool> slot;
   slot.emplace(2);
   const ThreadPool* const address = &*slot;
@@ -306,6 +323,22 @@ TEST(ApplyMemo, APoolAtADestroyedPoolsAddressIsCountedAgain) {
   EXPECT_TRUE(outcome(c) == outcome_on_new_thread(c));
   EXPECT_EQ(detail::apply_memo_hits(), hits) << "a call split for 2 threads served on a pool of 1";
   for (int i = 0; i < 3; ++i) EXPECT_TRUE(outcome(c) == outcome_on_new_thread(c)) << "call " << i;
+}
+
+// Another pool of the same size: the memo must run the call on the pool it is given.
+TEST(ApplyMemo, AnotherPoolOfTheSameSizeIsUsed) {
+  Call c = split_call();
+  std::optional<ThreadPool> first;
+  first.emplace(2);
+  ThreadPool second(2);
+  c.options.pool = &*first;
+  warm(c);
+  first.reset();  // a remembered pool pointer would now dangle
+  c.options.pool = &second;
+  const std::uint64_t hits = detail::apply_memo_hits();
+  EXPECT_TRUE(outcome(c) == outcome_on_new_thread(c));
+  EXPECT_EQ(detail::apply_memo_hits(), hits) << "a shape remembered with another pool served";
+  warm(c);
 }
 
 // force_target between calls: the memo's kernels belong to the target they were chosen for, so

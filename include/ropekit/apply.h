@@ -250,6 +250,14 @@ struct ApplyResult {
   double unapplied_attention_factor = 1.0;
 };
 
+// Small calls and their fixed cost: each thread remembers the validated shapes of its last few
+// calls of at most 256 tokens (1-D positions, not AngleMode::kGgml) once it has seen one twice in
+// a row. A call whose plan values (inv_freq included), options, view geometry and pool size equal
+// a remembered one's then checks only what it brings (data pointers, overlaps, positions), as
+// PreparedRope::apply does; everything else is checked again whenever any of those inputs
+// differs. Results and error messages are the same either way. A loop that alternates a few
+// shapes (q and k in separate calls, two plans) is served for each of them.
+
 // In place: q and k are rotated where they are. k may be empty (data == nullptr, heads == 0).
 ApplyResult apply_rope(const FrequencyPlan& plan, const TensorView& q, const TensorView& k,
                        const Positions& positions, const ApplyOptions& options = {});
@@ -264,7 +272,8 @@ ApplyResult apply_rope(const FrequencyPlan& plan, const ConstTensorView& q_in,
 
 // A call validated once and run many times: the decode loop of a server, which applies the same
 // plan and options to tensors of the same shape at every step, and only the data pointers and
-// the positions change.
+// the positions change. (apply_rope remembers such shapes itself, see above; a PreparedRope
+// also skips comparing the call with them, and holds its shape however many others run.)
 //
 //     PreparedRope rope(plan, q_in, q_out, k_in, k_out, options);  // views: shapes, dtypes,
 //     for (step ...)                                               // strides (data unused)
