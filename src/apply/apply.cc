@@ -985,14 +985,12 @@ ApplyResult apply_memoized(const FrequencyPlan& plan, const InView& q_in, const 
   }
 
   const ApplyResult result = full_run();  // every check, apply_rope's messages
-  MemoKey key;
-  KeyRecord record;
-  visit_key<kInPlaceEntry>(record, key, plan, q_in, q_out, k_in, k_out, o, env);
   KeyCompare compare;
   if (!memo.seen_once ||
       !visit_key<kInPlaceEntry>(compare, memo.last_miss, plan, q_in, q_out, k_in, k_out, o, env) ||
       std::memcmp(memo.last_miss_inv, plan.inv_freq.data(), inv_bytes) != 0) {
-    memo.last_miss = key;
+    KeyRecord record;
+    visit_key<kInPlaceEntry>(record, memo.last_miss, plan, q_in, q_out, k_in, k_out, o, env);
     std::memcpy(memo.last_miss_inv, plan.inv_freq.data(), inv_bytes);
     memo.seen_once = true;
     return result;
@@ -1005,7 +1003,7 @@ ApplyResult apply_memoized(const FrequencyPlan& plan, const InView& q_in, const 
   memo.next = (memo.next + 1) % kMemoEntries;
   e.valid = false;
   e.tag = tag;
-  e.key = key;
+  e.key = memo.last_miss;  // this call's key (compared equal above)
   std::memcpy(e.inv_freq, plan.inv_freq.data(), inv_bytes);
   e.views[0] = info(q_in, kNames[0]);
   e.views[1] = info(q_out, kNames[1]);
