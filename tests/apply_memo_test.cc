@@ -5,6 +5,7 @@
 // (every field the memo keys on, and the per-call ones it does not) between calls.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -388,6 +389,84 @@ TEST(ApplyMemo, RemembersRepeatedShapesAndNotChangingOnes) {
   large.k_heads = 0;
   for (int i = 0; i < 3; ++i) EXPECT_TRUE(outcome(large) == outcome_on_new_thread(large));
   EXPECT_EQ(detail::apply_memo_hits(), hits);
+}
+
+// The kernels reuse this thread's on-the-fly angle constants for a job whose frequency identity
+// (ApplyJob::freq_id) is the one they were derived under, without comparing the frequencies. An
+// identity must then never stand for other frequencies: shapes remembered and replaced in turn,
+// sharing an identity when their frequencies are equal (q and k in separate calls), and
+// PreparedRope objects used in turn, each give a new thread's outcome. One token (the kernels'
+// one-row path) and three.
+TEST(ApplyMemo, FrequencyIdentitiesNeverServeOtherFrequencies) {
+  const double thetas[] = {500000.0, 10000.0, 1000000.0, 20000.0, 75000.0, 300000.0};
+  for (const std::int64_t tokens : {1, 3}) {
+    std::vector<Call> calls;  // per theta: q alone, then k-shaped (2 heads), on the fly
+    for (const double theta : thetas) {
+      Call q = base_call();
+      q.plan = build_frequency_plan(test::plain_config(128, 128, PairLayout::kHalf, theta, 8192));
+      q.tokens = tokens;
+      q.k_heads = 0;
+      Call k = q;
+      k.heads = 2;
+      k.stride_token = 2 * k.head_dim;
+      calls.push_back(q);
+      calls.push_back(k);
+    }
+    std::vector<std::string> expected(calls.size());
+    for (std::size_t i = 0; i < calls.size(); ++i) expected[i] = outcome_on_new_thread(calls[i]);
+    ASSERT_TRUE(expected[0] != expected[2]) << "the test sees nothing";
+    // Twelve shapes through four entries: each pair is remembered (replacing older ones) and
+    // served, then served in turn with the pair before it, then every earlier call is repeated
+    // (served, or validated and remembered again under another identity).
+    for (int round = 0; round < 2; ++round) {
+      for (std::size_t i = 0; i < calls.size(); i += 2) {
+        for (const std::size_t j : {i, i + 1}) {  // a shape is remembered when seen twice in a row
+          for (int rep = 0; rep < 3; ++rep)
+            EXPECT_TRUE(outcome(calls[j]) == expected[j]) << tokens << " tokens, call " << j;
+        }
+        const std::uint64_t hits = detail::apply_memo_hits();
+        // This pair and the one before, all remembered: served in turn, with other frequencies
+        // at every call.
+        for (int rep = 0; rep < 2 && i >= 2; ++rep) {
+          for (const std::size_t j : {i, i - 2, i + 1, i - 1})
+            EXPECT_TRUE(outcome(calls[j]) == expected[j]) << tokens << " tokens, call " << j;
+        }
+        EXPECT_EQ(detail::apply_memo_hits(), hits + (i >= 2 ? 8 : 0));
+        for (std::size_t j = 0; j < i; ++j)
+          EXPECT_TRUE(outcome(calls[j]) == expected[j]) << tokens << " tokens, call " << j;
+      }
+    }
+  }
+}
+
+// PreparedRope objects of different frequencies, applied in turn on one thread, on the fly.
+TEST(ApplyMemo, PreparedRopesOfOtherFrequenciesInTurn) {
+  const std::int64_t heads = 4, dim = 128;
+  const std::vector<std::uint8_t> input = test::random_tensor(DType::kF32, heads * dim, 3);
+  std::vector<FrequencyPlan> plans;
+  for (const double theta : {500000.0, 10000.0, 1000000.0})
+    plans.push_back(
+        build_frequency_plan(test::plain_config(128, 128, PairLayout::kInterleaved, theta, 8192)));
+  std::vector<float> out(static_cast<std::size_t>(heads * dim));
+  const auto qi = ConstTensorView::contiguous(input.data(), DType::kF32, 1, heads, dim);
+  const auto qo = TensorView::contiguous(out.data(), DType::kF32, 1, heads, dim);
+  std::vector<std::vector<float>> expected(plans.size());
+  for (std::size_t i = 0; i < plans.size(); ++i) {
+    std::thread t([&] { apply_rope(plans[i], qi, qo, {}, {}, Positions::offset(777)); });
+    t.join();
+    expected[i] = out;
+  }
+  ASSERT_FALSE(expected[0] == expected[1]) << "the test sees nothing";
+  std::vector<PreparedRope> prepared;
+  for (const FrequencyPlan& plan : plans)
+    prepared.emplace_back(plan, qi, qo, ConstTensorView{}, TensorView{});
+  for (int round = 0; round < 3; ++round) {
+    for (std::size_t i = 0; i < prepared.size(); ++i) {
+      std::fill(out.begin(), out.end(), 0.0f);
+      prepared[i].apply(input.data(), out.data(), nullptr, nullptr, Positions::offset(777));
+      EXPECT_EQ(out, expected[i]) << "plan " << i << ", round " << round;
+    }
+  }
 }
 
 }  // namespace

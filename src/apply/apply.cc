@@ -3,6 +3,7 @@
 // Messages: "[ropekit.apply] <what>: expected <expectation>, got <value>".
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -536,31 +537,37 @@ struct CheckedPlan {
   }
 }
 
+// One input and its output: the same memory (in place) or disjoint.
+[[gnu::always_inline]] inline void check_in_out(const ViewInfo& in, const void* in_data,
+                                                const Extent& ein, const ViewInfo& out,
+                                                const void* out_data, const Extent& eout,
+                                                bool may_be_in_place) {
+  if (in_data == out_data && ein.lo == eout.lo && !ein.empty) {
+    if (!may_be_in_place)
+      bad(out.name,
+          "the same dtype and strides as " + std::string(in.name) +
+              " when writing in place (or memory disjoint from it)",
+          "a partial overlap (same address, " + std::string(dtype_name(out.dtype)) + " strides [" +
+              str(out.st) + ", " + str(out.sh) + ", " + str(out.sd) + "] vs " +
+              std::string(dtype_name(in.dtype)) + " [" + str(in.st) + ", " + str(in.sh) + ", " +
+              str(in.sd) + "])");
+  } else if (!disjoint(in, in_data, ein, out, out_data, eout)) {
+    bad(out.name,
+        "memory that is exactly " + std::string(in.name) + " (in place) or disjoint from it",
+        "a partial overlap");
+  }
+}
+
 // An output is exactly its input (same address and geometry: in place) or disjoint from it, and
-// with k, no output overlaps another view. Extents are absolute.
+// with k, no output overlaps another view. Extents are absolute. (Two direct calls: a loop over
+// an initializer list of the pairs spilled all twelve arguments to the stack at every call.)
 [[gnu::always_inline]] inline void check_overlaps(
     const ViewInfo& qi, const void* qi_data, const Extent& e_qi, const ViewInfo& qo,
     const void* qo_data, const Extent& e_qo, const ViewInfo& ki, const void* ki_data,
     const Extent& e_ki, const ViewInfo& ko, const void* ko_data, const Extent& e_ko,
     bool q_may_be_in_place, bool k_may_be_in_place, bool has_k) {
-  for (const auto& [in, in_data, ein, out, out_data, eout, may_be_in_place] :
-       {std::tuple{&qi, qi_data, &e_qi, &qo, qo_data, &e_qo, q_may_be_in_place},
-        std::tuple{&ki, ki_data, &e_ki, &ko, ko_data, &e_ko, k_may_be_in_place}}) {
-    if (in_data == out_data && ein->lo == eout->lo && !ein->empty) {
-      if (!may_be_in_place)
-        bad(out->name,
-            "the same dtype and strides as " + std::string(in->name) +
-                " when writing in place (or memory disjoint from it)",
-            "a partial overlap (same address, " + std::string(dtype_name(out->dtype)) +
-                " strides [" + str(out->st) + ", " + str(out->sh) + ", " + str(out->sd) + "] vs " +
-                std::string(dtype_name(in->dtype)) + " [" + str(in->st) + ", " + str(in->sh) +
-                ", " + str(in->sd) + "])");
-    } else if (!disjoint(*in, in_data, *ein, *out, out_data, *eout)) {
-      bad(out->name,
-          "memory that is exactly " + std::string(in->name) + " (in place) or disjoint from it",
-          "a partial overlap");
-    }
-  }
+  check_in_out(qi, qi_data, e_qi, qo, qo_data, e_qo, q_may_be_in_place);
+  check_in_out(ki, ki_data, e_ki, ko, ko_data, e_ko, k_may_be_in_place);
   if (has_k) {
     if (!disjoint(qo, qo_data, e_qo, ko, ko_data, e_ko))
       bad("k_out", "memory disjoint from q_out", "an overlap");
@@ -975,12 +982,12 @@ ApplyResult apply_memoized(const FrequencyPlan& plan, const InView& q_in, const 
     // Every input the shape was derived from equals this call's: the plan and options are this
     // call's objects from now on (check_positions and the table test read them), and the job,
     // this thread's own, serves the call where it is (execute_call sets its data pointers and
-    // every position field).
+    // every position field). Its frequencies stay the entry's copy, equal to the plan's, under
+    // the entry's frequency identity.
     ++memo.hits;
     CallShape& s = e.shape;
     s.plan = &plan;
     s.options = &o;
-    s.job.inv_freq = plan.inv_freq.data();
     return execute_call(s, s.job, q_in.data, q_out.data, k_in.data, k_out.data, positions);
   }
 
@@ -1011,6 +1018,20 @@ ApplyResult apply_memoized(const FrequencyPlan& plan, const InView& q_in, const 
   e.views[3] = info(k_out, kNames[3]);
   e.shape = CallShape{};
   prepare_call(e.shape, plan, e.views[0], e.views[1], e.views[2], e.views[3], o);
+  // The kernels read the entry's copy of the frequencies, which changes only when the entry is
+  // replaced. Its identity is that of another entry with the same frequencies (q and k in separate
+  // calls, a table and none: the per-thread angle constants then serve both without a compare),
+  // else a new one.
+  e.shape.job.inv_freq = e.inv_freq;
+  e.shape.job.freq_id = 0;
+  for (const MemoEntry& other : memo.entries) {
+    if (other.valid && other.key.pairs == e.key.pairs &&
+        std::memcmp(other.inv_freq, e.inv_freq, inv_bytes) == 0) {
+      e.shape.job.freq_id = other.shape.job.freq_id;
+      break;
+    }
+  }
+  if (e.shape.job.freq_id == 0) e.shape.job.freq_id = detail::new_frequency_id();
   e.valid = true;
   return result;
 }
@@ -1018,6 +1039,11 @@ ApplyResult apply_memoized(const FrequencyPlan& plan, const InView& q_in, const 
 }  // namespace
 
 std::uint64_t detail::apply_memo_hits() { return this_thread_memo().hits; }
+
+std::uint64_t detail::new_frequency_id() {
+  static std::atomic<std::uint64_t> last{0};
+  return last.fetch_add(1, std::memory_order_relaxed) + 1;
+}
 
 ApplyResult apply_rope(const FrequencyPlan& plan, const TensorView& q, const TensorView& k,
                        const Positions& positions, const ApplyOptions& options) {
@@ -1040,7 +1066,10 @@ struct PreparedRope::Impl {
   ViewInfo views[4];  // q_in, q_out, k_in, k_out: their geometry (data unused)
   CallShape shape;
 
-  void prepare() { prepare_call(shape, plan, views[0], views[1], views[2], views[3], options); }
+  void prepare() {
+    prepare_call(shape, plan, views[0], views[1], views[2], views[3], options);
+    shape.job.freq_id = detail::new_frequency_id();  // plan.inv_freq never changes
+  }
 };
 
 PreparedRope::PreparedRope(const FrequencyPlan& plan, const ConstTensorView& q_in,

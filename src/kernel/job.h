@@ -53,6 +53,11 @@ struct ApplyJob {
   bool inverse = false;
   // frequencies
   const float* inv_freq = nullptr;  // [pairs]
+  // Nonzero: an identity of the values at inv_freq. Every job with this id has the same pairs and
+  // frequencies (its owner, a PreparedRope or an apply_rope memo entry, holds them in storage it
+  // never changes under that id; new_frequency_id() never returns an id twice), so per-thread state
+  // derived from them may be reused without comparing them. 0: unknown (compare the values).
+  std::uint64_t freq_id = 0;
   // max |inv_freq[i]|, or 4 when all are <= 4 and position_scale == 1 (the SIMD range test)
   double max_abs_inv_freq = 0;
   const std::uint8_t* pair_axis = nullptr;  // [pairs] for M-RoPE, else nullptr
@@ -143,6 +148,10 @@ void reference_range(const ApplyJob& job, std::int64_t t_begin, std::int64_t t_e
 // The SIMD backend (src/simd/): returns nullptr when it cannot run this job (then the
 // reference runs). Defined in src/simd/simd_dispatch.cc.
 RangeKernel simd_kernel_for(const ApplyJob& job);
+// A frequency identity (ApplyJob::freq_id) no earlier call returned; thread-safe. Defined in
+// src/apply/apply.cc.
+std::uint64_t new_frequency_id();
+
 // Changes whenever the SIMD target that simd_kernel_for dispatches to may have changed
 // (force_target, ROPEKIT_TARGET): a kernel it returned stays the one it would return while this
 // value is the same. Defined in src/simd/targets.cc.

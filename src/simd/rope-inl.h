@@ -221,15 +221,17 @@ using CosSinFn = void (*)(const AngleParams&, const TokenAngles&, float*, float*
 // here: simd_kernel_for admits |inv_freq·scale| ≤ 4, under one turn per position.
 //
 // Deriving the turns costs more than a decode step's rotation, so each thread keeps the last
-// set it derived and reuses it while the frequencies, angle mode and scale are the same (one
-// memcmp of the frequencies per call).
+// set it derived and reuses it while the frequencies, angle mode and scale are the same: the
+// same frequency identity (ApplyJob::freq_id: a PreparedRope or a remembered apply_rope shape),
+// else one memcmp of the frequencies.
 //
 // With them it keeps the cos/sin row of its last one-token call. A decode step applies one
 // position in every layer, and so does a serving loop that rotates q and k in separate calls:
 // every call after the first at that position reuses the row (the same values: the same
 // constants, position, amplitude and sign give the same computation).
 struct AngleConstants {
-  int pairs = -1;  // -1: nothing derived yet
+  int pairs = -1;             // -1: nothing derived yet
+  std::uint64_t freq_id = 0;  // the job's frequency identity when derived (0: none)
   bool hf = false, scaled = false;
   double scale = 1.0;
   float inv[detail::kMaxPairs];                    // the frequencies they were derived from
@@ -248,15 +250,24 @@ struct AngleConstants {
     return row_valid && row_p == key && row_amplitude == amplitude && row_negate == negate;
   }
 
-  bool Matches(const detail::ApplyJob& job) const {
-    return pairs == job.pairs && hf == (job.angles == AngleMode::kHf) &&
-           scaled == job.has_position_scale && (!scaled || scale == job.position_scale_exact) &&
-           std::memcmp(inv, job.inv_freq, static_cast<std::size_t>(pairs) * sizeof(float)) == 0;
+  // Whether these constants are the job's; when the values had to be compared, the job's identity
+  // (if any) is taken, so that its next call skips the compare.
+  bool Matches(const detail::ApplyJob& job) {
+    if (!(pairs == job.pairs && hf == (job.angles == AngleMode::kHf) &&
+          scaled == job.has_position_scale && (!scaled || scale == job.position_scale_exact)))
+      return false;
+    if (job.freq_id != 0 && job.freq_id == freq_id) return true;
+    if (std::memcmp(inv, job.inv_freq, static_cast<std::size_t>(pairs) * sizeof(float)) != 0)
+      return false;
+    if (job.freq_id != 0) freq_id = job.freq_id;
+    return true;
   }
 
-  void Derive(const detail::ApplyJob& job, int padded) {
+  // Out of line: the calls that match (nearly all) then do not pay for its frame.
+  HWY_NOINLINE void Derive(const detail::ApplyJob& job, int padded) {
     pairs = -1;  // invalid until complete
     row_valid = false;
+    freq_id = job.freq_id;
     hf = job.angles == AngleMode::kHf;
     scaled = job.has_position_scale;
     scale = job.position_scale_exact;
