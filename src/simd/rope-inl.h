@@ -157,7 +157,6 @@ struct TensorWork {
   std::int64_t in_st = 0, out_st = 0;  // token strides in bytes
   std::int64_t in_sb = 0, out_sb = 0;  // batch strides in bytes
   std::int64_t seq = 0;                // tokens per sequence (0: one sequence)
-  std::int64_t in_token_bytes = 0;     // input bytes of a token when its rows are packed, else 0
   bool streams = false;                // fn stores non-temporally: fence after the range
   RowGeom g;
 };
@@ -197,9 +196,6 @@ HWY_INLINE bool MakeWork(const detail::ApplyJob& job, const detail::JobTensor& t
   w.in_sb = t.in_stride_batch * static_cast<std::int64_t>(dtype_size(t.in_type));
   w.out_sb = t.out_stride_batch * static_cast<std::int64_t>(dtype_size(t.out_type));
   w.seq = t.seq;
-  const bool packed_rows = t.in_stride_dim == 1 && t.in_stride_head == job.head_dim;
-  w.in_token_bytes =
-      packed_rows ? t.heads * job.head_dim * static_cast<std::int64_t>(dtype_size(t.in_type)) : 0;
   w.g.pairs = job.pairs;
   w.g.rotary_dim = job.rotary_dim;
   w.g.head_dim = job.head_dim;
@@ -514,18 +510,6 @@ class TokenCosSin {
 };
 
 // ---- the driver ---------------------------------------------------------------------------------
-inline constexpr std::int64_t kStreamFromBytes = std::int64_t{4} << 20;
-inline constexpr std::int64_t kPrefetchTokenMinBytes = 2048;  // exclusive
-inline constexpr std::int64_t kPrefetchTokenMaxBytes = 4096;
-
-// Requests the input rows of token t (packed rows only) into the caches.
-HWY_INLINE void PrefetchNextToken(const TensorWork* work, int n_work, std::int64_t t) {
-  for (int w = 0; w < n_work; ++w) {
-    const TensorWork& tw = work[w];
-    const char* row = tw.in + detail::token_offset(t, tw.seq, tw.in_st, tw.in_sb);
-    for (std::int64_t off = 0; off < tw.in_token_bytes; off += 64) hwy::Prefetch(row + off);
-  }
-}
 
 // The range kernel for input dtype TIn (q and k share it; see simd_dispatch.cc for mixed inputs).
 template <typename TIn>
@@ -546,19 +530,13 @@ HWY_INLINE void RopeRange(const detail::ApplyJob& job, std::int64_t t_begin, std
   HWY_ALIGN float s_dup[2 * kMaxPairsPadded];
   std::int64_t seq_hint =
       job.pos_kind == Positions::Kind::kPerSequence ? detail::seq_for_token(job, t_begin) : 0;
-  // A range larger than the caches streams from DRAM, and the hardware prefetchers then follow
-  // the tensors, the output and the cos/sin table at once. Requesting the next token's input rows
-  // one token early measured 10-25% faster for 4 KiB tokens (f32, 8 heads of 128: the long cases
-  // of docs/benchmarks.md, in place most), but slower for 2 KiB tokens (bf16 in place on 2
-  // threads, 5-15%) and for 8-16 KiB tokens (32 heads, up to 2x): only the range measured faster
-  // gets it, and ranges that fit in the caches do not need it.
-  std::int64_t in_token_bytes = 0;
-  for (int w = 0; w < n_work; ++w) in_token_bytes += work[w].in_token_bytes;
-  const bool prefetch_next = in_token_bytes > kPrefetchTokenMinBytes &&
-                             in_token_bytes <= kPrefetchTokenMaxBytes &&
-                             (t_end - t_begin) * in_token_bytes >= kStreamFromBytes;
+  // A range larger than the caches streams from DRAM, and the hardware prefetchers follow the
+  // tensors, the output and the cos/sin table at once. The tensors' rows are not requested in
+  // software: requesting the next token's input one token early (4 KiB tokens, f32 8 x 128) once
+  // measured 10-25% faster on this VM, but when its memory ran at half that bandwidth it measured
+  // 10-60% slower than without, and up to 1.6x the time of the bench's plain loop, which has no
+  // prefetch (docs/benchmarks.md, "Prefetching the next token").
   for (std::int64_t t = t_begin; t < t_end; ++t) {
-    if (prefetch_next && t + 1 < t_end) PrefetchNextToken(work, n_work, t + 1);
     TokenTrig tt;
     cos_sin.Get(t, seq_hint, tt);                                                 // step 2
     if (needs != 0) PrepareTrig(needs, job.pairs, tt, c_eo, s_eo, c_dup, s_dup);  // step 3
