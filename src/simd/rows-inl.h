@@ -82,8 +82,11 @@ struct RowsChoice {
 //                    stores: the f16 kernels measured up to 22% slower on the fly).
 //   kTokenRegsSwap   f32 interleaved pairs: as f32 rows.
 //   kTokenBF16Native the AVX512_BF16 kernel (rows_x86-inl.h), half-split: 9-22% faster from a
-//                    table and as fast on the fly (0.96-1.04×). Not its interleaved form (7-27%
-//                    slower on the fly, no faster from a table).
+//                    table and as fast on the fly (0.96-1.04×). Interleaved: 7-27% slower on
+//                    the fly and no faster from a table when this VM's memory was fast, but
+//                    15-40% faster from a table and on the fly when it ran at half that
+//                    bandwidth, where regular stores tied the bench's plain loop (which
+//                    writes with regular stores) and streaming beat it by 25% or more.
 enum class StreamingKernel { kTokenRegs, kTokenRegsSwap, kTokenBF16Native };
 template <StreamingKernel K, PairLayout L, typename TOut>
 constexpr bool KernelStreams() {
@@ -94,7 +97,8 @@ constexpr bool KernelStreams() {
     case StreamingKernel::kTokenRegsSwap:
       return std::is_same_v<TOut, float> && L == PairLayout::kInterleaved;
     case StreamingKernel::kTokenBF16Native:
-      return std::is_same_v<TOut, BF16> && L == PairLayout::kHalf;
+      return std::is_same_v<TOut, BF16> &&
+             (L == PairLayout::kHalf || L == PairLayout::kInterleaved);
   }
   return false;
 }

@@ -241,7 +241,7 @@ ROPEKIT_AVX512BF16_ATTR HWY_NOINLINE void RotateTokenBF16Native(const void* in_v
         } else {
           nonzero_b = KeepNonZeroWords(nonzero_b, r, magnitude);
         }
-        StoreWords(PermuteWords(interleave, r), out + 32 * k);
+        StoreWords<kStream>(PermuteWords(interleave, r), out + 32 * k);
       }
     }
     if (HWY_UNLIKELY(lp.pass)) PassThrough(in + lp.rot, out + lp.rot, lp.rest);
@@ -289,6 +289,8 @@ HWY_INLINE RowsChoice TokenBF16Native(bool half, bool stream) {
     if (stream) return {&RotateTokenBF16Native<PairLayout::kHalf, kPairs, true>, 0, true, true};
     return {&RotateTokenBF16Native<PairLayout::kHalf, kPairs>, 0, true};
   }
+  if (stream)
+    return {&RotateTokenBF16Native<PairLayout::kInterleaved, kPairs, true>, 0, true, true};
   return {&RotateTokenBF16Native<PairLayout::kInterleaved, kPairs>, 0, true};
 }
 
