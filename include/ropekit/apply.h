@@ -210,10 +210,10 @@ enum class Backend { kAuto, kReference, kSimd };
 // Non-temporal stores are used only where they measured faster (docs/benchmarks.md): on AVX-512
 // targets, by the whole-token kernels of f32 outputs with 16, 32, 64 or 128 rotated pairs (every
 // store a whole 64-byte line; f32 interleaved pairs only where they are rotated in registers)
-// and by the AVX512_BF16 kernels of bf16 (half-split and interleaved); and only when every row of the output starts
-// on a 64-byte boundary (its address and its strides in bytes are multiples of 64). In place,
-// the lines are already cached and stores stay regular. Each thread fences its non-temporal
-// stores before apply_rope returns.
+// and by the AVX512_BF16 whole-token kernels of bf16 (half-split and interleaved); and only when
+// every row of the output starts on a 64-byte boundary (its address and its strides in bytes are
+// multiples of 64). In place, the lines are already cached and stores stay regular. Each thread
+// fences its non-temporal stores before apply_rope returns.
 enum class OutputStores { kAuto, kRegular, kNonTemporal };
 inline constexpr std::int64_t kAutoNonTemporalFromBytes = std::int64_t{32} << 20;  // 32 MiB
 
