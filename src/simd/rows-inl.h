@@ -86,7 +86,7 @@ struct RowsChoice {
 //                    the fly and no faster from a table when this VM's memory was fast, but
 //                    15-40% faster from a table and on the fly when it ran at half that
 //                    bandwidth, where regular stores tied the bench's plain loop (which
-//                    writes with regular stores) and streaming beat it by 25% or more.
+//                    writes with regular stores) and streaming read 0.70-0.77x its time.
 enum class StreamingKernel { kTokenRegs, kTokenRegsSwap, kTokenBF16Native };
 template <StreamingKernel K, PairLayout L, typename TOut>
 constexpr bool KernelStreams() {
