@@ -5,7 +5,6 @@
 // (every field the memo keys on, and the per-call ones it does not) between calls.
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -394,8 +393,8 @@ TEST(ApplyMemo, RemembersRepeatedShapesAndNotChangingOnes) {
 // The kernels reuse this thread's on-the-fly angle constants for a job whose frequency identity
 // (ApplyJob::freq_id) is the one they were derived under, without comparing the frequencies. An
 // identity must then never stand for other frequencies: shapes remembered and replaced in turn,
-// sharing an identity when their frequencies are equal (q and k in separate calls), and
-// PreparedRope objects used in turn, each give a new thread's outcome. One token (the kernels'
+// sharing an identity when their frequencies are equal (q and k in separate calls), each give a
+// new thread's outcome (PreparedRope's identities: prepared_rope_test). One token (the kernels'
 // one-row path) and three.
 TEST(ApplyMemo, FrequencyIdentitiesNeverServeOtherFrequencies) {
   const double thetas[] = {500000.0, 10000.0, 1000000.0, 20000.0, 75000.0, 300000.0};
@@ -435,36 +434,6 @@ TEST(ApplyMemo, FrequencyIdentitiesNeverServeOtherFrequencies) {
         for (std::size_t j = 0; j < i; ++j)
           EXPECT_TRUE(outcome(calls[j]) == expected[j]) << tokens << " tokens, call " << j;
       }
-    }
-  }
-}
-
-// PreparedRope objects of different frequencies, applied in turn on one thread, on the fly.
-TEST(ApplyMemo, PreparedRopesOfOtherFrequenciesInTurn) {
-  const std::int64_t heads = 4, dim = 128;
-  const std::vector<std::uint8_t> input = test::random_tensor(DType::kF32, heads * dim, 3);
-  std::vector<FrequencyPlan> plans;
-  for (const double theta : {500000.0, 10000.0, 1000000.0})
-    plans.push_back(
-        build_frequency_plan(test::plain_config(128, 128, PairLayout::kInterleaved, theta, 8192)));
-  std::vector<float> out(static_cast<std::size_t>(heads * dim));
-  const auto qi = ConstTensorView::contiguous(input.data(), DType::kF32, 1, heads, dim);
-  const auto qo = TensorView::contiguous(out.data(), DType::kF32, 1, heads, dim);
-  std::vector<std::vector<float>> expected(plans.size());
-  for (std::size_t i = 0; i < plans.size(); ++i) {
-    std::thread t([&] { apply_rope(plans[i], qi, qo, {}, {}, Positions::offset(777)); });
-    t.join();
-    expected[i] = out;
-  }
-  ASSERT_FALSE(expected[0] == expected[1]) << "the test sees nothing";
-  std::vector<PreparedRope> prepared;
-  for (const FrequencyPlan& plan : plans)
-    prepared.emplace_back(plan, qi, qo, ConstTensorView{}, TensorView{});
-  for (int round = 0; round < 3; ++round) {
-    for (std::size_t i = 0; i < prepared.size(); ++i) {
-      std::fill(out.begin(), out.end(), 0.0f);
-      prepared[i].apply(input.data(), out.data(), nullptr, nullptr, Positions::offset(777));
-      EXPECT_EQ(out, expected[i]) << "plan " << i << ", round " << round;
     }
   }
 }

@@ -5,6 +5,7 @@
 // and the double-precision reference elsewhere (apply_golden_test, apply_properties_test).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <numeric>
@@ -417,6 +418,39 @@ TEST(PreparedRope, QueryOnly) {
              ConstTensorView{}, TensorView{}, Positions::offset(77));
   EXPECT_TRUE(s.q_ours == s.q_ref);
   EXPECT_FALSE(s.q_ours == s.q_in);
+}
+
+// PreparedRope objects of different frequencies, applied in turn on one thread, on the fly: each
+// carries its own frequency identity (ApplyJob::freq_id), under which the kernels reuse this
+// thread's angle constants without comparing the frequencies; an identity must never stand for
+// another object's frequencies.
+TEST(PreparedRope, ObjectsOfOtherFrequenciesInTurn) {
+  const std::int64_t heads = 4, dim = 128;
+  const std::vector<std::uint8_t> input = test::random_tensor(DType::kF32, heads * dim, 3);
+  std::vector<FrequencyPlan> plans;
+  for (const double theta : {500000.0, 10000.0, 1000000.0})
+    plans.push_back(
+        build_frequency_plan(test::plain_config(128, 128, PairLayout::kInterleaved, theta, 8192)));
+  std::vector<float> out(static_cast<std::size_t>(heads * dim));
+  const auto qi = ConstTensorView::contiguous(input.data(), DType::kF32, 1, heads, dim);
+  const auto qo = TensorView::contiguous(out.data(), DType::kF32, 1, heads, dim);
+  std::vector<std::vector<float>> expected(plans.size());
+  for (std::size_t i = 0; i < plans.size(); ++i) {
+    std::thread t([&] { apply_rope(plans[i], qi, qo, {}, {}, Positions::offset(777)); });
+    t.join();
+    expected[i] = out;
+  }
+  ASSERT_FALSE(expected[0] == expected[1]) << "the test sees nothing";
+  std::vector<PreparedRope> prepared;
+  for (const FrequencyPlan& plan : plans)
+    prepared.emplace_back(plan, qi, qo, ConstTensorView{}, TensorView{});
+  for (int round = 0; round < 3; ++round) {
+    for (std::size_t i = 0; i < prepared.size(); ++i) {
+      std::fill(out.begin(), out.end(), 0.0f);
+      prepared[i].apply(input.data(), out.data(), nullptr, nullptr, Positions::offset(777));
+      EXPECT_EQ(out, expected[i]) << "plan " << i << ", round " << round;
+    }
+  }
 }
 
 }  // namespace
