@@ -16,6 +16,7 @@
 #include "apply/apply_memo.h"
 #include "kernel/job.h"
 #include "ropekit/ropekit.h"
+#include "simd/simd_api.h"
 #include "test_util.h"
 
 namespace ropekit {
@@ -358,6 +359,26 @@ TEST(ApplyMemo, ForcingATargetChangesTheKey) {
   }
   force_target("auto");
   warm(c);
+}
+
+// The AVX512_BF16 switch of the tests between calls: a remembered shape holds the row kernels
+// chosen with the switch as it was (the prepared range, kernel/job.h), so the switch must reach
+// the key as a target change does. On CPUs without the extension the switch stays off, and the
+// key must still change (the kernels cannot tell).
+TEST(ApplyMemo, TheAvx512Bf16SwitchChangesTheKey) {
+  Call c = base_call();
+  c.in_dtype = c.out_dtype = DType::kBF16;
+  c.tokens = 1;
+  for (const bool hardware : {false, true, false, true}) {
+    warm(c);
+    const std::uint64_t before = detail::simd_dispatch_version();
+    detail::set_avx512_bf16_enabled(hardware);
+    EXPECT_NE(detail::simd_dispatch_version(), before);
+    const std::uint64_t hits = detail::apply_memo_hits();
+    EXPECT_TRUE(outcome(c) == outcome_on_new_thread(c)) << hardware;
+    EXPECT_EQ(detail::apply_memo_hits(), hits) << hardware << ": a kernel chosen before served";
+  }
+  detail::set_avx512_bf16_enabled(true);
 }
 
 // What the memo remembers: a shape seen twice in a row; shapes used in turn (q and k in separate

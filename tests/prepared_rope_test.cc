@@ -453,5 +453,95 @@ TEST(PreparedRope, ObjectsOfOtherFrequenciesInTurn) {
   }
 }
 
+// One PreparedRope called in place and out of place in turn (its views allow both): the kernels
+// are chosen for each form when it is built (kernel/job.h: PreparedRange), and each call must take
+// the form its pointers ask for. Interleaved-to-half has its own in-place kernel (a row copy).
+// Compared with the same call on a new thread, which remembers nothing and so chooses the kernel
+// for that call alone. One token (the kernels' one-token path) and five.
+TEST(PreparedRope, InPlaceAndOutOfPlaceCallsOfOneObject) {
+  const FrequencyPlan plan = model_plan("llama-3.1-8b-instruct.json");
+  const CosSinCache cache(plan, AngleMode::kExact, true, 4096);
+  for (const DType dt : {DType::kF32, DType::kF16, DType::kBF16})
+    for (const PairLayout layout :
+         {PairLayout::kHalf, PairLayout::kInterleaved, PairLayout::kInterleavedToHalf})
+      for (const std::int64_t tokens : {1, 5})
+        for (const bool table : {false, true}) {
+          Geometry g;
+          g.dtype = dt;
+          g.tokens = tokens;
+          ApplyOptions o;
+          o.layout = layout;
+          o.cache = table ? &cache : nullptr;
+          const PreparedRope prepared = prepare(plan, g, o, /*in_place=*/false);
+          const std::string what =
+              std::string(dtype_name(dt)) + " layout " + std::to_string(static_cast<int>(layout)) +
+              ", " + std::to_string(tokens) + " tokens" + (table ? ", table" : ", on the fly");
+          for (int call = 0; call < 4; ++call) {
+            const bool in_place = call % 2 == 1;
+            const Positions pos = Positions::offset(100 + call);
+            Step s(g, static_cast<unsigned>(call + 1));
+            std::vector<std::uint8_t> q_out(s.q_in.size()), k_out(s.k_in.size());
+            void* q_dst = in_place ? static_cast<void*>(s.q_ours.data()) : q_out.data();
+            void* k_dst = in_place ? static_cast<void*>(s.k_ours.data()) : k_out.data();
+            prepared.apply(s.q_ours.data(), q_dst, s.k_ours.data(), k_dst, pos);
+            std::thread fresh([&] {  // into q_ref / k_ref, from themselves or from the inputs
+              apply_rope(plan, view_in(g, in_place ? s.q_ref.data() : s.q_in.data(), g.q_heads),
+                         view_out(g, s.q_ref.data(), g.q_heads),
+                         view_in(g, in_place ? s.k_ref.data() : s.k_in.data(), g.k_heads),
+                         view_out(g, s.k_ref.data(), g.k_heads), pos, o);
+            });
+            fresh.join();
+            const std::vector<std::uint8_t>& q_got = in_place ? s.q_ours : q_out;
+            const std::vector<std::uint8_t>& k_got = in_place ? s.k_ours : k_out;
+            EXPECT_TRUE(q_got == s.q_ref) << what << (in_place ? ", in place" : ", out of place");
+            EXPECT_TRUE(k_got == s.k_ref) << what << (in_place ? ", in place" : ", out of place");
+            EXPECT_FALSE(q_got == s.q_in) << what << ": q was not rotated";
+          }
+        }
+}
+
+// Non-temporal stores need outputs aligned to 64 bytes, and a prepared shape decides at each call
+// whether this call's output is (rope-inl.h: AlignedForStreams): outputs at an aligned address and
+// at addresses 4 and 32 bytes past one, in turn, through one object that streams whenever it may.
+// A non-temporal store to a misaligned address faults; the bytes must be a fresh thread's.
+TEST(PreparedRope, StreamedOutputsAreChosenPerCall) {
+  const FrequencyPlan plan = model_plan("llama-3.1-8b-instruct.json");
+  for (const DType dt : {DType::kF32, DType::kBF16})
+    for (const PairLayout layout : {PairLayout::kHalf, PairLayout::kInterleaved})
+      for (const std::int64_t tokens : {1, 3}) {
+        Geometry g;
+        g.dtype = dt;
+        g.tokens = tokens;
+        g.k_heads = 0;
+        ApplyOptions o;
+        o.layout = layout;
+        o.output_stores = OutputStores::kNonTemporal;
+        const PreparedRope prepared = prepare(plan, g, o, /*in_place=*/false);
+        const std::size_t bytes =
+            static_cast<std::size_t>(tokens * g.q_heads * g.head_dim) * dtype_size(dt);
+        for (const std::size_t skew : {0, 4, 32, 0}) {
+          const std::vector<std::uint8_t> in =
+              test::random_tensor(dt, tokens * g.q_heads * g.head_dim, static_cast<unsigned>(skew));
+          std::vector<std::uint8_t> storage(bytes + 128), fresh_storage(bytes + 128);
+          auto at = [&](std::vector<std::uint8_t>& v) {
+            const auto addr = reinterpret_cast<std::uintptr_t>(v.data());
+            return v.data() + (64 - addr % 64) % 64 + skew;
+          };
+          std::uint8_t* out = at(storage);
+          std::uint8_t* fresh_out = at(fresh_storage);
+          prepared.apply(in.data(), out, nullptr, nullptr, Positions::offset(4000));
+          std::thread fresh([&] {
+            apply_rope(plan, view_in(g, in.data(), g.q_heads), view_out(g, fresh_out, g.q_heads),
+                       ConstTensorView{}, TensorView{}, Positions::offset(4000), o);
+          });
+          fresh.join();
+          EXPECT_TRUE(std::equal(out, out + bytes, fresh_out))
+              << dtype_name(dt) << " layout " << static_cast<int>(layout) << ", " << tokens
+              << " tokens, output " << skew << " bytes past a line";
+          EXPECT_FALSE(std::equal(out, out + bytes, in.data())) << "not rotated";
+        }
+      }
+}
+
 }  // namespace
 }  // namespace ropekit

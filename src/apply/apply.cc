@@ -615,19 +615,25 @@ int pool_threads(const ApplyOptions& o, ThreadPool& pool) {
   return o.max_threads > 0 ? std::min(o.max_threads, pool.size()) : pool.size();
 }
 
-// Runs the job, ggml's per-call table first in that mode (`kernel` nullptr: chosen then).
+// Runs the job, ggml's per-call table first in that mode (`kernel` nullptr: chosen then), with
+// the prepared form of its kernel where its shape has one (`prepared` non-null with a kernel).
 [[gnu::always_inline]] inline void run_job(ApplyJob& job, const FrequencyPlan& plan,
                                            const ApplyOptions& o, detail::RangeKernel kernel,
-                                           ThreadPool& pool, int threads, std::int64_t chunks,
-                                           ApplyResult& result) {
+                                           const detail::PreparedRange* prepared, ThreadPool& pool,
+                                           int threads, std::int64_t chunks, ApplyResult& result) {
   std::optional<detail::GgmlAngleTable> ggml_table;  // llama.cpp numerics (ggml_angles.h)
   if (o.angles == AngleMode::kGgml) {
     detail::bind_ggml_angles(plan, o, job, ggml_table.emplace());
     result.unapplied_attention_factor = ggml_table->unapplied_magnitude;
     kernel = kernel_for(job, o.backend);
   }
+  const detail::PreparedRangeKernel prepared_kernel = prepared ? prepared->kernel : nullptr;
   if (chunks == 0) {
-    kernel(job, 0, job.tokens);
+    if (prepared_kernel) {
+      prepared_kernel(job, *prepared, 0, job.tokens);
+    } else {
+      kernel(job, 0, job.tokens);
+    }
     return;
   }
   const std::int64_t tokens = job.tokens;
@@ -635,7 +641,12 @@ int pool_threads(const ApplyOptions& o, ThreadPool& pool) {
       chunks,
       [&](std::int64_t c) {
         const std::int64_t t0 = tokens * c / chunks, t1 = tokens * (c + 1) / chunks;
-        if (t1 > t0) kernel(job, t0, t1);
+        if (t1 <= t0) return;
+        if (prepared_kernel) {
+          prepared_kernel(job, *prepared, t0, t1);
+        } else {
+          kernel(job, t0, t1);
+        }
       },
       threads);
 }
@@ -673,7 +684,7 @@ ApplyResult run(const FrequencyPlan& plan, const ViewInfo& qi, const ViewInfo& q
       o.angles == AngleMode::kGgml ? nullptr : kernel_for(job, o.backend);
   ThreadPool& pool = o.pool ? *o.pool : default_pool();
   const int threads = pool_threads(o, pool);
-  run_job(job, plan, o, kernel, pool, threads,
+  run_job(job, plan, o, kernel, nullptr, pool, threads,
           token_chunks(job, qi.dtype, qo.dtype, ki.dtype, ko.dtype, threads), result);
   return result;
 }
@@ -691,6 +702,7 @@ struct CallShape {
   std::int64_t seq = 0;
   ApplyJob job;                          // every field but the tensors' data and the positions
   detail::RangeKernel kernel = nullptr;  // nullptr: chosen per call (ggml angles)
+  detail::PreparedRange prepared;        // the SIMD kernel's prepared form of this shape, if any
   ThreadPool* pool = nullptr;
   int threads = 1;
   std::int64_t chunks = 0;
@@ -724,6 +736,7 @@ void prepare_call(CallShape& s, const FrequencyPlan& plan, const ViewInfo& qi, c
     detail::check_ggml_angles(plan, o, s.job);  // its table is built at each call
   } else {
     s.kernel = kernel_for(s.job, o.backend);
+    if (s.kernel != &detail::reference_range) detail::simd_prepare(s.job, s.prepared);
   }
   s.pool = o.pool ? o.pool : &default_pool();
   s.threads = pool_threads(o, *s.pool);
@@ -746,7 +759,7 @@ ApplyResult execute_call(const CallShape& s, ApplyJob& job, const void* qi_data,
   set_data(job.k, ki_data, ko_data);
   ApplyResult result = s.result;
   if (job.tokens == 0 || (job.q.heads == 0 && job.k.heads == 0)) return result;  // nothing to do
-  run_job(job, *s.plan, *s.options, s.kernel, *s.pool, s.threads, s.chunks, result);
+  run_job(job, *s.plan, *s.options, s.kernel, &s.prepared, *s.pool, s.threads, s.chunks, result);
   return result;
 }
 

@@ -142,19 +142,39 @@ inline void pair_features(PairLayout layout, int pairs, int i, int& in_a, int& i
 
 using RangeKernel = void (*)(const ApplyJob& job, std::int64_t t_begin, std::int64_t t_end);
 
+// A backend's decisions for one shape of job, made once for a PreparedRope or a remembered
+// apply_rope shape instead of at every call: what its range kernel derives from every field of the
+// job but the tensors' data pointers and the positions (the row kernel of each tensor, in place or
+// not, and their geometry). Its kernel runs only jobs of that shape: the job it was prepared from,
+// with other data pointers and positions.
+struct PreparedRange;
+using PreparedRangeKernel = void (*)(const ApplyJob& job, const PreparedRange& prepared,
+                                     std::int64_t t_begin, std::int64_t t_end);
+struct PreparedRange {
+  PreparedRangeKernel kernel = nullptr;  // nullptr: nothing prepared (run the RangeKernel)
+  // The backend's record, in its own layout (the SIMD backend's: simd/prepared_work.h).
+  alignas(16) unsigned char backend[512];
+};
+
 // The scalar double-precision reference (src/reference/reference_kernel.cc).
 void reference_range(const ApplyJob& job, std::int64_t t_begin, std::int64_t t_end);
 
 // The SIMD backend (src/simd/): returns nullptr when it cannot run this job (then the
 // reference runs). Defined in src/simd/simd_dispatch.cc.
 RangeKernel simd_kernel_for(const ApplyJob& job);
+// Prepares the shape of `job` for the kernel simd_kernel_for(job) returns now, when it is one of
+// the per-dtype kernels (q and k of one input dtype): sets prepared.kernel, else leaves it nullptr.
+void simd_prepare(const ApplyJob& job, PreparedRange& prepared);
 // A frequency identity (ApplyJob::freq_id) no earlier call returned; thread-safe. Defined in
 // src/apply/apply.cc.
 std::uint64_t new_frequency_id();
 
-// Changes whenever the SIMD target that simd_kernel_for dispatches to may have changed
-// (force_target, ROPEKIT_TARGET): a kernel it returned stays the one it would return while this
-// value is the same. Defined in src/simd/targets.cc.
+// Changes whenever the SIMD target that simd_kernel_for dispatches to, or a row kernel that
+// simd_prepare chooses, may have changed (force_target, ROPEKIT_TARGET, the AVX512_BF16 switch of
+// the tests): a kernel they returned stays the one they would return while this value is the same.
+// Defined in src/simd/targets.cc.
 std::uint64_t simd_dispatch_version();
+// Bumps simd_dispatch_version() (targets.cc).
+void note_dispatch_change();
 
 }  // namespace ropekit::detail

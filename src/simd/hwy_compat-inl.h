@@ -189,7 +189,7 @@ HWY_INLINE VF<DF> LoadRow(DF df, const F16* p) {
 // One vector store, write-allocating (kStream false) or non-temporal (kStream true: a whole
 // 64-byte line, p aligned to 64). A non-temporal store skips the read-for-ownership of its line,
 // so an out-of-place result larger than the caches costs two DRAM transfers per line instead of
-// three; rope-inl.h decides when (StreamOutput, ropekit/apply.h: OutputStores) and fences after
+// three; rope-inl.h decides when (ShapeMayStream, ropekit/apply.h: OutputStores) and fences after
 // the range. KernelStreams (rows-inl.h) says which kernels stream, with the measurements.
 template <bool kStream, class D>
 HWY_INLINE void StoreVec(hn::VFromD<D> v, D d, hn::TFromD<D>* p) {

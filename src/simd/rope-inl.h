@@ -1,11 +1,13 @@
 // The per-target RoPE range kernel, instantiated once per input dtype (rope_f32.cc, rope_f16.cc,
 // rope_bf16.cc each instantiate RopeRange<their dtype>): kernel selection and the token driver.
 //
-// RopeRange, per call: (1) choose a row kernel per tensor (SelectRows: the portable kernels of
-// rows-inl.h or the x86 ones of rows_x86-inl.h) and note which cos/sin arrangements they need;
-// then per token: (2) obtain cos/sin ONCE (TokenCosSin: a CosSinCache row, or computed on the
-// fly by sincos-inl.h), (3) rearrange them once if a row kernel wants another order
-// (PrepareTrig), (4) rotate every head of q and of k with them.
+// (1) Choose a row kernel per tensor (SelectRows: the portable kernels of rows-inl.h or the x86
+// ones of rows_x86-inl.h) and note which cos/sin arrangements they need (PrepareWork): once per
+// shape for a prepared one (a PreparedRope, a remembered apply_rope shape: RopeRangePrepared then
+// only binds each call's pointers), else at every call (RopeRange). Then per token: (2) obtain
+// cos/sin ONCE (TokenCosSin: a CosSinCache row, or computed on the fly by sincos-inl.h), (3)
+// rearrange them once if a row kernel wants another order (PrepareTrig), (4) rotate every head of q
+// and of k with them.
 
 #if defined(ROPEKIT_SIMD_ROPE_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef ROPEKIT_SIMD_ROPE_INL_H_
@@ -16,6 +18,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <new>
 #include <optional>
 #include <type_traits>
 
@@ -25,6 +28,7 @@
 #include "kernel/job.h"
 #include "ropekit/cos_sin_cache.h"
 #include "simd/hwy_compat-inl.h"
+#include "simd/prepared_work.h"
 #include "simd/rows-inl.h"
 #include "simd/rows_x86-inl.h"
 #include "simd/simd_api.h"
@@ -37,8 +41,9 @@ namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
 // ---- step 1: a row kernel per tensor ----------------------------------------------------------
-// stream: the caller found the output fit for non-temporal stores (StreamOutput); the kernels
-// that have a non-temporal form then use it (rows-inl.h: KernelStreams).
+// stream: the caller found the output fit for non-temporal stores (ShapeMayStream,
+// AlignedForStreams); the kernels that have a non-temporal form then use it (rows-inl.h:
+// KernelStreams).
 template <typename TIn, typename TOut>
 HWY_INLINE RowsChoice SelectRowsOut(PairLayout layout, bool contiguous, int pairs, bool in_place,
                                     bool stream) {
@@ -150,61 +155,105 @@ HWY_INLINE void PrepareTrig(unsigned needs, int pairs_i, TokenTrig& tt, float* c
   }
 }
 
-struct TensorWork {
-  RowsFn fn = nullptr;
-  const char* in = nullptr;  // bytes
-  char* out = nullptr;
-  std::int64_t in_st = 0, out_st = 0;  // token strides in bytes
-  std::int64_t in_sb = 0, out_sb = 0;  // batch strides in bytes
-  std::int64_t seq = 0;                // tokens per sequence (0: one sequence)
-  bool streams = false;                // fn stores non-temporally: fence after the range
-  RowGeom g;
-};
-
 // Whether the output of t may be written with non-temporal stores (ropekit/apply.h:
 // OutputStores, job.stream_from_bytes): out of place, contiguous rows, at least that large, and
 // every row 64-byte aligned (the base and every stride in bytes a multiple of 64), so that each
-// full vector a kernel stores is aligned to its size.
-HWY_INLINE bool StreamOutput(const detail::ApplyJob& job, const detail::JobTensor& t,
-                             bool contiguous) {
-  if (t.in_place || !contiguous) return false;
+// full vector a kernel stores is aligned to its size. The shape's part (all but the base address
+// and in_place):
+HWY_INLINE bool ShapeMayStream(const detail::ApplyJob& job, const detail::JobTensor& t,
+                               bool contiguous) {
+  if (!contiguous) return false;
   const auto size = static_cast<std::int64_t>(dtype_size(t.out_type));
   if (job.tokens * t.heads * job.head_dim * size < job.stream_from_bytes) return false;
-  const std::uint64_t bits = reinterpret_cast<std::uintptr_t>(t.out) |
-                             static_cast<std::uint64_t>(t.out_stride_token * size) |
+  const std::uint64_t bits = static_cast<std::uint64_t>(t.out_stride_token * size) |
                              static_cast<std::uint64_t>(t.out_stride_head * size) |
                              static_cast<std::uint64_t>(t.seq != 0 ? t.out_stride_batch * size : 0);
   return (bits & 63) == 0;
 }
+HWY_INLINE bool AlignedForStreams(const void* out) {
+  return (reinterpret_cast<std::uintptr_t>(out) & 63) == 0;
+}
 
+// Step 1 for one tensor of the job (heads > 0): its row kernels and geometry. all_forms: both
+// in-place forms and the streaming one where the shape allows it (a prepared shape, whose calls
+// bring their own pointers); else only the form this job's pointers take.
 template <typename TIn>
-HWY_INLINE bool MakeWork(const detail::ApplyJob& job, const detail::JobTensor& t, TensorWork& w,
-                         unsigned& needs, bool& trig_once) {
-  if (t.heads <= 0 || t.in == nullptr) return false;
+HWY_INLINE void PrepareTensor(const detail::ApplyJob& job, const detail::JobTensor& t, bool is_k,
+                              bool all_forms, PreparedTensor& p) {
   const bool contiguous = t.in_stride_dim == 1 && t.out_stride_dim == 1;
-  const bool stream = StreamOutput(job, t, contiguous);
-  const RowsChoice choice =
-      SelectRows<TIn>(t.out_type, job.layout, contiguous, job.pairs, t.in_place, stream);
-  w.fn = choice.fn;
-  w.streams = choice.streams;
-  needs |= choice.needs;
-  trig_once = trig_once && choice.trig_once;
+  p.is_k = is_k;
+  for (const bool in_place : {false, true}) {
+    if (!all_forms && in_place != t.in_place) continue;
+    const RowsChoice choice =
+        SelectRows<TIn>(t.out_type, job.layout, contiguous, job.pairs, in_place, false);
+    p.rows[in_place] = reinterpret_cast<PreparedTensor::ErasedRows>(choice.fn);
+    p.needs[in_place] = choice.needs;
+    p.trig_once[in_place] = choice.trig_once;
+  }
+  p.rows_streaming = nullptr;
+  if (ShapeMayStream(job, t, contiguous) &&
+      (all_forms || (!t.in_place && AlignedForStreams(t.out)))) {
+    const RowsChoice choice =
+        SelectRows<TIn>(t.out_type, job.layout, contiguous, job.pairs, false, true);
+    // Only a kernel with a non-temporal form (KernelStreams); its needs are its regular form's.
+    if (choice.streams) p.rows_streaming = reinterpret_cast<PreparedTensor::ErasedRows>(choice.fn);
+  }
+  p.in_st = t.in_stride_token * static_cast<std::int64_t>(dtype_size(t.in_type));
+  p.out_st = t.out_stride_token * static_cast<std::int64_t>(dtype_size(t.out_type));
+  p.in_sb = t.in_stride_batch * static_cast<std::int64_t>(dtype_size(t.in_type));
+  p.out_sb = t.out_stride_batch * static_cast<std::int64_t>(dtype_size(t.out_type));
+  p.seq = t.seq;
+  for (const bool in_place : {false, true}) {
+    RowGeom& g = p.g[in_place];
+    g.pairs = job.pairs;
+    g.rotary_dim = job.rotary_dim;
+    g.head_dim = job.head_dim;
+    g.in_sd = t.in_stride_dim;
+    g.out_sd = t.out_stride_dim;
+    g.in_sh = t.in_stride_head;
+    g.out_sh = t.out_stride_head;
+    g.heads = t.heads;
+    g.in_place = in_place;
+  }
+}
+
+// Step 1 for the job: q then k, those with heads.
+template <typename TIn>
+HWY_INLINE void PrepareWork(const detail::ApplyJob& job, bool all_forms, PreparedWork& pw) {
+  pw.tensors = 0;
+  if (job.q.heads > 0) PrepareTensor<TIn>(job, job.q, false, all_forms, pw.tensor[pw.tensors++]);
+  if (job.k.heads > 0) PrepareTensor<TIn>(job, job.k, true, all_forms, pw.tensor[pw.tensors++]);
+}
+
+// One tensor of one call: the prepared tensor with this call's pointers.
+struct TensorCall {
+  RowsFn fn = nullptr;
+  const char* in = nullptr;  // bytes
+  char* out = nullptr;
+  const PreparedTensor* p = nullptr;
+  const RowGeom* g = nullptr;
+  bool streams = false;  // fn stores non-temporally: fence after the range
+};
+
+// Binds the job's pointers to prepared tensor p; false when the tensor has no data.
+HWY_INLINE bool BindTensor(const detail::ApplyJob& job, const PreparedTensor& p, TensorCall& w,
+                           unsigned& needs, bool& trig_once) {
+  const detail::JobTensor& t = p.is_k ? job.k : job.q;
+  if (t.in == nullptr) return false;
+  const bool in_place = t.in_place;
+  PreparedTensor::ErasedRows fn = p.rows[in_place];
+  w.streams = false;
+  if (p.rows_streaming != nullptr && !in_place && AlignedForStreams(t.out)) {
+    fn = p.rows_streaming;
+    w.streams = true;
+  }
+  w.fn = reinterpret_cast<RowsFn>(fn);
   w.in = static_cast<const char*>(t.in);
   w.out = static_cast<char*>(t.out);
-  w.in_st = t.in_stride_token * static_cast<std::int64_t>(dtype_size(t.in_type));
-  w.out_st = t.out_stride_token * static_cast<std::int64_t>(dtype_size(t.out_type));
-  w.in_sb = t.in_stride_batch * static_cast<std::int64_t>(dtype_size(t.in_type));
-  w.out_sb = t.out_stride_batch * static_cast<std::int64_t>(dtype_size(t.out_type));
-  w.seq = t.seq;
-  w.g.pairs = job.pairs;
-  w.g.rotary_dim = job.rotary_dim;
-  w.g.head_dim = job.head_dim;
-  w.g.in_sd = t.in_stride_dim;
-  w.g.out_sd = t.out_stride_dim;
-  w.g.in_sh = t.in_stride_head;
-  w.g.out_sh = t.out_stride_head;
-  w.g.heads = t.heads;
-  w.g.in_place = t.in_place;
+  w.p = &p;
+  w.g = &p.g[in_place];
+  needs |= p.needs[in_place];
+  trig_once = trig_once && p.trig_once[in_place];
   return true;
 }
 
@@ -308,6 +357,68 @@ struct Fly {
   AngleConstants* constants = nullptr;  // this thread's
 };
 
+// The on-the-fly state of a job (AngleParams from its frequencies, this thread's constants, the
+// row function for 1-D positions or, with per_pair, position rows).
+HWY_INLINE void InitFly(const detail::ApplyJob& job, int padded, bool per_pair, Fly& fly) {
+  fly.constants = &AngleConstantsFor<>(job, padded);
+  fly.ap.inv_hi = fly.constants->inv_hi;
+  fly.ap.turns = fly.constants->turns;
+  fly.ap.pairs = job.pairs;
+  fly.ap.position_scale = job.position_scale;
+  fly.ap.amplitude = static_cast<float>(job.amplitude);
+  fly.ap.negate_sin = job.inverse;
+  const bool hf = job.angles == AngleMode::kHf;
+  fly.cos_sin = hf ? (per_pair ? &CosSinRowF32<true> : &CosSinRowF32<false>)
+                   : (per_pair ? &CosSinRowTurns<true> : &CosSinRowTurns<false>);
+}
+
+// The cos/sin row of a one-token call at 1-D position p (fly.ta.p or p_f set by the caller):
+// this thread's last row if it was for the same position and settings, else computed into that
+// row (aligned: row kernels read it where it is).
+HWY_INLINE void OneTokenRow(Fly& fly, bool hf, TokenTrig& tt) {
+  AngleConstants& k = *fly.constants;
+  std::int64_t key = fly.ta.p;
+  if (hf) {
+    std::int32_t bits;
+    std::memcpy(&bits, &fly.ta.p_f, sizeof bits);
+    key = bits;
+  }
+  if (!k.RowMatches(key, fly.ap.amplitude, fly.ap.negate_sin)) {
+    fly.cos_sin(fly.ap, fly.ta, k.row_cos, k.row_sin);
+    k.row_p = key;
+    k.row_amplitude = fly.ap.amplitude;
+    k.row_negate = fly.ap.negate_sin;
+    k.row_valid = true;
+  }
+  tt.c = k.row_cos;
+  tt.s = k.row_sin;
+}
+
+// A CosSinCache row (cr, sr) for tt: where it is when the row kernels read cos/sin once per token
+// or the rows start on cache lines (no line-splitting loads), else copied to the aligned buffers
+// (negated sin for the inverse rotation).
+HWY_INLINE void UseCacheRow(const float* cr, const float* sr, bool trig_once, bool inverse,
+                            int pairs, float* cos_buf, float* sin_buf, TokenTrig& tt) {
+  const bool lines_aligned =
+      ((reinterpret_cast<std::uintptr_t>(cr) | reinterpret_cast<std::uintptr_t>(sr)) & 63) == 0;
+  if ((trig_once || lines_aligned) && !inverse) {
+    tt.c = cr;
+    tt.s = sr;
+    return;
+  }
+  // Copied to the aligned buffers: cache rows are only 16-byte aligned, and every head would
+  // otherwise load them with cache-line-splitting vector loads (measured: 10-30% slower than
+  // on the fly at DRAM sizes; with the copy the table path is as fast).
+  std::memcpy(cos_buf, cr, static_cast<std::size_t>(pairs) * sizeof(float));
+  if (inverse) {
+    for (int i = 0; i < pairs; ++i) sin_buf[i] = -sr[i];
+  } else {
+    std::memcpy(sin_buf, sr, static_cast<std::size_t>(pairs) * sizeof(float));
+  }
+  tt.c = cos_buf;
+  tt.s = sin_buf;
+}
+
 // A CosSinCache row where every position the token needs is inside the table (the position
 // scale is not in the cache, so scaled jobs always compute), else computed on the fly; the
 // on-the-fly constants are prepared at the first token that needs them (a call served from a
@@ -391,24 +502,7 @@ class TokenCosSin {
   HWY_INLINE void CacheRow(std::int64_t p, TokenTrig& tt) {
     const float* cr = cache_->cos_row(p);
     const float* sr = rows_apart_ ? SinRow(cr) : cache_->sin_row(p);
-    const bool lines_aligned =
-        ((reinterpret_cast<std::uintptr_t>(cr) | reinterpret_cast<std::uintptr_t>(sr)) & 63) == 0;
-    if ((trig_once_ || lines_aligned) && !job_.inverse) {
-      // The row kernels read cos/sin once per token, or the rows start on cache lines (no
-      // line-splitting loads): use the cache row where it is.
-      tt.c = cr;
-      tt.s = sr;
-      return;
-    }
-    // Copied to the aligned buffers: cache rows are only 16-byte aligned, and every head would
-    // otherwise load them with cache-line-splitting vector loads (measured: 10-30% slower than
-    // on the fly at DRAM sizes; with the copy the table path is as fast).
-    std::memcpy(cos_buf_, cr, static_cast<std::size_t>(pairs_) * sizeof(float));
-    if (job_.inverse) {
-      for (int i = 0; i < pairs_; ++i) sin_buf_[i] = -sr[i];
-    } else {
-      std::memcpy(sin_buf_, sr, static_cast<std::size_t>(pairs_) * sizeof(float));
-    }
+    UseCacheRow(cr, sr, trig_once_, job_.inverse, pairs_, cos_buf_, sin_buf_, tt);
   }
 
   // Position rows (M-RoPE, XD-RoPE, 2-D vision): pair i takes its position from row
@@ -451,45 +545,20 @@ class TokenCosSin {
   HWY_INLINE Fly& FlyState() {
     if (HWY_LIKELY(fly_.has_value())) return *fly_;
     Fly& fly = fly_.emplace();
-    fly.constants = &AngleConstantsFor<>(job_, padded_);
-    fly.ap.inv_hi = fly.constants->inv_hi;
-    fly.ap.turns = fly.constants->turns;
-    fly.ap.pairs = pairs_;
-    fly.ap.position_scale = job_.position_scale;
-    fly.ap.amplitude = static_cast<float>(job_.amplitude);
-    fly.ap.negate_sin = job_.inverse;
     const bool per_pair = job_.pos_kind == Positions::Kind::kMRope;
+    InitFly(job_, padded_, per_pair, fly);
     if (per_pair) {
       for (int i = pairs_; i < padded_; ++i) pp_f_[i] = 0, pp_[i] = 0;
       fly.ta.pp = pp_;
       fly.ta.pp_f = pp_f_;
     }
-    fly.cos_sin = hf_ ? (per_pair ? &CosSinRowF32<true> : &CosSinRowF32<false>)
-                      : (per_pair ? &CosSinRowTurns<true> : &CosSinRowTurns<false>);
     return fly;
   }
 
   // 1-D positions (fly.ta.p or p_f set).
   HWY_INLINE void OnTheFly(Fly& fly, TokenTrig& tt) {
     if (job_.tokens == 1) {
-      // A one-token call: this thread's last row if it was for the same position and settings,
-      // else computed into that row (aligned: row kernels read it where it is).
-      AngleConstants& k = *fly.constants;
-      std::int64_t key = fly.ta.p;
-      if (hf_) {
-        std::int32_t bits;
-        std::memcpy(&bits, &fly.ta.p_f, sizeof bits);
-        key = bits;
-      }
-      if (!k.RowMatches(key, fly.ap.amplitude, fly.ap.negate_sin)) {
-        fly.cos_sin(fly.ap, fly.ta, k.row_cos, k.row_sin);
-        k.row_p = key;
-        k.row_amplitude = fly.ap.amplitude;
-        k.row_negate = fly.ap.negate_sin;
-        k.row_valid = true;
-      }
-      tt.c = k.row_cos;
-      tt.s = k.row_sin;
+      OneTokenRow(fly, hf_, tt);
       return;
     }
     fly.cos_sin(fly.ap, fly.ta, cos_buf_, sin_buf_);
@@ -511,16 +580,86 @@ class TokenCosSin {
 
 // ---- the driver ---------------------------------------------------------------------------------
 
-// The range kernel for input dtype TIn (q and k share it; see simd_dispatch.cc for mixed inputs).
-template <typename TIn>
-HWY_INLINE void RopeRange(const detail::ApplyJob& job, std::int64_t t_begin, std::int64_t t_end) {
-  // Step 1: a row kernel per tensor, and what they need of cos/sin.
-  TensorWork work[2];
+// Binds the job's tensors (step 1 done: pw); returns how many have data.
+HWY_INLINE int BindWork(const detail::ApplyJob& job, const PreparedWork& pw, TensorCall* work,
+                        unsigned& needs, bool& trig_once) {
   int n_work = 0;
+  if (pw.tensors > 0 && BindTensor(job, pw.tensor[0], work[n_work], needs, trig_once)) ++n_work;
+  if (pw.tensors > 1 && BindTensor(job, pw.tensor[1], work[n_work], needs, trig_once)) ++n_work;
+  return n_work;
+}
+
+// Step 4 for token t: every head of each bound tensor.
+HWY_INLINE void RotateToken(const TensorCall* work, int n_work, std::int64_t t,
+                            const TokenTrig& tt) {
+  for (int w = 0; w < n_work; ++w) {
+    const TensorCall& tc = work[w];
+    const PreparedTensor& p = *tc.p;
+    tc.fn(tc.in + detail::token_offset(t, p.seq, p.in_st, p.in_sb),
+          tc.out + detail::token_offset(t, p.seq, p.out_st, p.out_sb), tt, *tc.g);
+  }
+}
+
+// Non-temporal stores are weakly ordered: make them visible before the range is reported done
+// (the pool's release of the job, or the return to the caller).
+HWY_INLINE void FenceStreams(const TensorCall* work, int n_work) {
+  if (work[0].streams || (n_work > 1 && work[1].streams)) hwy::FlushStream();
+}
+
+// A range of one token with 1-D positions: a decode step, where the fixed cost of a call is most
+// of its time. The steps of RopeRangeTokens for that token without its per-range state
+// (TokenCosSin, the token loop): its position, a CosSinCache row or this thread's one-token row
+// (TokenCosSin::Get gives the same), then the heads.
+template <typename TIn>
+HWY_INLINE void RopeOneToken(const detail::ApplyJob& job, const PreparedWork& pw, std::int64_t t) {
+  TensorCall work[2];
+  unsigned needs = 0;
+  bool trig_once = true;
+  const int n_work = BindWork(job, pw, work, needs, trig_once);
+  if (n_work == 0) return;
+  std::int64_t seq_hint =
+      job.pos_kind == Positions::Kind::kPerSequence ? detail::seq_for_token(job, t) : 0;
+  const std::int64_t p = detail::token_position(job, t, 0, seq_hint);
+  TokenTrig tt;
+  HWY_ALIGN float cos_buf[kMaxPairsPadded];
+  HWY_ALIGN float sin_buf[kMaxPairsPadded];
+  const CosSinCache* cache = job.has_position_scale ? nullptr : job.cache;
+  if (cache != nullptr && p >= 0 && p < cache->size()) {
+    UseCacheRow(cache->cos_row(p), cache->sin_row(p), trig_once, job.inverse, job.pairs, cos_buf,
+                sin_buf, tt);
+  } else {
+    Fly fly;
+    InitFly(job, (job.pairs + kPairPad - 1) / kPairPad * kPairPad, /*per_pair=*/false, fly);
+    const bool hf = job.angles == AngleMode::kHf;
+    if (hf) {
+      fly.ta.p_f = HfPosition(p, job.has_position_scale, job.position_scale);
+    } else {
+      fly.ta.p = p;
+    }
+    OneTokenRow(fly, hf, tt);
+  }
+  if (needs != 0) {
+    HWY_ALIGN float c_eo[kMaxPairsPadded];
+    HWY_ALIGN float s_eo[kMaxPairsPadded];
+    HWY_ALIGN float c_dup[2 * kMaxPairsPadded];
+    HWY_ALIGN float s_dup[2 * kMaxPairsPadded];
+    PrepareTrig(needs, job.pairs, tt, c_eo, s_eo, c_dup, s_dup);
+    RotateToken(work, n_work, t, tt);
+  } else {
+    RotateToken(work, n_work, t, tt);
+  }
+  FenceStreams(work, n_work);
+}
+
+// The range kernel for input dtype TIn (q and k share it; see simd_dispatch.cc for mixed inputs),
+// with step 1 already taken for the job's shape (PrepareWork): any range.
+template <typename TIn>
+HWY_NOINLINE void RopeRangeTokens(const detail::ApplyJob& job, const PreparedWork& pw,
+                                  std::int64_t t_begin, std::int64_t t_end) {
+  TensorCall work[2];
   unsigned needs = 0;
   bool trig_once = true;  // every row kernel of the job reads cos/sin once per token
-  if (MakeWork<TIn>(job, job.q, work[n_work], needs, trig_once)) ++n_work;
-  if (MakeWork<TIn>(job, job.k, work[n_work], needs, trig_once)) ++n_work;
+  const int n_work = BindWork(job, pw, work, needs, trig_once);
   if (n_work == 0 || t_begin >= t_end) return;
 
   TokenCosSin cos_sin(job, trig_once);
@@ -540,15 +679,47 @@ HWY_INLINE void RopeRange(const detail::ApplyJob& job, std::int64_t t_begin, std
     TokenTrig tt;
     cos_sin.Get(t, seq_hint, tt);                                                 // step 2
     if (needs != 0) PrepareTrig(needs, job.pairs, tt, c_eo, s_eo, c_dup, s_dup);  // step 3
-    for (int w = 0; w < n_work; ++w) {                                            // step 4
-      const TensorWork& tw = work[w];
-      tw.fn(tw.in + detail::token_offset(t, tw.seq, tw.in_st, tw.in_sb),
-            tw.out + detail::token_offset(t, tw.seq, tw.out_st, tw.out_sb), tt, tw.g);
-    }
+    RotateToken(work, n_work, t, tt);                                             // step 4
   }
-  // Non-temporal stores are weakly ordered: make them visible before the range is reported done
-  // (the pool's release of the job, or the return to the caller).
-  if (work[0].streams || (n_work > 1 && work[1].streams)) hwy::FlushStream();
+  FenceStreams(work, n_work);
+}
+
+// Either of the two above.
+template <typename TIn>
+HWY_INLINE void RopeRangePrepared(const detail::ApplyJob& job, const PreparedWork& pw,
+                                  std::int64_t t_begin, std::int64_t t_end) {
+  if (t_end - t_begin == 1 && job.pos_kind != Positions::Kind::kMRope) {
+    RopeOneToken<TIn>(job, pw, t_begin);
+  } else {
+    RopeRangeTokens<TIn>(job, pw, t_begin, t_end);
+  }
+}
+
+// The range kernel of a job not prepared before: step 1 for this job's pointers, then the rest.
+template <typename TIn>
+HWY_INLINE void RopeRange(const detail::ApplyJob& job, std::int64_t t_begin, std::int64_t t_end) {
+  PreparedWork pw;
+  PrepareWork<TIn>(job, /*all_forms=*/false, pw);
+  RopeRangePrepared<TIn>(job, pw, t_begin, t_end);
+}
+
+// Prepares the job's shape: its record in prepared.backend, and `kernel` (this target's
+// RopeRangePrepared for TIn) to run it.
+template <typename TIn>
+HWY_INLINE void PrepareShape(const detail::ApplyJob& job, detail::PreparedRange& prepared,
+                             detail::PreparedRangeKernel kernel) {
+  PreparedWork& pw = *new (prepared.backend) PreparedWork();
+  PrepareWork<TIn>(job, /*all_forms=*/true, pw);
+  prepared.kernel = kernel;
+}
+
+// A prepared shape's record in PreparedRange::backend (detail::PreparedRange: plain bytes that
+// the preparing call filled with a PreparedWork, trivially copyable, so copies of it are one too).
+HWY_INLINE const PreparedWork& WorkOf(const detail::PreparedRange& prepared) {
+  return *std::launder(reinterpret_cast<const PreparedWork*>(prepared.backend));
+}
+HWY_INLINE PreparedWork& WorkOf(detail::PreparedRange& prepared) {
+  return *std::launder(reinterpret_cast<PreparedWork*>(prepared.backend));
 }
 
 }  // namespace HWY_NAMESPACE

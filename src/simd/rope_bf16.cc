@@ -17,6 +17,15 @@ void RangeBF16(const detail::ApplyJob& job, std::int64_t t_begin, std::int64_t t
   RopeRange<BF16>(job, t_begin, t_end);
 }
 
+void RangeBF16Prepared(const detail::ApplyJob& job, const detail::PreparedRange& prepared,
+                       std::int64_t t_begin, std::int64_t t_end) {
+  RopeRangePrepared<BF16>(job, WorkOf(prepared), t_begin, t_end);
+}
+
+void PrepareBF16(const detail::ApplyJob& job, detail::PreparedRange& prepared) {
+  PrepareShape<BF16>(job, prepared, &RangeBF16Prepared);
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace simd
 }  // namespace ropekit
@@ -26,6 +35,7 @@ HWY_AFTER_NAMESPACE();
 namespace ropekit {
 namespace simd {
 HWY_EXPORT(RangeBF16);
+HWY_EXPORT(PrepareBF16);
 }  // namespace simd
 
 namespace detail {
@@ -35,6 +45,11 @@ RangeKernel simd_range_kernel_bf16() {
   hwy::ChosenTarget& chosen = hwy::GetChosenTarget();
   if (!chosen.IsInitialized()) chosen.Update(hwy::SupportedTargets());
   return simd::HWY_DISPATCH_TABLE(RangeBF16)[chosen.GetIndex()];
+}
+PrepareShapeFn simd_prepare_bf16() {
+  hwy::ChosenTarget& chosen = hwy::GetChosenTarget();
+  if (!chosen.IsInitialized()) chosen.Update(hwy::SupportedTargets());
+  return simd::HWY_DISPATCH_TABLE(PrepareBF16)[chosen.GetIndex()];
 }
 }  // namespace detail
 }  // namespace ropekit

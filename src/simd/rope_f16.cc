@@ -17,6 +17,15 @@ void RangeF16(const detail::ApplyJob& job, std::int64_t t_begin, std::int64_t t_
   RopeRange<F16>(job, t_begin, t_end);
 }
 
+void RangeF16Prepared(const detail::ApplyJob& job, const detail::PreparedRange& prepared,
+                      std::int64_t t_begin, std::int64_t t_end) {
+  RopeRangePrepared<F16>(job, WorkOf(prepared), t_begin, t_end);
+}
+
+void PrepareF16(const detail::ApplyJob& job, detail::PreparedRange& prepared) {
+  PrepareShape<F16>(job, prepared, &RangeF16Prepared);
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace simd
 }  // namespace ropekit
@@ -26,6 +35,7 @@ HWY_AFTER_NAMESPACE();
 namespace ropekit {
 namespace simd {
 HWY_EXPORT(RangeF16);
+HWY_EXPORT(PrepareF16);
 }  // namespace simd
 
 namespace detail {
@@ -35,6 +45,11 @@ RangeKernel simd_range_kernel_f16() {
   hwy::ChosenTarget& chosen = hwy::GetChosenTarget();
   if (!chosen.IsInitialized()) chosen.Update(hwy::SupportedTargets());
   return simd::HWY_DISPATCH_TABLE(RangeF16)[chosen.GetIndex()];
+}
+PrepareShapeFn simd_prepare_f16() {
+  hwy::ChosenTarget& chosen = hwy::GetChosenTarget();
+  if (!chosen.IsInitialized()) chosen.Update(hwy::SupportedTargets());
+  return simd::HWY_DISPATCH_TABLE(PrepareF16)[chosen.GetIndex()];
 }
 }  // namespace detail
 }  // namespace ropekit

@@ -17,6 +17,15 @@ void RangeF32(const detail::ApplyJob& job, std::int64_t t_begin, std::int64_t t_
   RopeRange<float>(job, t_begin, t_end);
 }
 
+void RangeF32Prepared(const detail::ApplyJob& job, const detail::PreparedRange& prepared,
+                      std::int64_t t_begin, std::int64_t t_end) {
+  RopeRangePrepared<float>(job, WorkOf(prepared), t_begin, t_end);
+}
+
+void PrepareF32(const detail::ApplyJob& job, detail::PreparedRange& prepared) {
+  PrepareShape<float>(job, prepared, &RangeF32Prepared);
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace simd
 }  // namespace ropekit
@@ -26,6 +35,7 @@ HWY_AFTER_NAMESPACE();
 namespace ropekit {
 namespace simd {
 HWY_EXPORT(RangeF32);
+HWY_EXPORT(PrepareF32);
 }  // namespace simd
 
 namespace detail {
@@ -35,6 +45,11 @@ RangeKernel simd_range_kernel_f32() {
   hwy::ChosenTarget& chosen = hwy::GetChosenTarget();
   if (!chosen.IsInitialized()) chosen.Update(hwy::SupportedTargets());
   return simd::HWY_DISPATCH_TABLE(RangeF32)[chosen.GetIndex()];
+}
+PrepareShapeFn simd_prepare_f32() {
+  hwy::ChosenTarget& chosen = hwy::GetChosenTarget();
+  if (!chosen.IsInitialized()) chosen.Update(hwy::SupportedTargets());
+  return simd::HWY_DISPATCH_TABLE(PrepareF32)[chosen.GetIndex()];
 }
 }  // namespace detail
 }  // namespace ropekit

@@ -23,6 +23,7 @@
 
 #include "hwy/highway.h"
 #include "simd/hwy_compat-inl.h"
+#include "simd/prepared_work.h"
 #include "simd/simd_api.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -30,17 +31,6 @@ namespace ropekit {
 namespace simd {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
-
-// Geometry shared by every row of one tensor.
-struct RowGeom {
-  int pairs = 0;
-  int rotary_dim = 0;
-  int head_dim = 0;
-  std::int64_t in_sd = 1, out_sd = 1;  // element strides along head_dim
-  std::int64_t in_sh = 0, out_sh = 0;  // element strides between heads
-  std::int64_t heads = 0;
-  bool in_place = false;
-};
 
 // cos/sin of one token in the arrangements the row kernels read (built once per token, only
 // those some tensor of the job needs).
@@ -243,7 +233,7 @@ inline constexpr std::size_t kMaxTrigVecs = 8;
 inline constexpr std::size_t kMaxTrigVecs = 4;
 #endif
 // kStream: non-temporal stores of the rotated rows (hwy_compat-inl.h: StoreVec), for outputs
-// aligned to 64 bytes (rope-inl.h: StreamOutput).
+// aligned to 64 bytes (rope-inl.h: ShapeMayStream, AlignedForStreams).
 template <PairLayout L, typename TIn, typename TOut, std::size_t kPairs, bool kStream = false>
 HWY_NOINLINE void RotateTokenRegs(const void* in_v, void* out_v, const TokenTrig& tt,
                                   const RowGeom& g) {

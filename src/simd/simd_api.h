@@ -30,6 +30,13 @@ RangeKernel simd_range_kernel(DType in);
 RangeKernel simd_range_kernel_f32();
 RangeKernel simd_range_kernel_f16();
 RangeKernel simd_range_kernel_bf16();
+// The same for prepared shapes (kernel/job.h: simd_prepare): fills `prepared` with the current
+// target's record of the job's shape and its prepared range kernel.
+using PrepareShapeFn = void (*)(const ApplyJob& job, PreparedRange& prepared);
+PrepareShapeFn simd_prepare_fn(DType in);
+PrepareShapeFn simd_prepare_f32();
+PrepareShapeFn simd_prepare_f16();
+PrepareShapeFn simd_prepare_bf16();
 
 // Whether the AVX3 kernels may use AVX512_BF16 (vcvtne2ps2bf16) for bf16 stores: the CPU has it
 // and it was not switched off (tests switch it off to cover the software rounding on AVX3).

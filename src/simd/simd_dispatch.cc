@@ -43,6 +43,7 @@ std::atomic<bool>& avx512_bf16_flag() {
 bool avx512_bf16_enabled() { return avx512_bf16_flag().load(std::memory_order_relaxed); }
 void set_avx512_bf16_enabled(bool on) {
   avx512_bf16_flag().store(on && cpu_has_avx512_bf16(), std::memory_order_relaxed);
+  note_dispatch_change();  // remembered apply_rope shapes hold row kernels chosen with the flag
 }
 
 RangeKernel simd_range_kernel(DType in) {
@@ -53,6 +54,18 @@ RangeKernel simd_range_kernel(DType in) {
       return simd_range_kernel_f16();
     case DType::kBF16:
       return simd_range_kernel_bf16();
+  }
+  return nullptr;
+}
+
+PrepareShapeFn simd_prepare_fn(DType in) {
+  switch (in) {
+    case DType::kF32:
+      return simd_prepare_f32();
+    case DType::kF16:
+      return simd_prepare_f16();
+    case DType::kBF16:
+      return simd_prepare_bf16();
   }
   return nullptr;
 }
@@ -93,6 +106,13 @@ RangeKernel simd_kernel_for(const ApplyJob& job) {
   const bool has_k = job.k.heads > 0;
   if (has_q && has_k && job.q.in_type != job.k.in_type) return &mixed_input_range;
   return simd_range_kernel(has_q ? job.q.in_type : job.k.in_type);
+}
+
+void simd_prepare(const ApplyJob& job, PreparedRange& prepared) {
+  prepared.kernel = nullptr;
+  const RangeKernel kernel = simd_kernel_for(job);
+  if (kernel == nullptr || kernel == &mixed_input_range) return;  // mixed: not prepared
+  simd_prepare_fn(job.q.heads > 0 ? job.q.in_type : job.k.in_type)(job, prepared);
 }
 
 }  // namespace ropekit::detail

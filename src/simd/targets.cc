@@ -45,7 +45,7 @@ std::atomic<std::uint64_t> g_dispatch_version{0};
 
 void set_supported(std::int64_t bits) {
   hwy::SetSupportedTargetsForTest(bits);
-  g_dispatch_version.fetch_add(1, std::memory_order_release);
+  detail::note_dispatch_change();
 }
 
 void force_impl(const std::string& name) {
@@ -74,6 +74,8 @@ void force_impl(const std::string& name) {
 }  // namespace
 
 namespace detail {
+void note_dispatch_change() { g_dispatch_version.fetch_add(1, std::memory_order_release); }
+
 std::uint64_t simd_dispatch_version() {
   init_simd_targets();  // ROPEKIT_TARGET is applied before the first version is read
   return g_dispatch_version.load(std::memory_order_acquire);
