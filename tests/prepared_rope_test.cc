@@ -543,5 +543,53 @@ TEST(PreparedRope, StreamedOutputsAreChosenPerCall) {
       }
 }
 
+// A prepared shape finds a table's sin row at a fixed distance from its cos row (measured when it
+// is built; ropekit/cos_sin_cache.h promises the same distance for every row): a decode loop over a
+// caller's tables (CosSinCache::wrap) whose sin table lies before its cos table, and over the
+// library's own cache, forward and inverse, equals a fresh thread's call on the library's cache.
+TEST(PreparedRope, TableRowsAtTheirDistance) {
+  const FrequencyPlan plan = model_plan("llama-3.1-8b-instruct.json");
+  const int pairs = plan.rotary_dim / 2;
+  const std::int64_t rows = 512;
+  const CosSinCache own(plan, AngleMode::kExact, true, rows);
+  std::vector<float> sin_then_cos(static_cast<std::size_t>(2 * rows * pairs + 16));
+  float* sin_table = sin_then_cos.data() + 3;  // not 64-byte aligned either
+  float* cos_table = sin_table + rows * pairs + 5;
+  for (std::int64_t p = 0; p < rows; ++p) {
+    std::copy_n(own.cos_row(p), pairs, cos_table + p * pairs);
+    std::copy_n(own.sin_row(p), pairs, sin_table + p * pairs);
+  }
+  const auto wrapped = CosSinCache::wrap(cos_table, sin_table, rows, pairs, pairs);
+  for (const CosSinCache* table : {static_cast<const CosSinCache*>(wrapped.get()), &own})
+    for (const Direction dir : {Direction::kForward, Direction::kInverse}) {
+      Geometry g;
+      g.tokens = 1;
+      g.q_heads = 32;
+      g.k_heads = 8;
+      ApplyOptions o;
+      o.cache = table;
+      o.direction = dir;
+      const PreparedRope prepared = prepare(plan, g, o, /*in_place=*/false);
+      for (std::int64_t p : {0, 1, 200, 511}) {
+        Step s(g, static_cast<unsigned>(p + 1));
+        prepared.apply(s.q_in.data(), s.q_ours.data(), s.k_in.data(), s.k_ours.data(),
+                       Positions::offset(p));
+        ApplyOptions fresh_options = o;
+        fresh_options.cache = &own;
+        std::thread fresh([&] {
+          apply_rope(plan, view_in(g, s.q_in.data(), g.q_heads),
+                     view_out(g, s.q_ref.data(), g.q_heads), view_in(g, s.k_in.data(), g.k_heads),
+                     view_out(g, s.k_ref.data(), g.k_heads), Positions::offset(p), fresh_options);
+        });
+        fresh.join();
+        const std::string what = std::string(table == &own ? "own cache" : "wrapped tables") +
+                                 (dir == Direction::kInverse ? ", inverse" : "") + ", position " +
+                                 std::to_string(p);
+        EXPECT_TRUE(s.q_ours == s.q_ref) << what;
+        EXPECT_TRUE(s.k_ours == s.k_ref) << what;
+      }
+    }
+}
+
 }  // namespace
 }  // namespace ropekit

@@ -625,8 +625,12 @@ HWY_INLINE void RopeOneToken(const detail::ApplyJob& job, const PreparedWork& pw
   HWY_ALIGN float sin_buf[kMaxPairsPadded];
   const CosSinCache* cache = job.has_position_scale ? nullptr : job.cache;
   if (cache != nullptr && p >= 0 && p < cache->size()) {
-    UseCacheRow(cache->cos_row(p), cache->sin_row(p), trig_once, job.inverse, job.pairs, cos_buf,
-                sin_buf, tt);
+    const float* cr = cache->cos_row(p);
+    const float* sr =
+        pw.sin_offset_known
+            ? reinterpret_cast<const float*>(reinterpret_cast<std::intptr_t>(cr) + pw.sin_offset)
+            : cache->sin_row(p);
+    UseCacheRow(cr, sr, trig_once, job.inverse, job.pairs, cos_buf, sin_buf, tt);
   } else {
     Fly fly;
     InitFly(job, (job.pairs + kPairPad - 1) / kPairPad * kPairPad, /*per_pair=*/false, fly);
@@ -710,6 +714,11 @@ HWY_INLINE void PrepareShape(const detail::ApplyJob& job, detail::PreparedRange&
                              detail::PreparedRangeKernel kernel) {
   PreparedWork& pw = *new (prepared.backend) PreparedWork();
   PrepareWork<TIn>(job, /*all_forms=*/true, pw);
+  if (job.cache != nullptr && job.cache->size() > 0) {
+    pw.sin_offset_known = true;
+    pw.sin_offset = reinterpret_cast<std::intptr_t>(job.cache->sin_row(0)) -
+                    reinterpret_cast<std::intptr_t>(job.cache->cos_row(0));
+  }
   prepared.kernel = kernel;
 }
 

@@ -244,6 +244,9 @@ HWY_NOINLINE void RotateTokenRegs(const void* in_v, void* out_v, const TokenTrig
   static_assert(kPairs % kLanes == 0 && kVecs <= kMaxTrigVecs, "cos/sin must fit in registers");
   const RowLoop lp(g);
   hn::Vec<decltype(df)> cv[kVecs], sv[kVecs];
+  // Unrolled before GCC's scalar replacement of the arrays, so that they live in registers (not
+  // unrolled, they were stored to the stack and loaded back at every call).
+  HWY_UNROLL(8)
   for (std::size_t k = 0; k < kVecs; ++k) {
     cv[k] = hn::LoadU(df, tt.c + kLanes * k);
     sv[k] = hn::LoadU(df, tt.s + kLanes * k);
@@ -301,6 +304,7 @@ HWY_NOINLINE void RotateTokenRegsSwap(const void* in_v, void* out_v, const Token
     const auto lo = hn::IndicesFromVec(df, hn::ShiftRight<1>(lane));
     const auto hi = hn::IndicesFromVec(
         df, hn::Add(hn::ShiftRight<1>(lane), hn::Set(di, static_cast<std::int32_t>(kLanes / 2))));
+    HWY_UNROLL(8)  // as in RotateTokenRegs
     for (std::size_t j = 0; j < kVecs / 2; ++j) {
       const auto c = hn::LoadU(df, tt.c + kLanes * j);
       const auto s = hn::LoadU(df, tt.s + kLanes * j);
