@@ -397,11 +397,15 @@ HWY_INLINE void OneTokenRow(Fly& fly, bool hf, TokenTrig& tt) {
 // A CosSinCache row (cr, sr) for tt: where it is when the row kernels read cos/sin once per token
 // or the rows start on cache lines (no line-splitting loads), else copied to the aligned buffers
 // (negated sin for the inverse rotation).
-HWY_INLINE void UseCacheRow(const float* cr, const float* sr, bool trig_once, bool inverse,
-                            int pairs, float* cos_buf, float* sin_buf, TokenTrig& tt) {
+HWY_INLINE bool CacheRowReadInPlace(const float* cr, const float* sr, bool trig_once,
+                                    bool inverse) {
   const bool lines_aligned =
       ((reinterpret_cast<std::uintptr_t>(cr) | reinterpret_cast<std::uintptr_t>(sr)) & 63) == 0;
-  if ((trig_once || lines_aligned) && !inverse) {
+  return (trig_once || lines_aligned) && !inverse;
+}
+HWY_INLINE void UseCacheRow(const float* cr, const float* sr, bool trig_once, bool inverse,
+                            int pairs, float* cos_buf, float* sin_buf, TokenTrig& tt) {
+  if (CacheRowReadInPlace(cr, sr, trig_once, inverse)) {
     tt.c = cr;
     tt.s = sr;
     return;
@@ -606,6 +610,42 @@ HWY_INLINE void FenceStreams(const TensorCall* work, int n_work) {
   if (work[0].streams || (n_work > 1 && work[1].streams)) hwy::FlushStream();
 }
 
+// Steps 3 and 4 of one token whose row kernels want cos/sin rearranged (out of line: the buffers
+// would otherwise enlarge the frame of every one-token call). Templates so that every dtype TU
+// may instantiate them (ODR).
+template <int kOdr = 0>
+HWY_NOINLINE void RotateTokenRearranged(const TensorCall* work, int n_work, std::int64_t t,
+                                        TokenTrig tt, unsigned needs, int pairs) {
+  HWY_ALIGN float c_eo[kMaxPairsPadded];
+  HWY_ALIGN float s_eo[kMaxPairsPadded];
+  HWY_ALIGN float c_dup[2 * kMaxPairsPadded];
+  HWY_ALIGN float s_dup[2 * kMaxPairsPadded];
+  PrepareTrig(needs, pairs, tt, c_eo, s_eo, c_dup, s_dup);
+  RotateToken(work, n_work, t, tt);
+}
+
+HWY_INLINE void FinishToken(const TensorCall* work, int n_work, std::int64_t t, const TokenTrig& tt,
+                            unsigned needs, int pairs) {
+  if (needs != 0) {
+    RotateTokenRearranged<>(work, n_work, t, tt, needs, pairs);
+  } else {
+    RotateToken(work, n_work, t, tt);
+  }
+}
+
+// Steps 3 and 4 of one token from a CosSinCache row that is copied first (UseCacheRow; out of line
+// for the same reason).
+template <int kOdr = 0>
+HWY_NOINLINE void RotateTokenFromRowCopy(const detail::ApplyJob& job, const TensorCall* work,
+                                         int n_work, std::int64_t t, const float* cr,
+                                         const float* sr, unsigned needs) {
+  HWY_ALIGN float cos_buf[kMaxPairsPadded];
+  HWY_ALIGN float sin_buf[kMaxPairsPadded];
+  TokenTrig tt;
+  UseCacheRow(cr, sr, /*trig_once=*/false, job.inverse, job.pairs, cos_buf, sin_buf, tt);
+  FinishToken(work, n_work, t, tt, needs, job.pairs);
+}
+
 // A range of one token with 1-D positions: a decode step, where the fixed cost of a call is most
 // of its time. The steps of RopeRangeTokens for that token without its per-range state
 // (TokenCosSin, the token loop): its position, a CosSinCache row or this thread's one-token row
@@ -621,8 +661,6 @@ HWY_INLINE void RopeOneToken(const detail::ApplyJob& job, const PreparedWork& pw
       job.pos_kind == Positions::Kind::kPerSequence ? detail::seq_for_token(job, t) : 0;
   const std::int64_t p = detail::token_position(job, t, 0, seq_hint);
   TokenTrig tt;
-  HWY_ALIGN float cos_buf[kMaxPairsPadded];
-  HWY_ALIGN float sin_buf[kMaxPairsPadded];
   const CosSinCache* cache = job.has_position_scale ? nullptr : job.cache;
   if (cache != nullptr && p >= 0 && p < cache->size()) {
     const float* cr = cache->cos_row(p);
@@ -630,7 +668,13 @@ HWY_INLINE void RopeOneToken(const detail::ApplyJob& job, const PreparedWork& pw
         pw.sin_offset_known
             ? reinterpret_cast<const float*>(reinterpret_cast<std::intptr_t>(cr) + pw.sin_offset)
             : cache->sin_row(p);
-    UseCacheRow(cr, sr, trig_once, job.inverse, job.pairs, cos_buf, sin_buf, tt);
+    if (!CacheRowReadInPlace(cr, sr, trig_once, job.inverse)) {
+      RotateTokenFromRowCopy<>(job, work, n_work, t, cr, sr, needs);
+      FenceStreams(work, n_work);
+      return;
+    }
+    tt.c = cr;
+    tt.s = sr;
   } else {
     Fly fly;
     InitFly(job, (job.pairs + kPairPad - 1) / kPairPad * kPairPad, /*per_pair=*/false, fly);
@@ -642,16 +686,7 @@ HWY_INLINE void RopeOneToken(const detail::ApplyJob& job, const PreparedWork& pw
     }
     OneTokenRow(fly, hf, tt);
   }
-  if (needs != 0) {
-    HWY_ALIGN float c_eo[kMaxPairsPadded];
-    HWY_ALIGN float s_eo[kMaxPairsPadded];
-    HWY_ALIGN float c_dup[2 * kMaxPairsPadded];
-    HWY_ALIGN float s_dup[2 * kMaxPairsPadded];
-    PrepareTrig(needs, job.pairs, tt, c_eo, s_eo, c_dup, s_dup);
-    RotateToken(work, n_work, t, tt);
-  } else {
-    RotateToken(work, n_work, t, tt);
-  }
+  FinishToken(work, n_work, t, tt, needs, job.pairs);
   FenceStreams(work, n_work);
 }
 
