@@ -194,7 +194,6 @@ ROPEKIT_AVX512BF16_ATTR HWY_NOINLINE void RotateTokenBF16Native(const void* in_v
   constexpr std::size_t kVecs = kPairs / 16;
   const RowLoop lp(g);
   VF16 cv[kVecs], sv[kVecs];
-  HWY_UNROLL(8)  // in registers, as in RotateTokenRegs (rows-inl.h)
   for (std::size_t k = 0; k < kVecs; ++k) {
     cv[k] = hn::LoadU(df, tt.c + 16 * k);
     sv[k] = hn::LoadU(df, tt.s + 16 * k);
