@@ -719,7 +719,7 @@ TEST_P(TargetTest, OnTheFlyCosSinAtExtremePositions) {
 
 // Prints the observed error statistics once all tests ran.
 // OutputStores::kNonTemporal writes out-of-place results with non-temporal stores where the row
-// kernel has that form and every output row is 64-byte aligned (rope-inl.h: StreamOutput). Each
+// kernel has that form and every output row is 64-byte aligned (rope-inl.h: ShapeMayStream). Each
 // call here must equal, bit for bit, the same call with kRegular: every dtype and layout,
 // whole-token widths and partial rotary, cos/sin from a table and on the fly, q and k together,
 // rows that the bf16 hardware kernel redoes after streaming them (a row of zeros), outputs that are

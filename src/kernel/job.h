@@ -70,7 +70,7 @@ struct ApplyJob {
   bool has_position_scale = false;
   const CosSinCache* cache = nullptr;  // matches the job when set
   // Out-of-place outputs of at least this many bytes may be written with non-temporal stores
-  // (ApplyOptions::output_stores; the SIMD kernels' StreamOutput).
+  // (ApplyOptions::output_stores; the SIMD kernels' ShapeMayStream and AlignedForStreams).
   std::int64_t stream_from_bytes = INT64_MAX;
   // positions (apply.cc check_positions sets each of these at every call)
   Positions::Kind pos_kind = Positions::Kind::kOffset;
