@@ -628,12 +628,15 @@ int pool_threads(const ApplyOptions& o, ThreadPool& pool) {
     kernel = kernel_for(job, o.backend);
   }
   const detail::PreparedRangeKernel prepared_kernel = prepared ? prepared->kernel : nullptr;
-  if (chunks == 0) {
+  auto run_range = [&](std::int64_t t0, std::int64_t t1) {
     if (prepared_kernel) {
-      prepared_kernel(job, *prepared, 0, job.tokens);
+      prepared_kernel(job, *prepared, t0, t1);
     } else {
-      kernel(job, 0, job.tokens);
+      kernel(job, t0, t1);
     }
+  };
+  if (chunks == 0) {
+    run_range(0, job.tokens);
     return;
   }
   const std::int64_t tokens = job.tokens;
@@ -641,12 +644,7 @@ int pool_threads(const ApplyOptions& o, ThreadPool& pool) {
       chunks,
       [&](std::int64_t c) {
         const std::int64_t t0 = tokens * c / chunks, t1 = tokens * (c + 1) / chunks;
-        if (t1 <= t0) return;
-        if (prepared_kernel) {
-          prepared_kernel(job, *prepared, t0, t1);
-        } else {
-          kernel(job, t0, t1);
-        }
+        if (t1 > t0) run_range(t0, t1);
       },
       threads);
 }

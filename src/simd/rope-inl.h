@@ -357,6 +357,9 @@ struct Fly {
   AngleConstants* constants = nullptr;  // this thread's
 };
 
+// Pair arrays are padded to a multiple of kPairPad (simd_api.h).
+HWY_INLINE int PaddedPairs(int pairs) { return (pairs + kPairPad - 1) / kPairPad * kPairPad; }
+
 // The on-the-fly state of a job (AngleParams from its frequencies, this thread's constants, the
 // row function for 1-D positions or, with per_pair, position rows).
 HWY_INLINE void InitFly(const detail::ApplyJob& job, int padded, bool per_pair, Fly& fly) {
@@ -370,6 +373,15 @@ HWY_INLINE void InitFly(const detail::ApplyJob& job, int padded, bool per_pair, 
   const bool hf = job.angles == AngleMode::kHf;
   fly.cos_sin = hf ? (per_pair ? &CosSinRowF32<true> : &CosSinRowF32<false>)
                    : (per_pair ? &CosSinRowTurns<true> : &CosSinRowTurns<false>);
+}
+
+// The 1-D position p of a token as the row function reads it: the float position in hf mode.
+HWY_INLINE void SetFlyPosition(const detail::ApplyJob& job, bool hf, std::int64_t p, Fly& fly) {
+  if (hf) {
+    fly.ta.p_f = HfPosition(p, job.has_position_scale, job.position_scale);
+  } else {
+    fly.ta.p = p;
+  }
 }
 
 // The cos/sin row of a one-token call at 1-D position p (fly.ta.p or p_f set by the caller):
@@ -433,7 +445,7 @@ class TokenCosSin {
   TokenCosSin(const detail::ApplyJob& job, bool trig_once)
       : job_(job),
         pairs_(job.pairs),
-        padded_((job.pairs + kPairPad - 1) / kPairPad * kPairPad),
+        padded_(PaddedPairs(job.pairs)),
         hf_(job.angles == AngleMode::kHf),
         scaled_(job.has_position_scale),
         trig_once_(trig_once),
@@ -460,11 +472,7 @@ class TokenCosSin {
       CacheRow(p, tt);
     } else {
       Fly& fly = FlyState();
-      if (hf_) {
-        fly.ta.p_f = HfPosition(p, scaled_, job_.position_scale);
-      } else {
-        fly.ta.p = p;
-      }
+      SetFlyPosition(job_, hf_, p, fly);
       OnTheFly(fly, tt);
     }
   }
@@ -677,13 +685,9 @@ HWY_INLINE void RopeOneToken(const detail::ApplyJob& job, const PreparedWork& pw
     tt.s = sr;
   } else {
     Fly fly;
-    InitFly(job, (job.pairs + kPairPad - 1) / kPairPad * kPairPad, /*per_pair=*/false, fly);
+    InitFly(job, PaddedPairs(job.pairs), /*per_pair=*/false, fly);
     const bool hf = job.angles == AngleMode::kHf;
-    if (hf) {
-      fly.ta.p_f = HfPosition(p, job.has_position_scale, job.position_scale);
-    } else {
-      fly.ta.p = p;
-    }
+    SetFlyPosition(job, hf, p, fly);
     OneTokenRow(fly, hf, tt);
   }
   FinishToken(work, n_work, t, tt, needs, job.pairs);
@@ -761,9 +765,6 @@ HWY_INLINE void PrepareShape(const detail::ApplyJob& job, detail::PreparedRange&
 // the preparing call filled with a PreparedWork, trivially copyable, so copies of it are one too).
 HWY_INLINE const PreparedWork& WorkOf(const detail::PreparedRange& prepared) {
   return *std::launder(reinterpret_cast<const PreparedWork*>(prepared.backend));
-}
-HWY_INLINE PreparedWork& WorkOf(detail::PreparedRange& prepared) {
-  return *std::launder(reinterpret_cast<PreparedWork*>(prepared.backend));
 }
 
 }  // namespace HWY_NAMESPACE
