@@ -615,12 +615,14 @@ int pool_threads(const ApplyOptions& o, ThreadPool& pool) {
   return o.max_threads > 0 ? std::min(o.max_threads, pool.size()) : pool.size();
 }
 
-// Runs the job, ggml's per-call table first in that mode (`kernel` nullptr: chosen then), with
-// the prepared form of its kernel where its shape has one (`prepared` non-null with a kernel).
-[[gnu::always_inline]] inline void run_job(ApplyJob& job, const FrequencyPlan& plan,
-                                           const ApplyOptions& o, detail::RangeKernel kernel,
-                                           const detail::PreparedRange* prepared, ThreadPool& pool,
-                                           int threads, std::int64_t chunks, ApplyResult& result) {
+// run_job's calls of ggml's per-call table or of the pool, out of line: their locals (the table,
+// the chunk lambda) would otherwise widen the frame of every call, and each stack line a
+// one-token call touches costs about as much as a line it rotates (docs/benchmarks.md).
+[[gnu::noinline]] void run_job_ggml_or_pooled(ApplyJob& job, const FrequencyPlan& plan,
+                                              const ApplyOptions& o, detail::RangeKernel kernel,
+                                              const detail::PreparedRange* prepared,
+                                              ThreadPool& pool, int threads, std::int64_t chunks,
+                                              ApplyResult& result) {
   std::optional<detail::GgmlAngleTable> ggml_table;  // llama.cpp numerics (ggml_angles.h)
   if (o.angles == AngleMode::kGgml) {
     detail::bind_ggml_angles(plan, o, job, ggml_table.emplace());
@@ -647,6 +649,23 @@ int pool_threads(const ApplyOptions& o, ThreadPool& pool) {
         if (t1 > t0) run_range(t0, t1);
       },
       threads);
+}
+
+// Runs the job, ggml's per-call table first in that mode (`kernel` nullptr: chosen then), with
+// the prepared form of its kernel where its shape has one (`prepared` non-null with a kernel).
+[[gnu::always_inline]] inline void run_job(ApplyJob& job, const FrequencyPlan& plan,
+                                           const ApplyOptions& o, detail::RangeKernel kernel,
+                                           const detail::PreparedRange* prepared, ThreadPool& pool,
+                                           int threads, std::int64_t chunks, ApplyResult& result) {
+  if (chunks == 0 && o.angles != AngleMode::kGgml) {  // on this thread
+    if (prepared && prepared->kernel) {
+      prepared->kernel(job, *prepared, 0, job.tokens);
+    } else {
+      kernel(job, 0, job.tokens);
+    }
+    return;
+  }
+  run_job_ggml_or_pooled(job, plan, o, kernel, prepared, pool, threads, chunks, result);
 }
 
 // apply_rope: every step at once.
@@ -689,7 +708,10 @@ ApplyResult run(const FrequencyPlan& plan, const ViewInfo& qi, const ViewInfo& q
 
 // PreparedRope: the pointer-free steps, once. It points to the plan, the options and the views
 // (whose data it does not read); the views' extents are relative to their data.
-struct CallShape {
+// The fields a call reads come first and the large records last, each on its own cache lines: a
+// one-token call touches few lines, and each line it adds to a call whose data fill the L1 cache
+// costs about as much as a line it rotates (docs/benchmarks.md, "Where a one-token call goes").
+struct alignas(64) CallShape {
   const FrequencyPlan* plan = nullptr;
   const ApplyOptions* options = nullptr;
   const ViewInfo *qi = nullptr, *qo = nullptr, *ki = nullptr, *ko = nullptr;
@@ -697,14 +719,14 @@ struct CallShape {
   bool q_may_be_in_place = false, k_may_be_in_place = false;  // same_geometry(in, out)
   bool has_k = false;
   bool external_cache = false;  // options.cache wraps a caller's table: positions must be in it
-  std::int64_t seq = 0;
-  ApplyJob job;                          // every field but the tensors' data and the positions
-  detail::RangeKernel kernel = nullptr;  // nullptr: chosen per call (ggml angles)
-  detail::PreparedRange prepared;        // the SIMD kernel's prepared form of this shape, if any
-  ThreadPool* pool = nullptr;
   int threads = 1;
+  std::int64_t seq = 0;
+  detail::RangeKernel kernel = nullptr;  // nullptr: chosen per call (ggml angles)
+  ThreadPool* pool = nullptr;
   std::int64_t chunks = 0;
   ApplyResult result;
+  alignas(64) ApplyJob job;        // every field but the tensors' data and the positions
+  detail::PreparedRange prepared;  // the SIMD kernel's prepared form of this shape, if any
 };
 
 void prepare_call(CallShape& s, const FrequencyPlan& plan, const ViewInfo& qi, const ViewInfo& qo,
@@ -754,7 +776,7 @@ ApplyResult execute_call(const CallShape& s, ApplyJob& job, const void* qi_data,
   check_positions(positions, job.tokens, s.seq, *s.plan, job, pmin, pmax);
   if (s.external_cache) check_table_positions(*s.options->cache, positions, job.tokens, pmin, pmax);
   set_data(job.q, qi_data, qo_data);
-  set_data(job.k, ki_data, ko_data);
+  if (s.has_k) set_data(job.k, ki_data, ko_data);  // else k has no heads, and no data is read
   ApplyResult result = s.result;
   if (job.tokens == 0 || (job.q.heads == 0 && job.k.heads == 0)) return result;  // nothing to do
   run_job(job, *s.plan, *s.options, s.kernel, &s.prepared, *s.pool, s.threads, s.chunks, result);
@@ -907,11 +929,13 @@ struct KeyRecord {
   }
 };
 
-struct MemoEntry {
+// Cache-line aligned, as CallShape (see there): a hit reads the tag and key, the frequencies it
+// uses, and the shape.
+struct alignas(64) MemoEntry {
   bool valid = false;
   std::uint64_t tag = 0;  // key_tag() of key
   MemoKey key;
-  float inv_freq[kMemoMaxPairs];
+  alignas(64) float inv_freq[kMemoMaxPairs];
   ViewInfo views[4];  // q_in, q_out, k_in, k_out: geometry and names (data unused)
   CallShape shape;    // points to views; its plan and options are set at each call
 };
@@ -959,50 +983,33 @@ CallMemo& this_thread_memo() {
   return memo;
 }
 
-// apply_rope through the memo. kInPlaceEntry: apply_rope(plan, q, k, ...) (InView and OutView
-// are TensorView, and the outputs are the inputs).
+// The views' names in messages: apply_rope(plan, q, k, ...) or the out-of-place form.
+template <bool kInPlaceEntry>
+constexpr const char* kViewNames[4] = {kInPlaceEntry ? "q" : "q_in", kInPlaceEntry ? "q" : "q_out",
+                                       kInPlaceEntry ? "k" : "k_in", kInPlaceEntry ? "k" : "k_out"};
+
+// A call the memo does not serve: every check, apply_rope's messages. Out of line, as is
+// remember_call: their locals (the views' infos) would otherwise widen the frame of every call
+// the memo serves.
 template <bool kInPlaceEntry, class InView, class OutView>
-ApplyResult apply_memoized(const FrequencyPlan& plan, const InView& q_in, const OutView& q_out,
-                           const InView& k_in, const OutView& k_out, const Positions& positions,
-                           const ApplyOptions& o) {
-  static constexpr const char* kNames[4] = {
-      kInPlaceEntry ? "q" : "q_in", kInPlaceEntry ? "q" : "q_out", kInPlaceEntry ? "k" : "k_in",
-      kInPlaceEntry ? "k" : "k_out"};
-  auto full_run = [&] {
-    return run(plan, info(q_in, kNames[0]), info(q_out, kNames[1]), info(k_in, kNames[2]),
-               info(k_out, kNames[3]), positions, o);
-  };
-  // Small, non-empty calls of 1-D plans (the unvalidated sizes are only compared here).
-  const bool small = q_in.tokens > 0 && q_in.batch >= 1 && q_in.tokens <= kMemoMaxTokens &&
-                     q_in.batch <= kMemoMaxTokens && q_in.tokens * q_in.batch <= kMemoMaxTokens &&
-                     (q_in.heads > 0 || k_in.heads > 0);
-  if (!small || o.angles == AngleMode::kGgml || !plan.pair_axis.empty() ||
-      plan.inv_freq.size() > kMemoMaxPairs)
-    return full_run();
+[[gnu::noinline]] ApplyResult run_views(const FrequencyPlan& plan, const InView& q_in,
+                                        const OutView& q_out, const InView& k_in,
+                                        const OutView& k_out, const Positions& positions,
+                                        const ApplyOptions& o) {
+  constexpr const char* const* kNames = kViewNames<kInPlaceEntry>;
+  return run(plan, info(q_in, kNames[0]), info(q_out, kNames[1]), info(k_in, kNames[2]),
+             info(k_out, kNames[3]), positions, o);
+}
 
-  ThreadPool& pool = o.pool ? *o.pool : default_pool();
-  const CallEnvironment env{o.cache ? o.cache->serial() : 0, pool_threads(o, pool),
-                            detail::simd_dispatch_version()};
+// After a call the memo did not serve (and run_views validated): remembers its shape the second
+// time it is seen in a row.
+template <bool kInPlaceEntry, class InView, class OutView>
+[[gnu::noinline]] void remember_call(CallMemo& memo, std::uint64_t tag, const FrequencyPlan& plan,
+                                     const InView& q_in, const OutView& q_out, const InView& k_in,
+                                     const OutView& k_out, const ApplyOptions& o,
+                                     const CallEnvironment& env) {
+  constexpr const char* const* kNames = kViewNames<kInPlaceEntry>;
   const std::size_t inv_bytes = plan.inv_freq.size() * sizeof(float);
-  CallMemo& memo = this_thread_memo();
-  const std::uint64_t tag = key_tag(plan, q_in, k_in, o);
-  for (MemoEntry& e : memo.entries) {
-    if (!e.valid || e.tag != tag ||
-        !same_key<kInPlaceEntry>(e, plan, q_in, q_out, k_in, k_out, o, env))
-      continue;
-    // Every input the shape was derived from equals this call's: the plan and options are this
-    // call's objects from now on (check_positions and the table test read them), and the job,
-    // this thread's own, serves the call where it is (execute_call sets its data pointers and
-    // every position field). Its frequencies stay the entry's copy, equal to the plan's, under
-    // the entry's frequency identity.
-    ++memo.hits;
-    CallShape& s = e.shape;
-    s.plan = &plan;
-    s.options = &o;
-    return execute_call(s, s.job, q_in.data, q_out.data, k_in.data, k_out.data, positions);
-  }
-
-  const ApplyResult result = full_run();  // every check, apply_rope's messages
   KeyCompare compare;
   if (!memo.seen_once ||
       !visit_key<kInPlaceEntry>(compare, memo.last_miss, plan, q_in, q_out, k_in, k_out, o, env) ||
@@ -1011,7 +1018,7 @@ ApplyResult apply_memoized(const FrequencyPlan& plan, const InView& q_in, const 
     visit_key<kInPlaceEntry>(record, memo.last_miss, plan, q_in, q_out, k_in, k_out, o, env);
     std::memcpy(memo.last_miss_inv, plan.inv_freq.data(), inv_bytes);
     memo.seen_once = true;
-    return result;
+    return;
   }
   // The second call of this shape in a row: remember it. prepare_call's checks are a subset of
   // run()'s on the same inputs (kernel_for included: run() calls it on every non-empty call), so
@@ -1044,6 +1051,45 @@ ApplyResult apply_memoized(const FrequencyPlan& plan, const InView& q_in, const 
   }
   if (e.shape.job.freq_id == 0) e.shape.job.freq_id = detail::new_frequency_id();
   e.valid = true;
+}
+
+// apply_rope through the memo. kInPlaceEntry: apply_rope(plan, q, k, ...) (InView and OutView
+// are TensorView, and the outputs are the inputs).
+template <bool kInPlaceEntry, class InView, class OutView>
+ApplyResult apply_memoized(const FrequencyPlan& plan, const InView& q_in, const OutView& q_out,
+                           const InView& k_in, const OutView& k_out, const Positions& positions,
+                           const ApplyOptions& o) {
+  // Small, non-empty calls of 1-D plans (the unvalidated sizes are only compared here).
+  const bool small = q_in.tokens > 0 && q_in.batch >= 1 && q_in.tokens <= kMemoMaxTokens &&
+                     q_in.batch <= kMemoMaxTokens && q_in.tokens * q_in.batch <= kMemoMaxTokens &&
+                     (q_in.heads > 0 || k_in.heads > 0);
+  if (!small || o.angles == AngleMode::kGgml || !plan.pair_axis.empty() ||
+      plan.inv_freq.size() > kMemoMaxPairs)
+    return run_views<kInPlaceEntry>(plan, q_in, q_out, k_in, k_out, positions, o);
+
+  ThreadPool& pool = o.pool ? *o.pool : default_pool();
+  const CallEnvironment env{o.cache ? o.cache->serial() : 0, pool_threads(o, pool),
+                            detail::simd_dispatch_version()};
+  CallMemo& memo = this_thread_memo();
+  const std::uint64_t tag = key_tag(plan, q_in, k_in, o);
+  for (MemoEntry& e : memo.entries) {
+    if (!e.valid || e.tag != tag ||
+        !same_key<kInPlaceEntry>(e, plan, q_in, q_out, k_in, k_out, o, env))
+      continue;
+    // Every input the shape was derived from equals this call's: the plan and options are this
+    // call's objects from now on (check_positions and the table test read them), and the job,
+    // this thread's own, serves the call where it is (execute_call sets its data pointers and
+    // every position field). Its frequencies stay the entry's copy, equal to the plan's, under
+    // the entry's frequency identity.
+    ++memo.hits;
+    CallShape& s = e.shape;
+    s.plan = &plan;
+    s.options = &o;
+    return execute_call(s, s.job, q_in.data, q_out.data, k_in.data, k_out.data, positions);
+  }
+
+  const ApplyResult result = run_views<kInPlaceEntry>(plan, q_in, q_out, k_in, k_out, positions, o);
+  remember_call<kInPlaceEntry>(memo, tag, plan, q_in, q_out, k_in, k_out, o, env);
   return result;
 }
 

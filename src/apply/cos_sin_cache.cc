@@ -38,17 +38,26 @@ std::uint64_t next_serial() {
 }
 }  // namespace
 
-struct CosSinCache::Impl {
+struct alignas(64) CosSinCache::Impl {
+  // What a call reads (serial, size, a row's address) first, in one cache line: a one-token
+  // call touches few lines, and each one it adds to a cache-resident call costs about as much
+  // as a line it copies (docs/benchmarks.md, "Where a one-token call goes").
+  // CosSinCache::serial(): from a process-wide counter, so never that of another cache.
+  const std::uint64_t serial = next_serial();
+  std::atomic<std::int64_t> size{0};
+  int pairs = 0;
+  // wrap(): a caller's tables (row p at external + p·ext_stride and ext_sin + p·ext_stride).
+  bool is_external = false;
+  const float* external = nullptr;
+  const float* ext_sin = nullptr;
+  std::int64_t ext_stride = 0;
+
   std::vector<float> inv_freq;
   double max_abs_inv_freq = 0.0;
   double amplitude = 1.0;
   double attention_factor = 1.0;
   AngleMode angles = AngleMode::kExact;
   bool fold = true;
-  int pairs = 0;
-  // CosSinCache::serial(): from a process-wide counter, so never that of another cache.
-  const std::uint64_t serial = next_serial();
-  std::atomic<Directory*> dirs[kMaxDirs] = {};  // null until a block in its range is built
   struct FreeDeleter {
     void operator()(float* p) const { std::free(p); }
   };
@@ -66,13 +75,8 @@ struct CosSinCache::Impl {
     constexpr auto kRows = static_cast<std::uint64_t>(kBlockRows);
     return block(u / kRows) + (u % kRows) * static_cast<std::uint64_t>(2 * pairs);
   }
-  std::atomic<std::int64_t> size{0};
-  // wrap(): a caller's tables (row p at external + p·ext_stride and ext_sin + p·ext_stride).
-  bool is_external = false;
-  const float* external = nullptr;
-  const float* ext_sin = nullptr;
-  std::int64_t ext_stride = 0;
   std::mutex grow;
+  std::atomic<Directory*> dirs[kMaxDirs] = {};  // null until a block in its range is built
 
   std::size_t block_floats() const {
     return static_cast<std::size_t>(2 * pairs) * static_cast<std::size_t>(kBlockRows);

@@ -44,11 +44,12 @@ struct PreparedTensor {
 
 struct PreparedWork {
   int tensors = 0;  // those with heads, q first
-  PreparedTensor tensor[2];
   // The job's CosSinCache had rows when prepared: sin_row(p) − cos_row(p) in bytes, the same for
   // every p (ropekit/cos_sin_cache.h), so that a call finds a row with one lookup, not two.
+  // Before the tensors, so that a call of q alone reads the lines of q's record only.
   bool sin_offset_known = false;
   std::intptr_t sin_offset = 0;
+  PreparedTensor tensor[2];
 };
 
 static_assert(std::is_trivially_copyable_v<PreparedWork> &&
