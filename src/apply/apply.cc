@@ -35,6 +35,9 @@ std::string str(std::int64_t v) { return std::to_string(v); }
 struct Extent {
   std::intptr_t lo = 0, hi = 0;
   bool empty = true;
+  // dtype size − 1 (a relative extent from checked_extent: the data's alignment test, so that
+  // a prepared call does not read the view for it)
+  std::int32_t align_mask = 0;
 };
 
 Extent extent_of(const void* data, DType dt, std::int64_t nb, std::int64_t nt, std::int64_t nh,
@@ -157,12 +160,15 @@ inline Extent checked_extent(const ViewInfo& v, bool is_output) {
       (v.dtype == DType::kF32 || v.dtype == DType::kF16 || v.dtype == DType::kBF16)) {
     if (v.nt == 0 || v.nh == 0 || v.nd == 0) return Extent{};
     if (std::int64_t elements = 0; packed_and_small(v, elements))
-      return Extent{0, static_cast<std::intptr_t>(elements * dtype_size(v.dtype)), false};
+      return Extent{0, static_cast<std::intptr_t>(elements * dtype_size(v.dtype)), false,
+                    static_cast<std::int32_t>(dtype_size(v.dtype) - 1)};
   }
   check_view_full(v, is_output);
   ViewInfo at_zero = v;
   at_zero.data = nullptr;
-  return at_zero.ext();  // valid now: no product in it can overflow
+  Extent e = at_zero.ext();  // valid now: no product in it can overflow
+  e.align_mask = static_cast<std::int32_t>(dtype_size(v.dtype) - 1);
+  return e;
 }
 
 [[noreturn, gnu::noinline]] void bad_data(const ViewInfo& v, const void* data) {
@@ -184,7 +190,7 @@ inline Extent checked_data(const ViewInfo& v, const Extent& relative, const void
   if (relative.empty) return Extent{};
   const auto p = reinterpret_cast<std::intptr_t>(data);
   // dtype sizes are powers of two: a mask, not a division, on every call
-  if (p == 0 || (p & (dtype_size(v.dtype) - 1)) != 0) bad_data(v, data);
+  if (p == 0 || (p & relative.align_mask) != 0) bad_data(v, data);
   return Extent{relative.lo + p, relative.hi + p, false};
 }
 
@@ -933,7 +939,8 @@ struct KeyRecord {
 // uses, and the shape.
 struct alignas(64) MemoEntry {
   bool valid = false;
-  std::uint64_t tag = 0;  // key_tag() of key
+  std::uint64_t tag = 0;   // key_tag() of key
+  std::uint64_t hits = 0;  // calls served (here, not in CallMemo: a hit touches one line less)
   MemoKey key;
   alignas(64) float inv_freq[kMemoMaxPairs];
   ViewInfo views[4];  // q_in, q_out, k_in, k_out: geometry and names (data unused)
@@ -970,7 +977,7 @@ template <bool kInPlaceEntry, class InView, class OutView>
 }
 
 struct CallMemo {
-  std::uint64_t hits = 0;  // detail::apply_memo_hits()
+  std::uint64_t retired_hits = 0;  // the hits of replaced entries (detail::apply_memo_hits())
   MemoEntry entries[kMemoEntries];
   int next = 0;  // the entry the next remembered shape replaces
   bool seen_once = false;
@@ -1027,6 +1034,8 @@ template <bool kInPlaceEntry, class InView, class OutView>
   MemoEntry& e = memo.entries[memo.next];
   memo.next = (memo.next + 1) % kMemoEntries;
   e.valid = false;
+  memo.retired_hits += e.hits;
+  e.hits = 0;
   e.tag = tag;
   e.key = memo.last_miss;  // this call's key (compared equal above)
   std::memcpy(e.inv_freq, plan.inv_freq.data(), inv_bytes);
@@ -1081,7 +1090,7 @@ ApplyResult apply_memoized(const FrequencyPlan& plan, const InView& q_in, const 
     // this thread's own, serves the call where it is (execute_call sets its data pointers and
     // every position field). Its frequencies stay the entry's copy, equal to the plan's, under
     // the entry's frequency identity.
-    ++memo.hits;
+    ++e.hits;
     CallShape& s = e.shape;
     s.plan = &plan;
     s.options = &o;
@@ -1095,7 +1104,12 @@ ApplyResult apply_memoized(const FrequencyPlan& plan, const InView& q_in, const 
 
 }  // namespace
 
-std::uint64_t detail::apply_memo_hits() { return this_thread_memo().hits; }
+std::uint64_t detail::apply_memo_hits() {
+  const CallMemo& memo = this_thread_memo();
+  std::uint64_t hits = memo.retired_hits;
+  for (const MemoEntry& e : memo.entries) hits += e.hits;
+  return hits;
+}
 
 std::uint64_t detail::new_frequency_id() {
   static std::atomic<std::uint64_t> last{0};
