@@ -622,8 +622,9 @@ int pool_threads(const ApplyOptions& o, ThreadPool& pool) {
 }
 
 // run_job's calls of ggml's per-call table or of the pool, out of line: their locals (the table,
-// the chunk lambda) would otherwise widen the frame of every call, and each stack line a
-// one-token call touches costs about as much as a line it rotates (docs/benchmarks.md).
+// the chunk lambda) would otherwise widen the frame of every call, and each line a one-token
+// call touches beyond its data costs several times a line of its data (docs/benchmarks.md,
+// "Cache lines of a one-token call").
 [[gnu::noinline]] void run_job_ggml_or_pooled(ApplyJob& job, const FrequencyPlan& plan,
                                               const ApplyOptions& o, detail::RangeKernel kernel,
                                               const detail::PreparedRange* prepared,
@@ -716,7 +717,7 @@ ApplyResult run(const FrequencyPlan& plan, const ViewInfo& qi, const ViewInfo& q
 // (whose data it does not read); the views' extents are relative to their data.
 // The fields a call reads come first and the large records last, each on its own cache lines: a
 // one-token call touches few lines, and each line it adds to a call whose data fill the L1 cache
-// costs about as much as a line it rotates (docs/benchmarks.md, "Where a one-token call goes").
+// costs several times a line of its data (docs/benchmarks.md, "Cache lines of a one-token call").
 struct alignas(64) CallShape {
   const FrequencyPlan* plan = nullptr;
   const ApplyOptions* options = nullptr;

@@ -40,8 +40,8 @@ std::uint64_t next_serial() {
 
 struct alignas(64) CosSinCache::Impl {
   // What a call reads (serial, size, a row's address) first, in one cache line: a one-token
-  // call touches few lines, and each one it adds to a cache-resident call costs about as much
-  // as a line it copies (docs/benchmarks.md, "Where a one-token call goes").
+  // call touches few lines, and each one it adds to a cache-resident call costs several times a
+  // line of its data (docs/benchmarks.md, "Cache lines of a one-token call").
   // CosSinCache::serial(): from a process-wide counter, so never that of another cache.
   const std::uint64_t serial = next_serial();
   std::atomic<std::int64_t> size{0};
