@@ -48,6 +48,10 @@ bool sane(const RopeConfig& c, std::optional<std::int64_t> seq) {
         using T = std::decay_t<decltype(s)>;
         if constexpr (std::is_same_v<T, DefaultScaling>) {
           return true;
+        } else if constexpr (std::is_same_v<T, DynamicNtkScaling>) {
+          // NTK-alpha raises theta to alpha^(h/(h-2)): an extreme alpha is an extreme theta
+          // (transformers' float32 base then overflows, and its frequencies past the first are 0)
+          return ok(s.factor) && (!s.alpha || ok(*s.alpha));
         } else if constexpr (std::is_same_v<T, LongRopeScaling>) {
           for (double f : s.short_factor)
             if (!ok(f)) return false;
