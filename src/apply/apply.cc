@@ -151,23 +151,27 @@ bool packed_and_small(const ViewInfo& v, std::int64_t& elements) {
   }
 }
 
-// Checks one view's geometry and returns its byte extent relative to its data pointer. The usual
-// view is decided inline, without building anything: a valid dtype and either empty, or packed
-// and small (then check_view_full would pass, and the extent is one span). Any other view goes
-// through check_view_full(), which names what is wrong.
-inline Extent checked_extent(const ViewInfo& v, bool is_output) {
+// One view's byte extent relative to its data pointer, its geometry checked. The usual view is
+// decided inline, without building anything: a valid dtype and either empty, or packed and small
+// (then check_view_full would pass, and the extent is one span). Any other view goes through
+// check_view_full(), which names what is wrong.
+inline Extent checked_span(const ViewInfo& v, bool is_output) {
   if (v.nb >= 1 && v.nt >= 0 && v.nh >= 0 && v.nd >= 0 &&
       (v.dtype == DType::kF32 || v.dtype == DType::kF16 || v.dtype == DType::kBF16)) {
     if (v.nt == 0 || v.nh == 0 || v.nd == 0) return Extent{};
     if (std::int64_t elements = 0; packed_and_small(v, elements))
-      return Extent{0, static_cast<std::intptr_t>(elements * dtype_size(v.dtype)), false,
-                    static_cast<std::int32_t>(dtype_size(v.dtype) - 1)};
+      return Extent{0, static_cast<std::intptr_t>(elements * dtype_size(v.dtype)), false};
   }
   check_view_full(v, is_output);
   ViewInfo at_zero = v;
   at_zero.data = nullptr;
-  Extent e = at_zero.ext();  // valid now: no product in it can overflow
-  e.align_mask = static_cast<std::int32_t>(dtype_size(v.dtype) - 1);
+  return at_zero.ext();  // valid now: no product in it can overflow
+}
+
+// checked_span() with the alignment mask that checked_data() tests the data pointer against.
+inline Extent checked_extent(const ViewInfo& v, bool is_output) {
+  Extent e = checked_span(v, is_output);
+  e.align_mask = static_cast<std::int32_t>(dtype_size(v.dtype) - 1);  // the dtype is valid here
   return e;
 }
 
@@ -621,6 +625,17 @@ int pool_threads(const ApplyOptions& o, ThreadPool& pool) {
   return o.max_threads > 0 ? std::min(o.max_threads, pool.size()) : pool.size();
 }
 
+// Tokens [t0, t1) of the job: through the prepared form of its kernel where its shape has one.
+[[gnu::always_inline]] inline void run_tokens(ApplyJob& job, detail::RangeKernel kernel,
+                                              const detail::PreparedRange* prepared,
+                                              std::int64_t t0, std::int64_t t1) {
+  if (prepared && prepared->kernel) {
+    prepared->kernel(job, *prepared, t0, t1);
+  } else {
+    kernel(job, t0, t1);
+  }
+}
+
 // run_job's calls of ggml's per-call table or of the pool, out of line: their locals (the table,
 // the chunk lambda) would otherwise widen the frame of every call, and each line a one-token
 // call touches beyond its data costs several times a line of its data (docs/benchmarks.md,
@@ -636,13 +651,8 @@ int pool_threads(const ApplyOptions& o, ThreadPool& pool) {
     result.unapplied_attention_factor = ggml_table->unapplied_magnitude;
     kernel = kernel_for(job, o.backend);
   }
-  const detail::PreparedRangeKernel prepared_kernel = prepared ? prepared->kernel : nullptr;
   auto run_range = [&](std::int64_t t0, std::int64_t t1) {
-    if (prepared_kernel) {
-      prepared_kernel(job, *prepared, t0, t1);
-    } else {
-      kernel(job, t0, t1);
-    }
+    run_tokens(job, kernel, prepared, t0, t1);
   };
   if (chunks == 0) {
     run_range(0, job.tokens);
@@ -665,11 +675,7 @@ int pool_threads(const ApplyOptions& o, ThreadPool& pool) {
                                            const detail::PreparedRange* prepared, ThreadPool& pool,
                                            int threads, std::int64_t chunks, ApplyResult& result) {
   if (chunks == 0 && o.angles != AngleMode::kGgml) {  // on this thread
-    if (prepared && prepared->kernel) {
-      prepared->kernel(job, *prepared, 0, job.tokens);
-    } else {
-      kernel(job, 0, job.tokens);
-    }
+    run_tokens(job, kernel, prepared, 0, job.tokens);
     return;
   }
   run_job_ggml_or_pooled(job, plan, o, kernel, prepared, pool, threads, chunks, result);
