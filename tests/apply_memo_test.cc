@@ -411,6 +411,34 @@ TEST(ApplyMemo, RemembersRepeatedShapesAndNotChangingOnes) {
   EXPECT_EQ(detail::apply_memo_hits(), hits);
 }
 
+// The memo stores a view's sizes and strides in 32 bits (ViewKey): a call with a stride beyond them
+// is never remembered, and a remembered call whose stride has the same low 32 bits does not serve
+// it. One token, so that the stride spans nothing and the call needs no 16 GiB buffer; the
+// outputs then agree, and the memo's hit count tells which path served.
+TEST(ApplyMemo, StridesBeyond32BitsAreNeverRemembered) {
+  for (const bool in_place : {false, true}) {
+    Call narrow = base_call();
+    narrow.in_place = in_place;
+    narrow.tokens = 1;
+    narrow.k_heads = 0;
+    Call wide = narrow;
+    wide.stride_token += std::int64_t{1} << 32;
+    warm(narrow);
+    const std::uint64_t hits = detail::apply_memo_hits();
+    for (int i = 0; i < 3; ++i)
+      EXPECT_TRUE(outcome(wide) == outcome_on_new_thread(wide)) << "in place " << in_place;
+    EXPECT_EQ(detail::apply_memo_hits(), hits)
+        << "in place " << in_place << ": a shape with a stride beyond 32 bits was served";
+    EXPECT_TRUE(outcome(narrow) == outcome_on_new_thread(narrow)) << "in place " << in_place;
+    EXPECT_EQ(detail::apply_memo_hits(), hits + 1) << "in place " << in_place;
+    Call wide_negative = narrow;  // below 32 bits' range, as strides may be negative
+    wide_negative.stride_token -= std::int64_t{1} << 32;
+    for (int i = 0; i < 3; ++i)
+      EXPECT_TRUE(outcome(wide_negative) == outcome_on_new_thread(wide_negative));
+    EXPECT_EQ(detail::apply_memo_hits(), hits + 1) << "in place " << in_place;
+  }
+}
+
 // The kernels reuse this thread's on-the-fly angle constants for a job whose frequency identity
 // (ApplyJob::freq_id) is the one they were derived under, without comparing the frequencies. An
 // identity must then never stand for other frequencies: shapes remembered and replaced in turn,

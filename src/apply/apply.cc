@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -848,10 +849,15 @@ static_assert(sizeof(FrequencyPlan) == 296,
 #endif
 
 // The key: the stored inputs of a remembered shape (see visit_key).
+//
+// A view's sizes and strides are stored in 32 bits: a served call reads its key, and the four
+// views in 64 bits would take two cache lines more of it (docs/benchmarks.md, "Cache lines of a
+// one-token call"). A call with a size or stride beyond them (a view into a buffer of more than
+// 2^31 elements) is not remembered (KeyRecord).
 struct ViewKey {
   DType dtype = DType::kF32;
-  std::int64_t tokens = 0, heads = 0, head_dim = 0;
-  std::int64_t stride_token = 0, stride_head = 0, stride_dim = 0, batch = 0, stride_batch = 0;
+  std::int32_t tokens = 0, heads = 0, head_dim = 0;
+  std::int32_t stride_token = 0, stride_head = 0, stride_dim = 0, batch = 0, stride_batch = 0;
 };
 
 struct MemoKey {
@@ -932,12 +938,22 @@ struct KeyCompare {
   bool operator()(const T& stored, const T& value) const {
     return stored == value;
   }
+  // a view's size or stride: a stored one always fits, so a value that does not never matches
+  bool operator()(std::int32_t stored, std::int64_t value) const { return stored == value; }
 };
 
+// Returns false, the key incomplete, at a size or stride that 32 bits do not hold.
 struct KeyRecord {
   template <class T>
   bool operator()(T& stored, const T& value) const {
     stored = value;
+    return true;
+  }
+  bool operator()(std::int32_t& stored, std::int64_t value) const {
+    if (value < std::numeric_limits<std::int32_t>::min() ||
+        value > std::numeric_limits<std::int32_t>::max())
+      return false;
+    stored = static_cast<std::int32_t>(value);
     return true;
   }
 };
@@ -1029,9 +1045,10 @@ template <bool kInPlaceEntry, class InView, class OutView>
       !visit_key<kInPlaceEntry>(compare, memo.last_miss, plan, q_in, q_out, k_in, k_out, o, env) ||
       std::memcmp(memo.last_miss_inv, plan.inv_freq.data(), inv_bytes) != 0) {
     KeyRecord record;
-    visit_key<kInPlaceEntry>(record, memo.last_miss, plan, q_in, q_out, k_in, k_out, o, env);
     std::memcpy(memo.last_miss_inv, plan.inv_freq.data(), inv_bytes);
-    memo.seen_once = true;
+    // a key that 32-bit view fields do not hold is not recorded: such a shape is never remembered
+    memo.seen_once =
+        visit_key<kInPlaceEntry>(record, memo.last_miss, plan, q_in, q_out, k_in, k_out, o, env);
     return;
   }
   // The second call of this shape in a row: remember it. prepare_call's checks are a subset of
