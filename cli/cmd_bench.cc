@@ -6,6 +6,10 @@
 //              the same run and ALTERNATING with the kernel (copy, kernel, copy, kernel, ...) so
 //              that both see the same machine state; x_floor = the median over samples of
 //              kernel time / the copy time measured just before it.
+//   * table cases also time the plain loop and the on-the-fly kernel; in each round the three
+//              take turns in the place right after the floor copy (see the timing loop).
+//   * --aa times the plain loop in the kernel's place: x_plain then reads the bench's own bias
+//              and noise for two equal loops.
 //   * timing = median of repeated calls after warm-up calls; decode-sized calls are timed in
 //              batches (one sample = a batch / its size) because one call takes microseconds.
 //   * reference_ms = the scalar double-precision reference backend on the same case (one call,
@@ -52,6 +56,7 @@ struct BenchOptions {
   int threads = 0;  // 0: 1 and hardware_concurrency
   bool quick = false;
   bool no_reference = false;
+  bool aa = false;  // the plain loop timed in the kernel's place (an A/A run)
   std::string filter;
 };
 
@@ -353,10 +358,32 @@ class Runner {
     std::vector<double> kt, ct, chk, nt, pt, ft;
     for (int r = 0; r < reps_; ++r) {
       ct.push_back(timed([&] { floor_copy(best); }));
-      kt.push_back(timed([&] { kernel(opt); }));
-      if (bc.table) {
-        pt.push_back(timed(plain));
-        ft.push_back(timed([&] { kernel(opt_fly); }));
+      auto kern = [&] {
+        if (o_.aa && bc.table) {
+          plain();
+        } else {
+          kernel(opt);
+        }
+      };
+      if (!bc.table) {
+        kt.push_back(timed(kern));
+      } else {
+        // The kernel, the plain loop and the on-the-fly kernel take turns in each place. Timed
+        // in a fixed order, the call right after the floor copy was the slower one: the plain
+        // loop timed against itself (--aa) read x_plain above 1.00 in 62 of 96 DRAM-sized cases
+        // (docs/benchmarks.md, "The order of the timed calls").
+        for (int slot = 0; slot < 3; ++slot) {
+          switch ((r + slot) % 3) {
+            case 0:
+              kt.push_back(timed(kern));
+              break;
+            case 1:
+              pt.push_back(timed(plain));
+              break;
+            default:
+              ft.push_back(timed([&] { kernel(opt_fly); }));
+          }
+        }
       }
       chk.push_back(timed(check_copy));
       nt.push_back(timed(nt_copy));
@@ -632,7 +659,8 @@ void run_bench(const BenchOptions& o) {
                         {"floor_ms", m.floor_ms},
                         {"x_floor", x_floor},
                         {"reference_ms", m.reference_ms ? nlohmann::json(*m.reference_ms)
-                                                        : nlohmann::json(nullptr)}};
+                                                        : nlohmann::json(nullptr)},
+                        {"timed", o.aa && bc.table ? "plain loop (A/A)" : "ropekit"}};
     j["floor_copy"] = m.floor_copy;
     j["floor_vs_check"] = m.floor_vs_check;
     j["non_temporal_ms"] = m.non_temporal_ms;
@@ -704,6 +732,10 @@ void run_bench(const BenchOptions& o) {
       "{} "
       "calls after warm-up\n\n",
       active_target(), std::thread::hardware_concurrency(), reps);
+  if (o.aa)
+    fmt::print(
+        "A/A run (--aa): table cases time the plain loop in ropekit's place; their x plain is the "
+        "bench's own bias and noise\n\n");
   fmt::print("{}", table.render());
   if (tb) {
     fmt::print(
@@ -726,7 +758,7 @@ void register_bench(CLI::App& app) {
                 "Print a JSON list of cases {case, tokens, heads, head_dim, dtype, layout, "
                 "scaling, angles, cos_sin, inplace, threads, median_ms, floor_ms, x_floor, "
                 "reference_ms, floor_copy, floor_vs_check, non_temporal_ms, plain_ms, x_plain, "
-                "on_the_fly_ms, x_on_the_fly, table_bytes, x_on_the_fly_allowed}");
+                "on_the_fly_ms, x_on_the_fly, table_bytes, x_on_the_fly_allowed, timed}");
   sub->add_option("--threads", o->threads,
                   "Run every case on N threads only (default: 1 and all hardware threads)")
       ->check(CLI::Range(1, 4096));
@@ -734,6 +766,10 @@ void register_bench(CLI::App& app) {
   sub->add_option("--filter", o->filter,
                   "Only cases whose label contains this text (e.g. 'decode', 'bf16', 't2')");
   sub->add_flag("--no-reference", o->no_reference, "Skip timing the scalar reference (faster)");
+  sub->add_flag(
+      "--aa", o->aa,
+      "A/A check: in table cases, time the plain loop in ropekit's place, so that x plain "
+      "reads the bench's own bias and noise (two equal loops; it should centre on 1.00)");
   sub->footer(
       "Cases: prefill 4096x32x128 and long 32768x8x128 (f32/bf16/f16, half and interleaved pairs, "
       "plain and YaRN,\n"

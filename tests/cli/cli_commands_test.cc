@@ -543,6 +543,7 @@ TEST(CliBench, JsonCasesHaveTheDocumentedFieldsAndConsistentRatios) {
     // a property (a timing bound here failed on a busy machine).
     const double x_floor = c["x_floor"].get<double>();
     EXPECT_TRUE(std::isfinite(x_floor) && x_floor > 0.0) << x_floor;
+    EXPECT_EQ(c["timed"], "ropekit");
     ASSERT_TRUE(c["reference_ms"].is_number())
         << "the scalar reference is timed unless --no-reference";
     EXPECT_GT(c["reference_ms"].get<double>(), 0.0);
@@ -615,6 +616,20 @@ TEST(CliBench, JsonCasesHaveTheDocumentedFieldsAndConsistentRatios) {
   ASSERT_EQ(nr.size(), 1u);
   EXPECT_TRUE(nr[0]["reference_ms"].is_null());
   EXPECT_TRUE(parse_json(run_cli("bench --filter no-such-case --json")).empty());
+  // --aa: table cases time the plain loop in the kernel's place and say so; on-the-fly cases,
+  // which have no plain loop, still time ropekit.
+  const json aa =
+      parse_json(run_cli("bench --aa --quick --filter 'decode f32 half plain' --json --threads 1 "
+                         "--no-reference"));
+  ASSERT_EQ(aa.size(), 2u);  // from a table and on the fly
+  for (const json& c : aa) {
+    if (c["cos_sin"] == "table") {
+      EXPECT_EQ(c["timed"], "plain loop (A/A)");
+      EXPECT_GT(c["x_plain"].get<double>(), 0.0);
+    } else {
+      EXPECT_EQ(c["timed"], "ropekit");
+    }
+  }
   EXPECT_EQ(run_cli("bench --threads 0").exit_code, 1);
   // Text output: the header and the floor column.
   const RunResult text = run_cli(
