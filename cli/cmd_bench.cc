@@ -715,6 +715,7 @@ void run_bench(const BenchOptions& o) {
                     {"floor_ms", nullptr},
                     {"x_floor", nullptr},
                     {"reference_ms", tb->libm_ms},
+                    {"timed", "ropekit"},
                     {"baseline", "loop of libm sincosf over float angles"},
                     {"speedup_vs_libm", tb->libm_ms / tb->cache_ms},
                     {"simd_fill_ms", tb->fill_ms},

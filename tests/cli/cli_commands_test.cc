@@ -604,6 +604,7 @@ TEST(CliBench, JsonCasesHaveTheDocumentedFieldsAndConsistentRatios) {
       parse_json(run_cli("bench --quick --filter cos_sin_table_build --json --threads 1"));
   ASSERT_EQ(t.size(), 1u);
   EXPECT_EQ(t[0]["tokens"], 32768);
+  EXPECT_EQ(t[0]["timed"], "ropekit");
   EXPECT_NEAR(t[0]["speedup_vs_libm"].get<double>(),
               t[0]["reference_ms"].get<double>() / t[0]["median_ms"].get<double>(),
               1e-9 * t[0]["speedup_vs_libm"].get<double>());
