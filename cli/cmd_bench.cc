@@ -37,7 +37,9 @@
 #include <nlohmann/json.hpp>
 
 #include "bench_loops.h"
+#include "bench_stats.h"
 #include "commands.h"
+#include "machine_info.h"
 #include "progress.h"
 #include "ropekit/ropekit.h"
 #include "simd/simd_api.h"
@@ -57,6 +59,7 @@ struct BenchOptions {
   bool quick = false;
   bool no_reference = false;
   bool aa = false;  // the plain loop timed in the kernel's place (an A/A run)
+  int rounds = 0;   // samples per case; 0: 15 (7 with --quick)
   std::string filter;
 };
 
@@ -91,16 +94,13 @@ struct Measured {
   double non_temporal_ms = 0;  // a streaming-store copy of the same bytes
   // Table cases: the plain loop and on-the-fly cos/sin, timed in the same alternation.
   std::optional<double> plain_ms, x_plain;            // x_plain = median of kernel / plain loop
+  std::optional<bench::MedianInterval> x_plain_95;    // x_plain's 95% interval (bench_stats.h)
   std::optional<double> on_the_fly_ms, x_on_the_fly;  // median of kernel / on-the-fly kernel
   std::optional<double> table_bytes;                  // cos/sin rows read by the call
   const char* timed = "ropekit";  // what the kernel columns time ("plain loop (A/A)" under --aa)
 };
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
+using bench::median;
 
 template <class F>
 double time_ms(F&& f) {
@@ -393,10 +393,13 @@ class Runner {
     }
     // Ratios are taken per sample, then the median: a burst of load from other processes then
     // slows both sides of the samples it hits instead of skewing one median.
-    auto ratio = [](const std::vector<double>& a, const std::vector<double>& b) {
+    auto ratios = [](const std::vector<double>& a, const std::vector<double>& b) {
       std::vector<double> r;
       for (std::size_t i = 0; i < a.size(); ++i) r.push_back(a[i] / b[i]);
-      return median(r);
+      return r;
+    };
+    auto ratio = [&](const std::vector<double>& a, const std::vector<double>& b) {
+      return median(ratios(a, b));
     };
     Measured m;
     if (aa) m.timed = "plain loop (A/A)";
@@ -410,6 +413,7 @@ class Runner {
     if (bc.table) {
       m.plain_ms = median(pt);
       m.x_plain = ratio(kt, pt);
+      m.x_plain_95 = bench::median_interval(ratios(kt, pt));
       m.on_the_fly_ms = median(ft);
       m.x_on_the_fly = ratio(kt, ft);
       std::vector<std::int64_t> rows = token_pos;
@@ -629,14 +633,15 @@ std::vector<BenchCase> make_cases(const BenchOptions& o) {
 std::string fixed(double v, int digits) { return fmt::format("{:.{}f}", v, digits); }
 
 void run_bench(const BenchOptions& o) {
-  const int reps = o.quick ? 7 : 15;
+  const int reps = o.rounds > 0 ? o.rounds : o.quick ? 7 : 15;
   const std::vector<BenchCase> cases = make_cases(o);
+  const std::string cpu = cpu_description();
   Runner runner(o, reps);
   nlohmann::json list = nlohmann::json::array();
   TextTable table;
   for (const char* h :
        {"case", "dtype", "layout", "scaling", "cos/sin", "place", "thr", "ms", "GB/s", "floor ms",
-        "x floor", "x plain", "tbl/fly", "floor/chk", "ref ms", "speed-up"})
+        "x floor", "x plain", "plain 95%", "tbl/fly", "floor/chk", "ref ms", "speed-up"})
     table.add_column(h, std::string(h) == "case" || std::string(h) == "dtype" ||
                                 std::string(h) == "layout" || std::string(h) == "scaling" ||
                                 std::string(h) == "cos/sin" || std::string(h) == "place"
@@ -644,6 +649,8 @@ void run_bench(const BenchOptions& o) {
                             : TextTable::Align::kRight);
   Progress progress("bench", static_cast<std::int64_t>(cases.size()) + 1, "cases");
   std::int64_t done = 0;
+  int plain_cases = 0, plain_over = 0, plain_over_beyond_noise = 0;
+  double plain_coverage = 1.0;
   for (const BenchCase& bc : cases) {
     progress.update(done++, bc.label());
     const Measured m = runner.run(bc);
@@ -664,7 +671,8 @@ void run_bench(const BenchOptions& o) {
                         {"x_floor", x_floor},
                         {"reference_ms", m.reference_ms ? nlohmann::json(*m.reference_ms)
                                                         : nlohmann::json(nullptr)},
-                        {"timed", m.timed}};
+                        {"timed", m.timed},
+                        {"cpu", cpu}};
     j["floor_copy"] = m.floor_copy;
     j["floor_vs_check"] = m.floor_vs_check;
     j["non_temporal_ms"] = m.non_temporal_ms;
@@ -673,6 +681,16 @@ void run_bench(const BenchOptions& o) {
     };
     j["plain_ms"] = opt_json(m.plain_ms);
     j["x_plain"] = opt_json(m.x_plain);
+    j["x_plain_95"] = m.x_plain_95 ? nlohmann::json::array({m.x_plain_95->low, m.x_plain_95->high})
+                                   : nlohmann::json(nullptr);
+    j["x_plain_95_coverage"] =
+        m.x_plain_95 ? nlohmann::json(m.x_plain_95->coverage) : nlohmann::json(nullptr);
+    if (m.x_plain) {
+      ++plain_cases;
+      plain_over += *m.x_plain > 1.0;
+      plain_over_beyond_noise += m.x_plain_95->low > 1.0;
+      plain_coverage = std::min(plain_coverage, m.x_plain_95->coverage);
+    }
     j["on_the_fly_ms"] = opt_json(m.on_the_fly_ms);
     j["x_on_the_fly"] = opt_json(m.x_on_the_fly);
     j["table_bytes"] = opt_json(m.table_bytes);
@@ -691,14 +709,16 @@ void run_bench(const BenchOptions& o) {
     if (m.x_on_the_fly)
       tbl_fly = fmt::format("{:.2f}<={:.2f}", *m.x_on_the_fly,
                             1.05 * (1.0 + m.table_bytes.value_or(0) / m.bytes));
-    table.add_row({fmt::format("{} {}x{}x{}", bc.name, bc.tokens, heads, bc.head_dim),
-                   std::string(dtype_name(bc.dtype)), bc.layout_name(), bc.scaling,
-                   bc.table ? "table" : "on_the_fly", bc.inplace ? "inplace" : "out",
-                   std::to_string(bc.threads), fixed(m.median_ms, small ? 5 : 3),
-                   fixed(m.bytes / (m.median_ms * 1e6), 1), fixed(m.floor_ms, small ? 5 : 3),
-                   fixed(x_floor, 2), m.x_plain ? fixed(*m.x_plain, 2) : "-", tbl_fly,
-                   fixed(m.floor_vs_check, 2), m.reference_ms ? fixed(*m.reference_ms, 2) : "-",
-                   m.reference_ms ? fixed(*m.reference_ms / m.median_ms, 1) + "x" : "-"});
+    table.add_row(
+        {fmt::format("{} {}x{}x{}", bc.name, bc.tokens, heads, bc.head_dim),
+         std::string(dtype_name(bc.dtype)), bc.layout_name(), bc.scaling,
+         bc.table ? "table" : "on_the_fly", bc.inplace ? "inplace" : "out",
+         std::to_string(bc.threads), fixed(m.median_ms, small ? 5 : 3),
+         fixed(m.bytes / (m.median_ms * 1e6), 1), fixed(m.floor_ms, small ? 5 : 3),
+         fixed(x_floor, 2), m.x_plain ? fixed(*m.x_plain, 2) : "-",
+         m.x_plain_95 ? fixed(m.x_plain_95->low, 2) + "-" + fixed(m.x_plain_95->high, 2) : "-",
+         tbl_fly, fixed(m.floor_vs_check, 2), m.reference_ms ? fixed(*m.reference_ms, 2) : "-",
+         m.reference_ms ? fixed(*m.reference_ms / m.median_ms, 1) + "x" : "-"});
   }
   std::optional<TableBuild> tb;
   if (o.filter.empty() || std::string("cos_sin_table_build").find(o.filter) != std::string::npos) {
@@ -720,6 +740,7 @@ void run_bench(const BenchOptions& o) {
                     {"x_floor", nullptr},
                     {"reference_ms", tb->libm_ms},
                     {"timed", "ropekit"},
+                    {"cpu", cpu},
                     {"baseline", "loop of libm sincosf over float angles"},
                     {"speedup_vs_libm", tb->libm_ms / tb->cache_ms},
                     {"simd_fill_ms", tb->fill_ms},
@@ -735,13 +756,19 @@ void run_bench(const BenchOptions& o) {
       "the same bytes,\n"
       "same threads, alternating with the kernel, the plain loop and the other copies; medians of "
       "{} "
-      "calls after warm-up\n\n",
-      active_target(), std::thread::hardware_concurrency(), reps);
+      "calls after warm-up\nCPU: {}\n\n",
+      active_target(), std::thread::hardware_concurrency(), reps, cpu);
   if (o.aa)
     fmt::print(
         "A/A run (--aa): table cases time the plain loop in ropekit's place; their x plain is the "
         "bench's own bias and noise\n\n");
   fmt::print("{}", table.render());
+  if (plain_cases > 0)
+    fmt::print(
+        "\nx plain above 1.00 in {} of {} table cases, {} of them beyond this run's noise (plain "
+        "95% above 1.00).\nplain 95%: the interval, from the order statistics of the {} per-sample "
+        "ratios, that holds the median\nratio with probability {:.1f}%\n",
+        plain_over, plain_cases, plain_over_beyond_noise, reps, 100.0 * plain_coverage);
   if (tb) {
     fmt::print(
         "\ncos/sin table, 32768 positions x 64 frequencies, exact angles, 1 thread:\n"
@@ -763,11 +790,16 @@ void register_bench(CLI::App& app) {
                 "Print a JSON list of cases {case, tokens, heads, head_dim, dtype, layout, "
                 "scaling, angles, cos_sin, inplace, threads, median_ms, floor_ms, x_floor, "
                 "reference_ms, floor_copy, floor_vs_check, non_temporal_ms, plain_ms, x_plain, "
-                "on_the_fly_ms, x_on_the_fly, table_bytes, x_on_the_fly_allowed, timed}");
+                "x_plain_95, x_plain_95_coverage, on_the_fly_ms, x_on_the_fly, table_bytes, "
+                "x_on_the_fly_allowed, timed, cpu}");
   sub->add_option("--threads", o->threads,
                   "Run every case on N threads only (default: 1 and all hardware threads)")
       ->check(CLI::Range(1, 4096));
   sub->add_flag("--quick", o->quick, "A small subset with fewer repetitions (about 15 s)");
+  sub->add_option("--rounds", o->rounds,
+                  "Samples per case (default 15, 7 with --quick): more narrow the intervals, and "
+                  "the run takes longer in proportion")
+      ->check(CLI::Range(3, 10000));
   sub->add_option("--filter", o->filter,
                   "Only cases whose label contains this text (e.g. 'decode', 'bf16', 't2')");
   sub->add_flag("--no-reference", o->no_reference, "Skip timing the scalar reference (faster)");

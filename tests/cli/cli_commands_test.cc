@@ -544,6 +544,7 @@ TEST(CliBench, JsonCasesHaveTheDocumentedFieldsAndConsistentRatios) {
     const double x_floor = c["x_floor"].get<double>();
     EXPECT_TRUE(std::isfinite(x_floor) && x_floor > 0.0) << x_floor;
     EXPECT_EQ(c["timed"], "ropekit");
+    EXPECT_FALSE(c["cpu"].get<std::string>().empty());
     ASSERT_TRUE(c["reference_ms"].is_number())
         << "the scalar reference is timed unless --no-reference";
     EXPECT_GT(c["reference_ms"].get<double>(), 0.0);
@@ -567,6 +568,12 @@ TEST(CliBench, JsonCasesHaveTheDocumentedFieldsAndConsistentRatios) {
     if (c["cos_sin"] == "table") {
       EXPECT_GT(c["plain_ms"].get<double>(), 0.0);
       EXPECT_GT(c["x_plain"].get<double>(), 0.0);
+      // x_plain's interval from 15 samples: the 4th and 12th of the sorted ratios (96.5%), with
+      // the median between them.
+      ASSERT_EQ(c["x_plain_95"].size(), 2u) << c.dump();
+      EXPECT_LE(c["x_plain_95"][0].get<double>(), c["x_plain"].get<double>());
+      EXPECT_GE(c["x_plain_95"][1].get<double>(), c["x_plain"].get<double>());
+      EXPECT_NEAR(c["x_plain_95_coverage"].get<double>(), 1 - 2 * 576.0 / 32768, 1e-9);
       EXPECT_GT(c["x_on_the_fly"].get<double>(), 0.0);
       EXPECT_EQ(c["table_bytes"].get<double>(), 64.0 * 2 * 64 * 4);
       EXPECT_DOUBLE_EQ(c["x_on_the_fly_allowed"].get<double>(),
@@ -575,6 +582,7 @@ TEST(CliBench, JsonCasesHaveTheDocumentedFieldsAndConsistentRatios) {
     } else {
       EXPECT_TRUE(c["plain_ms"].is_null());
       EXPECT_TRUE(c["x_plain"].is_null());
+      EXPECT_TRUE(c["x_plain_95"].is_null());
       EXPECT_TRUE(c["table_bytes"].is_null());
     }
   }
@@ -605,6 +613,7 @@ TEST(CliBench, JsonCasesHaveTheDocumentedFieldsAndConsistentRatios) {
   ASSERT_EQ(t.size(), 1u);
   EXPECT_EQ(t[0]["tokens"], 32768);
   EXPECT_EQ(t[0]["timed"], "ropekit");
+  EXPECT_FALSE(t[0]["cpu"].get<std::string>().empty());
   EXPECT_NEAR(t[0]["speedup_vs_libm"].get<double>(),
               t[0]["reference_ms"].get<double>() / t[0]["median_ms"].get<double>(),
               1e-9 * t[0]["speedup_vs_libm"].get<double>());
@@ -632,11 +641,22 @@ TEST(CliBench, JsonCasesHaveTheDocumentedFieldsAndConsistentRatios) {
     }
   }
   EXPECT_EQ(run_cli("bench --threads 0").exit_code, 1);
+  // --rounds: the samples per case, seen in the interval's coverage (5 samples: no 95% interval,
+  // the full range, 1 - 2/32); below 3, usage.
+  const json five = parse_json(
+      run_cli("bench --rounds 5 --filter 'decode f32 half plain table out' --json --threads 1 "
+              "--no-reference"));
+  ASSERT_EQ(five.size(), 1u);
+  EXPECT_NEAR(five[0]["x_plain_95_coverage"].get<double>(), 1 - 2.0 / 32, 1e-9);
+  EXPECT_EQ(run_cli("bench --rounds 2").exit_code, 1);
   // Text output: the header and the floor column.
   const RunResult text = run_cli(
       "bench --quick --filter 'decode f32 half plain table out' --threads 1 --no-reference");
   EXPECT_EQ(text.exit_code, 0);
   EXPECT_NE(text.out.find("x floor"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("plain 95%"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("\nCPU: "), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("of 1 table cases"), std::string::npos) << text.out;
 }
 
 }  // namespace
