@@ -10,6 +10,8 @@
 //              take turns in the place right after the floor copy (see the timing loop).
 //   * --aa times the plain loop in the kernel's place: x_plain then reads the bench's own bias
 //              and noise for two equal loops.
+//   * x_plain_95 = the interval that holds the median of the per-sample ratios with probability
+//              >= 95%, from their order statistics (bench_stats.h); --rounds N sets the samples.
 //   * timing = median of repeated calls after warm-up calls; decode-sized calls are timed in
 //              batches (one sample = a batch / its size) because one call takes microseconds.
 //   * reference_ms = the scalar double-precision reference backend on the same case (one call,
