@@ -5,6 +5,7 @@
 #include <array>
 #include <atomic>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -958,17 +959,28 @@ struct KeyRecord {
   }
 };
 
-// Cache-line aligned, as CallShape (see there): a hit reads the tag and key, the frequencies it
-// uses, and the shape.
-struct alignas(64) MemoEntry {
+// A hit reads the tag and key, the frequencies, the views and the shape. They lie in two 4 KiB
+// pages, the shape at the start of the second, so that the lines read in each page share the L1
+// cache's sets with those of the other (a line's set is its address modulo 4 KiB on the usual
+// 8-way, 64-set L1). A one-token call of 32 f32 heads out of place moves 32 KiB, the whole L1
+// data cache of some CPUs (Zen 4); in that cache each set that gets a ninth line loses its eight
+// data lines at every call, so what a line costs is the set it adds, not the line. Laid out one
+// after the other, the lines a hit reads took 28 sets; folded, 15, and a served one-token
+// call measured 1.7× a copy of its data instead of 1.95× (docs/benchmarks.md, "A one-token call
+// at the L1 cache's size").
+struct alignas(4096) MemoEntry {
+  // the first page: what a hit compares, and the views execute_call reads
   bool valid = false;
   std::uint64_t tag = 0;   // key_tag() of key
   std::uint64_t hits = 0;  // calls served (here, not in CallMemo: a hit touches one line less)
   MemoKey key;
+  alignas(64) ViewInfo views[4];  // q_in, q_out, k_in, k_out: geometry and names (data unused)
   alignas(64) float inv_freq[kMemoMaxPairs];
-  ViewInfo views[4];  // q_in, q_out, k_in, k_out: geometry and names (data unused)
-  CallShape shape;    // points to views; its plan and options are set at each call
+  // the second page
+  alignas(4096) CallShape shape;  // points to views; its plan and options are set at each call
 };
+static_assert(offsetof(MemoEntry, inv_freq) + 64 * sizeof(float) <= 1024,
+              "a hit's lines in the first page should stay within the shape's first 16 lines");
 
 // A digest of the key fields that usually tell a thread's shapes apart (q's tokens and heads, k's
 // heads, the cache, the layout, the first frequency), compared before the key itself: a loop that
@@ -1000,14 +1012,18 @@ template <bool kInPlaceEntry, class InView, class OutView>
 }
 
 struct CallMemo {
-  std::uint64_t retired_hits = 0;  // the hits of replaced entries (detail::apply_memo_hits())
-  MemoEntry entries[kMemoEntries];
-  int next = 0;  // the entry the next remembered shape replaces
+  MemoEntry entries[kMemoEntries];  // first: a field before them would take a page of its own
+  std::uint64_t retired_hits = 0;   // the hits of replaced entries (detail::apply_memo_hits())
+  int next = 0;                     // the entry the next remembered shape replaces
   bool seen_once = false;
   MemoKey last_miss;  // the key of the last call that missed (valid when seen_once)
   float last_miss_inv[kMemoMaxPairs];
 };
 
+// In thread-local storage: 36 KiB per thread of a program that links ropekit statically
+// (in a shared library, made at a thread's first call). The same layout on the heap, reached
+// through a thread-local pointer, measured about 5% slower per one-token call (docs/benchmarks.md,
+// "A one-token call at the L1 cache's size").
 CallMemo& this_thread_memo() {
   static thread_local CallMemo memo;
   return memo;
