@@ -121,15 +121,20 @@ struct Buffer {
   std::size_t size = 0;
   std::size_t skew = 0;
   explicit Buffer(std::size_t skew_bytes = 0) : skew(skew_bytes) {}
-  void ensure(std::size_t n) {
-    if (n <= size) return;
+  // Holds n bytes, allocated for a case of about this size: a buffer more than 8 times larger
+  // (left by an earlier, larger case) is replaced, so that every case runs on buffers placed as
+  // its own allocation places them, whatever ran before it. Returns true when (re)allocated.
+  bool ensure(std::size_t n) {
+    if (n <= size && n >= size / 8) return false;
     const std::size_t rounded = (n + skew + 63) / 64 * 64;
+    ptr.reset();  // the old buffer first: a smaller case then reuses the freed memory
     ptr.reset(static_cast<std::uint8_t*>(std::aligned_alloc(64, rounded)));
     if (!ptr)
       throw IoError("[ropekit.bench] out of memory allocating " + std::to_string(rounded) +
                     " bytes");
     std::memset(ptr.get(), 0, rounded);
     size = rounded - skew;
+    return true;
   }
   std::uint8_t* data() { return ptr.get() + skew; }
 };
@@ -229,9 +234,9 @@ class Runner {
     const std::int64_t k_elems = bc.tokens * bc.k_heads * bc.head_dim;
     const std::int64_t elems = q_elems + k_elems;
     const auto nbytes = static_cast<std::size_t>(elems * es);
-    in_.ensure(nbytes);
+    const bool fresh_in = in_.ensure(nbytes);
     out_.ensure(nbytes);
-    if (fill_key_ != std::make_tuple(static_cast<int>(bc.dtype), elems) || bc.inplace) {
+    if (fresh_in || fill_key_ != std::make_tuple(static_cast<int>(bc.dtype), elems) || bc.inplace) {
       fill_input(in_.data(), bc.dtype, elems);
       fill_key_ = std::make_tuple(static_cast<int>(bc.dtype), elems);
       if (bc.inplace) fill_key_ = {};  // rotated in place: refill next time
