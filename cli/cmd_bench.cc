@@ -128,6 +128,7 @@ struct Buffer {
     if (n <= size && n >= size / 8) return false;
     const std::size_t rounded = (n + skew + 63) / 64 * 64;
     ptr.reset();  // the old buffer first: a smaller case then reuses the freed memory
+    size = 0;
     ptr.reset(static_cast<std::uint8_t*>(std::aligned_alloc(64, rounded)));
     if (!ptr)
       throw IoError("[ropekit.bench] out of memory allocating " + std::to_string(rounded) +
