@@ -6,6 +6,7 @@
 #define HWY_TARGET_INCLUDE "bench_loops.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 
+#include <algorithm>
 #include <bit>
 #include <cstdint>
 #include <cstring>
@@ -100,6 +101,34 @@ void CopyNonTemporal(void* dst_v, const void* src_v, std::size_t bytes) {
   }
   hwy::FlushStream();
   std::memcpy(dst + i, src + i, bytes - i);
+}
+
+// Loads and stores back 4 vectors at a time, aligned, with the bytes before the first aligned
+// address and after the last whole group done one at a time. Each vector is XORed with `zero`
+// (0 at run time, unknown to the compiler) so that the store of a value just loaded from the same
+// address is not removed as redundant; that costs one vector operation per vector, as in
+// CopyCheck.
+void PassInPlace(void* data_v, std::size_t bytes, std::uint64_t zero) {
+  auto* p = static_cast<std::uint8_t*>(data_v);
+  const hn::ScalableTag<std::uint8_t> d;
+  const std::size_t N = hn::Lanes(d);
+  const auto z = hn::BitCast(d, hn::Set(hn::ScalableTag<std::uint64_t>(), zero));
+  const auto zb = static_cast<std::uint8_t>(zero);
+  const std::size_t mis = reinterpret_cast<std::uintptr_t>(p) % N;
+  const std::size_t head = std::min(bytes, mis == 0 ? std::size_t{0} : N - mis);
+  std::size_t i = 0;
+  for (; i < head; ++i) p[i] ^= zb;
+  for (; i + 4 * N <= bytes; i += 4 * N) {
+    const auto v0 = hn::Load(d, p + i);
+    const auto v1 = hn::Load(d, p + i + N);
+    const auto v2 = hn::Load(d, p + i + 2 * N);
+    const auto v3 = hn::Load(d, p + i + 3 * N);
+    hn::Store(hn::Xor(v0, z), d, p + i);
+    hn::Store(hn::Xor(v1, z), d, p + i + N);
+    hn::Store(hn::Xor(v2, z), d, p + i + 2 * N);
+    hn::Store(hn::Xor(v3, z), d, p + i + 3 * N);
+  }
+  for (; i < bytes; ++i) p[i] ^= zb;
 }
 
 // ---- the plain loop ------------------------------------------------------------------------
@@ -229,6 +258,7 @@ namespace ropekit::cli::bench {
 HWY_EXPORT(CopyFloor);
 HWY_EXPORT(CopyCheck);
 HWY_EXPORT(CopyNonTemporal);
+HWY_EXPORT(PassInPlace);
 HWY_EXPORT(PlainRope);
 
 namespace {
@@ -257,6 +287,9 @@ void copy_check(void* dst, const void* src, std::size_t bytes) {
 }
 void copy_non_temporal(void* dst, const void* src, std::size_t bytes) {
   HWY_DYNAMIC_DISPATCH(CopyNonTemporal)(dst, src, bytes);
+}
+void pass_in_place(void* data, std::size_t bytes) {
+  HWY_DYNAMIC_DISPATCH(PassInPlace)(data, bytes, g_zero);
 }
 void plain_rope(const PlainJob& job, std::int64_t t_begin, std::int64_t t_end) {
   HWY_DYNAMIC_DISPATCH(PlainRope)(job, t_begin, t_end);

@@ -28,6 +28,12 @@ void copy_check(void* dst, const void* src, std::size_t bytes);
 // destination. A further reference, not the floor: the kernels use regular stores.
 void copy_non_temporal(void* dst, const void* src, std::size_t bytes);
 
+// The in-place pass: every vector of `data` loaded and stored back where it was, with regular
+// stores, leaving the bytes as they were. Each line is read once and written once, the least
+// memory traffic any in-place kernel makes over these bytes (a copy to another buffer also reads
+// its destination for ownership): the bound of an in-place call, reported beside the floor.
+void pass_in_place(void* data, std::size_t bytes);
+
 // One tensor [tokens, heads, head_dim], contiguous; rotated out of place or in place (in == out).
 struct PlainTensor {
   const void* in = nullptr;

@@ -8,6 +8,9 @@
 //              kernel time / the copy time measured just before it.
 //   * table cases also time the plain loop and the on-the-fly kernel; in each round the three
 //              take turns in the place right after the floor copy (see the timing loop).
+//   * in-place cases also time the in-place pass (bench_loops.h: every vector of the tensors
+//              loaded and stored back, the least traffic an in-place call makes) in the same
+//              turns; x_in_place = kernel / that pass, plain_x_in_place = plain loop / that pass.
 //   * --aa times the plain loop in the kernel's place: x_plain then reads the bench's own bias
 //              and noise for two equal loops.
 //   * x_plain_95 = the interval that holds the median of the per-sample ratios with probability
@@ -99,6 +102,9 @@ struct Measured {
   std::optional<bench::MedianInterval> x_plain_95;    // x_plain's 95% interval (bench_stats.h)
   std::optional<double> on_the_fly_ms, x_on_the_fly;  // median of kernel / on-the-fly kernel
   std::optional<double> table_bytes;                  // cos/sin rows read by the call
+  // In-place cases: the in-place pass over the same bytes (bench_loops.h), timed in the same
+  // turns; medians of kernel / pass and (table cases) plain loop / pass.
+  std::optional<double> in_place_ms, x_in_place, plain_x_in_place;
   const char* timed = "ropekit";  // what the kernel columns time ("plain loop (A/A)" under --aa)
 };
 
@@ -336,6 +342,13 @@ class Runner {
       });
     };
     auto check_copy = [&] { copy_with(bench::copy_check); };
+    // The in-place pass over the input's bytes, split as the copies are (it leaves them as they
+    // were, so the in-place kernels' input is unchanged by it).
+    auto in_place_pass = [&] {
+      copy_split(
+          pool, bc.threads, in_.data(), in_.data(), nbytes,
+          [](std::uint8_t* d, const std::uint8_t*, std::size_t n) { bench::pass_in_place(d, n); });
+    };
     auto nt_copy = [&] { copy_with(bench::copy_non_temporal); };
 
     const int batch = bc.one_token ? 512 : bc.decode ? 64 : 1;
@@ -349,6 +362,7 @@ class Runner {
       floor_copy(0);
       kernel(opt);
       if (bc.table) plain();
+      if (bc.inplace) in_place_pass();
     }
     if (bc.table && !bc.inplace) verify_plain(bc, kernel, opt, plain, nbytes);
 
@@ -373,27 +387,34 @@ class Runner {
         kernel(opt);
       }
     };
-    std::vector<double> kt, ct, chk, nt, pt, ft;
+    // What each sample times after the floor copy: the kernel; for table cases the plain loop
+    // and the on-the-fly kernel; for in-place cases the in-place pass.
+    enum Slot { kKernel, kPlain, kOnTheFly, kInPlacePass };
+    std::vector<Slot> slots = {kKernel};
+    if (bc.table) slots.insert(slots.end(), {kPlain, kOnTheFly});
+    if (bc.inplace) slots.push_back(kInPlacePass);
+    const int n_slots = static_cast<int>(slots.size());
+    std::vector<double> kt, ct, chk, nt, pt, ft, ipt;
     for (int r = 0; r < reps_; ++r) {
       ct.push_back(timed([&] { floor_copy(best); }));
-      if (!bc.table) {
-        kt.push_back(timed(kern));
-      } else {
-        // The kernel, the plain loop and the on-the-fly kernel take turns in each place. Timed
-        // in a fixed order, the call right after the floor copy was the slower one: the plain
-        // loop timed against itself (--aa) read x_plain above 1.00 in 62 of 96 DRAM-sized cases
-        // (docs/benchmarks.md, "The order of the timed calls").
-        for (int slot = 0; slot < 3; ++slot) {
-          switch ((r + slot) % 3) {
-            case 0:
-              kt.push_back(timed(kern));
-              break;
-            case 1:
-              pt.push_back(timed(plain));
-              break;
-            default:
-              ft.push_back(timed([&] { kernel(opt_fly); }));
-          }
+      // The timed calls take turns in each place. Timed in a fixed order, the call right after
+      // the floor copy was the slower one: the plain loop timed against itself (--aa) read
+      // x_plain above 1.00 in 62 of 96 DRAM-sized cases (docs/benchmarks.md, "The order of the
+      // timed calls").
+      for (int slot = 0; slot < n_slots; ++slot) {
+        switch (slots[static_cast<std::size_t>((r + slot) % n_slots)]) {
+          case kKernel:
+            kt.push_back(timed(kern));
+            break;
+          case kPlain:
+            pt.push_back(timed(plain));
+            break;
+          case kOnTheFly:
+            ft.push_back(timed([&] { kernel(opt_fly); }));
+            break;
+          case kInPlacePass:
+            ipt.push_back(timed(in_place_pass));
+            break;
         }
       }
       chk.push_back(timed(check_copy));
@@ -428,6 +449,11 @@ class Runner {
       std::sort(rows.begin(), rows.end());
       rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
       m.table_bytes = static_cast<double>(rows.size()) * 2.0 * pairs * sizeof(float);
+    }
+    if (bc.inplace) {
+      m.in_place_ms = median(ipt);
+      m.x_in_place = ratio(kt, ipt);
+      if (bc.table) m.plain_x_in_place = ratio(pt, ipt);
     }
 
     if (!o_.no_reference) {
@@ -649,7 +675,7 @@ void run_bench(const BenchOptions& o) {
   TextTable table;
   for (const char* h :
        {"case", "dtype", "layout", "scaling", "cos/sin", "place", "thr", "ms", "GB/s", "floor ms",
-        "x floor", "x plain", "plain 95%", "tbl/fly", "floor/chk", "ref ms", "speed-up"})
+        "x floor", "x plain", "plain 95%", "tbl/fly", "x inpl", "floor/chk", "ref ms", "speed-up"})
     table.add_column(h, std::string(h) == "case" || std::string(h) == "dtype" ||
                                 std::string(h) == "layout" || std::string(h) == "scaling" ||
                                 std::string(h) == "cos/sin" || std::string(h) == "place"
@@ -702,6 +728,9 @@ void run_bench(const BenchOptions& o) {
     j["on_the_fly_ms"] = opt_json(m.on_the_fly_ms);
     j["x_on_the_fly"] = opt_json(m.x_on_the_fly);
     j["table_bytes"] = opt_json(m.table_bytes);
+    j["in_place_pass_ms"] = opt_json(m.in_place_ms);
+    j["x_in_place"] = opt_json(m.x_in_place);
+    j["plain_x_in_place"] = opt_json(m.plain_x_in_place);
     // What the table may cost: on the fly plus reading its own bytes, and 5%.
     j["x_on_the_fly_allowed"] =
         m.table_bytes ? nlohmann::json(1.05 * (1.0 + *m.table_bytes / m.bytes)) : nullptr;
@@ -725,7 +754,8 @@ void run_bench(const BenchOptions& o) {
          fixed(m.bytes / (m.median_ms * 1e6), 1), fixed(m.floor_ms, small ? 5 : 3),
          fixed(x_floor, 2), m.x_plain ? fixed(*m.x_plain, 2) : "-",
          m.x_plain_95 ? fixed(m.x_plain_95->low, 2) + "-" + fixed(m.x_plain_95->high, 2) : "-",
-         tbl_fly, fixed(m.floor_vs_check, 2), m.reference_ms ? fixed(*m.reference_ms, 2) : "-",
+         tbl_fly, m.x_in_place ? fixed(*m.x_in_place, 2) : "-", fixed(m.floor_vs_check, 2),
+         m.reference_ms ? fixed(*m.reference_ms, 2) : "-",
          m.reference_ms ? fixed(*m.reference_ms / m.median_ms, 1) + "x" : "-"});
   }
   std::optional<TableBuild> tb;
@@ -799,7 +829,8 @@ void register_bench(CLI::App& app) {
                 "scaling, angles, cos_sin, inplace, threads, median_ms, floor_ms, x_floor, "
                 "reference_ms, floor_copy, floor_vs_check, non_temporal_ms, plain_ms, x_plain, "
                 "x_plain_95, x_plain_95_coverage, on_the_fly_ms, x_on_the_fly, table_bytes, "
-                "x_on_the_fly_allowed, timed, cpu}");
+                "x_on_the_fly_allowed, in_place_pass_ms, x_in_place, plain_x_in_place, timed, "
+                "cpu}");
   sub->add_option("--threads", o->threads,
                   "Run every case on N threads only (default: 1 and all hardware threads)")
       ->check(CLI::Range(1, 4096));
@@ -828,8 +859,10 @@ void register_bench(CLI::App& app) {
       "copy / an independent one);\n"
       "x plain = kernel time / a plain C++ loop handed the same cos/sin table; tbl/fly = table "
       "time / on-the-fly time,\n"
-      "with the most the table may cost: 1.05 x (1 + its bytes / bytes moved). See "
-      "docs/benchmarks.md.\n\n"
+      "with the most the table may cost: 1.05 x (1 + its bytes / bytes moved);\n"
+      "x inpl (in-place cases) = kernel time / an in-place pass that loads and stores back the "
+      "same bytes, the least\n"
+      "traffic an in-place call makes. See docs/benchmarks.md.\n\n"
       "Examples:\n"
       "  ropekit bench --quick\n"
       "  ropekit bench --json --threads 2 > bench.json\n"

@@ -657,6 +657,34 @@ TEST(CliBench, JsonCasesHaveTheDocumentedFieldsAndConsistentRatios) {
   EXPECT_NE(text.out.find("plain 95%"), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("\nCPU: "), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("of 1 table cases"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("x inpl"), std::string::npos) << text.out;
+}
+
+// In-place cases also time the in-place pass (the same bytes loaded and stored back); ropekit
+// and the plain loop are reported against it. Out-of-place cases have none.
+TEST(CliBench, InPlaceCasesReportTheInPlacePass) {
+  const json j = parse_json(
+      run_cli("bench --rounds 3 --filter 'prefill f32 half plain table inplace t1' --json "
+              "--threads 1 --no-reference"));
+  ASSERT_EQ(j.size(), 1u);
+  const json& c = j[0];
+  EXPECT_EQ(c["inplace"], true);
+  EXPECT_GT(c["in_place_pass_ms"].get<double>(), 0.0);
+  EXPECT_GT(c["x_in_place"].get<double>(), 0.0);
+  EXPECT_GT(c["plain_x_in_place"].get<double>(), 0.0);
+  EXPECT_GT(c["x_plain"].get<double>(), 0.0);
+
+  const json out =
+      parse_json(run_cli("bench --quick --filter 'decode f32 half plain' --json --threads 1 "
+                         "--no-reference"));
+  ASSERT_EQ(out.size(), 2u);
+  for (const json& o : out) {
+    EXPECT_EQ(o["inplace"], false);
+    for (const char* key : {"in_place_pass_ms", "x_in_place", "plain_x_in_place"}) {
+      ASSERT_TRUE(o.contains(key)) << key;
+      EXPECT_TRUE(o[key].is_null()) << key << " in " << o.dump();
+    }
+  }
 }
 
 }  // namespace

@@ -1,8 +1,9 @@
 // Unit tests of the ropekit command's helpers that need no process: name suggestions, tables,
-// CSV quoting, the SVG writer and the bench's statistics.
+// CSV quoting, the SVG writer, the bench's statistics and its baseline loops.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <string>
@@ -10,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include "bench_loops.h"
 #include "bench_stats.h"
 #include "machine_info.h"
 #include "suggest.h"
@@ -78,6 +80,99 @@ std::vector<double> scrambled_ranks(int n) {
   std::vector<double> v;
   for (int i = 0; i < n; ++i) v.push_back(static_cast<double>((2 * n - i + 3) % n + 1));
   return v;
+}
+
+// The bench's copies move every byte and nothing else, and its in-place pass leaves every byte
+// as it was, at any size and alignment (the vector body, the unaligned head and the tail),
+// with guard bytes around the destination untouched.
+TEST(BenchLoops, CopiesMoveEveryByteAndThePassChangesNone) {
+  std::mt19937 rng(7);
+  const std::size_t kGuard = 80;
+  for (const std::size_t n : {0u, 1u, 7u, 63u, 64u, 65u, 255u, 1000u, 4113u, 65539u}) {
+    for (const std::size_t offset : {0u, 1u, 13u, 64u}) {
+      std::vector<std::uint8_t> src(n + offset), dst(n + offset + 2 * kGuard);
+      for (auto& b : src) b = static_cast<std::uint8_t>(rng());
+      const auto check = [&](const char* what) {
+        for (std::size_t i = 0; i < kGuard + offset; ++i)
+          ASSERT_EQ(dst[i], 0xA5) << what << " wrote before its destination, n " << n;
+        ASSERT_EQ(std::memcmp(dst.data() + kGuard + offset, src.data() + offset, n), 0)
+            << what << " n " << n << " offset " << offset;
+        for (std::size_t i = kGuard + offset + n; i < dst.size(); ++i)
+          ASSERT_EQ(dst[i], 0xA5) << what << " wrote past its destination, n " << n;
+      };
+      const auto reset = [&] { std::fill(dst.begin(), dst.end(), std::uint8_t{0xA5}); };
+      for (int v = 0; v < bench::copy_floor_variants(); ++v) {
+        reset();
+        bench::copy_floor(v, dst.data() + kGuard + offset, src.data() + offset, n);
+        check(bench::copy_floor_name(v));
+      }
+      reset();
+      bench::copy_check(dst.data() + kGuard + offset, src.data() + offset, n);
+      check("copy_check");
+      reset();
+      bench::copy_non_temporal(dst.data() + kGuard + offset, src.data() + offset, n);
+      check("copy_non_temporal");
+      reset();
+      std::memcpy(dst.data() + kGuard + offset, src.data() + offset, n);
+      bench::pass_in_place(dst.data() + kGuard + offset, n);
+      check("pass_in_place");
+    }
+  }
+}
+
+// The plain loop against the rotation written out in double precision (f32: within a few
+// units of float rounding), and in place equal to out of place, bit for bit: the bench times it
+// in place without checking its output (it checks the out-of-place twin against apply_rope).
+TEST(BenchLoops, PlainLoopRotatesAndInPlaceEqualsOutOfPlace) {
+  const int pairs = 8, head_dim = 2 * pairs + 2;  // two features past the rotated ones
+  const std::int64_t tokens = 5, heads = 3, max_pos = 9;
+  const std::vector<std::int64_t> pos = {0, 8, 3, 3, 5};
+  std::vector<float> cos(max_pos * pairs), sin(cos.size());
+  for (std::int64_t p = 0; p < max_pos; ++p)
+    for (int i = 0; i < pairs; ++i) {
+      const double a = static_cast<double>(p) * std::pow(10000.0, -2.0 * i / (2 * pairs));
+      cos[static_cast<std::size_t>(p * pairs + i)] = static_cast<float>(std::cos(a));
+      sin[static_cast<std::size_t>(p * pairs + i)] = static_cast<float>(std::sin(a));
+    }
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> u(-2.0f, 2.0f);
+  const std::size_t n = static_cast<std::size_t>(tokens * heads * head_dim);
+  std::vector<float> x(n);
+  for (float& v : x) v = u(rng);
+  for (const bool interleaved : {false, true}) {
+    bench::PlainJob job;
+    job.dtype = DType::kF32;
+    job.head_dim = head_dim;
+    job.pairs = pairs;
+    job.interleaved = interleaved;
+    job.positions = pos.data();
+    job.cos = cos.data();
+    job.sin = sin.data();
+    std::vector<float> out(n, 0.0f), inplace = x;
+    job.tensors[0] = {x.data(), out.data(), heads};
+    job.n_tensors = 1;
+    bench::plain_rope(job, 0, tokens);
+    job.tensors[0] = {inplace.data(), inplace.data(), heads};
+    bench::plain_rope(job, 0, 2);  // in two ranges, as the bench's thread split calls it
+    bench::plain_rope(job, 2, tokens);
+    EXPECT_EQ(std::memcmp(out.data(), inplace.data(), n * sizeof(float)), 0) << interleaved;
+    for (std::int64_t t = 0; t < tokens; ++t)
+      for (std::int64_t h = 0; h < heads; ++h) {
+        const std::size_t base = static_cast<std::size_t>((t * heads + h) * head_dim);
+        for (int i = 0; i < pairs; ++i) {
+          const std::size_t ia = base + static_cast<std::size_t>(interleaved ? 2 * i : i);
+          const std::size_t ib =
+              base + static_cast<std::size_t>(interleaved ? 2 * i + 1 : i + pairs);
+          const std::size_t row =
+              static_cast<std::size_t>(pos[static_cast<std::size_t>(t)] * pairs + i);
+          const double c = cos[row], s = sin[row], a = x[ia], b = x[ib];
+          EXPECT_NEAR(out[ia], a * c - b * s, 4e-7 * (std::abs(a) + std::abs(b))) << t << " " << i;
+          EXPECT_NEAR(out[ib], b * c + a * s, 4e-7 * (std::abs(a) + std::abs(b))) << t << " " << i;
+        }
+        for (int f = 2 * pairs; f < head_dim; ++f)  // copied as they are
+          EXPECT_EQ(out[base + static_cast<std::size_t>(f)], x[base + static_cast<std::size_t>(f)]);
+      }
+  }
 }
 
 TEST(BenchStats, MedianOfOddAndEvenCounts) {

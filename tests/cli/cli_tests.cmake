@@ -1,7 +1,7 @@
 # Tests of the ropekit command (cli/), included from tests/CMakeLists.txt; all in this folder,
 # all running the command through the one runner cli_run.{h,cc} (.npy inputs: npy_test_file.h):
 #   cli_helpers_test        the helpers that need no process (names, tables, SVG writer,
-#                           the bench's statistics, the CPU description)
+#                           the bench's statistics and baselines, the CPU description)
 #   cli_commands_test       every subcommand: exit codes, JSON shapes, tables vs the API
 #   cli_freqs_apply_test    freqs / apply output equals the library's plan and rotation
 #   cli_errors_test         the error catalogue: usage errors exit 1, bad input exits 2
@@ -15,6 +15,7 @@ find_package(fmt 9 REQUIRED)  # imported targets are directory-scoped: cli/ foun
 
 ropekit_add_test(cli_helpers_test LABELS cli LIBS fmt::fmt
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/cli_helpers_test.cc
+          ${PROJECT_SOURCE_DIR}/cli/bench_loops.cc
           ${PROJECT_SOURCE_DIR}/cli/bench_stats.cc
           ${PROJECT_SOURCE_DIR}/cli/machine_info.cc
           ${PROJECT_SOURCE_DIR}/cli/suggest.cc
