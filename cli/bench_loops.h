@@ -21,7 +21,8 @@ void copy_floor(int variant, void* dst, const void* src, std::size_t bytes);
 
 // An independent regular-store copy: a plain loop over 8-byte words that the compiler
 // vectorises (no intrinsics, nothing shared with copy_floor). If it beats the floor, the floor
-// is not the fastest copy and the bench says so.
+// is not the fastest copy and the bench says so. dst and src must be 8-byte aligned (the bench's
+// buffers and thread chunks are 64-byte aligned); the other loops take any alignment.
 void copy_check(void* dst, const void* src, std::size_t bytes);
 
 // Non-temporal (streaming) stores: bypass the caches, so no read-for-ownership of the

@@ -83,14 +83,15 @@ std::vector<double> scrambled_ranks(int n) {
 }
 
 // The bench's copies move every byte and nothing else, and its in-place pass leaves every byte
-// as it was, at any size and alignment (the vector body, the unaligned head and the tail),
-// with guard bytes around the destination untouched.
+// as it was, at any size and alignment (the vector body, the unaligned head and the tail; the
+// check copy at the 8-byte alignment it requires), with guard bytes around the destination
+// untouched. Buffers are never null (one spare byte), as the bench's are not.
 TEST(BenchLoops, CopiesMoveEveryByteAndThePassChangesNone) {
   std::mt19937 rng(7);
   const std::size_t kGuard = 80;
   for (const std::size_t n : {0u, 1u, 7u, 63u, 64u, 65u, 255u, 1000u, 4113u, 65539u}) {
-    for (const std::size_t offset : {0u, 1u, 13u, 64u}) {
-      std::vector<std::uint8_t> src(n + offset), dst(n + offset + 2 * kGuard);
+    for (const std::size_t offset : {0u, 1u, 8u, 13u, 64u}) {
+      std::vector<std::uint8_t> src(n + offset + 1), dst(n + offset + 2 * kGuard);
       for (auto& b : src) b = static_cast<std::uint8_t>(rng());
       const auto check = [&](const char* what) {
         for (std::size_t i = 0; i < kGuard + offset; ++i)
@@ -106,9 +107,11 @@ TEST(BenchLoops, CopiesMoveEveryByteAndThePassChangesNone) {
         bench::copy_floor(v, dst.data() + kGuard + offset, src.data() + offset, n);
         check(bench::copy_floor_name(v));
       }
-      reset();
-      bench::copy_check(dst.data() + kGuard + offset, src.data() + offset, n);
-      check("copy_check");
+      if (offset % 8 == 0) {
+        reset();
+        bench::copy_check(dst.data() + kGuard + offset, src.data() + offset, n);
+        check("copy_check");
+      }
       reset();
       bench::copy_non_temporal(dst.data() + kGuard + offset, src.data() + offset, n);
       check("copy_non_temporal");
