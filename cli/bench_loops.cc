@@ -21,12 +21,16 @@ namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
 // ---- copies --------------------------------------------------------------------------------
+// How many of `bytes` bytes from p lie before its first `align`-aligned address.
+inline std::size_t HeadBytes(const std::uint8_t* p, std::size_t bytes, std::size_t align) {
+  const std::size_t mis = reinterpret_cast<std::uintptr_t>(p) % align;
+  return std::min(bytes, mis == 0 ? std::size_t{0} : align - mis);
+}
+
 // Bytes up to the first `align`-aligned address of dst, copied with memcpy; returns their count.
 inline std::size_t CopyHead(std::uint8_t* dst, const std::uint8_t* src, std::size_t bytes,
                             std::size_t align) {
-  const std::size_t mis = reinterpret_cast<std::uintptr_t>(dst) % align;
-  std::size_t head = mis == 0 ? 0 : align - mis;
-  if (head > bytes) head = bytes;
+  const std::size_t head = HeadBytes(dst, bytes, align);
   std::memcpy(dst, src, head);
   return head;
 }
@@ -114,8 +118,7 @@ void PassInPlace(void* data_v, std::size_t bytes, std::uint64_t zero) {
   const std::size_t N = hn::Lanes(d);
   const auto z = hn::BitCast(d, hn::Set(hn::ScalableTag<std::uint64_t>(), zero));
   const auto zb = static_cast<std::uint8_t>(zero);
-  const std::size_t mis = reinterpret_cast<std::uintptr_t>(p) % N;
-  const std::size_t head = std::min(bytes, mis == 0 ? std::size_t{0} : N - mis);
+  const std::size_t head = HeadBytes(p, bytes, N);
   std::size_t i = 0;
   for (; i < head; ++i) p[i] ^= zb;
   for (; i + 4 * N <= bytes; i += 4 * N) {
